@@ -1,0 +1,44 @@
+# `make run`  — set up (virtualenv, dependencies, database, demo credentials) and start the platform.
+# `make test` — set up and run the whole test suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint migrate worker bench clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first and pinned: this version resolves to the CPU wheel; anything looser pulls CUDA builds.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+run: migrate
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py bootstrap_demo
+	PORT=$(PORT) PY=$(PY) scripts/run.sh
+
+worker: install
+	$(VENV)/bin/celery -A tigerplatform worker -Q default,ingest,serve,train -c 1 -l info
+
+test: install
+	$(PY) -m ruff check .
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(PY) -m ruff check .
+
+bench: install
+	$(PY) bench/auth_overhead.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

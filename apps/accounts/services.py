@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.keys import generate_key, parse_prefix
+from apps.accounts.models import ApiKey
+from apps.core.errors import ApiError, NotFoundError
+
+
+@dataclass(frozen=True)
+class CreatedApiKey:
+    api_key: ApiKey
+    plaintext: str  # shown once, never stored
+
+
+def api_key_create(
+    *, owner: AbstractUser, name: str = "", expires_at: datetime | None = None,
+    rate_limit_per_minute: int | None = None,
+) -> CreatedApiKey:
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ApiError("expires_at must be in the future.", param="expires_at")
+    generated = generate_key()
+    api_key = ApiKey.objects.create(
+        owner=owner, name=name, prefix=generated.prefix, key_hash=generated.hashed,
+        expires_at=expires_at, rate_limit_per_minute=rate_limit_per_minute,
+    )
+    return CreatedApiKey(api_key=api_key, plaintext=generated.plaintext)
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key
+
+
+def api_key_revoke_by_key_or_prefix(*, key_or_prefix: str) -> ApiKey:
+    """Operator revocation: accepts the full key, ``tb-<prefix>``, ``tb-<prefix>…`` or the bare prefix."""
+    prefix = parse_prefix(key_or_prefix) or key_or_prefix.removeprefix("tb-").rstrip(".…")
+    with transaction.atomic():
+        api_key = ApiKey.objects.select_for_update().filter(prefix=prefix).first()
+        if api_key is None:
+            raise NotFoundError("No API key with that prefix.")
+        return api_key_revoke(api_key=api_key)
+
+
+def user_get_or_create(*, username: str, staff: bool = False, password: str | None = None) -> AbstractUser:
+    user_model = get_user_model()
+    user, created = user_model.objects.get_or_create(username=username)
+    changed = created
+    if staff and not user.is_staff:
+        user.is_staff = user.is_superuser = True
+        changed = True
+    if password is not None:
+        user.set_password(password)
+        changed = True
+    elif created:
+        user.set_unusable_password()
+    if changed:
+        user.save()
+    return user
+

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class ModelEndpoint(models.Model):
+    """A servable model, managed by operators. The runtime receives it as a plain ``ModelSpec``."""
+
+    class Family(models.TextChoices):
+        TIGERBOT = "tigerbot", "TigerBot (Llama-2 based)"
+        LLAMA2_CHAT = "llama2-chat", "Llama-2 chat"
+        BAICHUAN2 = "baichuan2", "Baichuan 2"
+        HF_TEMPLATE = "hf-template", "Tokenizer chat template"
+
+    class Backend(models.TextChoices):
+        LOCAL = "local", "Local (transformers)"
+        OPENAI_UPSTREAM = "openai-upstream", "OpenAI-compatible upstream (vLLM, TGI, …)"
+
+    class Quantization(models.TextChoices):
+        NONE = "none", "None"
+        INT8 = "8bit", "8-bit (bitsandbytes)"
+        NF4 = "4bit", "4-bit nf4 (bitsandbytes)"
+
+    class Kind(models.TextChoices):
+        CHAT = "chat", "Chat"
+        EMBEDDING = "embedding", "Embedding"
+
+    name = models.SlugField(max_length=100, unique=True, help_text="The id clients pass as `model`.")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.CHAT)
+    family = models.CharField(max_length=20, choices=Family.choices, default=Family.TIGERBOT)
+    backend = models.CharField(max_length=20, choices=Backend.choices, default=Backend.LOCAL)
+    path = models.CharField(max_length=500, blank=True, help_text="Local checkpoint directory.")
+    base_url = models.URLField(blank=True, help_text="Upstream base URL, e.g. http://vllm:8000/v1")
+    upstream_api_key = models.CharField(max_length=500, blank=True)
+    upstream_model = models.CharField(max_length=200, blank=True, help_text="Model name at the upstream.")
+    dtype = models.CharField(max_length=20, default="auto")
+    quantization = models.CharField(max_length=10, choices=Quantization.choices, default=Quantization.NONE)
+    rope_scaling = models.JSONField(null=True, blank=True, help_text='e.g. {"type": "dynamic", "factor": 2.0}')
+    max_input_tokens = models.PositiveIntegerField(default=2048)
+    max_new_tokens = models.PositiveIntegerField(default=512)
+    is_default = models.BooleanField(default=False)
+    enabled = models.BooleanField(default=True)
+    owned_by = models.CharField(max_length=100, default="tigerplatform")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind"], condition=models.Q(is_default=True), name="one_default_model_per_kind"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,51 @@
+"""OpenAI-style cursor pagination: ``?after=<id>&limit=N`` → ``{object, data, first_id, last_id, has_more}``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from django.db.models import Model, Q, QuerySet
+from rest_framework import serializers
+
+from apps.core.errors import ApiError
+
+M = TypeVar("M", bound=Model)
+
+MAX_PAGE_SIZE = 100
+
+
+class PageParamsSerializer(serializers.Serializer):
+    after = serializers.CharField(required=False, allow_blank=False, max_length=200)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE, default=20)
+
+
+def page_params(query_params: Any) -> dict[str, Any]:
+    serializer = PageParamsSerializer(data=query_params)
+    serializer.is_valid(raise_exception=True)
+    return {"after": serializer.validated_data.get("after"), "limit": serializer.validated_data["limit"]}
+
+
+def paginate_newest_first(queryset: QuerySet[M], *, after: str | None, limit: int) -> tuple[list[M], bool]:
+    """Newest first by (created_at, id); ``after`` is the id of the last object of the previous page."""
+    ordered = queryset.order_by("-created_at", "-pk")
+    if after:
+        anchor = queryset.filter(pk=after).values("created_at", "pk").first()
+        if anchor is None:
+            raise ApiError("No object with that id in this list.", code="invalid_cursor", param="after")
+        ordered = ordered.filter(
+            Q(created_at__lt=anchor["created_at"]) | Q(created_at=anchor["created_at"], pk__lt=anchor["pk"])
+        )
+    rows = list(ordered[: limit + 1])
+    return rows[:limit], len(rows) > limit
+
+
+def list_body(items: Sequence[M], *, has_more: bool, render: Callable[[M], dict[str, Any]]) -> dict[str, Any]:
+    data = [render(item) for item in items]
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": has_more,
+    }

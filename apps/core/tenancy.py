@@ -1,0 +1,21 @@
+"""The only way views fetch user-owned resources: another tenant's id answers 404, never 403."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from django.core.exceptions import ValidationError
+from django.db.models import Model, QuerySet
+
+from apps.core.errors import NotFoundError
+
+M = TypeVar("M", bound=Model)
+
+
+def get_owned_or_404(queryset: QuerySet[M], *, owner: Any, label: str | None = None, **lookup: Any) -> M:
+    """Fetch one object of ``queryset`` owned by ``owner``; absent, foreign or malformed ids all give 404."""
+    name = label or queryset.model._meta.verbose_name
+    try:
+        return queryset.get(owner=owner, **lookup)
+    except (queryset.model.DoesNotExist, ValidationError, ValueError, TypeError):
+        raise NotFoundError(f"No {name} with that id.", code="not_found") from None

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Starts the web server; with REDIS_URL set, also a Celery worker beside it (stopped together on exit).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+BIN=$(dirname "$PY")
+PORT=${PORT:-8000}
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait || true; }
+trap cleanup EXIT INT TERM
+
+if [ -n "${REDIS_URL:-}" ]; then
+  "$BIN/celery" -A tigerplatform worker -Q default,ingest,serve,train -c "${WORKER_CONCURRENCY:-1}" \
+    -l info --logfile var/celery-worker.log &
+  pids+=($!)
+  echo "Celery worker started (log: var/celery-worker.log)"
+fi
+# One process, many threads: models are loaded once per process, and streaming holds a thread per response.
+"$BIN/gunicorn" tigerplatform.wsgi:application --bind "127.0.0.1:$PORT" --workers "${WEB_WORKERS:-1}" \
+  --threads "${WEB_THREADS:-16}" --timeout 0 --access-logfile - &
+pids+=($!)
+echo "Platform listening on http://127.0.0.1:$PORT  (API docs: /api/docs/, admin: /admin/)"
+wait -n "${pids[@]}"

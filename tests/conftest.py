@@ -1,0 +1,86 @@
+"""Shared fixtures. Real PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set, SQLite/in-process otherwise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from apps.accounts.models import ApiKey
+from apps.accounts.services import api_key_create
+
+SHARED_DIR = Path(__file__).resolve().parents[1].parent / "shared"
+
+requires_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_URL (a real Redis)")
+
+
+@pytest.fixture(autouse=True)
+def _isolated(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    from tigerplatform.celery import app
+
+    settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
+    cache.clear()
+    # Tasks run in-process unless a test asks for a real worker (the `celery_worker` fixture).
+    app.conf.task_always_eager = True
+    yield
+    cache.clear()
+
+
+@dataclass
+class Tenant:
+    user: Any
+    api_key: ApiKey
+    key: str
+    client: APIClient
+
+
+@pytest.fixture
+def make_tenant(db: None) -> Callable[..., Tenant]:
+    def make(username: str = "alice", **key_options: Any) -> Tenant:
+        user = get_user_model().objects.create_user(username=username)
+        created = api_key_create(owner=user, name=f"{username}-key", **key_options)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {created.plaintext}")
+        return Tenant(user=user, api_key=created.api_key, key=created.plaintext, client=client)
+
+    return make
+
+
+@pytest.fixture
+def tenant(make_tenant: Callable[..., Tenant]) -> Tenant:
+    return make_tenant("alice")
+
+
+@pytest.fixture
+def other_tenant(make_tenant: Callable[..., Tenant]) -> Tenant:
+    return make_tenant("bob")
+
+
+@pytest.fixture
+def anon() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def celery_worker(transactional_db: None) -> Iterator[Any]:
+    """A real Celery worker (threads, all queues) consuming from Redis, for the duration of the test."""
+    if not settings.REDIS_URL:
+        pytest.skip("needs REDIS_URL (a real Redis)")
+    from celery.contrib.testing.worker import start_worker
+
+    from tigerplatform.celery import app
+
+    app.conf.task_always_eager = False
+    with start_worker(
+        app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING",
+        queues=["default", "ingest", "serve", "train"],
+    ) as worker:
+        yield worker
+    app.conf.task_always_eager = True

@@ -1,0 +1,55 @@
+"""docker-compose.yml and the Makefile must point at code that exists."""
+
+from __future__ import annotations
+
+import importlib
+import shlex
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_has_the_expected_services():
+    services = _compose()["services"]
+    assert {"postgres", "redis", "web", "worker-cpu", "worker-gpu", "flower"} <= set(services)
+    assert "healthcheck" in services["postgres"] and services["postgres"]["volumes"]
+    gpu = services["worker-gpu"]
+    assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
+
+
+def _check_command(argv: list[str]) -> None:
+    if argv[0] == "gunicorn":
+        module, attr = next(a for a in argv[1:] if ":" in a).split(":")
+        assert hasattr(importlib.import_module(module), attr)
+    elif argv[0] == "celery":
+        app_module = argv[argv.index("-A") + 1]
+        assert hasattr(importlib.import_module(f"{app_module}.celery"), "app")
+        if "-Q" in argv:
+            from tigerplatform.celery import app
+
+            known = {queue.name for queue in app.conf.task_queues}
+            assert set(argv[argv.index("-Q") + 1].split(",")) <= known
+    elif argv[0] == "python":
+        assert (ROOT / argv[1]).exists()
+    else:
+        raise AssertionError(f"unexpected command {argv}")
+
+
+def test_every_service_command_points_at_code_that_exists():
+    for name, service in _compose()["services"].items():
+        command = service.get("command")
+        if not command or name in ("postgres", "redis"):
+            continue
+        argv = shlex.split(command) if isinstance(command, str) else command
+        if argv[:2] == ["sh", "-c"]:
+            for part in argv[2].split("&&"):
+                _check_command(shlex.split(part))
+        else:
+            _check_command(argv)
+    assert (ROOT / _compose()["services"]["web"]["build"]["dockerfile"]).exists()

@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from apps.core.views import HealthzApi, ReadyzApi
+
+handler400 = "apps.core.errors.json_400"
+handler403 = "apps.core.errors.json_403"
+handler404 = "apps.core.errors.json_404"
+handler500 = "apps.core.errors.json_500"
+
+v1 = [
+    path("", include("apps.accounts.urls")),
+    path("", include("apps.usage.urls")),
+    path("", include("apps.chat.urls")),
+]
+
+urlpatterns = [
+    path("healthz", HealthzApi.as_view(), name="healthz"),
+    path("readyz", ReadyzApi.as_view(), name="readyz"),
+    path("v1/", include(v1)),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[], authentication_classes=[]), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[],
+                                                     authentication_classes=[]), name="docs"),
+]
