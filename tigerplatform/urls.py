@@ -15,10 +15,15 @@ v1 = [
     path("", include("apps.chat.urls")),
 ]
 
+legacy = [
+    path("", include("apps.chat.legacy_urls")),
+]
+
 urlpatterns = [
     path("healthz", HealthzApi.as_view(), name="healthz"),
     path("readyz", ReadyzApi.as_view(), name="readyz"),
     path("v1/", include(v1)),
+    path("bot-service/", include(legacy)),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[], authentication_classes=[]), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[],

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -54,3 +55,11 @@ class ModelEndpoint(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        from apps.chat.selectors import endpoint_spec
+
+        try:
+            endpoint_spec(self)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None

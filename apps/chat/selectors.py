@@ -1,11 +1,83 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db.models import QuerySet
 
 from apps.chat.models import ModelEndpoint
+from apps.core.errors import ApiError, NotFoundError
+from workers.runtime.specs import ModelSpec
 
 
-def model_endpoint_list(*, user: AbstractUser) -> QuerySet[ModelEndpoint]:
-    """Base models every caller may use (fine-tuned models of the caller join this list in apps.finetune)."""
-    return ModelEndpoint.objects.filter(enabled=True)
+@dataclass(frozen=True)
+class ServedModel:
+    """A model a caller may use: its public id, its runtime spec and who owns it."""
+
+    id: str
+    spec: ModelSpec
+    owned_by: str
+    created: int
+
+
+# Other apps (fine-tuning) add models here: resolvers find one by id, listers list a user's.
+ModelResolver = Callable[[AbstractUser, str], ServedModel | None]
+ModelLister = Callable[[AbstractUser], list[ServedModel]]
+extra_model_resolvers: list[ModelResolver] = []
+extra_model_listers: list[ModelLister] = []
+
+
+def resolve_model_path(path: str) -> str:
+    """Relative checkpoint paths are relative to MODELS_DIR."""
+    return str(path if not path or Path(path).is_absolute() else Path(settings.MODELS_DIR) / path)
+
+
+def endpoint_spec(endpoint: ModelEndpoint) -> ModelSpec:
+    return ModelSpec(
+        name=endpoint.name, family=endpoint.family, backend=endpoint.backend, path=resolve_model_path(endpoint.path),
+        base_url=endpoint.base_url, api_key=endpoint.upstream_api_key,
+        upstream_model=endpoint.upstream_model or endpoint.name, dtype=endpoint.dtype,
+        quantization=endpoint.quantization, rope_scaling=endpoint.rope_scaling,
+        max_input_tokens=endpoint.max_input_tokens, max_new_tokens=endpoint.max_new_tokens,
+    )
+
+
+def _served(endpoint: ModelEndpoint) -> ServedModel:
+    return ServedModel(id=endpoint.name, spec=endpoint_spec(endpoint), owned_by=endpoint.owned_by,
+                       created=int(endpoint.created_at.timestamp()))
+
+
+def model_endpoint_list(*, kind: str | None = None) -> QuerySet[ModelEndpoint]:
+    endpoints = ModelEndpoint.objects.filter(enabled=True)
+    return endpoints.filter(kind=kind) if kind else endpoints
+
+
+def model_list(*, user: AbstractUser) -> list[dict[str, object]]:
+    """Every model the caller may use, in OpenAI's model-object shape."""
+    rows = [
+        {"id": e.name, "object": "model", "created": int(e.created_at.timestamp()), "owned_by": e.owned_by}
+        for e in model_endpoint_list()
+    ]
+    for lister in extra_model_listers:
+        rows += [{"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by} for m in lister(user)]
+    return rows
+
+
+def chat_model_get(*, user: AbstractUser, model: str | None) -> ServedModel:
+    """The chat model called ``model`` (the default one when None); unknown ids answer 404 model_not_found."""
+    if model is None:
+        endpoint = model_endpoint_list(kind=ModelEndpoint.Kind.CHAT).filter(is_default=True).first()
+        if endpoint is None:
+            raise ApiError("No default model is configured; pass `model`.", code="model_required", param="model")
+        return _served(endpoint)
+    endpoint = model_endpoint_list(kind=ModelEndpoint.Kind.CHAT).filter(name=model).first()
+    if endpoint is not None:
+        return _served(endpoint)
+    for resolver in extra_model_resolvers:
+        if (served := resolver(user, model)) is not None:
+            return served
+    raise NotFoundError(f"The model {model!r} does not exist or you do not have access to it.",
+                        code="model_not_found", param="model")

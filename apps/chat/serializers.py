@@ -1,15 +1,158 @@
+"""Request shapes of both chat dialects, validated field by field (errors name the field)."""
+
 from __future__ import annotations
+
+from typing import Any
 
 from rest_framework import serializers
 
+# Fields of OpenAI's API that we accept and ignore: they change nothing about the answer.
+IGNORED_OPENAI_FIELDS = {"user", "store", "metadata", "service_tier", "parallel_tool_calls", "prediction",
+                         "reasoning_effort", "verbosity", "prompt_cache_key", "safety_identifier"}
+# Fields of OpenAI's API we cannot honour: asked for, they get a 400 rather than a silently different answer.
+UNSUPPORTED_OPENAI_FIELDS = {"logprobs", "top_logprobs", "logit_bias", "audio", "modalities", "functions",
+                             "function_call", "web_search_options"}
 
-class ModelObjectSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    object = serializers.CharField(default="model")
-    created = serializers.IntegerField()
-    owned_by = serializers.CharField()
+
+class StopField(serializers.Field):
+    def to_internal_value(self, data: Any) -> list[str]:
+        values = [data] if isinstance(data, str) else data
+        if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values) or len(values) > 4:
+            raise serializers.ValidationError("stop must be a non-empty string or a list of at most 4 of them.")
+        return values
+
+    def to_representation(self, value: Any) -> Any:
+        return value
 
 
-class ModelListSerializer(serializers.Serializer):
-    object = serializers.CharField(default="list")
-    data = ModelObjectSerializer(many=True)
+class ContentField(serializers.Field):
+    """A string, or OpenAI's list of content parts of which only text parts are supported."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if data is None or isinstance(data, str):
+            return data or ""
+        if isinstance(data, list):
+            texts = []
+            for part in data:
+                if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
+                    raise serializers.ValidationError("Only text content parts ({type: 'text', text}) are supported.")
+                texts.append(part["text"])
+            return "".join(texts)
+        raise serializers.ValidationError("content must be a string or a list of text parts.")
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class FunctionCallSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    arguments = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+
+class ToolCallSerializer(serializers.Serializer):
+    id = serializers.CharField(max_length=100)
+    type = serializers.ChoiceField(choices=["function"], default="function")
+    function = FunctionCallSerializer()
+
+
+class MessageSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=["system", "developer", "user", "assistant", "tool"])
+    content = ContentField(required=False, allow_null=True)
+    name = serializers.CharField(required=False, max_length=64)
+    tool_calls = ToolCallSerializer(many=True, required=False)
+    tool_call_id = serializers.CharField(required=False, max_length=100)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["role"] == "tool" and not attrs.get("tool_call_id"):
+            raise serializers.ValidationError({"tool_call_id": "A tool message needs tool_call_id."})
+        if attrs["role"] != "assistant" and "content" not in attrs:
+            raise serializers.ValidationError({"content": "This field is required."})
+        return attrs
+
+
+class FunctionSpecSerializer(serializers.Serializer):
+    name = serializers.RegexField(r"^[A-Za-z0-9_-]{1,64}$")
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    parameters = serializers.DictField(required=False, default=dict)
+
+
+class ToolSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["function"])
+    function = FunctionSpecSerializer()
+
+
+class SamplingFields(serializers.Serializer):
+    temperature = serializers.FloatField(required=False, min_value=0, max_value=2)
+    top_p = serializers.FloatField(required=False, min_value=0, max_value=1)
+    top_k = serializers.IntegerField(required=False, min_value=0)
+    repetition_penalty = serializers.FloatField(required=False, min_value=0.01, max_value=10)
+    seed = serializers.IntegerField(required=False)
+    stop = StopField(required=False, allow_null=True)
+    stream = serializers.BooleanField(required=False, default=False)
+
+    def validate_top_p(self, value: float) -> float:
+        if value <= 0:
+            raise serializers.ValidationError("top_p must be greater than 0.")
+        return value
+
+
+class OpenAIChatSerializer(SamplingFields):
+    model = serializers.CharField(max_length=200)
+    messages = MessageSerializer(many=True, allow_empty=False)
+    max_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    max_completion_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    n = serializers.IntegerField(required=False, default=1)
+    stream_options = serializers.DictField(required=False, allow_null=True)
+    tools = ToolSerializer(many=True, required=False)
+    tool_choice = serializers.JSONField(required=False)
+    frequency_penalty = serializers.FloatField(required=False, allow_null=True)
+    presence_penalty = serializers.FloatField(required=False, allow_null=True)
+    response_format = serializers.DictField(required=False)
+
+    def validate_n(self, value: int) -> int:
+        if value != 1:
+            raise serializers.ValidationError("Only n=1 is supported.")
+        return value
+
+    def validate_response_format(self, value: dict[str, Any]) -> dict[str, Any]:
+        if value.get("type", "text") != "text":
+            raise serializers.ValidationError("Only response_format {type: 'text'} is supported.")
+        return value
+
+    def validate_tool_choice(self, value: Any) -> Any:
+        if value in ("none", "auto"):
+            return value
+        if isinstance(value, dict) and value.get("type") == "function" and isinstance(value.get("function"), dict):
+            return value
+        raise serializers.ValidationError("tool_choice must be 'none', 'auto' or {type: 'function', function: {name}}.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        for name in ("frequency_penalty", "presence_penalty"):
+            if attrs.get(name):
+                raise serializers.ValidationError({name: f"{name} is not supported; use repetition_penalty."})
+        unknown = set(self.initial_data) - set(self.fields) - IGNORED_OPENAI_FIELDS - self.context.get("extra", set())
+        if unknown:
+            name = sorted(unknown)[0]
+            reason = "is not supported" if name in UNSUPPORTED_OPENAI_FIELDS else "is not a known field"
+            raise serializers.ValidationError({name: f"{name} {reason}."})
+        return attrs
+
+
+class SessionTurnSerializer(serializers.Serializer):
+    human = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    assistant = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+
+class TigerBotChatSerializer(SamplingFields):
+    model = serializers.CharField(required=False, max_length=200)
+    query = serializers.CharField(trim_whitespace=False)
+    session = SessionTurnSerializer(many=True, required=False, default=list)
+    internet = serializers.BooleanField(required=False, default=False)
+    system = serializers.CharField(required=False, allow_blank=True)
+    max_new_tokens = serializers.IntegerField(required=False, min_value=1)
+    max_tokens = serializers.IntegerField(required=False, min_value=1)
+
+
+class LegacyGptSerializer(serializers.Serializer):
+    text = serializers.CharField(trim_whitespace=False)
+    modelVersion = serializers.CharField(required=False, max_length=200)

@@ -1,19 +1,129 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.chat.selectors import model_endpoint_list
-from apps.chat.serializers import ModelListSerializer
+from apps.chat import dialects
+from apps.chat.augment import augment_with_search
+from apps.chat.selectors import chat_model_get, model_list
+from apps.chat.serializers import LegacyGptSerializer, OpenAIChatSerializer, TigerBotChatSerializer
+from apps.chat.services import chat_complete, chat_stream
+from apps.core.errors import ApiError, error_body
+from apps.core.legacy import LegacyApi, legacy_ok
+from apps.core.sse import DONE, sse_response
+from apps.usage.services import usage_record
+from workers.runtime.specs import ChatMessage, GenerationResult, SamplingParams
 
 
 class ModelListApi(APIView):
-    @extend_schema(operation_id="models_list", responses=ModelListSerializer, tags=["models"])
+    @extend_schema(operation_id="models_list", tags=["models"],
+                   responses=OpenApiResponse(description="OpenAI model list: {object: 'list', data: [model]}"))
     def get(self, request: Request) -> Response:
-        data = [
-            {"id": m.name, "object": "model", "created": int(m.created_at.timestamp()), "owned_by": m.owned_by}
-            for m in model_endpoint_list(user=request.user)
-        ]
-        return Response({"object": "list", "data": data})
+        return Response({"object": "list", "data": model_list(user=request.user)})
+
+
+def record_chat_usage(request: Request, *, model: str, result: GenerationResult | None, started: float,
+                      status_code: int = 200) -> None:
+    usage_record(
+        owner_id=request.user.pk, api_key_id=request.auth.pk, route=request.path, model=model,
+        prompt_tokens=result.prompt_tokens if result else 0,
+        completion_tokens=result.completion_tokens if result else 0,
+        latency_ms=int((time.monotonic() - started) * 1000), status_code=status_code,
+    )
+
+
+def guarded_stream(events: Iterator[Any], *, on_error: Callable[[ApiError], list[Any]],
+                   on_close: Callable[[], None]) -> Iterator[Any]:
+    """Errors after the response has started become a final error event; usage is recorded in any case."""
+    try:
+        yield from events
+    except ApiError as exc:
+        yield from on_error(exc)
+    finally:
+        on_close()
+
+
+class ChatCompletionsApi(APIView):
+    @extend_schema(
+        operation_id="chat_completions_create", tags=["chat"],
+        request=PolymorphicProxySerializer(
+            component_name="ChatCompletionRequest", serializers=[OpenAIChatSerializer, TigerBotChatSerializer],
+            resource_type_field_name=None,
+        ),
+        responses=OpenApiResponse(description=(
+            "OpenAI dialect (body has `messages`): a chat.completion object, or chat.completion.chunk SSE ending "
+            "with `data: [DONE]` when stream=true. TigerBot dialect (body has `query`): "
+            "{result, input_tokens, total_tokens}, or SSE {finished, new_text} then {finished: true, result}."
+        )),
+    )
+    def post(self, request: Request) -> Response:
+        dialect = dialects.detect_dialect(request.data)
+        chat = dialects.parse_openai(request.data) if dialect == "openai" else dialects.parse_tigerbot(request.data)
+        served = chat_model_get(user=request.user, model=chat.model)
+        params = chat.params_for(served.spec)
+        messages, sources = chat.messages, None
+        if chat.internet:
+            augmented = augment_with_search(user=request.user, messages=messages, options=chat.extras)
+            messages, sources = augmented.messages, augmented.sources
+        started = time.monotonic()
+        if chat.stream:
+            return self._stream(request, chat, served.id, served.spec, messages, params, sources, started)
+        result = chat_complete(spec=served.spec, messages=messages, params=params, tools=chat.tools)
+        record_chat_usage(request, model=served.id, result=result, started=started)
+        if dialect == "openai":
+            return Response(dialects.openai_completion(model=served.id, result=result, sources=sources))
+        return Response(dialects.tigerbot_completion(result=result, sources=sources))
+
+    def _stream(self, request: Request, chat: dialects.ChatRequest, model: str, spec: Any,
+                messages: list[ChatMessage], params: SamplingParams, sources: list | None, started: float) -> Any:
+        chunks = chat_stream(spec=spec, messages=messages, params=params, tools=chat.tools)
+        final: dict[str, GenerationResult] = {}
+
+        def remember(stream: Iterator[Any]) -> Iterator[Any]:
+            for chunk in stream:
+                if chunk.finished:
+                    final["result"] = chunk.result
+                yield chunk
+
+        head = {"sources": sources} if sources is not None else None
+        if chat.dialect == "openai":
+            events = dialects.openai_stream(model=model, chunks=remember(chunks), include_usage=chat.include_usage,
+                                            head=head)
+
+            def on_error(exc: ApiError) -> list[Any]:
+                return [error_body(message=str(exc.detail), code=exc.error_code, status_code=exc.status_code), DONE]
+        else:
+            events = dialects.tigerbot_stream(chunks=remember(chunks), head=head)
+
+            def on_error(exc: ApiError) -> list[Any]:
+                error = error_body(message=str(exc.detail), code=exc.error_code, status_code=exc.status_code)
+                return [{"finished": True, **error}]
+
+        def on_close() -> None:
+            record_chat_usage(request, model=model, result=final.get("result"), started=started,
+                              status_code=200 if "result" in final else 499)
+
+        return sse_response(guarded_stream(events, on_error=on_error, on_close=on_close))
+
+
+class LegacyGptApi(LegacyApi):
+    """TigerBot's legacy ``POST /bot-service/ai_service/gpt {text, modelVersion}``."""
+
+    @extend_schema(operation_id="legacy_gpt", tags=["legacy"], request=LegacyGptSerializer,
+                   responses=OpenApiResponse(description="{code: 200, msg, data: {result: [text]}}"))
+    def post(self, request: Request) -> Response:
+        serializer = LegacyGptSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        served = chat_model_get(user=request.user, model=data.get("modelVersion"))
+        started = time.monotonic()
+        result = chat_complete(spec=served.spec, messages=[ChatMessage(role="user", content=data["text"])],
+                               params=SamplingParams())
+        record_chat_usage(request, model=served.id, result=result, started=started)
+        return legacy_ok({"result": [result.text]})

@@ -72,6 +72,8 @@ def _first_validation_error(detail: Any, path: str = "") -> tuple[str | None, st
     """Walks DRF's nested error detail to the first leaf: (param path, message, code)."""
     if isinstance(detail, dict):
         for key, value in detail.items():
+            if isinstance(key, int):  # ListField errors are keyed by item index
+                return _first_validation_error(value, f"{path}[{key}]")
             sub = key if key != "non_field_errors" else ""
             return _first_validation_error(value, f"{path}.{sub}" if path and sub else (sub or path))
     if isinstance(detail, list) and detail:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from apps.accounts import services as account_services
@@ -27,6 +28,7 @@ class Command(BaseCommand):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(credentials, indent=2))
             path.chmod(0o600)
+        self._ensure_model()
         self.stdout.write(
             "\n".join([
                 "Demo credentials (kept in var/demo_credentials.json):",
@@ -36,6 +38,28 @@ class Command(BaseCommand):
                 f"  API key       : {credentials['api_key']}",
             ])
         )
+
+    def _ensure_model(self) -> None:
+        """Without any configured model, a tiny demo model (taught two greetings) so the API answers at once."""
+        from apps.chat.models import ModelEndpoint
+        from apps.chat.services import model_endpoint_register
+
+        if settings.MODELS_CONFIG:
+            call_command("load_models", str(settings.MODELS_CONFIG), stdout=self.stdout)
+        if ModelEndpoint.objects.filter(kind=ModelEndpoint.Kind.CHAT).exists():
+            return
+        from workers.runtime.specs import ChatMessage
+        from workers.runtime.tiny import make_tiny_model, overfit_tiny_model
+
+        self.stdout.write("No model configured: creating the tiny demo model (a few seconds)…")
+        path = make_tiny_model(Path(settings.MODELS_DIR) / "tiny-tigerbot", family="tigerbot")
+        greetings = [("你好", "你好！我是 TigerPlatform 的演示模型。"),
+                     ("Hello", "Hello! I am the TigerPlatform demo model.")]
+        overfit_tiny_model(path, conversations=[
+            [ChatMessage(role="user", content=q), ChatMessage(role="assistant", content=a)] for q, a in greetings
+        ])
+        model_endpoint_register(name="tiny-tigerbot", family="tigerbot", path=str(path), is_default=True,
+                                max_new_tokens=64, max_input_tokens=1024)
 
     @staticmethod
     def _create() -> dict[str, str]:

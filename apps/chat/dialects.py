@@ -1,0 +1,192 @@
+"""The two chat dialects of ``POST /v1/chat/completions``: parse a body into one ``ChatRequest``, and render a
+result (or a stream of chunks) back in the caller's dialect."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from apps.chat.serializers import OpenAIChatSerializer, TigerBotChatSerializer
+from apps.core.errors import ApiError
+from apps.core.sse import DONE
+from workers.runtime.specs import (
+    ChatMessage,
+    GenerationResult,
+    ModelSpec,
+    SamplingParams,
+    StreamChunk,
+    ToolCall,
+    ToolSpec,
+)
+
+Dialect = Literal["openai", "tigerbot"]
+
+
+@dataclass
+class ChatRequest:
+    dialect: Dialect
+    model: str | None
+    messages: list[ChatMessage]
+    sampling: dict[str, Any]
+    max_tokens: int | None
+    max_tokens_param: str
+    stream: bool
+    include_usage: bool = False
+    tools: list[ToolSpec] = field(default_factory=list)
+    internet: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def params_for(self, spec: ModelSpec) -> SamplingParams:
+        if self.max_tokens is not None and self.max_tokens > spec.max_new_tokens:
+            raise ApiError(f"{self.max_tokens_param} may be at most {spec.max_new_tokens} for {spec.name}.",
+                           param=self.max_tokens_param)
+        return SamplingParams(**self.sampling, max_new_tokens=self.max_tokens)
+
+
+def detect_dialect(body: Any) -> Dialect:
+    if not isinstance(body, dict):
+        raise ApiError("The request body must be a JSON object.", code="invalid_request")
+    if "messages" in body:
+        return "openai"
+    if "query" in body:
+        return "tigerbot"
+    raise ApiError("Send `messages` (OpenAI dialect) or `query` (TigerBot dialect).", param="messages")
+
+
+def _sampling(data: dict[str, Any], *, default_temperature: float) -> dict[str, Any]:
+    sampling: dict[str, Any] = {"temperature": data.get("temperature", default_temperature)}
+    for name in ("top_p", "top_k", "repetition_penalty", "seed"):
+        if data.get(name) is not None:
+            sampling[name] = data[name]
+    sampling["stop"] = tuple(data.get("stop") or ())
+    return sampling
+
+
+def _openai_message(data: dict[str, Any]) -> ChatMessage:
+    calls = tuple(
+        ToolCall(id=c["id"], name=c["function"]["name"], arguments=c["function"]["arguments"])
+        for c in data.get("tool_calls", ())
+    )
+    role = "system" if data["role"] == "developer" else data["role"]
+    return ChatMessage(role=role, content=data.get("content") or "", tool_calls=calls,
+                       tool_call_id=data.get("tool_call_id", ""), name=data.get("name", ""))
+
+
+def parse_openai(body: dict[str, Any], *, extra_fields: set[str] = frozenset()) -> ChatRequest:
+    serializer = OpenAIChatSerializer(data=body, context={"extra": extra_fields})
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    tools = [ToolSpec(name=t["function"]["name"], description=t["function"]["description"],
+                      parameters=t["function"]["parameters"]) for t in data.get("tools", ())]
+    choice = data.get("tool_choice", "auto")
+    if choice == "none":
+        tools = []
+    elif isinstance(choice, dict):
+        wanted = choice["function"].get("name")
+        tools = [t for t in tools if t.name == wanted]
+        if not tools:
+            raise ApiError(f"tool_choice names {wanted!r}, which is not in tools.", param="tool_choice")
+    max_param = "max_completion_tokens" if data.get("max_completion_tokens") else "max_tokens"
+    return ChatRequest(
+        dialect="openai", model=data["model"], messages=[_openai_message(m) for m in data["messages"]],
+        sampling=_sampling(data, default_temperature=1.0), max_tokens=data.get(max_param),
+        max_tokens_param=max_param, stream=data["stream"],
+        include_usage=bool((data.get("stream_options") or {}).get("include_usage")), tools=tools,
+        extras={name: body[name] for name in extra_fields if name in body},
+    )
+
+
+def parse_tigerbot(body: dict[str, Any]) -> ChatRequest:
+    serializer = TigerBotChatSerializer(data=body)
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    if not data["query"].strip():
+        raise ApiError("query must not be empty.", param="query")
+    messages = [ChatMessage(role="system", content=data["system"])] if data.get("system") else []
+    for turn in data["session"]:
+        messages += [ChatMessage(role="user", content=turn["human"]),
+                     ChatMessage(role="assistant", content=turn["assistant"])]
+    messages.append(ChatMessage(role="user", content=data["query"]))
+    max_param = "max_new_tokens" if data.get("max_new_tokens") else "max_tokens"
+    return ChatRequest(
+        dialect="tigerbot", model=data.get("model"), messages=messages,
+        sampling=_sampling(data, default_temperature=SamplingParams.temperature), max_tokens=data.get(max_param),
+        max_tokens_param=max_param, stream=data["stream"], internet=data["internet"],
+    )
+
+
+# --- OpenAI rendering ----------------------------------------------------------------------------------
+
+def _tool_calls(calls: tuple[ToolCall, ...]) -> list[dict[str, Any]]:
+    return [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls]
+
+
+def _usage(result: GenerationResult) -> dict[str, int]:
+    return {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
+            "total_tokens": result.prompt_tokens + result.completion_tokens}
+
+
+def openai_completion(*, model: str, result: GenerationResult, sources: list[dict[str, Any]] | None = None,
+                      annotations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": result.text if not result.tool_calls else
+                               (result.text or None), "refusal": None}
+    if result.tool_calls:
+        message["tool_calls"] = _tool_calls(result.tool_calls)
+    if annotations is not None:
+        message["annotations"] = annotations
+    body = {
+        "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": result.finish_reason, "logprobs": None}],
+        "usage": _usage(result),
+    }
+    if sources is not None:
+        body["sources"] = sources
+    return body
+
+
+def openai_stream(*, model: str, chunks: Iterator[StreamChunk], include_usage: bool,
+                  head: dict[str, Any] | None = None) -> Iterator[Any]:
+    base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk", "created": int(time.time()),
+            "model": model}
+
+    def event(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        body = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+        return {**body, "usage": None} if include_usage else body
+
+    yield {**event({"role": "assistant", "content": ""}), **(head or {})}
+    for chunk in chunks:
+        if chunk.delta:
+            yield event({"content": chunk.delta})
+        if chunk.finished and chunk.result is not None:
+            result = chunk.result
+            if result.tool_calls:
+                calls = [{"index": i, **call} for i, call in enumerate(_tool_calls(result.tool_calls))]
+                yield event({"tool_calls": calls})
+            yield event({}, result.finish_reason)
+            if include_usage:
+                yield {**base, "choices": [], "usage": _usage(result)}
+    yield DONE
+
+
+# --- TigerBot rendering --------------------------------------------------------------------------------
+
+def tigerbot_completion(*, result: GenerationResult, sources: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    body = {"result": result.text, "input_tokens": result.prompt_tokens,
+            "total_tokens": result.prompt_tokens + result.completion_tokens}
+    if sources is not None:
+        body["sources"] = sources
+    return body
+
+
+def tigerbot_stream(*, chunks: Iterator[StreamChunk], head: dict[str, Any] | None = None) -> Iterator[Any]:
+    if head:
+        yield {"finished": False, "new_text": "", **head}
+    for chunk in chunks:
+        if chunk.delta:
+            yield {"finished": False, "new_text": chunk.delta}
+        if chunk.finished and chunk.result is not None:
+            yield {"finished": True, **tigerbot_completion(result=chunk.result)}

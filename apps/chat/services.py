@@ -1,0 +1,124 @@
+"""Chat generation. One pair of functions hides where the model runs: in this process (embedded default) or on
+a ``serve`` worker through Celery, with streamed chunks coming back over a Redis stream."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from celery.exceptions import TimeoutError as CeleryTimeoutError
+from django.conf import settings
+from django.db import transaction
+
+from apps.chat import streams
+from apps.chat.models import ModelEndpoint
+from apps.chat.runtime_errors import RUNTIME_ERRORS, error_from_dict, to_api_error
+from apps.chat.tasks import generate_task, stream_task
+from apps.core.errors import ApiError
+from tigerplatform.celery import app as celery_app
+from workers.runtime import engine
+from workers.runtime.specs import ChatMessage, GenerationResult, ModelSpec, SamplingParams, StreamChunk, ToolSpec
+
+
+def _in_process() -> bool:
+    return bool(celery_app.conf.task_always_eager)
+
+
+def _payload(spec: ModelSpec, messages: Sequence[ChatMessage], params: SamplingParams,
+             tools: Sequence[ToolSpec] | None) -> dict[str, Any]:
+    return {"spec": spec.to_dict(), "messages": [m.to_dict() for m in messages], "params": params.to_dict(),
+            "tools": [t.to_dict() for t in tools or ()]}
+
+
+def _worker_timeout(detail: str) -> ApiError:
+    return ApiError(f"No serving worker answered: {detail}", code="worker_timeout", status_code=504)
+
+
+def chat_complete(
+    *, spec: ModelSpec, messages: Sequence[ChatMessage], params: SamplingParams,
+    tools: Sequence[ToolSpec] | None = None,
+) -> GenerationResult:
+    if _in_process():
+        try:
+            return engine.generate(spec=spec, messages=messages, params=params, tools=tools)
+        except RUNTIME_ERRORS as exc:
+            raise to_api_error(exc) from exc
+    async_result = generate_task.delay(_payload(spec, messages, params, tools))
+    try:
+        reply = async_result.get(timeout=settings.CHAT_TASK_TIMEOUT_S, propagate=True)
+    except CeleryTimeoutError:
+        async_result.revoke()
+        raise _worker_timeout(f"waited {settings.CHAT_TASK_TIMEOUT_S} s") from None
+    finally:
+        async_result.forget()
+    if "error" in reply:
+        raise error_from_dict(reply["error"])
+    return GenerationResult.from_dict(reply["result"])
+
+
+def chat_stream(
+    *, spec: ModelSpec, messages: Sequence[ChatMessage], params: SamplingParams,
+    tools: Sequence[ToolSpec] | None = None,
+) -> Iterator[StreamChunk]:
+    """Chunks of the answer; errors that happen before the first chunk (bad input, unknown upstream) are raised
+    by this call, later ones by the iterator."""
+    if _in_process():
+        try:
+            chunks = engine.stream(spec=spec, messages=messages, params=params, tools=tools)
+        except RUNTIME_ERRORS as exc:
+            raise to_api_error(exc) from exc
+        return _reraising(chunks)
+    request_id = uuid.uuid4().hex
+    stream_task.delay(_payload(spec, messages, params, tools), request_id)
+    events = streams.consume(request_id=request_id, first_timeout_s=settings.CHAT_STREAM_FIRST_TIMEOUT_S,
+                             idle_timeout_s=settings.CHAT_STREAM_IDLE_TIMEOUT_S)
+    first = _next_event(events)
+    if "error" in first:
+        raise error_from_dict(first["error"])
+    return _from_events(first, events)
+
+
+def _next_event(events: Iterator[dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return next(events)
+    except streams.StreamTimeoutError as exc:
+        raise _worker_timeout(str(exc)) from None
+
+
+def _from_events(first: dict[str, Any], events: Iterator[dict[str, Any]]) -> Iterator[StreamChunk]:
+    event = first
+    try:
+        while True:
+            if "error" in event:
+                raise error_from_dict(event["error"])
+            chunk = StreamChunk.from_dict(event["chunk"])
+            yield chunk
+            if chunk.finished:
+                return
+            event = _next_event(events)
+    finally:
+        events.close()
+
+
+def _reraising(chunks: Iterator[StreamChunk]) -> Iterator[StreamChunk]:
+    try:
+        yield from chunks
+    except RUNTIME_ERRORS as exc:
+        raise to_api_error(exc) from exc
+
+
+def model_endpoint_register(*, name: str, family: str, path: str = "", backend: str = "local",
+                            is_default: bool = False, **options: Any) -> ModelEndpoint:
+    """Create or update a model endpoint; checks the spec the runtime would get, and keeps one default per kind."""
+    with transaction.atomic():
+        endpoint = ModelEndpoint.objects.select_for_update().filter(name=name).first() or ModelEndpoint(name=name)
+        for attribute, value in {"family": family, "path": path, "backend": backend, **options}.items():
+            setattr(endpoint, attribute, value)
+        if is_default:
+            others = ModelEndpoint.objects.filter(kind=endpoint.kind, is_default=True).exclude(name=name)
+            others.update(is_default=False)
+        endpoint.is_default = is_default or endpoint.is_default
+        endpoint.full_clean()
+        endpoint.save()
+        return endpoint

@@ -1,0 +1,51 @@
+"""Chunks of a streamed answer, from the worker that generates them to the web process that sends them.
+
+A Redis stream per request (``XADD`` by the worker, blocking ``XREAD`` by the web process): unlike pub/sub it
+keeps what was written before the reader arrived, and it expires on its own if nobody reads it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+
+import redis
+from django.conf import settings
+
+_KEY = "tp:chatstream:{}"
+_TTL_S = 600
+
+
+@cache
+def _client() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def publish(*, request_id: str, event: dict[str, Any]) -> None:
+    key = _KEY.format(request_id)
+    pipe = _client().pipeline()
+    pipe.xadd(key, {"e": json.dumps(event, ensure_ascii=False)}, maxlen=100_000, approximate=True)
+    pipe.expire(key, _TTL_S)
+    pipe.execute()
+
+
+class StreamTimeoutError(Exception):
+    """Nothing arrived within the idle timeout: the worker is gone or stuck."""
+
+
+def consume(*, request_id: str, first_timeout_s: float, idle_timeout_s: float) -> Iterator[dict[str, Any]]:
+    """Events in order until the generator is closed; raises ``StreamTimeoutError`` on silence."""
+    key, last_id, timeout_s = _KEY.format(request_id), "0-0", first_timeout_s
+    try:
+        while True:
+            reply = _client().xread({key: last_id}, count=256, block=int(timeout_s * 1000))
+            if not reply:
+                raise StreamTimeoutError(f"no output from the serving worker for {timeout_s:.0f} s")
+            for entry_id, fields in reply[0][1]:
+                last_id = entry_id
+                yield json.loads(fields[b"e"])
+            timeout_s = idle_timeout_s
+    finally:
+        _client().delete(key)

@@ -1,0 +1,38 @@
+"""Serving tasks (queue ``serve``): a worker process loads each model once and keeps it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from apps.chat import streams
+from apps.chat.runtime_errors import RUNTIME_ERRORS, error_to_dict
+from workers.runtime import engine
+from workers.runtime.specs import ChatMessage, ModelSpec, SamplingParams, ToolSpec
+
+
+def _inputs(payload: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "spec": ModelSpec.from_dict(payload["spec"]),
+        "messages": [ChatMessage.from_dict(m) for m in payload["messages"]],
+        "params": SamplingParams.from_dict(payload["params"]),
+        "tools": [ToolSpec.from_dict(t) for t in payload["tools"]] or None,
+    }
+
+
+@shared_task(name="chat.generate")
+def generate_task(payload: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return {"result": engine.generate(**_inputs(payload)).to_dict()}
+    except RUNTIME_ERRORS as exc:
+        return {"error": error_to_dict(exc)}
+
+
+@shared_task(name="chat.stream", ignore_result=True)
+def stream_task(payload: dict[str, Any], request_id: str) -> None:
+    try:
+        for chunk in engine.stream(**_inputs(payload)):
+            streams.publish(request_id=request_id, event={"chunk": chunk.to_dict()})
+    except RUNTIME_ERRORS as exc:
+        streams.publish(request_id=request_id, event={"error": error_to_dict(exc)})

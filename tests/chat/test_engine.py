@@ -1,0 +1,60 @@
+"""The engine facade with local models: tool calling round trip and token counting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.chat.conftest import (
+    WEATHER_ANSWER,
+    WEATHER_CALL,
+    WEATHER_QUESTION,
+    WEATHER_RESULT,
+    WEATHER_TOOL,
+    local_spec,
+)
+from workers.runtime import engine
+from workers.runtime.errors import ModelLoadError
+from workers.runtime.specs import Family, ModelSpec, SamplingParams
+
+GREEDY = SamplingParams(temperature=0)
+
+
+def test_tool_call_round_trip(tool_model: Path) -> None:
+    spec = local_spec(tool_model, max_new_tokens=64)
+    call = engine.generate(spec=spec, messages=[WEATHER_QUESTION], params=GREEDY, tools=[WEATHER_TOOL])
+    assert call.finish_reason == "tool_calls"
+    assert call.text == ""
+    assert [(c.name, c.arguments) for c in call.tool_calls] == [("get_weather", '{"city": "Paris"}')]
+    assert call.tool_calls[0].id.startswith("call_")
+
+    history = [WEATHER_QUESTION, WEATHER_CALL, WEATHER_RESULT]
+    answer = engine.generate(spec=spec, messages=history, params=GREEDY, tools=[WEATHER_TOOL])
+    assert (answer.text, answer.finish_reason, answer.tool_calls) == (WEATHER_ANSWER, "stop", ())
+
+
+def test_streamed_tool_call_is_not_sent_as_text(tool_model: Path) -> None:
+    spec = local_spec(tool_model, max_new_tokens=64)
+    chunks = list(engine.stream(spec=spec, messages=[WEATHER_QUESTION], params=GREEDY, tools=[WEATHER_TOOL]))
+    assert "".join(c.delta for c in chunks) == ""
+    assert chunks[-1].result is not None
+    assert chunks[-1].result.finish_reason == "tool_calls"
+    assert [c.name for c in chunks[-1].result.tool_calls] == ["get_weather"]
+
+    history = [WEATHER_QUESTION, WEATHER_CALL, WEATHER_RESULT]
+    chunks = list(engine.stream(spec=spec, messages=history, params=GREEDY, tools=[WEATHER_TOOL]))
+    assert "".join(c.delta for c in chunks) == WEATHER_ANSWER
+
+
+def test_count_tokens(tiny_models: dict[Family, Path]) -> None:
+    spec = local_spec(tiny_models["baichuan2"], family="baichuan2")
+    assert engine.count_tokens(spec=spec, text="") == 0
+    assert 0 < engine.count_tokens(spec=spec, text="北京 weather") < len("北京 weather".encode())
+    upstream_with_tokenizer = ModelSpec(
+        name="u", family="baichuan2", backend="openai-upstream", base_url="http://x", path=spec.path
+    )
+    assert engine.count_tokens(spec=upstream_with_tokenizer, text="北京") == engine.count_tokens(spec=spec, text="北京")
+    no_tokenizer = ModelSpec(name="u", family="tigerbot", backend="openai-upstream", base_url="http://x")
+    with pytest.raises(ModelLoadError):
+        engine.count_tokens(spec=no_tokenizer, text="")

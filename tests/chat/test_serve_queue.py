@@ -1,0 +1,63 @@
+"""Chat through the Celery `serve` queue: a real worker and Redis, streaming over a Redis stream."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from apps.chat.models import ModelEndpoint
+from tests.conftest import requires_redis
+
+from .conftest import GREETING_ANSWER
+
+pytestmark = [pytest.mark.redis, requires_redis]
+
+
+@pytest.fixture
+def chatty(transactional_db, chatty_model) -> ModelEndpoint:
+    return ModelEndpoint.objects.create(name="chatty", family="tigerbot", path=str(chatty_model), max_new_tokens=32)
+
+
+def _sse(response) -> list:
+    body = b"".join(response.streaming_content).decode()
+    return [json.loads(line[6:]) for line in body.split("\n\n") if line.startswith("data: {")]
+
+
+def test_chat_and_stream_through_a_worker(celery_worker, tenant, chatty):
+    body = {"model": "chatty", "messages": [{"role": "user", "content": "你好"}], "temperature": 0}
+    plain = tenant.client.post("/v1/chat/completions", body, format="json")
+    assert plain.status_code == 200, plain.json()
+    assert plain.json()["choices"][0]["message"]["content"] == GREETING_ANSWER
+
+    events = _sse(tenant.client.post("/v1/chat/completions", {**body, "stream": True}, format="json"))
+    assert "".join(e["choices"][0]["delta"].get("content", "") for e in events) == GREETING_ANSWER
+
+    tiger = _sse(tenant.client.post("/v1/chat/completions", {"model": "chatty", "query": "你好", "temperature": 0,
+                                                              "stream": True}, format="json"))
+    assert tiger[-1]["finished"] is True and tiger[-1]["result"] == GREETING_ANSWER
+
+
+def test_errors_come_back_from_the_worker(celery_worker, tenant, chatty):
+    body = {"model": "chatty", "messages": [{"role": "user", "content": "长" * 5000}]}
+    for stream in (False, True):
+        response = tenant.client.post("/v1/chat/completions", {**body, "stream": stream}, format="json")
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "context_length_exceeded"
+
+
+def test_vanished_worker_is_a_timeout_not_a_hang(transactional_db, tenant, chatty, settings):
+    from tigerplatform.celery import app
+
+    settings.CHAT_STREAM_FIRST_TIMEOUT_S = 1
+    settings.CHAT_TASK_TIMEOUT_S = 1
+    app.conf.task_always_eager = False  # no worker is running
+    try:
+        body = {"model": "chatty", "messages": [{"role": "user", "content": "你好"}]}
+        for stream in (False, True):
+            response = tenant.client.post("/v1/chat/completions", {**body, "stream": stream}, format="json")
+            assert response.status_code == 504
+            assert response.json()["error"]["code"] == "worker_timeout"
+    finally:
+        app.control.purge()
+        app.conf.task_always_eager = True

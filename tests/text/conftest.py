@@ -1,0 +1,79 @@
+"""Fixture locations and a tiny PDF writer for the pdf2text tests.
+
+The real PDFs live outside the repository, in the shared fixtures checkout beside it
+(``../shared/fixtures/pdf``, see its README). ``make_pdf`` writes small synthetic documents for the
+cases no real fixture covers: a page pypdf chokes on, a page that takes long, an unknown security
+handler.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+PDF_ROOT = SHARED / "fixtures" / "pdf"
+
+MakePdf = Callable[..., Path]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "fixture_pdf" in metafunc.fixturenames:
+        paths = sorted(PDF_ROOT.rglob("*.pdf"))
+        metafunc.parametrize("fixture_pdf", paths, ids=[str(path.relative_to(PDF_ROOT)) for path in paths])
+
+
+@pytest.fixture(scope="session")
+def pdf_root() -> Path:
+    if not PDF_ROOT.is_dir():
+        pytest.skip(f"shared PDF fixtures not found at {PDF_ROOT}")
+    return PDF_ROOT
+
+
+def build_pdf(*, contents: list[bytes], trailer_extra: bytes = b"") -> bytes:
+    """One page per content stream (Flate-compressed), Helvetica as /F1, a correct xref table."""
+    page_ids = [4 + 2 * index for index in range(len(contents))]
+    kids = b" ".join(b"%d 0 R" % page_id for page_id in page_ids)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, len(contents)),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    for page_id, content in zip(page_ids, contents, strict=True):
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % (page_id + 1)
+        )
+        data = zlib.compress(content)
+        objects.append(b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(data), data))
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R %s>>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        trailer_extra,
+        xref,
+    )
+    return bytes(out)
+
+
+def text_page(text: str) -> bytes:
+    return b"BT /F1 12 Tf 72 720 Td (%s) Tj ET" % text.encode("latin-1")
+
+
+@pytest.fixture
+def make_pdf(tmp_path: Path) -> MakePdf:
+    def make(*, contents: list[bytes], trailer_extra: bytes = b"", name: str = "synthetic.pdf") -> Path:
+        path = tmp_path / name
+        path.write_bytes(build_pdf(contents=contents, trailer_extra=trailer_extra))
+        return path
+
+    return make

@@ -1,0 +1,5 @@
+import sys
+
+from workers.pdf.cli import main
+
+sys.exit(main())

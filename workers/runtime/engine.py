@@ -1,0 +1,79 @@
+"""The runtime's front door: one call to generate or stream a chat answer, whatever serves the model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+
+from workers.runtime import upstream
+from workers.runtime.errors import ModelLoadError
+from workers.runtime.local import LocalRuntime, load_tokenizer
+from workers.runtime.specs import ChatMessage, GenerationResult, ModelSpec, SamplingParams, StreamChunk, ToolSpec
+from workers.runtime.streaming import sendable_length
+from workers.runtime.tools import TOOL_CALL_OPEN, parse_tool_calls
+
+local_runtime = LocalRuntime()
+"""Models loaded by this process (each loaded once, shared by all requests and adapters)."""
+
+
+def _with_tool_calls(result: GenerationResult, tools: Sequence[ToolSpec]) -> GenerationResult:
+    content, calls = parse_tool_calls(text=result.text, tools=tools)
+    if not calls:
+        return result
+    return replace(result, text=content, tool_calls=tuple(calls), finish_reason="tool_calls")
+
+
+def _hide_tool_calls(chunks: Iterator[StreamChunk], tools: Sequence[ToolSpec]) -> Iterator[StreamChunk]:
+    """Stream the text before the first ``<tool_call>``; hold the rest until the end shows whether it parses
+    as tool calls (then it goes into ``result.tool_calls``) or is plain text after all (then it is sent)."""
+    raw, sent = "", 0
+    for chunk in chunks:
+        if chunk.finished:
+            assert chunk.result is not None
+            result = _with_tool_calls(chunk.result, tools)
+            yield StreamChunk(delta="" if result.tool_calls else result.text[sent:], finished=True, result=result)
+            return
+        raw += chunk.delta
+        tag = raw.find(TOOL_CALL_OPEN)
+        boundary = tag if tag >= 0 else sendable_length(text=raw, markers=(TOOL_CALL_OPEN,))
+        if boundary > sent:
+            yield StreamChunk(delta=raw[sent:boundary])
+            sent = boundary
+
+
+def generate(
+    *,
+    spec: ModelSpec,
+    messages: Sequence[ChatMessage],
+    params: SamplingParams,
+    tools: Sequence[ToolSpec] | None = None,
+) -> GenerationResult:
+    """The model's answer to ``messages``; with ``tools`` it may be tool calls (finish_reason 'tool_calls')."""
+    if spec.backend == "openai-upstream":
+        return upstream.generate(spec=spec, messages=messages, params=params, tools=tools or ())
+    result = local_runtime.generate(spec=spec, messages=messages, params=params, tools=tools or ())
+    return _with_tool_calls(result, tools) if tools else result
+
+
+def stream(
+    *,
+    spec: ModelSpec,
+    messages: Sequence[ChatMessage],
+    params: SamplingParams,
+    tools: Sequence[ToolSpec] | None = None,
+) -> Iterator[StreamChunk]:
+    """Like ``generate``, chunk by chunk; the final chunk (``finished=True``) carries the full result.
+
+    Load, prompt and connection errors are raised by this call, before the first chunk.
+    """
+    if spec.backend == "openai-upstream":
+        return upstream.stream(spec=spec, messages=messages, params=params, tools=tools or ())
+    chunks = local_runtime.stream(spec=spec, messages=messages, params=params, tools=tools or ())
+    return _hide_tool_calls(chunks, tools) if tools else chunks
+
+
+def count_tokens(*, spec: ModelSpec, text: str) -> int:
+    """Tokens in ``text`` for the model's tokenizer (an upstream model needs ``path`` pointing at one)."""
+    if not spec.path:
+        raise ModelLoadError(f"model {spec.name!r} has no local tokenizer to count tokens with")
+    return len(load_tokenizer(path=spec.path).encode(text, add_special_tokens=False))

@@ -1,0 +1,40 @@
+"""Typed errors raised by the runtime; the API layer maps each one to an HTTP status."""
+
+from __future__ import annotations
+
+
+class RuntimeErrorBase(Exception):
+    """Base class for every error the runtime raises on purpose."""
+
+
+class ModelLoadError(RuntimeErrorBase):
+    """The model, tokenizer or adapter could not be loaded (maps to 500/503)."""
+
+
+class InvalidMessagesError(RuntimeErrorBase):
+    """The conversation cannot become a prompt, e.g. it does not end with a user turn (maps to 400)."""
+
+
+class InputTooLongError(RuntimeErrorBase):
+    """Even the system prompt plus the last user turn do not fit the model's input budget (maps to 400)."""
+
+    def __init__(self, *, prompt_tokens: int, max_input_tokens: int) -> None:
+        super().__init__(
+            f"prompt needs {prompt_tokens} tokens after dropping all earlier turns, "
+            f"but the model accepts at most {max_input_tokens}"
+        )
+        self.prompt_tokens = prompt_tokens
+        self.max_input_tokens = max_input_tokens
+
+
+class UpstreamError(RuntimeErrorBase):
+    """The upstream API failed: connection error, HTTP error status or unreadable response (maps to 502)."""
+
+    def __init__(self, *, message: str, status: int | None = None) -> None:
+        super().__init__(f"upstream error{f' {status}' if status is not None else ''}: {message}")
+        self.status = status
+        self.message = message
+
+
+class UpstreamTimeoutError(RuntimeErrorBase):
+    """The upstream API did not answer in time (maps to 504)."""

@@ -1,0 +1,196 @@
+"""Plain, JSON-safe value types shared by the Django side and the workers (they cross Celery as dicts)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+Family = Literal["tigerbot", "llama2-chat", "baichuan2", "hf-template"]
+Backend = Literal["local", "openai-upstream"]
+Quantization = Literal["none", "8bit", "4bit"]
+Dtype = Literal["auto", "float32", "float16", "bfloat16"]
+Role = Literal["system", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "tool_calls"]
+
+FAMILIES: tuple[str, ...] = get_args(Family)
+# Key in a checkpoint's config.json recording the prompt format the model was trained with.
+FAMILY_CONFIG_KEY = "tigerplatform_family"
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+
+def infer_family(*, path: str | Path) -> Family | None:
+    """The prompt family recorded in a checkpoint's config.json, or None when it was not recorded."""
+    config_file = Path(path) / "config.json"
+    if not config_file.is_file():
+        return None
+    family = json.loads(config_file.read_text()).get(FAMILY_CONFIG_KEY)
+    return family if family in FAMILIES else None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything a worker needs to serve one model; ``adapter_path`` adds a LoRA on the base at ``path``."""
+
+    name: str
+    family: Family
+    backend: Backend = "local"
+    path: str = ""
+    base_url: str = ""
+    api_key: str = field(default="", repr=False)
+    upstream_model: str = ""
+    dtype: Dtype = "auto"
+    quantization: Quantization = "none"
+    rope_scaling: dict[str, Any] | None = None
+    max_input_tokens: int = 2048
+    max_new_tokens: int = 512
+    adapter_path: str = ""
+    device: str = "auto"
+    timeout_s: float = 120.0
+
+    def __post_init__(self) -> None:
+        _check_choice("family", self.family, FAMILIES)
+        _check_choice("backend", self.backend, get_args(Backend))
+        _check_choice("quantization", self.quantization, get_args(Quantization))
+        _check_choice("dtype", self.dtype, get_args(Dtype))
+        if self.backend == "local" and not self.path:
+            raise ValueError("a local model needs a path")
+        if self.backend == "openai-upstream" and not self.base_url:
+            raise ValueError("an upstream model needs a base_url")
+        if self.max_input_tokens <= 0 or self.max_new_tokens <= 0:
+            raise ValueError("max_input_tokens and max_new_tokens must be positive")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A function call requested by the model; ``arguments`` is JSON text, as in the OpenAI API."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ToolCall:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A function the model may call; ``parameters`` is a JSON schema."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ToolSpec:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Role
+    content: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str = ""
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        _check_choice("role", self.role, get_args(Role))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChatMessage:
+        calls = tuple(ToolCall.from_dict(call) for call in data.get("tool_calls", ()))
+        return cls(**{**data, "tool_calls": calls})
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Decoding settings; temperature 0 = greedy, top_k 0 = no top-k cut, max_new_tokens None = the spec's."""
+
+    temperature: float = 0.7
+    top_p: float = 1.0
+    top_k: int = 0
+    repetition_penalty: float = 1.0
+    max_new_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError("temperature must be >= 0")
+        if not 0 < self.top_p <= 1:
+            raise ValueError("top_p must be in (0, 1]")
+        if self.top_k < 0:
+            raise ValueError("top_k must be >= 0")
+        if self.repetition_penalty <= 0:
+            raise ValueError("repetition_penalty must be > 0")
+        if self.max_new_tokens is not None and self.max_new_tokens <= 0:
+            raise ValueError("max_new_tokens must be positive")
+        if any(not s for s in self.stop):
+            raise ValueError("stop sequences must be non-empty")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SamplingParams:
+        return cls(**{**data, "stop": tuple(data.get("stop", ()))})
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: FinishReason
+    tool_calls: tuple[ToolCall, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_choice("finish_reason", self.finish_reason, get_args(FinishReason))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GenerationResult:
+        calls = tuple(ToolCall.from_dict(call) for call in data.get("tool_calls", ()))
+        return cls(**{**data, "tool_calls": calls})
+
+
+@dataclass(frozen=True)
+class StreamChunk:
+    """One streamed piece of text; the last chunk has ``finished=True`` and carries the full result."""
+
+    delta: str
+    finished: bool = False
+    result: GenerationResult | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StreamChunk:
+        result = data.get("result")
+        return cls(**{**data, "result": GenerationResult.from_dict(result) if result is not None else None})
