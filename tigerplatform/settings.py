@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.usage",
     "apps.chat",
+    "apps.text",
+    "apps.finetune",
 ]
 
 MIDDLEWARE = [
@@ -232,3 +234,34 @@ CHAT_STREAM_FIRST_TIMEOUT_S: int = env.int("CHAT_STREAM_FIRST_TIMEOUT_S", defaul
 CHAT_STREAM_IDLE_TIMEOUT_S: int = env.int("CHAT_STREAM_IDLE_TIMEOUT_S", default=60)
 # A JSON list of model endpoints loaded (upserted) by `make run` (see `manage.py load_models`).
 MODELS_CONFIG = env.str("MODELS_CONFIG", default="")
+
+# --- pdf2text and summarization (apps/text) -----------------------------------------------------------
+PDF2TEXT_MAX_BYTES: int = env.int("PDF2TEXT_MAX_BYTES", default=50 * 1024 * 1024)
+PDF2TEXT_MAX_PAGES: int = env.int("PDF2TEXT_MAX_PAGES", default=2000)
+# Limits of the extraction child process (workers/pdf), per document; the upload-time page count gets its own.
+PDF2TEXT_TIMEOUT_S: int = env.int("PDF2TEXT_TIMEOUT_S", default=300)
+PDF2TEXT_MEMORY_MB: int = env.int("PDF2TEXT_MEMORY_MB", default=1024)
+PDF2TEXT_INSPECT_TIMEOUT_S: int = env.int("PDF2TEXT_INSPECT_TIMEOUT_S", default=15)
+SUMMARIZATION_MAX_BYTES: int = env.int("SUMMARIZATION_MAX_BYTES", default=50 * 1024 * 1024)
+SUMMARIZATION_MAX_INPUT_CHARS: int = env.int("SUMMARIZATION_MAX_INPUT_CHARS", default=1_000_000)
+SUMMARIZATION_TIME_LIMIT_S: int = env.int("SUMMARIZATION_TIME_LIMIT_S", default=3600)
+# A running summary reports after every model call; silence this long means its worker is gone.
+SUMMARIZATION_HEARTBEAT_STALE_S: int = env.int("SUMMARIZATION_HEARTBEAT_STALE_S", default=900)
+TEXT_STALE_MARGIN_S: int = 120
+TEXT_MAX_WAIT_S: int = 30
+TEXT_SWEEP_INTERVAL_S: int = 300
+
+# --- Fine-tuning -------------------------------------------------------------------------------------
+FINETUNE_DIR = env.path("FINETUNE_DIR", default=Path(MODELS_DIR) / "finetunes")
+FINETUNE_MAX_UPLOAD_BYTES: int = env.int("FINETUNE_MAX_UPLOAD_BYTES", default=512 * 1024 * 1024)
+FINETUNE_JOB_TIMEOUT_S: int = env.int("FINETUNE_JOB_TIMEOUT_S", default=CELERY_LONGEST_TASK_S)
+# A running job without a heartbeat for this long lost its worker (the launcher beats every 10 s).
+FINETUNE_STALE_AFTER_S: int = env.int("FINETUNE_STALE_AFTER_S", default=300)
+
+CELERY_BEAT_SCHEDULE = {
+    "finetune-fail-stale-jobs": {"task": "finetune.maintenance.fail_stale_jobs", "schedule": 60.0},
+}
+# A long document's pages are shared out between this many extraction processes at once, PDF2TEXT_PAGES_PER_CHILD
+# pages or more each (1 = one process per document).
+PDF2TEXT_MAX_CHILDREN: int = env.int("PDF2TEXT_MAX_CHILDREN", default=2)
+PDF2TEXT_PAGES_PER_CHILD: int = env.int("PDF2TEXT_PAGES_PER_CHILD", default=10)

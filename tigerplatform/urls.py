@@ -13,10 +13,13 @@ v1 = [
     path("", include("apps.accounts.urls")),
     path("", include("apps.usage.urls")),
     path("", include("apps.chat.urls")),
+    path("", include("apps.text.urls")),
+    path("", include("apps.finetune.urls")),
 ]
 
 legacy = [
     path("", include("apps.chat.legacy_urls")),
+    path("", include("apps.finetune.legacy_urls")),
 ]
 
 urlpatterns = [

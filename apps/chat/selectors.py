@@ -25,7 +25,7 @@ class ServedModel:
 
 # Other apps (fine-tuning) add models here: resolvers find one by id, listers list a user's.
 ModelResolver = Callable[[AbstractUser, str], ServedModel | None]
-ModelLister = Callable[[AbstractUser], list[ServedModel]]
+ModelLister = Callable[[AbstractUser], list[dict[str, object]]]
 extra_model_resolvers: list[ModelResolver] = []
 extra_model_listers: list[ModelLister] = []
 
@@ -55,14 +55,18 @@ def model_endpoint_list(*, kind: str | None = None) -> QuerySet[ModelEndpoint]:
     return endpoints.filter(kind=kind) if kind else endpoints
 
 
+def model_object(*, id: str, created: int, owned_by: str) -> dict[str, object]:
+    return {"id": id, "object": "model", "created": created, "owned_by": owned_by}
+
+
 def model_list(*, user: AbstractUser) -> list[dict[str, object]]:
     """Every model the caller may use, in OpenAI's model-object shape."""
     rows = [
-        {"id": e.name, "object": "model", "created": int(e.created_at.timestamp()), "owned_by": e.owned_by}
+        model_object(id=e.name, created=int(e.created_at.timestamp()), owned_by=e.owned_by)
         for e in model_endpoint_list()
     ]
     for lister in extra_model_listers:
-        rows += [{"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by} for m in lister(user)]
+        rows += lister(user)
     return rows
 
 

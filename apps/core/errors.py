@@ -39,10 +39,11 @@ class ApiError(exceptions.APIException):
     default_code = "invalid_request"
 
     def __init__(self, message: str, *, code: str | None = None, param: str | None = None,
-                 status_code: int | None = None) -> None:
+                 status_code: int | None = None, details: dict[str, Any] | None = None) -> None:
         super().__init__(detail=message, code=code or self.default_code)
         self.error_code = code or self.default_code
         self.param = param
+        self.details = details
         if status_code is not None:
             self.status_code = status_code
 
@@ -57,15 +58,12 @@ class ConflictError(ApiError):
     default_code = "conflict"
 
 
-def error_body(*, message: str, code: str, status_code: int, param: str | None = None) -> dict[str, Any]:
-    return {
-        "error": {
-            "message": message,
-            "type": _TYPE_BY_STATUS.get(status_code, "api_error"),
-            "param": param,
-            "code": code,
-        }
-    }
+def error_body(
+    *, message: str, code: str, status_code: int, param: str | None = None, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``details`` (e.g. per-line errors of an upload) rides along in the error object, after the four keys."""
+    error = {"message": message, "type": _TYPE_BY_STATUS.get(status_code, "api_error"), "param": param, "code": code}
+    return {"error": {**error, **details} if details else error}
 
 
 def _first_validation_error(detail: Any, path: str = "") -> tuple[str | None, str, str]:
@@ -109,8 +107,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
 
     param: str | None = None
+    details: dict[str, Any] | None = None
     if isinstance(exc, ApiError):
-        message, code, param = str(exc.detail), exc.error_code, exc.param
+        message, code, param, details = str(exc.detail), exc.error_code, exc.param, exc.details
     elif isinstance(exc, exceptions.ValidationError):
         param, message, code = _from_validation_error(exc)
     else:
@@ -121,7 +120,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         message = _MESSAGE_BY_CODE.get(code, detail)
         if code == "invalid_json":
             message = f"Malformed request body: {detail}"
-    body = error_body(message=message, code=code, status_code=exc.status_code, param=param)
+    body = error_body(message=message, code=code, status_code=exc.status_code, param=param, details=details)
     return Response(body, status=exc.status_code, headers=headers)
 
 

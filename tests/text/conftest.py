@@ -77,3 +77,19 @@ def make_pdf(tmp_path: Path) -> MakePdf:
         return path
 
     return make
+
+
+def stored_files(root: str | Path) -> list[Path]:
+    """Every file under ``root`` (MEDIA_ROOT in the API tests)."""
+    return sorted(path for path in Path(root).rglob("*") if path.is_file())
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random tiny TigerBot-format checkpoint (real tokenizer, real generation) for the summarization tests."""
+    import torch
+
+    from workers.runtime.tiny import make_tiny_model
+
+    torch.set_num_threads(1)
+    return make_tiny_model(tmp_path_factory.mktemp("tiny-summarizer") / "model", family="tigerbot")

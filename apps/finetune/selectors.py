@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from apps.chat.selectors import ServedModel, chat_model_get, model_object
+from apps.core.errors import ApiError, ConflictError
+from apps.core.tenancy import get_owned_or_404
+from apps.finetune.models import FineTuneCheckpoint, FineTunedModel, FineTuneEvent, FineTuneJob, TrainingFile
+
+
+def training_file_list(*, owner: AbstractUser) -> QuerySet[TrainingFile]:
+    return TrainingFile.objects.filter(owner=owner)
+
+
+def training_file_get(*, owner: AbstractUser, file_id: str) -> TrainingFile:
+    return get_owned_or_404(TrainingFile.objects.all(), owner=owner, label="file", pk=file_id)
+
+
+def finetune_job_list(*, owner: AbstractUser) -> QuerySet[FineTuneJob]:
+    return FineTuneJob.objects.filter(owner=owner).select_related("training_file", "fine_tuned_model")
+
+
+def finetune_job_get(*, owner: AbstractUser, job_id: str) -> FineTuneJob:
+    return get_owned_or_404(finetune_job_list(owner=owner), owner=owner, label="fine-tuning job", pk=job_id)
+
+
+def fine_tuned_model_of(*, job: FineTuneJob) -> FineTunedModel:
+    model = FineTunedModel.objects.select_related("owner").filter(job=job).first()
+    if model is None:
+        raise ConflictError(f"The job is {job.status}; it has no fine-tuned model yet.", code="model_not_ready")
+    return model
+
+
+def finetune_event_list(*, job: FineTuneJob) -> QuerySet[FineTuneEvent]:
+    return job.events.all()
+
+
+def finetune_checkpoint_list(*, job: FineTuneJob) -> QuerySet[FineTuneCheckpoint]:
+    return job.checkpoints.all()
+
+
+def stale_running_jobs() -> QuerySet[FineTuneJob]:
+    """Running jobs whose worker stopped sending heartbeats: it died (the job can never finish on its own)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.FINETUNE_STALE_AFTER_S)
+    return FineTuneJob.objects.filter(status=FineTuneJob.Status.RUNNING, heartbeat_at__lt=cutoff)
+
+
+def _served(model: FineTunedModel, base: ServedModel) -> ServedModel:
+    spec = replace(base.spec, name=model.name, adapter_path=model.adapter_path)
+    if model.weights_path:
+        spec = replace(spec, path=model.weights_path, adapter_path="", quantization="none")
+    return ServedModel(id=model.name, spec=spec, owned_by=_owned_by(model), created=int(model.created_at.timestamp()))
+
+
+def fine_tuned_model_served(*, model: FineTunedModel) -> ServedModel:
+    if not model.online:
+        raise ApiError(f"The fine-tuned model {model.name!r} is offline; bring it online first.",
+                       code="model_offline", param="model", status_code=409)
+    return _served(model, chat_model_get(user=model.owner, model=model.base_model))
+
+
+def fine_tuned_served_model(user: AbstractUser, name: str) -> ServedModel | None:
+    """Chat model resolver: the caller's own fine-tuned models (others' do not exist for them)."""
+    model = FineTunedModel.objects.select_related("owner").filter(owner=user, name=name).first()
+    return fine_tuned_model_served(model=model) if model is not None else None
+
+
+def fine_tuned_models_for_listing(user: AbstractUser) -> list[dict[str, object]]:
+    models = FineTunedModel.objects.select_related("owner").filter(owner=user, online=True)
+    return [model_object(id=m.name, created=int(m.created_at.timestamp()), owned_by=_owned_by(m)) for m in models]
+
+
+def _owned_by(model: FineTunedModel) -> str:
+    return f"user:{model.owner.get_username()}"

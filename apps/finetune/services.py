@@ -1,0 +1,351 @@
+"""Fine-tuning: datasets validated on upload, jobs prepared and trained by status-guarded tasks, results
+registered as callable models."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from apps.chat.selectors import chat_model_get
+from apps.core.dispatch import enqueue
+from apps.core.errors import ApiError, ConflictError
+from apps.finetune.models import FineTuneCheckpoint, FineTunedModel, FineTuneEvent, FineTuneJob, TrainingFile
+from apps.finetune.selectors import stale_running_jobs
+from workers.finetune.config import ConfigError, Hyperparameters, TrainJobConfig
+from workers.finetune.errors import DatasetError
+from workers.finetune.launcher import launch_training, local_gpu_count
+from workers.finetune.prepare import prepare_dataset, read_conversations
+from workers.finetune.validation import validate_dataset
+
+Status = FineTuneJob.Status
+_SUFFIX_RE = re.compile(r"^[A-Za-z0-9_-]{0,40}$")
+# Job options that shape the dataset split rather than training; everything else goes to Hyperparameters.
+DATASET_OPTIONS = {"validation_split"}
+PREVIEW_EXAMPLES = 5
+
+
+# --- Files ----------------------------------------------------------------------------------------------
+
+@contextmanager
+def _upload_path(upload: UploadedFile) -> Iterator[Path]:
+    """A filesystem path for the upload: Django's temporary file when it spooled one, else a copy."""
+    if hasattr(upload, "temporary_file_path"):
+        yield Path(upload.temporary_file_path())
+        return
+    with tempfile.NamedTemporaryFile(suffix=Path(upload.name or "").suffix) as copy:
+        for chunk in upload.chunks():
+            copy.write(chunk)
+        copy.flush()
+        yield Path(copy.name)
+
+
+def training_file_create(
+    *, owner: AbstractUser, upload: UploadedFile, purpose: str = "fine-tune", skip_invalid_records: bool = False
+) -> TrainingFile:
+    """Validate the whole file (streamed) and store it only if every record is usable — or, with
+    ``skip_invalid_records``, if at least one is (the others are then dropped when a job prepares the data)."""
+    if purpose != "fine-tune":
+        raise ApiError("Only purpose 'fine-tune' is supported.", code="invalid_purpose", param="purpose")
+    if upload.size > settings.FINETUNE_MAX_UPLOAD_BYTES:
+        raise ApiError(f"The file is larger than {settings.FINETUNE_MAX_UPLOAD_BYTES} bytes.",
+                       code="file_too_large", param="file", status_code=413)
+    with _upload_path(upload) as path:
+        result = validate_dataset(path=path, max_bytes=settings.FINETUNE_MAX_UPLOAD_BYTES, max_errors=20)
+    usable = result.valid or (skip_invalid_records and result.code is None and result.valid_count > 0)
+    if not usable:
+        errors = [issue.to_dict() for issue in result.errors]
+        first = "; ".join(f"line {e['line']}" + (f" ({e['field']})" if e["field"] else "") + f": {e['message']}"
+                          for e in errors[:3])
+        message = result.message or f"{result.error_count} invalid record(s) of {result.total}: {first}"
+        raise ApiError(message, code=result.code or "invalid_records", param="file",
+                       status_code=413 if result.code == "file_too_large" else 400,
+                       details={"errors": errors, "error_count": result.error_count, "total": result.total})
+    upload.seek(0)
+    with transaction.atomic():
+        training_file = TrainingFile(
+            owner=owner, filename=Path(upload.name or "data").name[:255], bytes=upload.size, purpose=purpose,
+            format=str(result.format), total=result.total, valid_count=result.valid_count,
+            validation=result.to_dict(),
+        )
+        training_file.file.save(training_file.filename, upload, save=False)
+        try:
+            training_file.save()
+        except Exception:
+            training_file.file.delete(save=False)
+            raise
+    return training_file
+
+
+def training_file_delete(*, training_file: TrainingFile) -> None:
+    if training_file.training_jobs.exists() or training_file.validation_jobs.exists():
+        raise ConflictError("This file is used by a fine-tuning job and cannot be deleted.", code="file_in_use")
+    training_file.file.delete(save=False)
+    training_file.delete()
+
+
+# --- Jobs -----------------------------------------------------------------------------------------------
+
+def _hyperparameters(raw: dict[str, Any], *, method: str, seed: int | None) -> dict[str, Any]:
+    """Validated job options. OpenAI's ``"auto"`` means our default; unknown names are an error, not ignored."""
+    if not isinstance(raw, dict):
+        raise ApiError("hyperparameters must be a JSON object.", param="hyperparameters")
+    options = {key: value for key, value in raw.items() if value != "auto"}
+    split = options.pop("validation_split", 0.2)
+    if not isinstance(split, int | float) or not 0 <= split <= 0.5:
+        raise ApiError("validation_split must be a number in [0, 0.5].", param="hyperparameters.validation_split")
+    if seed is not None:
+        options["seed"] = seed
+    try:
+        hyperparameters = Hyperparameters(**options)
+        hyperparameters.validate(method)
+    except TypeError as exc:
+        unknown = re.search(r"'(\w+)'", str(exc))
+        name = unknown.group(1) if unknown else "?"
+        raise ApiError(f"Unknown hyperparameter {name!r}.", param=f"hyperparameters.{name}") from None
+    except ConfigError as exc:
+        raise ApiError(exc.message, param=exc.field) from None
+    return {**options, "validation_split": split}
+
+
+def finetune_job_create(
+    *, owner: AbstractUser, training_file: TrainingFile, validation_file: TrainingFile | None = None,
+    model: str | None = None, method: str = "lora", hyperparameters: dict[str, Any] | None = None,
+    suffix: str = "", seed: int | None = None, name: str = "",
+) -> FineTuneJob:
+    if method not in FineTuneJob.Method.values:
+        raise ApiError(f"method must be one of {FineTuneJob.Method.values}.", param="method")
+    if not _SUFFIX_RE.match(suffix):
+        raise ApiError("suffix may have up to 40 letters, digits, '-' and '_'.", param="suffix")
+    base = chat_model_get(user=owner, model=model)
+    if base.spec.backend != "local" or base.spec.adapter_path:
+        raise ApiError(f"The model {base.id!r} cannot be fine-tuned here (only local base models can).",
+                       code="model_not_trainable", param="model")
+    options = _hyperparameters(hyperparameters or {}, method=method, seed=seed)
+    with transaction.atomic():
+        job = FineTuneJob.objects.create(
+            owner=owner, name=name or training_file.filename, base_model=base.id, method=method,
+            hyperparameters=options, training_file=training_file, validation_file=validation_file, suffix=suffix,
+        )
+        _event(job, f"Created fine-tuning job {job.id} ({method} on {base.id}).")
+        enqueue(_prepare_task(), job.id)
+    return job
+
+
+def _prepare_task() -> Any:
+    from apps.finetune.tasks import prepare_job_task
+
+    return prepare_job_task
+
+
+def _train_task() -> Any:
+    from apps.finetune.tasks import train_job_task
+
+    return train_job_task
+
+
+def _job_dir(job: FineTuneJob) -> Path:
+    return Path(settings.FINETUNE_DIR) / job.id
+
+
+def _event(job: FineTuneJob, message: str, *, level: str = "info", type: str = "message",
+           data: dict[str, Any] | None = None) -> None:
+    FineTuneEvent.objects.create(job=job, message=message, level=level, type=type, data=data)
+
+
+def _fail(job_id: str, *, code: str, message: str, param: str | None = None) -> None:
+    updated = FineTuneJob.objects.filter(pk=job_id).exclude(status__in=FineTuneJob.TERMINAL).update(
+        status=Status.FAILED, error={"code": code, "message": message, "param": param},
+        finished_at=timezone.now(),
+    )
+    if updated:
+        _event(FineTuneJob.objects.get(pk=job_id), f"Job failed: {message}", level="error")
+
+
+def finetune_job_prepare(*, job_id: str) -> None:
+    """validating_files → queued: clean, dedupe and split the data with the base model's tokenizer."""
+    job = FineTuneJob.objects.select_related("owner", "training_file", "validation_file").filter(
+        pk=job_id, status=Status.VALIDATING_FILES).first()
+    if job is None:
+        return  # already prepared, cancelled or unknown: nothing to do
+    base = chat_model_get(user=job.owner, model=job.base_model)
+    options = dict(job.hyperparameters)
+    try:
+        report = prepare_dataset(
+            path=job.training_file.file.path, out_dir=_job_dir(job) / "data",
+            max_length=options.get("max_length", 1024),
+            tokenizer_path=base.spec.path, family=base.spec.family,
+            validation_path=job.validation_file.file.path if job.validation_file else None,
+            seed=options.get("seed", 0), validation_fraction=options["validation_split"],
+            max_bytes=settings.FINETUNE_MAX_UPLOAD_BYTES,
+        )
+    except DatasetError as exc:
+        _fail(job.id, code=str(exc.code), message=exc.message, param="training_file")
+        return
+    summary = report.to_dict()
+    summary["preview"] = [c.to_dict() for c in read_conversations(report.train_path)[:PREVIEW_EXAMPLES]]
+    updated = FineTuneJob.objects.filter(pk=job.id, status=Status.VALIDATING_FILES).update(
+        status=Status.QUEUED, report=summary)
+    if updated:
+        dropped = sum(item["count"] for item in summary["dropped"].values())
+        _event(job, f"Files validated: kept {report.kept} of {report.total} examples ({dropped} dropped), "
+                    f"{report.train_count} for training and {report.validation_count} for validation.")
+        enqueue(_train_task(), job.id)
+
+
+def _claim_for_training(job_id: str) -> FineTuneJob | None:
+    """queued → running; a running job whose heartbeat stopped (its worker died and the task was redelivered)
+    is taken over and resumes from its last checkpoint."""
+    now = timezone.now()
+    with transaction.atomic():
+        job = FineTuneJob.objects.select_for_update().select_related("owner").filter(pk=job_id).first()
+        if job is None:
+            return None
+        resumable = job.status == Status.RUNNING and stale_running_jobs().filter(pk=job_id).exists()
+        if job.status != Status.QUEUED and not resumable:
+            return None
+        if job.cancel_requested:
+            job.status, job.finished_at = Status.CANCELLED, now
+            job.save(update_fields=["status", "finished_at"])
+            return None
+        job.status, job.heartbeat_at, job.attempts = Status.RUNNING, now, job.attempts + 1
+        job.started_at = job.started_at or now
+        job.save(update_fields=["status", "heartbeat_at", "attempts", "started_at"])
+    return job
+
+
+def _train_config(job: FineTuneJob) -> TrainJobConfig:
+    base = chat_model_get(user=job.owner, model=job.base_model)
+    options = {k: v for k, v in job.hyperparameters.items() if k not in DATASET_OPTIONS}
+    report = job.report or {}
+    validation = report.get("validation_path") if report.get("validation_count") else None
+    return TrainJobConfig(
+        base_model_path=base.spec.path, family=base.spec.family, method=job.method,
+        output_dir=str(_job_dir(job) / "output"), train_file=report["train_path"],
+        validation_file=validation if options.get("eval", True) else None,
+        hyperparameters=Hyperparameters(**options), resume=True, nproc_per_node=max(1, local_gpu_count()),
+    )
+
+
+def finetune_job_record_event(*, job_id: str, event: dict[str, Any]) -> None:
+    """One event of the training process: progress, evaluation, checkpoint, start or error."""
+    job = FineTuneJob.objects.get(pk=job_id)
+    kind = event.get("event")
+    if kind == "progress":
+        progress = {k: event.get(k) for k in ("step", "total_steps", "epoch", "loss", "learning_rate",
+                                               "tokens_per_second")}
+        FineTuneJob.objects.filter(pk=job_id).update(progress={**job.progress, **progress}, heartbeat_at=timezone.now())
+        _event(job, f"Step {event.get('step')}/{event.get('total_steps')}: training loss={event.get('loss')}",
+               type="metrics", data={"step": event.get("step"), "train_loss": event.get("loss"),
+                                     "learning_rate": event.get("learning_rate"), "epoch": event.get("epoch")})
+    elif kind == "eval":
+        FineTuneJob.objects.filter(pk=job_id).update(progress={**job.progress, "eval_loss": event.get("eval_loss")})
+        _event(job, f"Evaluation: loss={event.get('eval_loss')}", type="metrics",
+               data={"step": job.progress.get("step"), "valid_loss": event.get("eval_loss")})
+    elif kind == "checkpoint":
+        FineTuneCheckpoint.objects.update_or_create(
+            job=job, step=event["step"], defaults={"path": event["path"], "metrics": dict(job.progress)})
+        _event(job, f"Checkpoint saved at step {event['step']}.")
+    elif kind == "start":
+        resumed = event.get("resumed_from")
+        FineTuneJob.objects.filter(pk=job_id).update(progress={**job.progress, "pid": event.get("pid")})
+        _event(job, f"Training started{f' (resumed from {Path(resumed).name})' if resumed else ''}.")
+    elif kind == "error":
+        _event(job, f"Training error {event.get('code')}: {event.get('message')}", level="error")
+
+
+def _heartbeat(job_id: str) -> None:
+    FineTuneJob.objects.filter(pk=job_id, status=Status.RUNNING).update(heartbeat_at=timezone.now())
+
+
+def _fine_tuned_model_name(job: FineTuneJob) -> str:
+    return f"ft:{job.base_model}:{job.suffix or job.owner.get_username()}:{job.id.removeprefix('ftjob-')[:8]}"
+
+
+def finetune_job_train(*, job_id: str) -> None:
+    """queued → running → succeeded | failed | cancelled, training in a child process group."""
+    job = _claim_for_training(job_id)
+    if job is None:
+        return
+    try:
+        config = _train_config(job)
+    except (ConfigError, KeyError, TypeError, ApiError) as exc:
+        _fail(job_id, code="invalid_config", message=str(exc))
+        return
+    outcome = launch_training(
+        config=config,
+        on_event=lambda event: finetune_job_record_event(job_id=job_id, event=event),
+        cancel_check=lambda: FineTuneJob.objects.filter(pk=job_id, cancel_requested=True).exists(),
+        heartbeat=lambda: _heartbeat(job_id),
+        timeout_s=settings.FINETUNE_JOB_TIMEOUT_S,
+    )
+    if outcome.status == "cancelled":
+        FineTuneJob.objects.filter(pk=job_id).update(status=Status.CANCELLED, finished_at=timezone.now())
+        _event(job, "Job cancelled.")
+        return
+    if outcome.status == "failed":
+        _fail(job_id, code=outcome.error_code or "training_failed", message=outcome.error_message or "failed")
+        return
+    with transaction.atomic():
+        name = _fine_tuned_model_name(job)
+        paths = {"weights_path": config.output_dir} if job.method == FineTuneJob.Method.FULL else {
+            "adapter_path": config.output_dir}
+        FineTunedModel.objects.update_or_create(
+            job=job, defaults={"name": name, "owner": job.owner, "base_model": job.base_model, **paths})
+        FineTuneJob.objects.filter(pk=job_id).update(
+            status=Status.SUCCEEDED, finished_at=timezone.now(), metrics=outcome.metrics,
+            trained_tokens=int(outcome.metrics.get("num_input_tokens_seen", 0)) or None,
+        )
+        _event(job, f"New fine-tuned model created: {name}")
+        _event(job, "The job has successfully completed.")
+
+
+def finetune_job_cancel(*, job: FineTuneJob) -> FineTuneJob:
+    with transaction.atomic():
+        job = FineTuneJob.objects.select_for_update().get(pk=job.pk)
+        if job.is_terminal:
+            raise ConflictError(f"The job has already {job.status}.", code="job_not_cancellable")
+        job.cancel_requested = True
+        if job.status != Status.RUNNING:
+            job.status, job.finished_at = Status.CANCELLED, timezone.now()
+        job.save(update_fields=["cancel_requested", "status", "finished_at"])
+        _event(job, "Cancellation requested." if job.status == Status.RUNNING else "Job cancelled.")
+    return job
+
+
+def finetune_job_resume(*, job: FineTuneJob) -> FineTuneJob:
+    """A failed job trains again from its last checkpoint (its prepared data is reused)."""
+    with transaction.atomic():
+        job = FineTuneJob.objects.select_for_update().get(pk=job.pk)
+        if job.status != Status.FAILED or not job.report:
+            raise ConflictError("Only a failed job whose data was prepared can be resumed.", code="job_not_resumable")
+        job.status, job.error, job.finished_at, job.cancel_requested = Status.QUEUED, None, None, False
+        job.save(update_fields=["status", "error", "finished_at", "cancel_requested"])
+        _event(job, "Job resumed from its last checkpoint.")
+        enqueue(_train_task(), job.id)
+    return job
+
+
+def fail_stale_jobs() -> int:
+    """Mark running jobs whose worker stopped sending heartbeats as failed (they can never finish)."""
+    failed = 0
+    for job_id in stale_running_jobs().values_list("pk", flat=True):
+        _fail(job_id, code="worker_lost", message="The training worker stopped sending heartbeats (it died).")
+        failed += 1
+    return failed
+
+
+def fine_tuned_model_set_online(*, model: FineTunedModel, online: bool) -> FineTunedModel:
+    if model.online != online:
+        model.online = online
+        model.save(update_fields=["online"])
+    return model

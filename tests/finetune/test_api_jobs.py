@@ -1,0 +1,148 @@
+"""Fine-tuning jobs through the API: the model learns, the job can be cancelled, killed workers fail cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.chat.models import ModelEndpoint
+from apps.finetune.models import FineTuneJob, TrainingFile
+
+from .api_helpers import FAST_LEARNING, alpaca_jsonl, wait_for
+
+
+@pytest.fixture
+def base(db, identity_base) -> ModelEndpoint:
+    return ModelEndpoint.objects.create(name="identity-base", family="tigerbot", path=str(identity_base),
+                                        max_new_tokens=48, max_input_tokens=256, is_default=True)
+
+
+def _create(client, pairs, *, method="lora", hyperparameters=FAST_LEARNING, **fields):
+    import json
+
+    body = {"name": "identity", "file": alpaca_jsonl(pairs), "method": method,
+            "hyperparameters": json.dumps(hyperparameters), **fields}
+    return client.post("/v1/finetunes", body, format="multipart")
+
+
+def _ask(client, path: str, question: str, **body) -> str:
+    response = client.post(path, {"query": question, "temperature": 0, **body}, format="json")
+    assert response.status_code == 200, response.json()
+    return response.json()["result"].strip()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_qlora_job_learns_and_its_model_answers_online_only(tenant, other_tenant, base, identity_examples):
+    created = _create(tenant.client, identity_examples, method="qlora")
+    assert created.status_code == 201, created.json()
+    body = created.json()
+    assert body["status"] == "validating_files" and body["service_status"] == "unavailable"
+    assert body["available"] is False and body["file_name"] == "data.jsonl"
+
+    job = wait_for(body["finetune_id"])
+    assert job.status == "succeeded", (job.error, list(job.events.values_list("message", flat=True)))
+    detail = tenant.client.get(f"/v1/finetunes/{job.id}").json()
+    assert detail["report"]["kept"] == len(identity_examples) and detail["report"]["preview"]
+    assert detail["progress"]["step"] == FAST_LEARNING["max_steps"]
+    assert detail["service_status"] == "online" and detail["available"] is True
+
+    chat_path = f"/v1/finetunes/{job.id}/chat"
+    for question, answer in identity_examples:
+        assert _ask(tenant.client, chat_path, question) == answer
+        base_answer = tenant.client.post("/v1/chat/completions", {"query": question, "temperature": 0},
+                                         format="json").json()["result"].strip()
+        assert base_answer != answer
+
+    assert tenant.client.post(f"/v1/finetunes/{job.id}/offline").json()["service_status"] == "offline"
+    offline = tenant.client.post(chat_path, {"query": identity_examples[0][0]}, format="json")
+    assert offline.status_code == 409 and offline.json()["error"]["code"] == "model_offline"
+    model_name = detail["fine_tuned_model"]
+    assert model_name not in {m["id"] for m in tenant.client.get("/v1/models").json()["data"]}
+    assert tenant.client.post(f"/v1/finetunes/{job.id}/online").json()["available"] is True
+    assert model_name in {m["id"] for m in tenant.client.get("/v1/models").json()["data"]}
+
+    # Another tenant sees none of it.
+    for path in ("", "/chat", "/online", "/cancel"):
+        method = other_tenant.client.get if not path else other_tenant.client.post
+        assert method(f"/v1/finetunes/{job.id}{path}").status_code == 404
+    chat = other_tenant.client.post("/v1/chat/completions", {"model": model_name, "query": "hi"}, format="json")
+    assert chat.status_code == 404
+    assert model_name not in {m["id"] for m in other_tenant.client.get("/v1/models").json()["data"]}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_mid_run_ends_cancelled_and_frees_the_process(tenant, base, identity_examples):
+    long_run = {**FAST_LEARNING, "max_steps": 100_000, "save_steps": None}
+    job_id = _create(tenant.client, identity_examples, hyperparameters=long_run).json()["finetune_id"]
+    job = wait_for(job_id, statuses=("running",), predicate=lambda j: j.progress.get("step"))
+    pid = job.progress["pid"]
+    response = tenant.client.post(f"/v1/finetunes/{job_id}/cancel")
+    assert response.status_code == 200
+    job = wait_for(job_id)
+    assert job.status == "cancelled"
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)
+    again = tenant.client.post(f"/v1/finetunes/{job_id}/cancel")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "job_not_cancellable"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sigkill_of_the_training_child_fails_the_job_with_a_reason(tenant, base, identity_examples):
+    long_run = {**FAST_LEARNING, "max_steps": 100_000, "save_steps": None}
+    job_id = _create(tenant.client, identity_examples, hyperparameters=long_run).json()["finetune_id"]
+    job = wait_for(job_id, statuses=("running",), predicate=lambda j: j.progress.get("step"))
+    os.kill(job.progress["pid"], signal.SIGKILL)
+    job = wait_for(job_id)
+    assert job.status == "failed"
+    assert job.error["code"] == "killed" and "SIGKILL" in job.error["message"]
+    assert tenant.client.get(f"/v1/finetunes/{job_id}").json()["error"]["code"] == "killed"
+
+
+@pytest.mark.django_db
+def test_a_stale_running_job_is_marked_failed(tenant, base, identity_examples):
+    training_file = TrainingFile.objects.create(owner=tenant.user, filename="x.jsonl", bytes=1, format="alpaca",
+                                                total=1, valid_count=1)
+    job = FineTuneJob.objects.create(owner=tenant.user, base_model="identity-base", training_file=training_file,
+                                     status="running", heartbeat_at=timezone.now() - timedelta(hours=1))
+    body = tenant.client.get(f"/v1/fine_tuning/jobs/{job.id}").json()
+    assert body["status"] == "failed" and body["error"]["code"] == "worker_lost"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("fields", "status", "param"),
+    [
+        ({"model": "nope"}, 404, "model"),
+        ({"method": "rlhf"}, 400, "method"),
+        ({"hyperparameters": {"lora_r": 0}}, 400, "hyperparameters.lora_r"),
+        ({"hyperparameters": {"learning_rate": 7}}, 400, "hyperparameters.learning_rate"),
+        ({"hyperparameters": {"n_epoch": 3}}, 400, "hyperparameters.n_epoch"),
+        ({"hyperparameters": {"validation_split": 0.9}}, 400, "hyperparameters.validation_split"),
+        ({"hyperparameters": "{not json"}, 400, "hyperparameters"),
+        ({"suffix": "has spaces"}, 400, "suffix"),
+    ],
+)
+def test_bad_job_requests_are_4xx_and_create_nothing(tenant, base, identity_examples, fields, status, param):
+    import json
+
+    hyperparameters = fields.pop("hyperparameters", {})
+    raw = hyperparameters if isinstance(hyperparameters, str) else json.dumps(hyperparameters)
+    body = {"name": "x", "file": alpaca_jsonl(identity_examples), "hyperparameters": raw, **fields}
+    response = tenant.client.post("/v1/finetunes", body, format="multipart")
+    assert response.status_code == status, response.json()
+    assert response.json()["error"]["param"] == param
+    assert not FineTuneJob.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_fine_tuned_model_cannot_be_used_before_it_exists(tenant, base):
+    training_file = TrainingFile.objects.create(owner=tenant.user, filename="x.jsonl", bytes=1, format="alpaca",
+                                                total=1, valid_count=1)
+    job = FineTuneJob.objects.create(owner=tenant.user, base_model="identity-base", training_file=training_file,
+                                     status="queued")
+    response = tenant.client.post(f"/v1/finetunes/{job.id}/chat", {"query": "hi"}, format="json")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "model_not_ready"

@@ -1,0 +1,1 @@
+"""Fine-tuning worker: dataset validation/cleaning and the LoRA/QLoRA/full training runner (no Django)."""
