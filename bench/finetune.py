@@ -113,7 +113,8 @@ def main() -> None:
     bare_wall = time.perf_counter() - start
     bare_rate = json.loads(bare.stdout.strip().splitlines()[-1])["train_samples_per_second"]
     job_rate = outcome.metrics["train_samples_per_second"]
-    print(f"{report.train_count} examples, {args.steps} steps of 8, tiny Llama hidden={args.hidden} layers={args.layers}")
+    print(f"{report.train_count} examples, {args.steps} steps of 8, "
+          f"tiny Llama hidden={args.hidden} layers={args.layers}")
     print(f"job  {job_rate:.2f} samples/s (wall {job_wall:.1f} s)   bare Trainer {bare_rate:.2f} samples/s "
           f"(wall {bare_wall:.1f} s)   ratio {job_rate / bare_rate:.3f}  (goal >= 0.95)")
 
