@@ -10,8 +10,9 @@ cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; w
 trap cleanup EXIT INT TERM
 
 if [ -n "${REDIS_URL:-}" ]; then
-  "$BIN/celery" -A tigerplatform worker -Q default,ingest,serve,train -c "${WORKER_CONCURRENCY:-1}" \
-    -l info --logfile var/celery-worker.log &
+  # -B: the periodic checks (stale jobs) run inside this worker; production runs one `celery beat` instead.
+  "$BIN/celery" -A tigerplatform worker -B -s var/celerybeat-schedule -Q default,ingest,serve,train \
+    -c "${WORKER_CONCURRENCY:-1}" -l info --logfile var/celery-worker.log &
   pids+=($!)
   echo "Celery worker started (log: var/celery-worker.log)"
 fi
