@@ -24,6 +24,7 @@ migrate: install
 run: migrate
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py bootstrap_demo
+	$(PY) manage.py rethink_load_builtins --background-if-missing
 	PORT=$(PORT) PY=$(PY) scripts/run.sh
 
 worker: install

@@ -7,6 +7,7 @@ backend, the cache, the throttle store and the streaming channel.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -52,6 +53,9 @@ INSTALLED_APPS = [
     "apps.chat",
     "apps.text",
     "apps.finetune",
+    "apps.plugins",
+    "apps.embeddings",
+    "apps.search",
 ]
 
 MIDDLEWARE = [
@@ -92,7 +96,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     # A file, not Django's shared in-memory default, so live-server threads get connections of their own.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+    # One per test process, so parallel runs cannot share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -265,3 +270,16 @@ CELERY_BEAT_SCHEDULE = {
 # pages or more each (1 = one process per document).
 PDF2TEXT_MAX_CHILDREN: int = env.int("PDF2TEXT_MAX_CHILDREN", default=2)
 PDF2TEXT_PAGES_PER_CHILD: int = env.int("PDF2TEXT_PAGES_PER_CHILD", default=10)
+
+# --- Search ------------------------------------------------------------------------------------------
+SEARXNG_URL: str = env.str("SEARXNG_URL", default="")  # e.g. http://searxng:8080
+SEARCH_LOCAL_PLUGIN: str = env.str("SEARCH_LOCAL_PLUGIN", default="wiki")
+SEARCH_TIMEOUT_S: float = env.float("SEARCH_TIMEOUT_S", default=5.0)
+SEARCH_BREAKER_THRESHOLD: int = env.int("SEARCH_BREAKER_THRESHOLD", default=3)
+SEARCH_BREAKER_COOLDOWN_S: int = env.int("SEARCH_BREAKER_COOLDOWN_S", default=30)
+
+# --- Rethink plugins (apps/plugins) -------------------------------------------------------------------
+PLUGINS_MAX_UPLOAD_BYTES: int = env.int("PLUGINS_MAX_UPLOAD_BYTES", default=20 * 1024 * 1024)
+PLUGINS_MAX_FILES_PER_UPLOAD: int = env.int("PLUGINS_MAX_FILES_PER_UPLOAD", default=20)
+# Documents embedded and saved per index write (progress is reported per batch).
+PLUGINS_INGEST_BATCH: int = env.int("PLUGINS_INGEST_BATCH", default=128)

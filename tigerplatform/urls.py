@@ -15,11 +15,15 @@ v1 = [
     path("", include("apps.chat.urls")),
     path("", include("apps.text.urls")),
     path("", include("apps.finetune.urls")),
+    path("", include("apps.embeddings.urls")),
+    path("", include("apps.search.urls")),
+    path("", include("apps.plugins.urls")),
 ]
 
 legacy = [
     path("", include("apps.chat.legacy_urls")),
     path("", include("apps.finetune.legacy_urls")),
+    path("", include("apps.plugins.legacy_urls")),
 ]
 
 urlpatterns = [

@@ -1,9 +1,12 @@
-"""Hook for search-augmented chat (``internet: true``): the search app installs a provider here."""
+"""Hook for search-augmented chat (``internet: true``): the search app installs a provider here; sources are
+``{index, title, url, snippet}`` and answers cite them with ``[n]`` markers."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 
@@ -28,3 +31,24 @@ def augment_with_search(
         raise ApiError("Search-augmented chat is not available on this platform.", code="search_unavailable",
                        param="internet")
     return search_augmenter[0](user, messages, options)
+
+
+_MARKER = re.compile(r"\[(\d{1,3})\]")
+
+
+def keep_valid_markers(text: str, *, source_count: int) -> str:
+    """Drop ``[n]`` markers that point at no source (a model can invent them)."""
+    return _MARKER.sub(lambda m: m.group(0) if 1 <= int(m.group(1)) <= source_count else "", text)
+
+
+def url_citations(text: str, sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """OpenAI ``annotations`` of type ``url_citation`` for each in-range marker."""
+    annotations = []
+    for match in _MARKER.finditer(text):
+        index = int(match.group(1))
+        if 1 <= index <= len(sources):
+            source = sources[index - 1]
+            annotations.append({"type": "url_citation", "url_citation": {
+                "start_index": match.start(), "end_index": match.end(), "url": source["url"],
+                "title": source["title"]}})
+    return annotations

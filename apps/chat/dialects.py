@@ -75,7 +75,11 @@ def _openai_message(data: dict[str, Any]) -> ChatMessage:
                        tool_call_id=data.get("tool_call_id", ""), name=data.get("name", ""))
 
 
-def parse_openai(body: dict[str, Any], *, extra_fields: set[str] = frozenset()) -> ChatRequest:
+# Our extension of the OpenAI dialect: `search: true | {top_k, providers}` for search-augmented answers.
+OPENAI_EXTENSION_FIELDS = frozenset({"search"})
+
+
+def parse_openai(body: dict[str, Any], *, extra_fields: frozenset[str] = OPENAI_EXTENSION_FIELDS) -> ChatRequest:
     serializer = OpenAIChatSerializer(data=body, context={"extra": extra_fields})
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
@@ -95,7 +99,7 @@ def parse_openai(body: dict[str, Any], *, extra_fields: set[str] = frozenset()) 
         sampling=_sampling(data, default_temperature=1.0), max_tokens=data.get(max_param),
         max_tokens_param=max_param, stream=data["stream"],
         include_usage=bool((data.get("stream_options") or {}).get("include_usage")), tools=tools,
-        extras={name: body[name] for name in extra_fields if name in body},
+        internet=bool(body.get("search")), extras={name: body[name] for name in extra_fields if name in body},
     )
 
 

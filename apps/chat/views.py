@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
@@ -10,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.chat import dialects
-from apps.chat.augment import augment_with_search
+from apps.chat.augment import augment_with_search, keep_valid_markers, url_citations
 from apps.chat.selectors import chat_model_get, model_list
 from apps.chat.serializers import LegacyGptSerializer, OpenAIChatSerializer, TigerBotChatSerializer
 from apps.chat.services import chat_complete, chat_stream
@@ -69,15 +70,21 @@ class ChatCompletionsApi(APIView):
         params = chat.params_for(served.spec)
         messages, sources = chat.messages, None
         if chat.internet:
-            augmented = augment_with_search(user=request.user, messages=messages, options=chat.extras)
+            options = chat.extras if dialect == "openai" else {"search": {}}
+            augmented = augment_with_search(user=request.user, messages=messages, options=options)
             messages, sources = augmented.messages, augmented.sources
         started = time.monotonic()
         if chat.stream:
             return self._stream(request, chat, served.id, served.spec, messages, params, sources, started)
         result = chat_complete(spec=served.spec, messages=messages, params=params, tools=chat.tools)
         record_chat_usage(request, model=served.id, result=result, started=started)
+        annotations = None
+        if sources is not None:
+            result = replace(result, text=keep_valid_markers(result.text, source_count=len(sources)))
+            annotations = url_citations(result.text, sources)
         if dialect == "openai":
-            return Response(dialects.openai_completion(model=served.id, result=result, sources=sources))
+            return Response(dialects.openai_completion(model=served.id, result=result, sources=sources,
+                                                       annotations=annotations))
         return Response(dialects.tigerbot_completion(result=result, sources=sources))
 
     def _stream(self, request: Request, chat: dialects.ChatRequest, model: str, spec: Any,

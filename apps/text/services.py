@@ -10,10 +10,11 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import partial
 from pathlib import PurePath
+from queue import SimpleQueue
 from typing import Any, TypeVar
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -234,7 +235,12 @@ def pdf2text_run(*, job_id: str) -> None:
                 error_message=f"{type(exc).__name__}: {exc}")
         return
     body = {"pages": [page.to_dict() for page in result.pages], "metadata": result.metadata.to_dict()}
-    if result.succeeded:
+    if result.succeeded and (result.page_count or 0) > settings.PDF2TEXT_MAX_PAGES:
+        # Only when the upload-time count failed (e.g. it ran out of time) does the limit show this late.
+        _finish(running, status=JobStatus.FAILED, error_code="too_many_pages", page_count=result.page_count,
+                error_message=f"The document has {result.page_count} pages; the limit is "
+                              f"{settings.PDF2TEXT_MAX_PAGES}.", result={"pages": [], "metadata": body["metadata"]})
+    elif result.succeeded:
         _finish(running, status=JobStatus.SUCCEEDED, page_count=result.page_count, result=body)
     else:
         assert result.error_code is not None
@@ -278,13 +284,22 @@ def _extract_in_parts(*, path: str, password: str | None, pages: str | None, lay
                       on_start: Callable[[int], None]) -> PdfResult:
     """``pdf_extract_text``, with a long document's pages shared out between several child processes at once
     (each opens the file and extracts its part; the parts are joined in page order). The first part that fails
-    decides the outcome."""
+    decides the outcome. ``on_start`` is called in this thread, for every child."""
     parts = page_parts(pages=pages, page_count=page_count)
     if len(parts) == 1:
         return pdf_extract_text(path=path, password=password, pages=pages, layout=layout, on_start=on_start)
+    started: SimpleQueue[int] = SimpleQueue()
     with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="pdf2text") as pool:
-        results = list(pool.map(lambda part: pdf_extract_text(path=path, password=password, pages=part,
-                                                              layout=layout, on_start=on_start), parts))
+        futures = [pool.submit(pdf_extract_text, path=path, password=password, pages=part, layout=layout,
+                               on_start=started.put) for part in parts]
+        pending, reported = set(futures), 0
+        while pending:
+            # Poll for child PIDs only until every part has reported its own.
+            _, pending = wait(pending, timeout=0.05 if reported < len(parts) else None, return_when=FIRST_COMPLETED)
+            while not started.empty():
+                reported += 1
+                on_start(started.get())
+        results = [future.result() for future in futures]
     failed = next((result for result in results if not result.succeeded), None)
     if failed is not None:
         return failed
@@ -453,8 +468,11 @@ def summarization_run(*, job_id: str) -> None:
                 progress={"stage": "done", "done": 1, "total": 1}, **usage)
     except ApiError as exc:
         _finish(running, status=JobStatus.FAILED, error_code=exc.error_code, error_message=str(exc.detail), **usage)
-    except (ContextTooSmallError, TooManyRoundsError) as exc:
+    except ContextTooSmallError as exc:
         _finish(running, status=JobStatus.FAILED, error_code="context_too_small", error_message=str(exc), **usage)
+    except TooManyRoundsError as exc:
+        _finish(running, status=JobStatus.FAILED, error_code="summarization_failed", error_message=str(exc),
+                **usage)
     except SoftTimeLimitExceeded:
         _finish(running, status=JobStatus.FAILED, error_code="timeout",
                 error_message="The job ran past its time limit and was stopped.", **usage)

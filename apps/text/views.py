@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.errors import NotFoundError
+from apps.core.errors import ApiError, NotFoundError
 from apps.core.pagination import list_body, page_params, paginate_newest_first
 from apps.text import selectors, services
 from apps.text.models import SummarizationJob, TextJob
@@ -44,12 +44,17 @@ _FORM_OVERHEAD_BYTES = 1024 * 1024
 
 
 def _reject_oversized_body(request: Request, *, max_bytes: int) -> None:
-    """413 from the Content-Length alone, before the body is read (an upload's exact size is checked again)."""
+    """413 from the Content-Length alone, before the body is read (an upload's exact size is checked again).
+    A body that is not a multipart upload (JSON text) is held in memory, up to DATA_UPLOAD_MAX_MEMORY_SIZE."""
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return
-    if length > max_bytes + _FORM_OVERHEAD_BYTES:
+    if not request.content_type.startswith("multipart/"):
+        if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            raise ApiError(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes; send "
+                           "long documents as a file.", code="input_too_long", param="text", status_code=413)
+    elif length > max_bytes + _FORM_OVERHEAD_BYTES:
         raise services.file_too_large(max_bytes=max_bytes)
 
 

@@ -213,7 +213,8 @@ def test_legacy_gpt_route(tenant, chatty):
 
 
 @pytest.mark.django_db
-def test_internet_without_search_provider_is_a_clear_400(tenant, chatty):
+def test_internet_when_no_search_provider_answers_is_a_clear_502(tenant, chatty, settings):
+    settings.SEARCH_LOCAL_PLUGIN = "no-such-plugin"
     response = tenant.client.post("/v1/chat/completions", {"query": "hi", "internet": True}, format="json")
-    assert response.status_code == 400
+    assert response.status_code == 502
     assert response.json()["error"]["code"] == "search_unavailable"

@@ -93,3 +93,14 @@ def tiny_chat_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     torch.set_num_threads(1)
     return make_tiny_model(tmp_path_factory.mktemp("tiny-summarizer") / "model", family="tigerbot")
+
+
+@pytest.fixture
+def run_on_commit_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside a test's transaction nothing ever commits, so ``transaction.on_commit`` callbacks (queueing a job,
+    recording usage) would never run: run them at once, as they run right after a real commit. Much cheaper
+    than a transactional test (a table flush after each), which only the tests with threads or a real worker
+    need."""
+    from django.db import transaction
+
+    monkeypatch.setattr(transaction, "on_commit", lambda func, using=None, robust=False: func())

@@ -1,6 +1,7 @@
 """pdf2text through the HTTP API: real PDFs, refused uploads, tenancy, a killed extraction and stale jobs.
 
-Tasks run in-process (no broker), after the job's row is committed, so these tests use real transactions.
+Tasks run in-process (no broker) once the job's row is committed; inside each test's transaction that is at
+once (``run_on_commit_at_once``). Tests that watch a job from another thread use real transactions.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from apps.text.models import Pdf2TextJob
 from apps.text.tasks import fail_stale_jobs_task
 from tests.text.conftest import PDF_ROOT, stored_files, text_page
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("run_on_commit_at_once")]
 
 # About a million text operators: pypdf needs well over ten seconds for this page (see test_pdf_isolation).
 SLOW_PAGE = b"BT /F1 12 Tf 72 720 Td " + b"(x) Tj " * 1_000_000 + b"ET"
@@ -250,6 +251,7 @@ def test_wait_returns_when_the_time_is_up(tenant, make_pdf):
     assert tenant.client.get(f"/v1/pdf2text/{job_id}?wait=-1").status_code == 400
 
 
+@pytest.mark.django_db(transaction=True)
 def test_wait_returns_as_soon_as_the_job_ends(tenant, make_pdf):
     job_id = upload(tenant.client, make_pdf(contents=[text_page("x")])).json()["id"]
     Pdf2TextJob.objects.filter(pk=job_id).update(status="running")
@@ -269,6 +271,7 @@ def test_wait_returns_as_soon_as_the_job_ends(tenant, make_pdf):
 
 # --- Workers that die -------------------------------------------------------------------------------------
 
+@pytest.mark.django_db(transaction=True)
 def test_sigkill_of_the_extraction_child_fails_the_job(tenant, make_pdf):
     path = make_pdf(contents=[SLOW_PAGE], name="slow.pdf")
     responses: list[Any] = []
@@ -333,3 +336,48 @@ def test_schema_documents_the_endpoints(anon):
     assert {"/v1/pdf2text", "/v1/pdf2text/{job_id}", "/v1/pdf2text/{job_id}/file", "/v1/summarization",
             "/v1/summarization/{job_id}", "/v1/summarization/{job_id}/file"} <= set(schema["paths"])
     assert "multipart/form-data" in schema["paths"]["/v1/pdf2text"]["post"]["requestBody"]["content"]
+
+
+# --- Long documents: pages shared out between extraction processes -----------------------------------------
+
+def test_long_document_is_extracted_in_parallel_parts(tenant, settings, make_pdf):
+    pdf = make_pdf(contents=[text_page(f"Page number {n}") for n in range(1, 24)])
+    settings.PDF2TEXT_MAX_CHILDREN = 1
+    single = upload(tenant.client, pdf).json()
+    settings.PDF2TEXT_MAX_CHILDREN, settings.PDF2TEXT_PAGES_PER_CHILD = 3, 5
+    parallel = upload(tenant.client, pdf).json()
+    assert parallel["status"] == "succeeded"
+    assert parallel["pages"] == single["pages"] and parallel["text"] == single["text"]
+    assert [page["page"] for page in parallel["pages"]] == list(range(1, 24))
+    assert "Page number 17" in parallel["pages"][16]["text"]
+    selected = upload(tenant.client, pdf, pages="2-4,9-20,23").json()
+    assert [page["page"] for page in selected["pages"]] == [2, 3, 4, *range(9, 21), 23]
+
+
+def test_page_parts(settings):
+    from apps.text.services import page_parts
+
+    settings.PDF2TEXT_MAX_CHILDREN, settings.PDF2TEXT_PAGES_PER_CHILD = 4, 10
+    assert page_parts(pages=None, page_count=19) == [None]
+    assert page_parts(pages=None, page_count=20) == ["1-10", "11-20"]
+    assert page_parts(pages=None, page_count=100) == ["1-25", "26-50", "51-75", "76-100"]
+    assert page_parts(pages="1-5,30-44", page_count=50) == ["1-5,30-34", "35-44"]
+    assert page_parts(pages=None, page_count=None) == [None]
+    assert page_parts(pages="90-99", page_count=50) == ["90-99"]  # the child reports the bad range
+
+
+def test_a_failed_part_fails_the_whole_job(monkeypatch, settings):
+    from apps.text import services
+    from workers.pdf import ErrorCode, PageText, PdfResult, Status
+
+    settings.PDF2TEXT_MAX_CHILDREN, settings.PDF2TEXT_PAGES_PER_CHILD = 2, 10
+
+    def fake(*, pages: str, **kwargs: Any) -> PdfResult:
+        if pages == "11-20":
+            return PdfResult.failure(ErrorCode.WORKER_CRASHED, "killed by SIGKILL")
+        return PdfResult(status=Status.SUCCEEDED, page_count=20, pages=[PageText(page=1, text="x")])
+
+    monkeypatch.setattr(services, "pdf_extract_text", fake)
+    result = services._extract_in_parts(path="x.pdf", password=None, pages=None, layout=False, page_count=20,
+                                        on_start=lambda pid: None)
+    assert (result.status, result.error_code) == (Status.FAILED, ErrorCode.WORKER_CRASHED)

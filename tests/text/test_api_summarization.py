@@ -88,7 +88,9 @@ def test_language_detection_and_prompts():
 
 # --- The API, end to end ----------------------------------------------------------------------------------
 
-pytestmark_db = pytest.mark.django_db(transaction=True)
+def api_test(test: Any) -> Any:
+    """A test through the API: a database, and on_commit callbacks (the job, usage) run at once."""
+    return pytest.mark.usefixtures("run_on_commit_at_once")(pytest.mark.django_db(test))
 
 DOCUMENT = "\n\n".join(
     f"Section {n}. The river city of Wuhan held its {n}th annual dragon boat festival. Teams from many "
@@ -98,7 +100,7 @@ DOCUMENT = "\n\n".join(
 
 
 @pytest.fixture
-def small_model(transactional_db: None, tiny_chat_model: Path) -> ModelEndpoint:
+def small_model(db: None, tiny_chat_model: Path) -> ModelEndpoint:
     """A real model whose input window (256 tokens) is a small fraction of ``DOCUMENT``."""
     return ModelEndpoint.objects.create(name="tiny-summarizer", family="tigerbot", path=str(tiny_chat_model),
                                         max_input_tokens=256, max_new_tokens=16)
@@ -110,7 +112,7 @@ def submit(client: Any, **body: Any) -> Any:
     return client.post("/v1/summarization", body, format="json")
 
 
-@pytestmark_db
+@api_test
 def test_document_longer_than_the_context_is_mapped_and_reduced(tenant, small_model):
     from workers.runtime.local import load_tokenizer
 
@@ -138,7 +140,7 @@ def test_document_longer_than_the_context_is_mapped_and_reduced(tenant, small_mo
         "/v1/summarization", "tiny-summarizer", body["usage"]["completion_tokens"])
 
 
-@pytestmark_db
+@api_test
 def test_progress_is_saved_after_every_model_call(tenant, small_model, monkeypatch):
     from apps.text import services
 
@@ -157,7 +159,7 @@ def test_progress_is_saved_after_every_model_call(tenant, small_model, monkeypat
     assert {progress["stage"] for _, progress in seen} == {"map", "reduce"}
 
 
-@pytestmark_db
+@api_test
 def test_short_chinese_text_from_a_file(tenant, small_model, settings):
     upload = SimpleUploadedFile("note.txt", "长江是中国最长的河流。".encode(), content_type="text/plain")
     body = submit(tenant.client, file=upload, model="tiny-summarizer", language="auto").json()
@@ -169,7 +171,7 @@ def test_short_chinese_text_from_a_file(tenant, small_model, settings):
     assert len(stored_files(settings.MEDIA_ROOT)) == 1
 
 
-@pytestmark_db
+@api_test
 def test_pdf_is_extracted_then_summarised(tenant, small_model):
     path = PDF_ROOT / "pypdf/resources/crazyones.pdf"
     if not path.is_file():
@@ -181,7 +183,7 @@ def test_pdf_is_extracted_then_summarised(tenant, small_model):
     assert "The Crazy Ones" in SummarizationJob.objects.get(pk=body["id"]).input_text
 
 
-@pytestmark_db
+@api_test
 def test_encrypted_pdf_without_password_fails_with_the_pdf_code(tenant, small_model):
     path = PDF_ROOT / "pypdf/resources/crazyones-encrypted-256.pdf"
     if not path.is_file():
@@ -191,7 +193,7 @@ def test_encrypted_pdf_without_password_fails_with_the_pdf_code(tenant, small_mo
     assert (body["status"], body["error"]["code"]) == ("failed", "password_required")
 
 
-@pytestmark_db
+@api_test
 @pytest.mark.parametrize(
     ("body", "status", "code", "param"),
     [
@@ -221,7 +223,7 @@ def test_bad_requests_store_nothing(tenant, small_model, settings, body, status,
     assert stored_files(settings.MEDIA_ROOT) == []
 
 
-@pytestmark_db
+@api_test
 def test_text_over_the_limit(tenant, small_model, settings):
     settings.SUMMARIZATION_MAX_INPUT_CHARS = 100
     response = submit(tenant.client, text="x" * 101, model="tiny-summarizer")
@@ -229,14 +231,22 @@ def test_text_over_the_limit(tenant, small_model, settings):
     assert SummarizationJob.objects.count() == 0
 
 
-@pytestmark_db
+@api_test
+def test_json_body_over_the_memory_limit(tenant, small_model, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = submit(tenant.client, text="x" * 2000, model="tiny-summarizer")
+    assert response.status_code == 413 and response.json()["error"]["code"] == "input_too_long"
+    assert SummarizationJob.objects.count() == 0
+
+
+@api_test
 def test_a_context_too_small_for_the_prompt_fails_the_job(tenant, small_model):
     ModelEndpoint.objects.filter(pk=small_model.pk).update(max_input_tokens=40)
     body = submit(tenant.client, text=DOCUMENT, model="tiny-summarizer").json()
     assert (body["status"], body["error"]["code"]) == ("failed", "context_too_small")
 
 
-@pytestmark_db
+@api_test
 def test_another_tenants_jobs_are_404(tenant, other_tenant, small_model):
     upload = SimpleUploadedFile("note.md", b"# Notes\n\nTigers swim well.", content_type="text/markdown")
     job = submit(tenant.client, file=upload, model="tiny-summarizer").json()
@@ -248,7 +258,7 @@ def test_another_tenants_jobs_are_404(tenant, other_tenant, small_model):
     assert [item["id"] for item in listed["data"]] == [job["id"]]
 
 
-@pytestmark_db
+@api_test
 def test_stale_summarization_is_failed_by_the_sweep(tenant, small_model, settings):
     job_id = submit(tenant.client, text="Tigers swim well.", model="tiny-summarizer").json()["id"]
     silent = timezone.now() - timedelta(seconds=settings.SUMMARIZATION_HEARTBEAT_STALE_S + 1)
@@ -257,3 +267,15 @@ def test_stale_summarization_is_failed_by_the_sweep(tenant, small_model, setting
     assert fail_stale_jobs_task.delay().get() == 1
     body = tenant.client.get(f"/v1/summarization/{job_id}").json()
     assert (body["status"], body["error"]["code"]) == ("failed", "worker_lost")
+
+
+def test_tasks_are_routed_to_their_queues(settings):
+    from tigerplatform.celery import app, queue_for_task
+
+    assert queue_for_task("text.pdf2text") == "ingest"
+    assert queue_for_task("summarization.run") == "serve"
+    task = app.tasks["summarization.run"]
+    assert (task.soft_time_limit, task.time_limit) == (settings.SUMMARIZATION_TIME_LIMIT_S,
+                                                      settings.SUMMARIZATION_TIME_LIMIT_S + 60)
+    assert task.acks_late and task.reject_on_worker_lost
+    assert app.conf.beat_schedule["text-fail-stale-jobs"]["task"] == "text.maintenance.fail_stale_jobs"

@@ -43,9 +43,11 @@ class Command(BaseCommand):
         """Without any configured model, a tiny demo model (taught two greetings) so the API answers at once."""
         from apps.chat.models import ModelEndpoint
         from apps.chat.services import model_endpoint_register
+        from apps.embeddings.services import embedding_model_register_default
 
         if settings.MODELS_CONFIG:
             call_command("load_models", str(settings.MODELS_CONFIG), stdout=self.stdout)
+        embedding_model_register_default()
         if ModelEndpoint.objects.filter(kind=ModelEndpoint.Kind.CHAT).exists():
             return
         from workers.runtime.specs import ChatMessage

@@ -1,0 +1,112 @@
+"""Reads: plugins a caller may see, their documents and runs, and search (``plugin_search``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractUser
+from django.db.models import Q, QuerySet
+
+from apps.core.errors import ApiError, NotFoundError
+from apps.core.tenancy import get_owned_or_404
+from apps.plugins import indexes
+from apps.plugins.models import Document, IngestRun, Plugin
+from workers.retrieval.profiles import get_profile
+
+MAX_TOP_K = 100
+
+
+def plugin_list_owned(*, owner: AbstractUser) -> QuerySet[Plugin]:
+    return Plugin.objects.filter(owner=owner)
+
+
+def plugin_list_usable(*, user: AbstractUser) -> QuerySet[Plugin]:
+    """Built-ins and the caller's own plugins."""
+    return Plugin.objects.filter(Q(owner__isnull=True, builtin=True) | Q(owner=user))
+
+
+def plugin_get_owned(*, owner: AbstractUser, plugin_id: str) -> Plugin:
+    """One of the caller's custom plugins by id (or slug); built-ins and other users' plugins answer 404."""
+    lookup = {"slug": plugin_id} if not plugin_id.startswith("plg-") else {"pk": plugin_id}
+    return get_owned_or_404(Plugin.objects.all(), owner=owner, label="plugin", **lookup)
+
+
+def plugin_get_usable(*, user: AbstractUser, plugin: str, param: str = "plugin") -> Plugin:
+    """A plugin to search: the caller's own (id or slug) first, then a built-in (slug or id)."""
+    if not isinstance(plugin, str) or not plugin.strip():
+        raise ApiError("plugin must name a plugin (a built-in slug or your plugin's id).", param=param)
+    ref = plugin.strip()
+    try:
+        return plugin_get_owned(owner=user, plugin_id=ref)
+    except NotFoundError:
+        pass
+    found = Plugin.objects.filter(Q(slug=ref) | Q(pk=ref), owner__isnull=True, builtin=True).first()
+    if found is None:
+        raise NotFoundError(f"No plugin {ref!r}.", code="plugin_not_found", param=param)
+    return found
+
+
+def document_list(*, plugin: Plugin) -> QuerySet[Document]:
+    return plugin.documents.all()
+
+
+def document_get(*, plugin: Plugin, document_id: str) -> Document:
+    """A document of a plugin the caller already owns (the plugin was fetched with ``plugin_get_owned``)."""
+    document = plugin.documents.filter(pk=document_id).first()
+    if document is None:
+        raise NotFoundError("No file with that id in this plugin.", code="not_found")
+    return document
+
+
+def ingest_run_latest(*, plugin: Plugin) -> IngestRun | None:
+    return plugin.runs.order_by("-created_at").first()
+
+
+def search_params(
+    *, plugin: Plugin, query: Any, top_k: Any, tfidf_weight: Any, embedding_weight: Any
+) -> tuple[str, int, float, float]:
+    """Validated (query, top_k, tfidf_weight, embedding_weight); unset weights come from the plugin's defaults,
+    then from its retrieval profile."""
+    if not isinstance(query, str) or not query.strip():
+        raise ApiError("query must be a non-empty string.", param="query")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
+        raise ApiError(f"top_k must be an integer from 1 to {MAX_TOP_K}.", param="top_k")
+    profile = get_profile(kind=plugin.kind)
+    weights: list[float] = []
+    for name, value, fallback in (("tfidf_weight", tfidf_weight, profile.tfidf_weight),
+                                  ("embedding_weight", embedding_weight, profile.embedding_weight)):
+        value = plugin.params.get(name, fallback) if value is None else value
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value < 0:
+            raise ApiError(f"{name} must be a number >= 0.", param=name)
+        weights.append(float(value))
+    if weights[0] + weights[1] == 0:
+        raise ApiError("tfidf_weight and embedding_weight must not both be 0.", param="embedding_weight")
+    return query.strip(), top_k, weights[0], weights[1]
+
+
+def plugin_search_in(
+    *, plugin: Plugin, query: str, top_k: int = 5, tfidf_weight: float | None = None,
+    embedding_weight: float | None = None,
+) -> list[dict[str, Any]]:
+    query, top_k, sparse, dense = search_params(plugin=plugin, query=query, top_k=top_k, tfidf_weight=tfidf_weight,
+                                                embedding_weight=embedding_weight)
+    with indexes.searchable(plugin=plugin) as index:
+        hits = index.search(query=query, top_k=top_k, tfidf_weight=sparse, embedding_weight=dense) if index else []
+    return [
+        {"doc_id": hit.doc_id, "title": hit.title, "url": hit.url or "", "text": hit.text,
+         "score": round(hit.score, 6),
+         "scores": {"sparse": round(hit.scores["sparse"], 6), "dense": round(hit.scores["dense"], 6)}}
+        for hit in hits
+    ]
+
+
+def plugin_search(
+    *, user: AbstractUser, plugin: str, query: str, top_k: int = 5, tfidf_weight: float | None = None,
+    embedding_weight: float | None = None,
+) -> list[dict[str, Any]]:
+    """Ranked passages of ``plugin`` (a built-in slug, or the caller's own plugin id or slug) for ``query``:
+    dicts with doc_id (the document's external id), title, url, text, score and scores {sparse, dense}.
+    Bad input raises ``ApiError`` (400, with ``param``); another user's plugin raises ``NotFoundError``."""
+    found = plugin_get_usable(user=user, plugin=plugin)
+    return plugin_search_in(plugin=found, query=query, top_k=top_k, tfidf_weight=tfidf_weight,
+                            embedding_weight=embedding_weight)

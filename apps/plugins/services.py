@@ -1,0 +1,513 @@
+"""Writes: plugins, uploads and imports, ingestion into the per-plugin index, deletion, reindexing, built-ins,
+and the rethink answer (draft → key terms → search → revised answer).
+
+``plugin_search`` (a read) lives in ``apps.plugins.selectors`` and is re-exported here.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from apps.chat.selectors import ServedModel, chat_model_get
+from apps.chat.services import chat_complete
+from apps.core.dispatch import enqueue
+from apps.core.errors import ApiError, ConflictError
+from apps.plugins import indexes
+from apps.plugins.models import Chunk, Document, IngestRun, Plugin
+from apps.plugins.parsing import SUPPORTED_EXTENSIONS, ParsedDocument, parse_file
+from apps.plugins.selectors import plugin_get_usable, plugin_search, plugin_search_in, search_params
+from workers.retrieval import documents as corpus_documents
+from workers.retrieval.chunking import chunk_document
+from workers.retrieval.documents import Document as IndexDocument
+from workers.retrieval.profiles import default_weights, get_profile
+from workers.runtime.specs import ChatMessage, GenerationResult, SamplingParams
+
+__all__ = ["plugin_search"]
+
+logger = logging.getLogger(__name__)
+Progress = Callable[[int, int], None]
+BUILTINS: dict[str, tuple[str, str]] = {
+    "law": ("Law", "PRC laws, regulations and judicial interpretations, one article per passage."),
+    "finance": ("Finance", "Annual-report excerpts: narrative paragraphs and financial tables."),
+    "wiki": ("Wiki", "Encyclopedia passages in Chinese and English."),
+}
+DEFAULT_TOP_K = 5
+
+
+# --- Plugins --------------------------------------------------------------------------------------------
+
+def default_params(*, kind: str) -> dict[str, Any]:
+    tfidf, embedding = default_weights(kind=kind)
+    return {"top_k": DEFAULT_TOP_K, "tfidf_weight": tfidf, "embedding_weight": embedding, "prompt_prefix": "",
+            "show_search_result": False}
+
+
+def _check_kind(kind: str) -> str:
+    if kind not in Plugin.Kind.values:
+        raise ApiError(f"kind must be one of {', '.join(Plugin.Kind.values)}.", param="kind")
+    return kind
+
+
+def plugin_create(*, owner: AbstractUser, name: str, description: str = "", kind: str = "generic") -> Plugin:
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise ApiError("name must be 1 to 100 characters.", param="name")
+    _check_kind(kind)
+    plugin = Plugin(owner=owner, name=name, description=description or "", kind=kind, params=default_params(kind=kind))
+    plugin.slug = slugify(name, allow_unicode=True)[:100] or plugin.id
+    if Plugin.objects.filter(owner=owner, slug=plugin.slug).exists():
+        raise ConflictError(f"You already have a plugin named {name!r}.", code="plugin_exists", param="name")
+    try:
+        with transaction.atomic():
+            plugin.save()
+    except IntegrityError:
+        raise ConflictError(f"You already have a plugin named {name!r}.", code="plugin_exists", param="name") from None
+    return plugin
+
+
+def _delete_files(documents: Iterable[Document]) -> None:
+    for document in documents:
+        if document.file:
+            document.file.delete(save=False)
+
+
+def plugin_delete(*, plugin: Plugin) -> None:
+    """Delete a plugin, its documents and its index directory."""
+    plugin_id = plugin.pk
+    with indexes.write_lock(plugin_id=plugin_id):
+        _delete_files(plugin.documents.exclude(file=""))
+        plugin.delete()
+        indexes.remove(plugin_id=plugin_id)
+
+
+def builtin_plugin_ensure(*, kind: str) -> Plugin:
+    name, description = BUILTINS[kind]
+    plugin = Plugin.objects.filter(owner__isnull=True, slug=kind).first()
+    if plugin is None:
+        plugin = Plugin.objects.create(owner=None, builtin=True, slug=kind, name=name, description=description,
+                                       kind=kind, params=default_params(kind=kind))
+    return plugin
+
+
+# --- Documents in ---------------------------------------------------------------------------------------
+
+def _upsert_documents(*, plugin: Plugin, parsed: Sequence[ParsedDocument], skip_unchanged: bool) -> list[Document]:
+    """Create or replace the documents (by external id) and queue them in a new ingest run (inside a transaction);
+    unchanged processed documents are left alone when ``skip_unchanged``."""
+    existing = {d.external_id: d for d in plugin.documents.filter(external_id__in=[p.external_id for p in parsed])}
+    queued: list[Document] = []
+    run = IngestRun.objects.create(plugin=plugin)
+    for item in parsed:
+        document = existing.get(item.external_id)
+        if (skip_unchanged and document is not None and document.status == Document.Status.PROCESSED
+                and document.content_hash == item.content_hash):
+            continue
+        document = document or Document(plugin=plugin, external_id=item.external_id)
+        if document.file:
+            document.file.delete(save=False)
+        document.run, document.title, document.url, document.meta = run, item.title, item.url, item.meta
+        document.text, document.source, document.content_hash = item.text, item.source, item.content_hash
+        document.status, document.error, document.chunk_count = Document.Status.QUEUED, "", 0
+        if item.blob is not None:
+            document.file.save(f"{document.id}.pdf", ContentFile(item.blob), save=False)
+        document.save()
+        queued.append(document)
+    if not queued:
+        run.delete()
+        return []
+    run.total = len(queued)
+    run.save(update_fields=["total"])
+    Plugin.objects.filter(pk=plugin.pk).update(status=Plugin.Status.INDEXING)
+    return queued
+
+
+def _failed_document(*, plugin: Plugin, name: str, error: str) -> Document:
+    document, _ = Document.objects.update_or_create(
+        plugin=plugin, external_id=name,
+        defaults={"source": name, "title": Path(name).stem, "text": "", "status": Document.Status.FAILED,
+                  "error": error, "chunk_count": 0, "run": None},
+    )
+    return document
+
+
+def documents_upload(*, plugin: Plugin, uploads: Sequence[UploadedFile]) -> list[Document]:
+    """Check every file, then store them all and queue their ingestion; any bad file rejects the whole request
+    (4xx naming it) with nothing stored."""
+    if not uploads:
+        raise ApiError("Send one or more files as multipart field `file`.", param="file")
+    if len(uploads) > settings.PLUGINS_MAX_FILES_PER_UPLOAD:
+        raise ApiError(f"At most {settings.PLUGINS_MAX_FILES_PER_UPLOAD} files per request.", param="file")
+    parsed: list[ParsedDocument] = []
+    for position, upload in enumerate(uploads):
+        param = "file" if len(uploads) == 1 else f"file[{position}]"
+        if upload.size > settings.PLUGINS_MAX_UPLOAD_BYTES:  # before reading it
+            raise ApiError(f"{upload.name} is larger than the limit of {settings.PLUGINS_MAX_UPLOAD_BYTES} bytes.",
+                           code="file_too_large", param=param, status_code=413)
+        upload.seek(0)
+        parsed += parse_file(name=upload.name or "", data=upload.read(), param=param,
+                             max_bytes=settings.PLUGINS_MAX_UPLOAD_BYTES)
+    with transaction.atomic():
+        queued = _upsert_documents(plugin=plugin, parsed=_last_wins(parsed), skip_unchanged=False)
+        if queued:
+            enqueue(_ingest_task(), queued[0].run_id)
+    return queued
+
+
+def _last_wins(parsed: Sequence[ParsedDocument]) -> list[ParsedDocument]:
+    return list({item.external_id: item for item in parsed}.values())
+
+
+def _files_under(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise ApiError(f"{path} is neither a file nor a directory.", param="path")
+    return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_EXTENSIONS)
+
+
+def documents_import(*, plugin: Plugin, path: Path, progress: Progress | None = None,
+                     skip_unchanged: bool = True) -> tuple[IngestRun | None, list[Document]]:
+    """Import a file or a directory's supported files and ingest them here (a command's work): a bad file is
+    recorded as a failed document and the rest goes in. Returns the run (None when nothing changed) and the
+    documents that failed before ingestion."""
+    parsed: list[ParsedDocument] = []
+    rejected: list[Document] = []
+    for file_path in _files_under(Path(path)):
+        try:
+            parsed += parse_file(name=file_path.name, data=file_path.read_bytes(),
+                                 max_bytes=settings.PLUGINS_MAX_UPLOAD_BYTES)
+        except ApiError as exc:
+            rejected.append(_failed_document(plugin=plugin, name=file_path.name, error=str(exc.detail)))
+    with transaction.atomic():
+        queued = _upsert_documents(plugin=plugin, parsed=_last_wins(parsed), skip_unchanged=skip_unchanged)
+    if not queued:
+        return None, rejected
+    run_id = queued[0].run_id
+    ingest_run_process(run_id=run_id, progress=progress)
+    return IngestRun.objects.get(pk=run_id), rejected
+
+
+# --- Ingestion ------------------------------------------------------------------------------------------
+
+def _document_text(document: Document) -> str:
+    """The text to index; extracts a stored PDF. Raises ValueError with the reason for a document to fail."""
+    if document.file and not document.text:
+        from apps.text.services import pdf_extract_text
+
+        result = pdf_extract_text(path=document.file.path)
+        if not result.succeeded:
+            code = getattr(result.error_code, "value", result.error_code)
+            raise ValueError(f"PDF text extraction failed ({code}): {result.error_message}")
+        document.text = result.text
+    if not document.text.strip():
+        raise ValueError("The document has no extractable text.")
+    return document.text
+
+
+def _chunk_rows(*, plugin: Plugin, document: Document) -> list[Chunk]:
+    profile = get_profile(kind=plugin.kind)
+    chunks = chunk_document(text=document.text, title=document.title, kind=profile.chunk_kind,
+                            max_tokens=profile.max_tokens, overlap=profile.overlap)
+    return [Chunk(document=document, ordinal=c.ordinal, text=c.text, start=c.start, end=c.end) for c in chunks]
+
+
+def _ingest_batch(*, plugin: Plugin, index: Any, documents: list[Document]) -> tuple[int, int]:
+    """Index one batch and record it; returns (failed documents, chunks added)."""
+    good: list[Document] = []
+    failed = 0
+    for document in documents:
+        try:
+            _document_text(document)
+            good.append(document)
+        except Exception as exc:  # a bad file fails alone
+            failed += 1
+            Document.objects.filter(pk=document.pk).update(status=Document.Status.FAILED, error=str(exc)[:2000],
+                                                           chunk_count=0)
+    if not good:
+        return failed, 0
+    added = index.add_documents(documents=[
+        IndexDocument(id=d.external_id, title=d.title, text=d.text, url=d.url or None) for d in good
+    ])
+    indexes.commit(plugin=plugin, index=index)
+    with transaction.atomic():
+        for document in good:
+            rows = _chunk_rows(plugin=plugin, document=document)
+            Chunk.objects.filter(document=document).delete()
+            Chunk.objects.bulk_create(rows, batch_size=500)
+            Document.objects.filter(pk=document.pk).update(
+                status=Document.Status.PROCESSED, error="", chunk_count=len(rows), text=document.text)
+    return failed, added
+
+
+def ingest_run_process(*, run_id: str, progress: Progress | None = None) -> None:
+    """Index the run's queued documents in batches (status-guarded and idempotent: a re-run only picks up what
+    is still queued, and indexing a document again replaces it)."""
+    claimed = IngestRun.objects.filter(pk=run_id, status__in=[IngestRun.Status.QUEUED, IngestRun.Status.RUNNING])
+    if not claimed.update(status=IngestRun.Status.RUNNING, started_at=timezone.now()):
+        return
+    run = IngestRun.objects.select_related("plugin").get(pk=run_id)
+    plugin = run.plugin
+    batch_size = settings.PLUGINS_INGEST_BATCH
+    with indexes.write_lock(plugin_id=plugin.pk):
+        if not Plugin.objects.filter(pk=plugin.pk).exists():
+            return
+        index = indexes.open_index(plugin=plugin)
+        pending = list(run.documents.filter(status__in=[Document.Status.QUEUED, Document.Status.PROCESSING])
+                       .order_by("created_at", "pk").values_list("pk", flat=True))
+        done = run.total - len(pending)
+        if progress:
+            progress(done, run.total)
+        for start in range(0, len(pending), batch_size):
+            ids = pending[start:start + batch_size]
+            Document.objects.filter(pk__in=ids).update(status=Document.Status.PROCESSING)
+            documents = list(Document.objects.filter(pk__in=ids).order_by("created_at", "pk"))
+            try:
+                failed, added = _ingest_batch(plugin=plugin, index=index, documents=documents)
+            except Exception as exc:  # the index itself failed: report the batch, reload the saved copy
+                logger.exception("ingest run %s: batch failed", run_id)
+                Document.objects.filter(pk__in=ids).update(status=Document.Status.FAILED, error=str(exc)[:2000])
+                failed, added = len(ids), 0
+                index = indexes.open_index(plugin=plugin)
+            done += len(ids)
+            run.done, run.failed, run.chunks = done, run.failed + failed, run.chunks + added
+            run.save(update_fields=["done", "failed", "chunks"])
+            if progress:
+                progress(done, run.total)
+    run.status = IngestRun.Status.FAILED if run.total and run.failed == run.total else IngestRun.Status.SUCCEEDED
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "finished_at"])
+    _refresh_status(plugin=plugin)
+
+
+def _refresh_status(*, plugin: Plugin) -> None:
+    active = plugin.runs.filter(status__in=[IngestRun.Status.QUEUED, IngestRun.Status.RUNNING]).exists()
+    Plugin.objects.filter(pk=plugin.pk).update(status=Plugin.Status.INDEXING if active else Plugin.Status.READY)
+
+
+def document_delete(*, document: Document) -> None:
+    """Remove a document from its plugin's index (no rebuild) and delete it."""
+    plugin = document.plugin
+    with indexes.write_lock(plugin_id=plugin.pk):
+        index = indexes.open_index(plugin=plugin)
+        if index.delete_document(external_id=document.external_id):
+            indexes.commit(plugin=plugin, index=index)
+        _delete_files([document])
+        document.delete()
+
+
+def plugin_reindex(*, plugin: Plugin, progress: Progress | None = None) -> int:
+    """Rebuild the index from the plugin's processed documents; returns the chunk count."""
+    documents = plugin.documents.filter(status=Document.Status.PROCESSED).order_by("created_at", "pk")
+    total = documents.count()
+    with indexes.write_lock(plugin_id=plugin.pk):
+        index = indexes.new_index(plugin=plugin)
+        done = 0
+        batch: list[IndexDocument] = []
+        for document in documents.iterator(chunk_size=500):
+            batch.append(IndexDocument(id=document.external_id, title=document.title, text=document.text,
+                                       url=document.url or None))
+            if len(batch) >= settings.PLUGINS_INGEST_BATCH:
+                index.add_documents(documents=batch)
+                done, batch = done + len(batch), []
+                if progress:
+                    progress(done, total)
+        index.add_documents(documents=batch)
+        indexes.commit(plugin=plugin, index=index)
+        if progress:
+            progress(total, total)
+        return len(index)
+
+
+# --- Built-ins ------------------------------------------------------------------------------------------
+
+def _corpus_records(path: Path) -> list[ParsedDocument]:
+    return parse_file(name=path.name, data=path.read_bytes(), max_bytes=1 << 40)
+
+
+def builtins_load(*, corpora_dir: Path | None = None, only: Sequence[str] | None = None,
+                  progress_for: Callable[[str], Progress | None] | None = None,
+                  log: Callable[[str], None] = logger.info) -> dict[str, int]:
+    """Create the built-in plugins and ingest their corpora (``<kind>.jsonl``); unchanged documents are
+    skipped, so running it again is cheap. Returns documents ingested per plugin."""
+    directory = Path(corpora_dir or corpus_documents.default_corpora_dir())
+    kinds = list(only or BUILTINS)
+    unknown = [kind for kind in kinds if kind not in BUILTINS]
+    if unknown:
+        raise ApiError(f"Unknown built-in plugin(s) {', '.join(unknown)}; known: {', '.join(BUILTINS)}.",
+                       param="only")
+    loaded: dict[str, int] = {}
+    for kind in kinds:
+        path = directory / f"{kind}.jsonl"
+        if not path.exists():
+            log(f"{kind}: {path} not found, skipped")
+            continue
+        plugin = builtin_plugin_ensure(kind=kind)
+        with transaction.atomic():
+            queued = _upsert_documents(plugin=plugin, parsed=_corpus_records(path), skip_unchanged=True)
+        if not queued:
+            log(f"{kind}: up to date ({plugin.documents.count()} documents)")
+            loaded[kind] = 0
+            continue
+        log(f"{kind}: ingesting {len(queued)} documents")
+        ingest_run_process(run_id=queued[0].run_id, progress=progress_for(kind) if progress_for else None)
+        loaded[kind] = len(queued)
+    return loaded
+
+
+def builtins_missing(*, only: Sequence[str] | None = None) -> list[str]:
+    """Built-ins not yet loaded (no plugin, or no processed document)."""
+    return [kind for kind in (only or BUILTINS)
+            if not Document.objects.filter(plugin__owner__isnull=True, plugin__slug=kind,
+                                           status=Document.Status.PROCESSED).exists()]
+
+
+# --- Rethink --------------------------------------------------------------------------------------------
+
+_CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]{2,}")
+_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'-]+|[0-9]+(?:[.,][0-9]+)*")
+MAX_KEY_TERMS = 10
+PASSAGE_CHAR_BUDGETS = (800, 400, 200, 80, 0)
+DEFAULT_RETHINK_PROMPT = (
+    "Answer the question using the numbered passages below. A draft answer is given: check it against the "
+    "passages, correct what they contradict, keep what they support, and cite the passages you use as [n]."
+)
+
+
+def key_terms(*, query: str, kind: str = "generic") -> list[str]:
+    """Content words of ``query``: the profile's question wording (stop phrases) removed, Chinese runs and Latin
+    words kept, in order, without repeats (no model involved)."""
+    phrases = sorted(get_profile(kind=kind).stop_phrases, key=len, reverse=True)
+    pattern = "|".join(rf"\b{re.escape(p)}\b" if p.isascii() else re.escape(p) for p in phrases)
+    stripped = re.sub(pattern, " ", query, flags=re.IGNORECASE) if pattern else query
+    terms: list[str] = []
+    for match in re.finditer(f"{_CJK_RUN.pattern}|{_LATIN_WORD.pattern}", stripped):
+        term = match.group()
+        if term.lower() not in (t.lower() for t in terms):
+            terms.append(term)
+    return terms[:MAX_KEY_TERMS]
+
+
+@dataclass
+class RethinkRequest:
+    plugin: Plugin
+    model: ServedModel
+    query: str
+    session: list[dict[str, str]]
+    top_k: int
+    tfidf_weight: float
+    embedding_weight: float
+    prompt_prefix: str
+    show_search_result: bool
+    temperature: float
+
+
+def rethink_prepare(
+    *, user: AbstractUser, plugin: str, query: str, session: Sequence[dict[str, str]] = (),
+    search_result_num: int | None = None, prompt_prefix: str | None = None, tfidf_weight: float | None = None,
+    embedding_weight: float | None = None, show_search_result: bool | None = None, model: str | None = None,
+    temperature: float = SamplingParams.temperature,
+) -> RethinkRequest:
+    """Validate everything up front, so that a streamed answer never starts on a request that cannot succeed."""
+    found = plugin_get_usable(user=user, plugin=plugin)
+    top_k = search_result_num if search_result_num is not None else found.params.get("top_k", DEFAULT_TOP_K)
+    query, top_k, sparse, dense = search_params(plugin=found, query=query, top_k=top_k, tfidf_weight=tfidf_weight,
+                                                embedding_weight=embedding_weight)
+    served = chat_model_get(user=user, model=model)
+    return RethinkRequest(
+        plugin=found, model=served, query=query, session=list(session), top_k=top_k, tfidf_weight=sparse,
+        embedding_weight=dense,
+        prompt_prefix=found.params.get("prompt_prefix", "") if prompt_prefix is None else prompt_prefix,
+        show_search_result=(bool(found.params.get("show_search_result", False)) if show_search_result is None
+                            else show_search_result),
+        temperature=temperature,
+    )
+
+
+def _generate(request: RethinkRequest, messages: list[ChatMessage], usage: list[GenerationResult]) -> str:
+    result = chat_complete(spec=request.model.spec, messages=messages,
+                           params=SamplingParams(temperature=request.temperature))
+    usage.append(result)
+    return result.text.strip()
+
+
+def _numbered(passages: Sequence[dict[str, Any]], *, budget: int) -> str:
+    lines = []
+    for number, passage in enumerate(passages, start=1):
+        text = " ".join(passage["text"].split())
+        text = text if len(text) <= budget else text[:budget] + "…"
+        lines.append(f"[{number}] {passage['title']}: {text}" if budget else f"[{number}] {passage['title']}")
+    return "\n".join(lines)
+
+
+def rethink_prompt(*, request: RethinkRequest, passages: Sequence[dict[str, Any]], draft: str, budget: int) -> str:
+    head = "\n".join(part for part in (request.prompt_prefix.strip(), DEFAULT_RETHINK_PROMPT) if part)
+    return (f"{head}\n\nPassages:\n{_numbered(passages, budget=budget) or '(none found)'}\n\n"
+            f"Question: {request.query}\nDraft answer: {draft}\nRevised answer:")
+
+
+def rethink_events(request: RethinkRequest, *, usage: list[GenerationResult] | None = None) -> Iterator[dict[str, Any]]:
+    """``{"step": {...}}`` events as the work happens, then ``{"finished": true, "result", "draft", "steps",
+    "search_result"?}``. ``usage`` collects the model results (for usage records)."""
+    usage = usage if usage is not None else []
+    messages = [ChatMessage(role=role, content=turn[key]) for turn in request.session
+                for role, key in (("user", "human"), ("assistant", "assistant"))]
+    draft = _generate(request, [*messages, ChatMessage(role="user", content=request.query)], usage)
+    steps: list[dict[str, Any]] = []
+
+    def step(action: str, observation: Any) -> dict[str, Any]:
+        steps.append({"action": action, "observation": observation})
+        return {"finished": False, "step": steps[-1]}
+
+    terms = key_terms(query=request.query, kind=request.plugin.kind)
+    yield step("extract key terms", ", ".join(terms))
+    passages = plugin_search_in(plugin=request.plugin, query=request.query, top_k=request.top_k,
+                                tfidf_weight=request.tfidf_weight, embedding_weight=request.embedding_weight)
+    yield step(f"search {request.plugin.slug}", _numbered(passages, budget=PASSAGE_CHAR_BUDGETS[0]))
+    answer = ""
+    for budget in PASSAGE_CHAR_BUDGETS:  # shrink the passages until the prompt fits the model
+        prompt = rethink_prompt(request=request, passages=passages, draft=draft, budget=budget)
+        try:
+            answer = _generate(request, [ChatMessage(role="user", content=prompt)], usage)
+            break
+        except ApiError as exc:
+            if exc.error_code != "context_length_exceeded" or budget == PASSAGE_CHAR_BUDGETS[-1]:
+                raise
+    yield step("rethink", answer)
+    body: dict[str, Any] = {"finished": True, "result": answer, "draft": draft, "steps": steps}
+    if request.show_search_result:
+        body["search_result"] = passages
+    yield body
+
+
+def rethink(request: RethinkRequest, *, usage: list[GenerationResult] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for event in rethink_events(request, usage=usage):
+        body = event
+    body.pop("finished", None)
+    return body
+
+
+def _ingest_task() -> Any:
+    from apps.plugins.tasks import ingest_run_task
+
+    return ingest_run_task
+
+
+def plugin_reindex_enqueue(*, plugin: Plugin) -> None:
+    from apps.plugins.tasks import reindex_task
+
+    enqueue(reindex_task, plugin.pk)
+

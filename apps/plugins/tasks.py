@@ -1,0 +1,20 @@
+"""Plugin tasks (queue ``ingest``): thin, status-guarded wrappers around the services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from apps.plugins import services
+from apps.plugins.models import Plugin
+
+
+@shared_task(name="plugins.ingest", acks_late=True, reject_on_worker_lost=True)
+def ingest_run_task(run_id: str) -> None:
+    services.ingest_run_process(run_id=run_id)
+
+
+@shared_task(name="plugins.reindex", acks_late=True, reject_on_worker_lost=True)
+def reindex_task(plugin_id: str) -> None:
+    plugin = Plugin.objects.filter(pk=plugin_id).first()
+    if plugin is not None:
+        services.plugin_reindex(plugin=plugin)

@@ -1,0 +1,101 @@
+"""Per-corpus retrieval settings (chunking, BM25, fusion weights), chosen on the dev sets.
+
+Measured with ``python -m workers.retrieval.evaluate``; see the figures quoted per profile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from workers.retrieval.analyzer import Analyzer
+from workers.retrieval.chunking import ChunkKind
+
+# Question wording, cut from queries so that BM25 ranks on content. Chinese: layperson phrasing
+# (我老公打我怎么办); English: question and arithmetic words ("what was the percentage change in …"),
+# which name the computation asked for, not the figures, and match unrelated narrative text.
+QUESTION_WORDS = (
+    "怎么办", "怎么样", "怎么", "什么样", "什么", "为什么", "是否", "可以", "能否", "能不能", "可不可以",
+    "如何", "哪些", "哪个", "需要", "应该", "应当", "有没有", "吗", "呢", "吧", "啊", "呀", "我们", "我",
+    "你", "他们", "他", "她", "请问", "一下", "的话", "这种", "这个", "那个", "情况下", "情况", "问题",
+    "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "is", "was", "were", "are",
+    "be", "been", "the", "a", "an", "of", "in", "on", "for", "to", "from", "and", "or", "by", "with",
+    "between", "did", "does", "do", "its", "it", "their", "there", "this", "that", "these", "those", "as",
+    "at", "change", "changes", "percentage", "average", "difference", "increase", "decrease", "proportion",
+    "ratio", "respective", "respectively", "value", "amount", "many", "much",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalProfile:
+    """``document_weight`` adds the document's best normalised chunk score to each of its chunks;
+    ``title_boosts`` multiply the final score of chunks whose document title matches a regex."""
+
+    chunk_kind: ChunkKind = "generic"
+    max_tokens: int = 256
+    overlap: int = 32
+    tfidf_weight: float = 1.0
+    embedding_weight: float = 0.75
+    k1: float = 1.2
+    b: float = 0.75
+    unigram_weight: float = 1.0
+    stop_phrases: tuple[str, ...] = QUESTION_WORDS
+    document_weight: float = 0.0
+    title_boosts: tuple[tuple[str, float], ...] = ()
+
+    def analyzer(self) -> Analyzer:
+        return Analyzer(stop_phrases=self.stop_phrases, unigram_weight=self.unigram_weight)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, *, data: dict[str, Any]) -> RetrievalProfile:
+        return replace(
+            cls(),
+            **{
+                **data,
+                "stop_phrases": tuple(data.get("stop_phrases", ())),
+                "title_boosts": tuple(
+                    (pattern, float(boost)) for pattern, boost in data.get("title_boosts", ())
+                ),
+            },
+        )
+
+
+PROFILES: dict[str, RetrievalProfile] = {
+    # Statutes, one article per chunk. all-MiniLM-L6-v2 reads most Chinese characters as [UNK]: on the
+    # dev questions its similarity ranks a relevant article at median 695 of 3.4k candidates, and any
+    # embedding weight > 0 lowered hit@10, so law search is BM25 only (no query embedding).
+    "law": RetrievalProfile(
+        chunk_kind="law",
+        max_tokens=512,
+        overlap=32,
+        tfidf_weight=1.0,
+        embedding_weight=0.0,
+        unigram_weight=0.5,
+        document_weight=0.2,
+        # National statutes (上位法) answer layperson questions before regulations and interpretations.
+        title_boosts=((r"^中华人民共和国\S*法(典)?(（[^）]*）)?$", 1.3),),
+    ),
+    # Mixed Chinese/English encyclopedia passages. Dev hit@1 by embedding weight (tfidf 1.0):
+    # 0 → 0.953, 0.25 → 0.958, 0.5 → 0.963, 0.75 → 0.965, 1.0 → 0.958; dense alone 0.495.
+    "wiki": RetrievalProfile(),
+    # Annual-report excerpts. Dev hit@10: 0.880 with BM25 alone, 0.881 at embedding weight 0.25,
+    # 0.876 at 0.5: the English model adds little over word-bigram BM25 here, but no harm.
+    "finance": RetrievalProfile(max_tokens=512, overlap=48, embedding_weight=0.25),
+    "generic": RetrievalProfile(),
+}
+
+
+def get_profile(*, kind: str) -> RetrievalProfile:
+    try:
+        return PROFILES[kind]
+    except KeyError:
+        raise ValueError(f"unknown retrieval profile {kind!r}; known: {', '.join(PROFILES)}") from None
+
+
+def default_weights(*, kind: str) -> tuple[float, float]:
+    """(tfidf_weight, embedding_weight) chosen on the dev set of ``kind``."""
+    profile = get_profile(kind=kind)
+    return profile.tfidf_weight, profile.embedding_weight
