@@ -35,6 +35,7 @@ def _ask(client, path: str, question: str, **body) -> str:
     return response.json()["result"].strip()
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_qlora_job_learns_and_its_model_answers_online_only(tenant, other_tenant, base, identity_examples):
     created = _create(tenant.client, identity_examples, method="qlora")
@@ -74,6 +75,7 @@ def test_qlora_job_learns_and_its_model_answers_online_only(tenant, other_tenant
     assert model_name not in {m["id"] for m in other_tenant.client.get("/v1/models").json()["data"]}
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_cancel_mid_run_ends_cancelled_and_frees_the_process(tenant, base, identity_examples):
     long_run = {**FAST_LEARNING, "max_steps": 100_000, "save_steps": None}
@@ -90,6 +92,7 @@ def test_cancel_mid_run_ends_cancelled_and_frees_the_process(tenant, base, ident
     assert again.status_code == 409 and again.json()["error"]["code"] == "job_not_cancellable"
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_sigkill_of_the_training_child_fails_the_job_with_a_reason(tenant, base, identity_examples):
     long_run = {**FAST_LEARNING, "max_steps": 100_000, "save_steps": None}

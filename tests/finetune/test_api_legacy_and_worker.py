@@ -25,6 +25,7 @@ def _legacy(client, route: str, body: dict, *, multipart: bool = False) -> dict:
     return payload
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_legacy_flow(tenant, other_tenant, base, identity_examples):
     uploaded = _legacy(tenant.client, "upload_train_data", {"file": alpaca_jsonl(identity_examples)}, multipart=True)

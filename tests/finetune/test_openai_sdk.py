@@ -9,6 +9,8 @@ from apps.chat.models import ModelEndpoint
 
 from .api_helpers import FAST_LEARNING, alpaca_jsonl, wait_for
 
+pytestmark = pytest.mark.slow  # training / whole-fixture sweeps: run in the services pass of CI
+
 
 @pytest.mark.django_db(transaction=True)
 def test_files_jobs_events_checkpoints_and_chat_with_the_fine_tuned_model(

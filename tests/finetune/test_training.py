@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 from peft import PeftModel
 from transformers import AutoTokenizer, LlamaForCausalLM, PreTrainedTokenizerBase
@@ -18,6 +19,8 @@ from workers.finetune.launcher import TrainOutcome, launch_training
 from workers.finetune.modeling import LLAMA_TARGETS
 from workers.runtime.prompts import build_prompt_ids
 from workers.runtime.specs import FAMILY_CONFIG_KEY, ChatMessage
+
+pytestmark = pytest.mark.slow  # training / whole-fixture sweeps: run in the services pass of CI
 
 
 def _config(base: Path, train_file: Path, out: Path, method: str, **hyperparameters: Any) -> TrainJobConfig:

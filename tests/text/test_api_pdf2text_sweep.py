@@ -18,7 +18,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from tests.text.conftest import PDF_ROOT
 from tests.text.test_pdf_fixtures import OPEN_WITHOUT_PASSWORD, TIME_LIMIT_S, _expected_code
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("run_on_commit_at_once")]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db, pytest.mark.usefixtures("run_on_commit_at_once")]
 
 
 def _sample() -> list[Path]:

@@ -22,6 +22,8 @@ import pytest
 from tests.text.conftest import PDF_ROOT
 from workers.pdf import EXTRACTION_ERROR, NO_TEXT_LAYER, ErrorCode, PdfResult, Status, extract_pdf, inspect_pdf
 
+pytestmark = pytest.mark.slow  # training / whole-fixture sweeps: run in the services pass of CI
+
 TIME_LIMIT_S = 30
 
 NEEDS_PASSWORD = {
