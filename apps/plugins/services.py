@@ -30,6 +30,7 @@ from apps.plugins.models import Chunk, Document, IngestRun, Plugin
 from apps.plugins.parsing import SUPPORTED_EXTENSIONS, ParsedDocument, parse_file
 from apps.plugins.selectors import plugin_get_usable, plugin_search, plugin_search_in, search_params
 from workers.retrieval import documents as corpus_documents
+from workers.retrieval.analyzer import remove_stop_phrases
 from workers.retrieval.chunking import chunk_document
 from workers.retrieval.documents import Document as IndexDocument
 from workers.retrieval.profiles import default_weights, get_profile
@@ -389,9 +390,7 @@ DEFAULT_RETHINK_PROMPT = (
 def key_terms(*, query: str, kind: str = "generic") -> list[str]:
     """Content words of ``query``: the profile's question wording (stop phrases) removed, Chinese runs and Latin
     words kept, in order, without repeats (no model involved)."""
-    phrases = sorted(get_profile(kind=kind).stop_phrases, key=len, reverse=True)
-    pattern = "|".join(rf"\b{re.escape(p)}\b" if p.isascii() else re.escape(p) for p in phrases)
-    stripped = re.sub(pattern, " ", query, flags=re.IGNORECASE) if pattern else query
+    stripped = remove_stop_phrases(text=query, phrases=get_profile(kind=kind).stop_phrases)
     terms: list[str] = []
     for match in re.finditer(f"{_CJK_RUN.pattern}|{_LATIN_WORD.pattern}", stripped):
         term = match.group()
