@@ -40,10 +40,12 @@ __all__ = ["plugin_search"]
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
+# In loading order: wiki first (the default local search provider, a few minutes), law last (embedding its
+# 66k chunks takes the longest).
 BUILTINS: dict[str, tuple[str, str]] = {
-    "law": ("Law", "PRC laws, regulations and judicial interpretations, one article per passage."),
-    "finance": ("Finance", "Annual-report excerpts: narrative paragraphs and financial tables."),
     "wiki": ("Wiki", "Encyclopedia passages in Chinese and English."),
+    "finance": ("Finance", "Annual-report excerpts: narrative paragraphs and financial tables."),
+    "law": ("Law", "PRC laws, regulations and judicial interpretations, one article per passage."),
 }
 DEFAULT_TOP_K = 5
 
