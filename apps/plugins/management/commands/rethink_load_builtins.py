@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -54,8 +55,10 @@ class Command(BaseCommand):
         if not missing:
             self.stdout.write("built-in plugins already loaded")
             return
-        command = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "rethink_load_builtins",
-                   "--no-progress", "--only", ",".join(missing)]
+        # Low priority (nice): embedding the corpora must not slow down the requests the server is answering.
+        command = [*(["nice", "-n", "10"] if shutil.which("nice") else []), sys.executable,
+                   str(Path(settings.BASE_DIR) / "manage.py"), "rethink_load_builtins", "--no-progress",
+                   "--only", ",".join(missing)]
         if corpora:
             command += ["--corpora", str(corpora)]
         log_path = Path(settings.VAR_DIR) / "rethink_builtins.log"
