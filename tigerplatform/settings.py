@@ -229,6 +229,7 @@ LOGGING = {
     "loggers": {
         "django.request": {"level": "ERROR"},
         "celery.app.trace": {"level": "INFO" if REDIS_URL else "WARNING"},
+        "faiss.loader": {"level": "WARNING"},
     },
 }
 
