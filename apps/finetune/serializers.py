@@ -83,11 +83,6 @@ class OpenAIJobCreateSerializer(serializers.Serializer):
         return {**attrs, "hyperparameters": hyperparameters, "method": training_method or "lora"}
 
 
-class FinetuneChatSerializer(serializers.Serializer):
-    query = serializers.CharField(trim_whitespace=False)
-    session = serializers.ListField(child=serializers.DictField(), required=False, default=list)
-
-
 class LegacyUploadSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True)
     skip_invalid_records = serializers.BooleanField(required=False, default=False)

@@ -9,7 +9,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.chat.dialects import parse_tigerbot, tigerbot_completion
+from apps.chat.dialects import detect_dialect, parse_tigerbot, tigerbot_completion
+from apps.chat.serializers import TigerBotChatSerializer
 from apps.chat.services import chat_complete
 from apps.chat.views import record_chat_usage
 from apps.core.legacy import LegacyApi, legacy_ok
@@ -31,6 +32,7 @@ from apps.finetune.serializers import (
     render_tigerbot_job,
     service_status,
 )
+from workers.runtime.specs import GenerationResult
 
 JSON_DOC = OpenApiResponse(description="JSON object (see the README for the shape)")
 
@@ -207,15 +209,22 @@ class FinetuneResumeApi(APIView):
 class FinetuneChatApi(APIView):
     """Chat with a fine-tuned model in the TigerBot dialect (query, session and the sampling parameters)."""
 
-    @extend_schema(operation_id="finetunes_chat", tags=["fine-tuning"], responses=JSON_DOC)
+    @extend_schema(operation_id="finetunes_chat", tags=["fine-tuning"], request=TigerBotChatSerializer,
+                   responses=JSON_DOC)
     def post(self, request: Request, job_id: str) -> Response:
-        _, model = _job_model(request, job_id)
-        chat = parse_tigerbot(request.data if isinstance(request.data, dict) else {})
-        served = selectors.fine_tuned_model_served(model=model)
-        started = time.monotonic()
-        result = chat_complete(spec=served.spec, messages=chat.messages, params=chat.params_for(served.spec))
-        record_chat_usage(request, model=served.id, result=result, started=started)
-        return Response(tigerbot_completion(result=result))
+        return Response(tigerbot_completion(result=_chat_with_fine_tuned(request, job_id, request.data)))
+
+
+def _chat_with_fine_tuned(request: Request, job_id: str, body: object) -> GenerationResult:
+    """A TigerBot-dialect chat (query, session, sampling parameters) with the job's fine-tuned model."""
+    _, model = _job_model(request, job_id)
+    detect_dialect(body)  # a body that is not a JSON object is a 400 here too
+    chat = parse_tigerbot(body)
+    served = selectors.fine_tuned_model_served(model=model)
+    started = time.monotonic()
+    result = chat_complete(spec=served.spec, messages=chat.messages, params=chat.params_for(served.spec))
+    record_chat_usage(request, model=served.id, result=result, started=started)
+    return result
 
 
 # --- Legacy: /bot-service/ft/* --------------------------------------------------------------------------
@@ -248,12 +257,7 @@ class LegacyCallApi(LegacyApi):
     @extend_schema(operation_id="legacy_ft_call", tags=["legacy"], request=LegacyCallSerializer, responses=JSON_DOC)
     def post(self, request: Request) -> Response:
         data = _valid(LegacyCallSerializer, request.data)
-        _, model = _job_model(request, data["ftId"])
-        served = selectors.fine_tuned_model_served(model=model)
-        chat = parse_tigerbot({"query": data["text"]})
-        started = time.monotonic()
-        result = chat_complete(spec=served.spec, messages=chat.messages, params=chat.params_for(served.spec))
-        record_chat_usage(request, model=served.id, result=result, started=started)
+        result = _chat_with_fine_tuned(request, data["ftId"], {"query": data["text"]})
         return legacy_ok({"result": [result.text]})
 
 

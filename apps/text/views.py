@@ -64,9 +64,8 @@ def _wait_seconds(request: Request) -> float:
     return min(query.validated_data["wait"], settings.TEXT_MAX_WAIT_S)
 
 
-def _waited(request: Request, job: J) -> J:
-    wait = _wait_seconds(request)
-    return selectors.text_job_wait(job=job, timeout_s=wait) if wait and not job.is_finished else job
+def _waited(job: J, *, wait_s: float) -> J:
+    return selectors.text_job_wait(job=job, timeout_s=wait_s) if wait_s and not job.is_finished else job
 
 
 def _created_status(job: TextJob) -> int:
@@ -107,8 +106,7 @@ class Pdf2TextListCreateApi(APIView):
             owner=request.user, api_key_id=request.auth.pk if request.auth else None, upload=data["file"],
             password=data["password"], pages=data["pages"].strip(), layout=data["layout"],
         )
-        if wait and not job.is_finished:
-            job = selectors.text_job_wait(job=job, timeout_s=wait)
+        job = _waited(job, wait_s=wait)
         return Response(render_pdf2text(job, request=request), status=_created_status(job))
 
 
@@ -117,7 +115,7 @@ class Pdf2TextDetailApi(APIView):
                    responses=Pdf2TextDetailOutputSerializer)
     def get(self, request: Request, job_id: str) -> Response:
         job = selectors.pdf2text_job_get(owner=request.user, job_id=job_id)
-        job = _waited(request, services.text_job_fail_if_stale(job=job))
+        job = _waited(services.text_job_fail_if_stale(job=job), wait_s=_wait_seconds(request))
         return Response(render_pdf2text(job, request=request))
 
 
@@ -158,8 +156,7 @@ class SummarizationListCreateApi(APIView):
             text=data.get("text"), model=data.get("model"), max_length=data.get("max_length"),
             language="" if data["language"] == "auto" else data["language"], password=data["password"],
         )
-        if wait and not job.is_finished:
-            job = selectors.text_job_wait(job=job, timeout_s=wait)
+        job = _waited(job, wait_s=wait)
         return Response(render_summarization(job, request=request), status=_created_status(job))
 
 
@@ -168,7 +165,7 @@ class SummarizationDetailApi(APIView):
                    responses=SummarizationOutputSerializer)
     def get(self, request: Request, job_id: str) -> Response:
         job = selectors.summarization_job_get(owner=request.user, job_id=job_id)
-        job = _waited(request, services.text_job_fail_if_stale(job=job))
+        job = _waited(services.text_job_fail_if_stale(job=job), wait_s=_wait_seconds(request))
         return Response(render_summarization(job, request=request))
 
 
