@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import shutil
 from pathlib import Path
 
@@ -149,20 +150,62 @@ def test_weights_decide_between_lexical_and_semantic_matches(tmp_path: Path) -> 
     assert max(hit.scores["dense"] for hit in hybrid) == pytest.approx(1.0)
 
 
-def test_title_boost_multiplies_the_score(tmp_path: Path, hash_embedder: HashEmbedder) -> None:
-    documents = [
-        Document(id="regulation", title="某某管理办法", text="第一条 承租人应当按期支付租金。"),
-        Document(id="statute", title="中华人民共和国某某法", text="第一条 承租人应当按期支付租金。"),
+def _cited(name: str, *, by: int) -> list[Document]:
+    return [
+        Document(id=f"interpretation-{i}", title=f"关于适用《{name}》的解释之{i}", text=f"第一条 根据《{name}》制定。")
+        for i in range(by)
     ]
-    # b=0: no length normalisation, so both chunks have the same BM25 score before the boost.
-    plain = RetrievalProfile(chunk_kind="law", embedding_weight=0.0, b=0.0)
-    boosted = dataclasses.replace(plain, title_boosts=((r"^中华人民共和国", 1.3),))
-    for profile, expected in [(plain, 1.0), (boosted, 1.3)]:
-        index = HybridIndex(directory=tmp_path / str(expected), profile=profile, embedder=hash_embedder)
-        index.add_documents(documents=documents)
-        hits = index.search(query="支付租金", top_k=2)
-        by_id = {hit.doc_id: hit.score for hit in hits}
-        assert by_id["statute"] == pytest.approx(expected * by_id["regulation"])
+
+
+def test_documents_cited_by_others_rank_higher(tmp_path: Path, hash_embedder: HashEmbedder) -> None:
+    same_text = "第一条 承租人应当按期支付租金。"
+    documents = [
+        Document(id="regulation", title="某某管理办法", text=same_text + "《某某管理办法》自公布之日起施行。"),
+        # The qualifier in （…） is not part of the cited name; a document citing itself does not count.
+        Document(id="statute", title="中华人民共和国某某法（总则）", text=same_text),
+        *_cited("中华人民共和国某某法", by=2),
+    ]
+    # b=0: no length normalisation, so both chunks have the same BM25 score before the prior.
+    profile = RetrievalProfile(chunk_kind="law", embedding_weight=0.0, b=0.0, citation_weight=0.2)
+    index = HybridIndex(directory=tmp_path / "cited", profile=profile, embedder=hash_embedder)
+    index.add_documents(documents=documents)
+
+    def statute_over_regulation() -> float:
+        by_id = {hit.doc_id: hit.score for hit in index.search(query="支付租金", top_k=2)}
+        return by_id["statute"] / by_id["regulation"]
+
+    assert statute_over_regulation() == pytest.approx(1 + 0.2 * math.log(3))
+    index.delete_document(external_id="interpretation-0")
+    assert statute_over_regulation() == pytest.approx(1 + 0.2 * math.log(2))
+    index.save()
+    index = HybridIndex.load(directory=tmp_path / "cited", embedder=hash_embedder)
+    assert statute_over_regulation() == pytest.approx(1 + 0.2 * math.log(2))
+    index.add_documents(documents=_cited("中华人民共和国某某法", by=4))  # replaces interpretation-1
+    assert statute_over_regulation() == pytest.approx(1 + 0.2 * math.log(5))
+
+
+def test_saved_index_takes_its_profiles_retuned_query_settings(
+    tmp_path: Path, hash_embedder: HashEmbedder, law_sample: list[Document]
+) -> None:
+    law = get_profile(kind="law")
+    for name, saved, expected in [
+        ("retuned", dataclasses.replace(law, k1=0.9, citation_weight=0.0), law),
+        ("rechunked", dataclasses.replace(law, max_tokens=128, citation_weight=0.0), None),
+    ]:
+        index = HybridIndex(directory=tmp_path / name, profile=saved, embedder=hash_embedder)
+        index.add_documents(documents=law_sample[:2])
+        index.save()
+
+        loaded = HybridIndex.load(directory=tmp_path / name, embedder=hash_embedder)
+
+        assert loaded.profile == (expected or saved)  # chunks stored another way keep the settings they had
+
+
+def test_profile_from_older_versions_loads() -> None:
+    data = {**get_profile(kind="wiki").to_json(), "title_boosts": [["^x", 1.3]]}
+    del data["citation_weight"]
+
+    assert RetrievalProfile.from_json(data=data) == get_profile(kind="wiki")
 
 
 def test_default_weights_table() -> None:

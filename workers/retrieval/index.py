@@ -7,7 +7,10 @@ Scoring of a query, per candidate chunk (candidates = the sparse top ``pool`` �
 - dense: cosine similarity of the L2-normalised embeddings divided by the best cosine among the
   candidates (when positive), so that both sides put their best candidate at 1 (measured on the dev
   sets: as good as or slightly better than raw cosine or min-max, far better than rank fusion);
-- hybrid: ``(tfidf_weight × sparse + embedding_weight × dense) × title boost``.
+- hybrid: ``(tfidf_weight × sparse + embedding_weight × dense) × prior``, where the prior of a document's
+  chunks is ``1 + citation_weight × ln(1 + n)``, n = the other documents in the index that cite it as
+  《title》 (a title's trailing （…） qualifier is ignored, so the books of the Civil Code share the Code's
+  citations). Counts follow every add and delete.
 
 A side whose weight is 0 is not computed at all (no query embedding for pure BM25).
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +31,18 @@ from workers.retrieval.chunking import Chunk, chunk_document
 from workers.retrieval.dense import DenseIndex
 from workers.retrieval.documents import Document
 from workers.retrieval.embeddings import Embedder
-from workers.retrieval.profiles import RetrievalProfile
+from workers.retrieval.profiles import RetrievalProfile, upgraded
 from workers.retrieval.sparse import SparseIndex, SparseScores
 
 # Candidates taken from each side, whatever top_k: fusion needs the other side's near misses too.
 _MIN_POOL = 100
+_CITED_TITLE = re.compile(r"《([^《》\n]{2,80})》")
+_TITLE_QUALIFIER = re.compile(r"\s*[（(][^（）()]*[）)]$")
+
+
+def citation_key(title: str) -> str:
+    """The name a document is cited by: its title without a trailing （…） qualifier."""
+    return _TITLE_QUALIFIER.sub("", title.strip())
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +89,14 @@ class HybridIndex:
         self._chunks: dict[int, _ChunkRef] = {}
         self._next_id = 0
         # Indexed by chunk id (ids are never reused): the chunk's document slot, for document-level
-        # aggregation, and its document's title boost.
+        # aggregation and the document prior.
         self._doc_slot = np.zeros(0, dtype=np.int64)
-        self._boost = np.zeros(0, dtype=np.float32)
         self._slots: dict[str, int] = {}
+        # Citation prior: the names each document cites, how many documents cite each name, and the prior
+        # per slot (recomputed on the first search after a change).
+        self._cites: dict[str, frozenset[str]] = {}
+        self._cited_by: Counter[str] = Counter()
+        self._prior: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self._chunks)
@@ -137,6 +152,8 @@ class HybridIndex:
         self._dense.remove(ids=stored.chunk_ids)
         for chunk_id in stored.chunk_ids:
             del self._chunks[chunk_id]
+        self._cited_by.subtract(self._cites.pop(external_id, frozenset()))
+        self._prior = None
         return True
 
     def search(
@@ -155,13 +172,14 @@ class HybridIndex:
         if top_k <= 0 or not self._chunks:
             return []
         pool = max(top_k, _MIN_POOL)
+        prior = self._document_prior()
         candidates: list[np.ndarray] = []
         sparse = None
         query_vector = None
         if sparse_weight:
             sparse = self._sparse_relevance(self._sparse.score(query=query))
-            boosted = SparseScores(ids=sparse.ids, scores=sparse.scores * self._boost[sparse.ids])
-            candidates.append(boosted.top(limit=pool).ids)
+            ranked = SparseScores(ids=sparse.ids, scores=sparse.scores * prior[self._doc_slot[sparse.ids]])
+            candidates.append(ranked.top(limit=pool).ids)
         if dense_weight:
             query_vector = self.embedder.embed(texts=[query])[0]
             candidates.append(self._dense.search(vector=query_vector, limit=pool)[0])
@@ -173,7 +191,7 @@ class HybridIndex:
             best = float(dense_scores.max())
             if best > 0:
                 dense_scores /= best
-        final = (sparse_weight * sparse_scores + dense_weight * dense_scores) * self._boost[ids]
+        final = (sparse_weight * sparse_scores + dense_weight * dense_scores) * prior[self._doc_slot[ids]]
         order = np.lexsort((ids, -final))[:top_k]
         return [
             self._hit(
@@ -230,7 +248,7 @@ class HybridIndex:
         """Open a saved index; without ``embedder``, one for the model recorded at save time."""
         directory = Path(directory)
         meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
-        profile = RetrievalProfile.from_json(data=meta["profile"])
+        profile = upgraded(saved=RetrievalProfile.from_json(data=meta["profile"]))
         index = cls(
             directory=directory,
             profile=profile,
@@ -261,19 +279,27 @@ class HybridIndex:
         if len(self._doc_slot) < self._next_id:
             grow = self._next_id - len(self._doc_slot)
             self._doc_slot = np.concatenate([self._doc_slot, np.zeros(grow, dtype=np.int64)])
-            self._boost = np.concatenate([self._boost, np.ones(grow, dtype=np.float32)])
         self._documents[doc_id] = stored
         self._chunks.update(chunks)
-        chunk_ids = list(chunks)
-        self._doc_slot[chunk_ids] = self._slots.setdefault(doc_id, len(self._slots))
-        self._boost[chunk_ids] = self._title_boost(stored.title)
+        self._doc_slot[list(chunks)] = self._slots.setdefault(doc_id, len(self._slots))
+        if self.profile.citation_weight:
+            own = citation_key(stored.title)
+            cited = frozenset(name for name in _CITED_TITLE.findall(stored.text) if name != own)
+            self._cites[doc_id] = cited
+            self._cited_by.update(cited)
+        self._prior = None
 
-    def _title_boost(self, title: str) -> float:
-        boost = 1.0
-        for pattern, factor in self.profile.title_boosts:
-            if re.search(pattern, title):
-                boost *= factor
-        return boost
+    def _document_prior(self) -> np.ndarray:
+        """Per document slot, the factor its chunks' scores are multiplied by."""
+        if self._prior is None:
+            prior = np.ones(len(self._slots), dtype=np.float32)
+            weight = self.profile.citation_weight
+            if weight:
+                for doc_id, stored in self._documents.items():
+                    citations = self._cited_by[citation_key(stored.title)]
+                    prior[self._slots[doc_id]] = 1.0 + weight * np.log1p(citations)
+            self._prior = prior
+        return self._prior
 
     def _sparse_relevance(self, matched: SparseScores) -> SparseScores:
         if len(matched.ids) == 0:
