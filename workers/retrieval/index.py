@@ -283,8 +283,7 @@ class HybridIndex:
         self._chunks.update(chunks)
         self._doc_slot[list(chunks)] = self._slots.setdefault(doc_id, len(self._slots))
         if self.profile.citation_weight:
-            own = citation_key(stored.title)
-            cited = frozenset(name for name in _CITED_TITLE.findall(stored.text) if name != own)
+            cited = frozenset(map(citation_key, _CITED_TITLE.findall(stored.text))) - {citation_key(stored.title)}
             self._cites[doc_id] = cited
             self._cited_by.update(cited)
         self._prior = None
