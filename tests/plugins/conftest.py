@@ -79,6 +79,14 @@ from tests.conftest import SHARED_DIR  # noqa: E402
 CRAZYONES_PDF = SHARED_DIR / "fixtures" / "pdf" / "pypdf" / "resources" / "crazyones.pdf"
 
 
+@pytest.fixture(scope="session")
+def crazyones_pdf() -> bytes:
+    """A real one-page PDF from the shared fixtures."""
+    if not CRAZYONES_PDF.is_file():
+        pytest.skip(f"shared PDF fixture not found at {CRAZYONES_PDF}")
+    return CRAZYONES_PDF.read_bytes()
+
+
 @pytest.fixture
 def chatty_endpoint(db: None, chatty_model: Path):  # noqa: F811
     from apps.chat.models import ModelEndpoint

@@ -12,8 +12,6 @@ from apps.plugins import indexes
 from apps.plugins.models import Document, Plugin
 from tests.conftest import requires_redis
 
-from .conftest import CRAZYONES_PDF
-
 BASE = "/v1/plugin/custom/plugins"
 MD = b"# Tide pools\n\nThe purple sea urchin grazes kelp along the rocky shore at low tide.\n"
 
@@ -190,9 +188,9 @@ def test_legacy_routes(transactional_db, tenant, other_tenant, plugin_indexes):
 
 @requires_redis
 @pytest.mark.redis
-def test_ingestion_on_a_real_worker(celery_worker, tenant, plugin_indexes):
+def test_ingestion_on_a_real_worker(celery_worker, tenant, plugin_indexes, crazyones_pdf):
     plugin_id = _create(tenant)["plugin_id"]
-    response = _upload(tenant, plugin_id, _file("tide.md", MD), _file("crazy.pdf", CRAZYONES_PDF.read_bytes()))
+    response = _upload(tenant, plugin_id, _file("tide.md", MD), _file("crazy.pdf", crazyones_pdf))
     assert response.status_code == 202
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -14,8 +14,6 @@ from apps.plugins.models import Plugin
 from apps.plugins.selectors import plugin_search
 from workers.retrieval.documents import Document as IndexDocument
 
-from .conftest import CRAZYONES_PDF
-
 BASE = "/v1/plugin/custom/plugins"
 MD = b"# Tide pools\n\nThe purple sea urchin grazes kelp along the rocky shore at low tide.\n"
 CORPUS = [
@@ -58,11 +56,13 @@ def _sse(response) -> list:
     return [json.loads(line[len("data: ") :]) for line in text.split("\n\n") if line.startswith("data: ")]
 
 
-def test_custom_plugin_end_to_end(transactional_db, tenant, other_tenant, chatty_endpoint, plugin_indexes):
+def test_custom_plugin_end_to_end(
+    transactional_db, tenant, other_tenant, chatty_endpoint, plugin_indexes, crazyones_pdf
+):
     plugin_id = _plugin_with(
         tenant,
         SimpleUploadedFile("tide.md", MD),
-        SimpleUploadedFile("crazyones.pdf", CRAZYONES_PDF.read_bytes()),
+        SimpleUploadedFile("crazyones.pdf", crazyones_pdf),
     )
     files = tenant.client.get(f"{BASE}/{plugin_id}/files").json()["data"]
     assert {f["status"] for f in files} == {"processed"}

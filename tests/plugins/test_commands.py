@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 
 from apps.plugins.models import Document, Plugin
 
-from .conftest import CORPORA, CRAZYONES_PDF
+from .conftest import CORPORA
 
 
 def _lines(name: str, count: int, *, scan: int = 40) -> list[dict]:
@@ -84,12 +84,12 @@ def test_background_if_missing(db, corpora, monkeypatch):
     assert len(spawned) == 1
 
 
-def test_import_reports_bad_files(db, tmp_path, plugin_indexes):
+def test_import_reports_bad_files(db, tmp_path, plugin_indexes, crazyones_pdf):
     Plugin.objects.create(owner=None, builtin=True, slug="wiki", name="Wiki", kind="wiki")
     source = tmp_path / "docs"
     (source / "nested").mkdir(parents=True)
     (source / "tides.md").write_text("# Tides\n\nThe moon pulls the ocean into tides.\n", encoding="utf-8")
-    (source / "nested" / "crazy.pdf").write_bytes(CRAZYONES_PDF.read_bytes())
+    (source / "nested" / "crazy.pdf").write_bytes(crazyones_pdf)
     (source / "empty.txt").write_bytes(b"")
     (source / "broken.pdf").write_bytes(b"%PDF-1.4\n" + b"\x00junk" * 20)
     (source / "ignored.png").write_bytes(b"\x89PNG")

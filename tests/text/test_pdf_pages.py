@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.text.conftest import PDF_ROOT, MakePdf, text_page
+from tests.text.conftest import MakePdf, text_page
 from workers.pdf import (
     EXTRACTION_ERROR,
     ErrorCode,
@@ -155,8 +155,8 @@ def test_empty_file(tmp_path: Path) -> None:
     assert "EmptyFileError" in (result.error_message or "")
 
 
-def test_truncated_pdf_is_repaired_or_refused(tmp_path: Path) -> None:
-    data = (PDF_ROOT / FOUR_PAGES).read_bytes()
+def test_truncated_pdf_is_repaired_or_refused(tmp_path: Path, pdf_root: Path) -> None:
+    data = (pdf_root / FOUR_PAGES).read_bytes()
     path = tmp_path / "truncated.pdf"
     path.write_bytes(data[: len(data) // 2])
     result = extract_pdf(path=path)
