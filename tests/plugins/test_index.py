@@ -193,12 +193,16 @@ def test_saved_index_takes_its_profiles_retuned_query_settings(
         ("rechunked", dataclasses.replace(law, max_tokens=128, citation_weight=0.0), None),
     ]:
         index = HybridIndex(directory=tmp_path / name, profile=saved, embedder=hash_embedder)
-        index.add_documents(documents=law_sample[:2])
+        index.add_documents(documents=law_sample)
         index.save()
 
         loaded = HybridIndex.load(directory=tmp_path / name, embedder=hash_embedder)
 
         assert loaded.profile == (expected or saved)  # chunks stored another way keep the settings they had
+        fresh = HybridIndex(directory=tmp_path / f"{name}-fresh", profile=loaded.profile, embedder=hash_embedder)
+        fresh.add_documents(documents=law_sample)
+        for query in QUERIES:
+            assert _ranking(loaded.search(query=query, top_k=5)) == _ranking(fresh.search(query=query, top_k=5))
 
 
 def test_profile_from_older_versions_loads() -> None:

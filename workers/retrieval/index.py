@@ -259,7 +259,7 @@ class HybridIndex:
                 f"index {directory} holds {meta['dimension']}-d vectors; the embedder makes "
                 f"{index.embedder.dimension}-d ones"
             )
-        index._sparse = SparseIndex.load(directory=directory, analyzer=profile.analyzer())
+        index._sparse = SparseIndex.load(directory=directory, analyzer=profile.analyzer(), k1=profile.k1, b=profile.b)
         index._dense = DenseIndex.load(directory=directory)
         index._next_id = meta["next_id"]
         with (directory / "documents.jsonl").open(encoding="utf-8") as lines:

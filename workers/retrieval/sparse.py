@@ -180,15 +180,16 @@ class SparseIndex:
         )
         vocabulary = sorted(self._vocab, key=self._vocab.__getitem__)
         (directory / "sparse.json").write_text(
-            json.dumps({"k1": self.k1, "b": self.b, "vocabulary": vocabulary}, ensure_ascii=False),
+            json.dumps({"vocabulary": vocabulary}, ensure_ascii=False),
             encoding="utf-8",
         )
 
     @classmethod
-    def load(cls, *, directory: Path, analyzer: Analyzer) -> SparseIndex:
+    def load(cls, *, directory: Path, analyzer: Analyzer, k1: float = 1.2, b: float = 0.75) -> SparseIndex:
+        """``k1`` and ``b`` are read at query time only, so a saved index can be searched with new ones."""
         meta = json.loads((directory / "sparse.json").read_text(encoding="utf-8"))
         vocabulary: list[str] = meta["vocabulary"]
-        index = cls(analyzer=analyzer, k1=meta["k1"], b=meta["b"])
+        index = cls(analyzer=analyzer, k1=k1, b=b)
         index._vocab = {term: i for i, term in enumerate(vocabulary)}
         with np.load(directory / "sparse.npz") as arrays:
             index._df = arrays["df"]
