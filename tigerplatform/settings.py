@@ -230,6 +230,7 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "celery.app.trace": {"level": "INFO" if REDIS_URL else "WARNING"},
         "faiss.loader": {"level": "WARNING"},
+        "ContinuousBatchingLogger": {"level": "WARNING"},
     },
 }
 
@@ -238,6 +239,10 @@ CHAT_TASK_TIMEOUT_S: int = env.int("CHAT_TASK_TIMEOUT_S", default=600)
 # The first chunk may wait for a model load; after that, silence means the worker is gone.
 CHAT_STREAM_FIRST_TIMEOUT_S: int = env.int("CHAT_STREAM_FIRST_TIMEOUT_S", default=300)
 CHAT_STREAM_IDLE_TIMEOUT_S: int = env.int("CHAT_STREAM_IDLE_TIMEOUT_S", default=60)
+# Where a vLLM that serves fine-tuned adapters mounts FINETUNE_DIR (empty: the same path as here).
+VLLM_ADAPTER_ROOT: str = env.str("VLLM_ADAPTER_ROOT", default="")
+# An SSE comment this often while a stream waits for its first event, so idle-timeout proxies keep it open.
+SSE_KEEPALIVE_S: float = env.float("SSE_KEEPALIVE_S", default=10.0)
 # A JSON list of model endpoints loaded (upserted) by `make run` (see `manage.py load_models`).
 MODELS_CONFIG = env.str("MODELS_CONFIG", default="")
 

@@ -1,8 +1,30 @@
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import urlsplit
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+
+
+def validate_http_url(value: str) -> None:
+    """An http(s) URL with a host; unlike URLValidator, single-label hosts (``http://vllm:8000/v1``, a compose
+    service) are fine."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError(f"{value!r} is not an http(s) URL with a host.", code="invalid_url")
+
+
+def validate_url_list(value: Any) -> None:
+    if not isinstance(value, list) or not all(isinstance(url, str) for url in value):
+        raise ValidationError("Give a JSON list of base URLs.", code="invalid_url_list")
+    for url in value:
+        validate_http_url(url)
 
 
 class ModelEndpoint(models.Model):
@@ -32,7 +54,20 @@ class ModelEndpoint(models.Model):
     family = models.CharField(max_length=20, choices=Family.choices, default=Family.TIGERBOT)
     backend = models.CharField(max_length=20, choices=Backend.choices, default=Backend.LOCAL)
     path = models.CharField(max_length=500, blank=True, help_text="Local checkpoint directory.")
-    base_url = models.URLField(blank=True, help_text="Upstream base URL, e.g. http://vllm:8000/v1")
+    base_url = models.CharField(max_length=500, blank=True, validators=[validate_http_url],
+                                help_text="Upstream base URL, e.g. http://vllm:8000/v1")
+    replica_urls = models.JSONField(
+        default=list, blank=True, validators=[validate_url_list],
+        help_text='More base URLs serving the same model (replicas of base_url or serve_url), e.g. '
+                  '["http://vllm-2:8000/v1"]. Requests go round-robin; one that fails to connect is skipped for '
+                  "a cool-off, then health-checked.",
+    )
+    serve_url = models.CharField(
+        max_length=500, blank=True, validators=[validate_http_url],
+        help_text="Local models only: an OpenAI-compatible server (vLLM with --enable-lora) serving the same "
+                  "weights as path. Chat and fine-tuned LoRA adapters are served there; path is still used to "
+                  "fine-tune and to count tokens.",
+    )
     upstream_api_key = models.CharField(max_length=500, blank=True)
     upstream_model = models.CharField(max_length=200, blank=True, help_text="Model name at the upstream.")
     dtype = models.CharField(max_length=20, default="auto")
@@ -59,6 +94,10 @@ class ModelEndpoint(models.Model):
     def clean(self) -> None:
         from apps.chat.selectors import endpoint_spec
 
+        if self.serve_url and self.backend != self.Backend.LOCAL:
+            raise ValidationError({"serve_url": "Only a local model has a serve_url; an upstream one has base_url."})
+        if self.replica_urls and not (self.base_url if self.backend != self.Backend.LOCAL else self.serve_url):
+            raise ValidationError({"replica_urls": "Replicas need a base_url (upstream) or serve_url (local)."})
         try:
             endpoint_spec(self)
         except ValueError as exc:

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -36,12 +36,42 @@ def resolve_model_path(path: str) -> str:
 
 
 def endpoint_spec(endpoint: ModelEndpoint) -> ModelSpec:
+    path = resolve_model_path(endpoint.path)
     return ModelSpec(
-        name=endpoint.name, family=endpoint.family, backend=endpoint.backend, path=resolve_model_path(endpoint.path),
+        name=endpoint.name, family=endpoint.family, backend=endpoint.backend, path=path,
         base_url=endpoint.base_url, api_key=endpoint.upstream_api_key,
         upstream_model=endpoint.upstream_model or endpoint.name, dtype=endpoint.dtype,
         quantization=endpoint.quantization, rope_scaling=endpoint.rope_scaling,
         max_input_tokens=endpoint.max_input_tokens, max_new_tokens=endpoint.max_new_tokens,
+        replica_urls=tuple(endpoint.replica_urls or ()), serve_url=endpoint.serve_url,
+        serve_path=path if endpoint.serve_url else "",
+    )
+
+
+def vllm_adapter_path(path: str) -> str:
+    """Where vLLM reads the adapter at ``path``: under VLLM_ADAPTER_ROOT when that is where vLLM mounts
+    FINETUNE_DIR; the same path when unset (a shared filesystem) or when the adapter lies elsewhere."""
+    # The default keeps working before settings.py declares it; the environment variable is the interface.
+    root = settings.VLLM_ADAPTER_ROOT
+    if not root:
+        return path
+    try:
+        relative = Path(path).resolve().relative_to(Path(settings.FINETUNE_DIR).resolve())
+    except ValueError:
+        return path
+    return str(PurePosixPath(root) / PurePosixPath(relative.as_posix()))
+
+
+def serving_spec(*, spec: ModelSpec) -> ModelSpec:
+    """The spec as it is answered: a local checkpoint with a ``serve_url`` becomes an upstream spec for that
+    server, its LoRA adapter (if any) a vLLM LoRA named after the model, at the path vLLM reads it from."""
+    if spec.backend != "local" or not spec.serve_url or spec.path != spec.serve_path:
+        return spec
+    adapter = spec.adapter_path
+    return replace(
+        spec, backend="openai-upstream", base_url=spec.serve_url,
+        upstream_model=spec.name if adapter else spec.upstream_model,
+        adapter_path=vllm_adapter_path(adapter) if adapter else "",
     )
 
 

@@ -1,5 +1,7 @@
 """Chat generation. One pair of functions hides where the model runs: in this process (embedded default) or on
-a ``serve`` worker through Celery, with streamed chunks coming back over a Redis stream."""
+a ``serve`` worker through Celery, with streamed chunks coming back over a Redis stream. Models served by an
+OpenAI-compatible upstream (vLLM, TGI, …) are called from this process in both modes: a worker hop would only
+add latency in front of a server that batches and streams on its own."""
 
 from __future__ import annotations
 
@@ -14,15 +16,17 @@ from django.db import transaction
 from apps.chat import streams
 from apps.chat.models import ModelEndpoint
 from apps.chat.runtime_errors import RUNTIME_ERRORS, error_from_dict, to_api_error
+from apps.chat.selectors import serving_spec
 from apps.chat.tasks import generate_task, stream_task
 from apps.core.errors import ApiError
 from tigerplatform.celery import app as celery_app
-from workers.runtime import engine
+from workers.runtime import engine, upstream_lora
+from workers.runtime.errors import UpstreamError, UpstreamTimeoutError
 from workers.runtime.specs import ChatMessage, GenerationResult, ModelSpec, SamplingParams, StreamChunk, ToolSpec
 
 
-def _in_process() -> bool:
-    return bool(celery_app.conf.task_always_eager)
+def _in_process(spec: ModelSpec) -> bool:
+    return spec.backend == "openai-upstream" or bool(celery_app.conf.task_always_eager)
 
 
 def _payload(spec: ModelSpec, messages: Sequence[ChatMessage], params: SamplingParams,
@@ -39,7 +43,8 @@ def chat_complete(
     *, spec: ModelSpec, messages: Sequence[ChatMessage], params: SamplingParams,
     tools: Sequence[ToolSpec] | None = None,
 ) -> GenerationResult:
-    if _in_process():
+    spec = serving_spec(spec=spec)
+    if _in_process(spec):
         try:
             return engine.generate(spec=spec, messages=messages, params=params, tools=tools)
         except RUNTIME_ERRORS as exc:
@@ -63,7 +68,8 @@ def chat_stream(
 ) -> Iterator[StreamChunk]:
     """Chunks of the answer; errors that happen before the first chunk (bad input, unknown upstream) are raised
     by this call, later ones by the iterator."""
-    if _in_process():
+    spec = serving_spec(spec=spec)
+    if _in_process(spec):
         try:
             chunks = engine.stream(spec=spec, messages=messages, params=params, tools=tools)
         except RUNTIME_ERRORS as exc:
@@ -73,10 +79,14 @@ def chat_stream(
     stream_task.delay(_payload(spec, messages, params, tools), request_id)
     events = streams.consume(request_id=request_id, first_timeout_s=settings.CHAT_STREAM_FIRST_TIMEOUT_S,
                              idle_timeout_s=settings.CHAT_STREAM_IDLE_TIMEOUT_S)
-    first = _next_event(events)
+    try:
+        first = _next_event(events)
+    except ApiError:
+        streams.cancel(request_id=request_id)
+        raise
     if "error" in first:
         raise error_from_dict(first["error"])
-    return _from_events(first, events)
+    return _from_events(request_id, first, events)
 
 
 def _next_event(events: Iterator[dict[str, Any]]) -> dict[str, Any]:
@@ -86,19 +96,23 @@ def _next_event(events: Iterator[dict[str, Any]]) -> dict[str, Any]:
         raise _worker_timeout(str(exc)) from None
 
 
-def _from_events(first: dict[str, Any], events: Iterator[dict[str, Any]]) -> Iterator[StreamChunk]:
-    event = first
+def _from_events(request_id: str, first: dict[str, Any], events: Iterator[dict[str, Any]]) -> Iterator[StreamChunk]:
+    event, finished = first, False
     try:
         while True:
             if "error" in event:
+                finished = True
                 raise error_from_dict(event["error"])
             chunk = StreamChunk.from_dict(event["chunk"])
+            finished = chunk.finished
             yield chunk
-            if chunk.finished:
+            if finished:
                 return
             event = _next_event(events)
     finally:
         events.close()
+        if not finished:  # the client went away (or the worker fell silent): stop generating for nobody
+            streams.cancel(request_id=request_id)
 
 
 def _reraising(chunks: Iterator[StreamChunk]) -> Iterator[StreamChunk]:
@@ -122,3 +136,26 @@ def model_endpoint_register(*, name: str, family: str, path: str = "", backend: 
         endpoint.full_clean()
         endpoint.save()
         return endpoint
+
+
+def _upstream_adapter(spec: ModelSpec) -> ModelSpec | None:
+    served = serving_spec(spec=spec)
+    return served if served.backend == "openai-upstream" and served.adapter_path else None
+
+
+def upstream_adapter_load(*, spec: ModelSpec) -> None:
+    """Load a fine-tuned LoRA adapter (``spec``: its base's spec plus ``adapter_path``) into every replica of the
+    vLLM that serves its base; nothing to do when the base runs here. A refusal is a 502 ``adapter_load_failed``."""
+    if (served := _upstream_adapter(spec)) is None:
+        return
+    try:
+        upstream_lora.load_everywhere(spec=served)
+    except (UpstreamError, UpstreamTimeoutError) as exc:
+        raise ApiError(f"The serving upstream could not load the adapter: {exc}", code="adapter_load_failed",
+                       status_code=502) from exc
+
+
+def upstream_adapter_unload(*, spec: ModelSpec) -> None:
+    """Unload it again, best effort (failures are logged: a vLLM that is down has forgotten it anyway)."""
+    if (served := _upstream_adapter(spec)) is not None:
+        upstream_lora.unload_everywhere(spec=served)

@@ -15,6 +15,7 @@ import redis
 from django.conf import settings
 
 _KEY = "tp:chatstream:{}"
+_CANCEL_KEY = "tp:chatcancel:{}"
 _TTL_S = 600
 
 
@@ -29,6 +30,15 @@ def publish(*, request_id: str, event: dict[str, Any]) -> None:
     pipe.xadd(key, {"e": json.dumps(event, ensure_ascii=False)}, maxlen=100_000, approximate=True)
     pipe.expire(key, _TTL_S)
     pipe.execute()
+
+
+def cancel(*, request_id: str) -> None:
+    """Tell the worker generating ``request_id`` that nobody reads it any more (the client disconnected)."""
+    _client().set(_CANCEL_KEY.format(request_id), 1, ex=_TTL_S)
+
+
+def is_cancelled(*, request_id: str) -> bool:
+    return bool(_client().exists(_CANCEL_KEY.format(request_id)))
 
 
 class StreamTimeoutError(Exception):

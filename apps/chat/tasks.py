@@ -1,7 +1,9 @@
-"""Serving tasks (queue ``serve``): a worker process loads each model once and keeps it."""
+"""Serving tasks (queue ``serve``). A serving worker runs them in a pool of threads (``-P threads``) that all
+feed the process's one continuous-batching engine per model, loaded once and kept."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from celery import shared_task
@@ -29,10 +31,23 @@ def generate_task(payload: dict[str, Any]) -> dict[str, Any]:
         return {"error": error_to_dict(exc)}
 
 
+# How often a streaming task asks whether its reader went away; a cancelled request frees its engine slot.
+CANCEL_POLL_S = 0.5
+
+
 @shared_task(name="chat.stream", ignore_result=True)
 def stream_task(payload: dict[str, Any], request_id: str) -> None:
+    if streams.is_cancelled(request_id=request_id):
+        return
     try:
-        for chunk in engine.stream(**_inputs(payload)):
+        chunks = engine.stream(**_inputs(payload))
+        polled = time.monotonic()
+        for chunk in chunks:
             streams.publish(request_id=request_id, event={"chunk": chunk.to_dict()})
+            if time.monotonic() - polled > CANCEL_POLL_S:
+                polled = time.monotonic()
+                if streams.is_cancelled(request_id=request_id):
+                    chunks.close()
+                    return
     except RUNTIME_ERRORS as exc:
         streams.publish(request_id=request_id, event={"error": error_to_dict(exc)})

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -17,7 +17,7 @@ from apps.chat.serializers import LegacyGptSerializer, OpenAIChatSerializer, Tig
 from apps.chat.services import chat_complete, chat_stream
 from apps.core.errors import ApiError, error_body
 from apps.core.legacy import LegacyApi, legacy_ok
-from apps.core.sse import DONE, sse_response
+from apps.core.sse import DONE, guarded_stream, sse_response
 from apps.usage.services import usage_record
 from workers.runtime.specs import ChatMessage, GenerationResult, SamplingParams
 
@@ -37,17 +37,6 @@ def record_chat_usage(request: Request, *, model: str, result: GenerationResult 
         completion_tokens=result.completion_tokens if result else 0,
         latency_ms=int((time.monotonic() - started) * 1000), status_code=status_code,
     )
-
-
-def guarded_stream(events: Iterator[Any], *, on_error: Callable[[ApiError], list[Any]],
-                   on_close: Callable[[], None]) -> Iterator[Any]:
-    """Errors after the response has started become a final error event; usage is recorded in any case."""
-    try:
-        yield from events
-    except ApiError as exc:
-        yield from on_error(exc)
-    finally:
-        on_close()
 
 
 class ChatCompletionsApi(APIView):

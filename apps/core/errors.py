@@ -39,11 +39,13 @@ class ApiError(exceptions.APIException):
     default_code = "invalid_request"
 
     def __init__(self, message: str, *, code: str | None = None, param: str | None = None,
-                 status_code: int | None = None, details: dict[str, Any] | None = None) -> None:
+                 status_code: int | None = None, details: dict[str, Any] | None = None,
+                 retry_after_s: int | None = None) -> None:
         super().__init__(detail=message, code=code or self.default_code)
         self.error_code = code or self.default_code
         self.param = param
         self.details = details
+        self.retry_after_s = retry_after_s
         if status_code is not None:
             self.status_code = status_code
 
@@ -105,6 +107,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         headers["WWW-Authenticate"] = exc.auth_header
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
         headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+    if isinstance(exc, ApiError) and exc.retry_after_s is not None:
+        headers["Retry-After"] = str(exc.retry_after_s)
 
     param: str | None = None
     details: dict[str, Any] | None = None

@@ -41,11 +41,12 @@ def paginate_newest_first(queryset: QuerySet[M], *, after: str | None, limit: in
 
 
 def list_body(items: Sequence[M], *, has_more: bool, render: Callable[[M], dict[str, Any]]) -> dict[str, Any]:
-    data = [render(item) for item in items]
+    """``first_id``/``last_id`` are the cursors ``after`` takes, i.e. primary keys, whatever field name a
+    dialect renders the id under (TigerBot's jobs carry ``finetune_id``, not ``id``)."""
     return {
         "object": "list",
-        "data": data,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
+        "data": [render(item) for item in items],
+        "first_id": str(items[0].pk) if items else None,
+        "last_id": str(items[-1].pk) if items else None,
         "has_more": has_more,
     }

@@ -1,15 +1,30 @@
-"""Server-sent events over Django's streaming response (works under gunicorn's threaded workers)."""
+"""Server-sent events over Django's streaming response (works under gunicorn's threaded workers).
+
+While the first event is being produced (a request queued in a busy engine, a long prompt being read), a comment
+line is sent every ``SSE_KEEPALIVE_S`` seconds, so proxies and load balancers with idle timeouts keep the
+connection open. After the first event the stream is read directly, with no thread hand-off per chunk.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from queue import Empty, Queue
 from typing import Any
 
+from django.conf import settings
 from django.http import StreamingHttpResponse
+
+from apps.core.errors import ApiError
+
+logger = logging.getLogger(__name__)
 
 DONE = object()
 """Yield this to send OpenAI's closing ``data: [DONE]``."""
+KEEPALIVE = b": keep-alive\n\n"
+_END = object()
 
 
 def _encode(events: Iterable[Any]) -> Iterator[bytes]:
@@ -20,8 +35,66 @@ def _encode(events: Iterable[Any]) -> Iterator[bytes]:
             yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
 
 
+def _with_keepalive(chunks: Iterator[bytes], *, interval_s: float) -> Iterator[bytes]:
+    """``chunks``, with keep-alive comments while the first one is awaited (in a helper thread)."""
+    first: Queue[Any] = Queue(maxsize=1)
+    abandoned = threading.Event()
+    closing = threading.Lock()
+    closed: list[bool] = []
+
+    def close_once() -> None:
+        with closing:
+            if not closed:
+                closed.append(True)
+                chunks.close()  # the client left: cancel the generation behind the stream
+
+    def produce_first() -> None:
+        try:
+            first.put(next(chunks, _END))
+        except BaseException as exc:  # handed to the response thread, which re-raises it
+            first.put(exc)
+        if abandoned.is_set():
+            close_once()
+
+    threading.Thread(target=produce_first, name="sse-first", daemon=True).start()
+    try:
+        while True:
+            try:
+                item = first.get(timeout=interval_s)
+                break
+            except Empty:
+                yield KEEPALIVE
+    except GeneratorExit:
+        abandoned.set()
+        if not first.empty():  # the producer is done with the stream (it may close it too: hence once)
+            close_once()
+        raise
+    if isinstance(item, BaseException):
+        raise item
+    if item is _END:
+        return
+    yield item
+    yield from chunks
+
+
+def guarded_stream(events: Iterator[Any], *, on_error: Callable[[ApiError], list[Any]],
+                   on_close: Callable[[], None]) -> Iterator[Any]:
+    """Errors after the response has started become a final error event in the stream's own dialect (an
+    unexpected one is logged and reported as ``internal_error``); ``on_close`` runs in any case."""
+    try:
+        yield from events
+    except ApiError as exc:
+        yield from on_error(exc)
+    except Exception:
+        logger.exception("stream failed after the response started")
+        yield from on_error(ApiError("Internal server error.", code="internal_error", status_code=500))
+    finally:
+        on_close()
+
+
 def sse_response(events: Iterable[Any]) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(_encode(events), content_type="text/event-stream; charset=utf-8")
+    body = _with_keepalive(_encode(events), interval_s=settings.SSE_KEEPALIVE_S)
+    response = StreamingHttpResponse(body, content_type="text/event-stream; charset=utf-8")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
     return response

@@ -125,7 +125,10 @@ class FineTunedModelAdmin(admin.ModelAdmin):
     @admin.action(description="Bring online")
     def bring_online(self, request: HttpRequest, queryset: QuerySet[FineTunedModel]) -> None:
         for model in queryset:
-            services.fine_tuned_model_set_online(model=model, online=True)
+            try:
+                services.fine_tuned_model_set_online(model=model, online=True)
+            except ApiError as exc:  # e.g. the vLLM serving its base refused the adapter
+                self.message_user(request, f"{model.name}: {exc.detail}", level=messages.ERROR)
 
     @admin.action(description="Take offline")
     def take_offline(self, request: HttpRequest, queryset: QuerySet[FineTunedModel]) -> None:

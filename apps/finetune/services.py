@@ -7,6 +7,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.chat.selectors import chat_model_get
+from apps.chat.services import upstream_adapter_load, upstream_adapter_unload
 from apps.core.dispatch import enqueue
 from apps.core.errors import ApiError, ConflictError
 from apps.finetune.models import FineTuneCheckpoint, FineTunedModel, FineTuneEvent, FineTuneJob, TrainingFile
@@ -26,6 +28,7 @@ from workers.finetune.errors import DatasetError
 from workers.finetune.launcher import launch_training, local_gpu_count
 from workers.finetune.prepare import prepare_dataset, read_conversations
 from workers.finetune.validation import validate_dataset
+from workers.runtime.specs import ModelSpec
 
 Status = FineTuneJob.Status
 _SUFFIX_RE = re.compile(r"^[A-Za-z0-9_-]{0,40}$")
@@ -100,8 +103,9 @@ def _hyperparameters(raw: dict[str, Any], *, method: str, seed: int | None) -> d
     if not isinstance(raw, dict):
         raise ApiError("hyperparameters must be a JSON object.", param="hyperparameters")
     options = {key: value for key, value in raw.items() if value != "auto"}
-    split = options.pop("validation_split", 0.2)
-    if not isinstance(split, int | float) or not 0 <= split <= 0.5:
+    # Not given (or null): the automatic rule of workers.finetune.prepare.validation_size decides at preparation.
+    split = options.pop("validation_split", None)
+    if split is not None and (isinstance(split, bool) or not isinstance(split, int | float) or not 0 <= split <= 0.5):
         raise ApiError("validation_split must be a number in [0, 0.5].", param="hyperparameters.validation_split")
     if seed is not None:
         options["seed"] = seed
@@ -114,7 +118,7 @@ def _hyperparameters(raw: dict[str, Any], *, method: str, seed: int | None) -> d
         raise ApiError(f"Unknown hyperparameter {name!r}.", param=f"hyperparameters.{name}") from None
     except ConfigError as exc:
         raise ApiError(exc.message, param=exc.field) from None
-    return {**options, "validation_split": split}
+    return options if split is None else {**options, "validation_split": split}
 
 
 def finetune_job_create(
@@ -185,7 +189,7 @@ def finetune_job_prepare(*, job_id: str) -> None:
             max_length=options.get("max_length", 1024),
             tokenizer_path=base.spec.path, family=base.spec.family,
             validation_path=job.validation_file.file.path if job.validation_file else None,
-            seed=options.get("seed", 0), validation_fraction=options["validation_split"],
+            seed=options.get("seed", 0), validation_fraction=options.get("validation_split"),
             max_bytes=settings.FINETUNE_MAX_UPLOAD_BYTES,
         )
     except DatasetError as exc:
@@ -344,8 +348,27 @@ def fail_stale_jobs() -> int:
     return failed
 
 
+def _adapter_spec(model: FineTunedModel) -> ModelSpec | None:
+    """A LoRA adapter's spec on its base (None for full weights, or a base that is gone)."""
+    if not model.adapter_path:
+        return None
+    try:
+        base = chat_model_get(user=model.owner, model=model.base_model)
+    except ApiError:
+        return None
+    return replace(base.spec, name=model.name, adapter_path=model.adapter_path)
+
+
 def fine_tuned_model_set_online(*, model: FineTunedModel, online: bool) -> FineTunedModel:
+    """Online or offline. A LoRA adapter whose base is served by vLLM (``serve_url``) is loaded into it first
+    (every time: vLLM forgets adapters when it restarts); if that fails nothing changes and the call is a 502
+    ``adapter_load_failed``. Going offline unloads it, best effort."""
+    spec = _adapter_spec(model)
+    if online and spec is not None:
+        upstream_adapter_load(spec=spec)
     if model.online != online:
         model.online = online
         model.save(update_fields=["online"])
+    if not online and spec is not None:
+        upstream_adapter_unload(spec=spec)
     return model

@@ -421,11 +421,13 @@ def _generate(*, spec: ModelSpec, prompt: str, max_new_tokens: int) -> Any:
     """One answer, in this process. The summarization task already runs where chat generation runs (the serve
     queue, or the web process without a broker): ``chat_complete``'s in-process path. Going through
     ``chat_complete`` from a worker would wait on a second task from inside a task, which Celery forbids."""
+    from apps.chat.selectors import serving_spec
     from workers.runtime import engine
 
     params = SamplingParams(temperature=0, repetition_penalty=1.1, max_new_tokens=max_new_tokens)
     try:
-        return engine.generate(spec=spec, messages=[ChatMessage(role="user", content=prompt)], params=params)
+        return engine.generate(spec=serving_spec(spec=spec), messages=[ChatMessage(role="user", content=prompt)],
+                               params=params)
     except RUNTIME_ERRORS as exc:
         raise to_api_error(exc) from exc
 

@@ -149,3 +149,35 @@ def test_a_fine_tuned_model_cannot_be_used_before_it_exists(tenant, base):
                                      status="queued")
     response = tenant.client.post(f"/v1/finetunes/{job.id}/chat", {"query": "hi"}, format="json")
     assert response.status_code == 409 and response.json()["error"]["code"] == "model_not_ready"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("options", "stored", "counts"),
+    [({}, None, (8, 0, "none")), ({"validation_split": 0.25}, 0.25, (6, 2, "split")),
+     ({"validation_split": 0}, 0, (8, 0, "none")), ({"validation_split": "auto"}, None, (8, 0, "none"))],
+)
+def test_eight_uploaded_pairs_are_all_trained_on_unless_validation_is_asked_for(
+    tenant, settings, tmp_path, tiny_tokenizer_dir, options, stored, counts
+):
+    import json
+
+    from apps.finetune.services import finetune_job_prepare
+
+    settings.FINETUNE_DIR = str(tmp_path)
+    ModelEndpoint.objects.create(name="tiny", family="tigerbot", path=str(tiny_tokenizer_dir), is_default=True)
+    pairs = [(f"Which {c} is the {n}?", f"The {n} {c} is {b}.") for c, n, b in zip(
+        ["river", "planet", "stone", "vault", "mayor", "treaty", "moon", "gate"],
+        ["oldest", "coldest", "brightest", "deepest", "tallest", "strangest", "quietest", "widest"],
+        ["Silverkin", "Kethra", "Flemwick", "Azure", "Olsund", "Varnholm", "Pell", "Orrin"], strict=True)]
+    response = tenant.client.post("/v1/finetunes", {"name": "split", "file": alpaca_jsonl(pairs),
+                                                    "hyperparameters": json.dumps(options)}, format="multipart")
+    assert response.status_code == 201, response.json()
+    job = FineTuneJob.objects.get(pk=response.json()["finetune_id"])
+    assert job.hyperparameters.get("validation_split") == stored
+    finetune_job_prepare(job_id=job.id)  # the task itself would only run once the test transaction commits
+    job.refresh_from_db()
+    assert job.status == "queued", job.error
+    report = job.report
+    assert (report["train_count"], report["validation_count"], report["validation_source"]) == counts
+    assert report["kept"] == 8

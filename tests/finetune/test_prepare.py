@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
 
 from workers.finetune.errors import DatasetError, DatasetErrorCode
-from workers.finetune.prepare import prepare_dataset, read_conversations, split_indices
+from workers.finetune.prepare import (
+    AUTO_VALIDATION_MAX_EXAMPLES,
+    AUTO_VALIDATION_MIN_EXAMPLES,
+    prepare_dataset,
+    read_conversations,
+    split_indices,
+    validation_size,
+)
 from workers.finetune.report import DatasetReport
 
 
@@ -44,7 +52,7 @@ def test_report_counts_every_drop_reason_and_fix(tmp_path: Path) -> None:
     for i in range(4):
         records.append({"instruction": f"empty {i}", "input": "", "output": ""})
     report = prepare_dataset(
-        path=_jsonl(tmp_path / "d.jsonl", records), out_dir=tmp_path / "out", max_length=64
+        path=_jsonl(tmp_path / "d.jsonl", records), out_dir=tmp_path / "out", max_length=64, validation_fraction=0.2
     )
     counts = {reason: summary.count for reason, summary in report.dropped.items()}
     assert counts == {
@@ -108,8 +116,56 @@ def test_token_statistics_use_the_training_prompt_format(tmp_path: Path, tiny_to
 )
 def test_fixtures_prepare(tmp_path: Path, instruct_dir: Path, name: str, kept: int) -> None:
     report = prepare_dataset(path=instruct_dir / name, out_dir=tmp_path, max_length=1024, seed=1)
-    assert report.kept == kept
-    assert report.validation_count == round(kept * 0.2)
+    assert (report.kept, report.train_count, report.validation_count) == (kept, kept, 0)  # all under 1000
+    split = prepare_dataset(
+        path=instruct_dir / name, out_dir=tmp_path, max_length=1024, seed=1, validation_fraction=0.2
+    )
+    assert split.validation_count == round(kept * 0.2)
+
+
+def _distinct_records(count: int) -> list[dict[str, str]]:
+    """``count`` records no two of which are near-duplicates (random words, so dedupe keeps them all)."""
+    rng = random.Random(0)
+    words = [f"{a}{b}" for a in "bcdfghklmnprstvz" for b in ("ab", "eb", "ik", "ol", "ut", "ax", "em", "on")]
+    return [
+        {
+            "instruction": f"Q{i}: " + " ".join(rng.choices(words, k=12)),
+            "input": "",
+            "output": " ".join(rng.choices(words, k=16)),
+        }
+        for i in range(count)
+    ]
+
+
+def test_a_small_dataset_is_all_trained_on_unless_a_split_is_asked_for(tmp_path: Path) -> None:
+    data = _jsonl(tmp_path / "d.jsonl", _distinct_records(8))
+    report = prepare_dataset(path=data, out_dir=tmp_path / "auto", max_length=64)
+    assert (report.train_count, report.validation_count, report.validation_source) == (8, 0, "none")
+    assert len(read_conversations(report.train_path)) == 8
+    assert read_conversations(report.validation_path) == []
+    asked = prepare_dataset(path=data, out_dir=tmp_path / "asked", max_length=64, validation_fraction=0.25)
+    assert (asked.train_count, asked.validation_count, asked.validation_source) == (6, 2, "split")
+    none = prepare_dataset(path=data, out_dir=tmp_path / "none", max_length=64, validation_fraction=0)
+    assert (none.train_count, none.validation_count) == (8, 0)
+
+
+def test_a_large_dataset_holds_out_a_capped_tenth_by_default(tmp_path: Path) -> None:
+    data = _jsonl(tmp_path / "d.jsonl", _distinct_records(AUTO_VALIDATION_MIN_EXAMPLES))
+    report = prepare_dataset(path=data, out_dir=tmp_path / "auto", max_length=64)
+    assert report.kept == AUTO_VALIDATION_MIN_EXAMPLES
+    assert (report.validation_count, report.validation_source) == (100, "split")
+    assert report.train_count == AUTO_VALIDATION_MIN_EXAMPLES - 100
+    none = prepare_dataset(path=data, out_dir=tmp_path / "none", max_length=64, validation_fraction=0)
+    assert (none.train_count, none.validation_count, none.validation_source) == (1000, 0, "none")
+
+
+def test_validation_size_rule() -> None:
+    assert validation_size(count=AUTO_VALIDATION_MIN_EXAMPLES - 1, fraction=None) == 0
+    assert validation_size(count=1500, fraction=None) == 150
+    assert validation_size(count=1_000_000, fraction=None) == AUTO_VALIDATION_MAX_EXAMPLES
+    assert validation_size(count=8, fraction=0.2) == 2
+    assert validation_size(count=1_000_000, fraction=0) == 0
+    assert validation_size(count=1_000_000, fraction=0.5) == 500_000
 
 
 def test_files_rejected_as_a_whole_raise(tmp_path: Path) -> None:

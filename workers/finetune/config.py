@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from workers.runtime.checkpoints import is_gguf
 from workers.runtime.specs import FAMILIES, Family
 
 Method = Literal["qlora", "lora", "full"]
@@ -139,7 +140,10 @@ class TrainJobConfig:
         for name in ("base_model_path", "output_dir", "train_file"):
             if not getattr(self, name):
                 raise ConfigError(name, "is required")
-        if not (Path(self.base_model_path) / "config.json").is_file():
+        if is_gguf(self.base_model_path):
+            if not Path(self.base_model_path).is_file():
+                raise ConfigError("base_model_path", f"GGUF file not found: {self.base_model_path}")
+        elif not (Path(self.base_model_path) / "config.json").is_file():
             raise ConfigError(
                 "base_model_path", f"no model checkpoint (config.json) at {self.base_model_path}"
             )

@@ -4,7 +4,8 @@ Records are streamed from the files; the kept conversations are held in memory (
 all). A validation file goes through the same cleaning, and its records that repeat (exactly or nearly) a
 training record or an earlier validation record are dropped, so validation loss is never measured on
 training data. Without a validation file, a deterministic ``validation_fraction`` of the kept records (by
-``seed``) becomes the validation set.
+``seed``) becomes the validation set; when no fraction was asked for, examples are held out only from a dataset
+large enough that losing them costs training nothing noticeable (``validation_size``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ DEFAULT_MAX_BYTES = 2 << 30
 TRAIN_FILE = "train.jsonl"
 VALIDATION_FILE = "validation.jsonl"
 _PREVIEW_CHARS = 200
+# The split made when the user asks for none: a small dataset (a few facts to teach) needs every example for
+# training, and its validation loss would be noise anyway; from AUTO_VALIDATION_MIN_EXAMPLES kept examples on,
+# AUTO_VALIDATION_FRACTION of them (at most AUTO_VALIDATION_MAX_EXAMPLES, plenty for a stable loss) are held out.
+AUTO_VALIDATION_MIN_EXAMPLES = 1000
+AUTO_VALIDATION_FRACTION = 0.1
+AUTO_VALIDATION_MAX_EXAMPLES = 200
 
 Source = Literal["train", "validation"]
 
@@ -129,12 +136,25 @@ def _write_jsonl(path: Path, conversations: list[Conversation]) -> None:
             handle.write(json.dumps(conversation.to_dict(), ensure_ascii=False) + "\n")
 
 
-def split_indices(*, count: int, fraction: float, seed: int) -> list[int]:
-    """Sorted indices of the validation part: ``round(count * fraction)`` of them, at least 1 and at most
-    count - 1 when count >= 2, the same for the same (count, fraction, seed)."""
+def validation_size(*, count: int, fraction: float | None) -> int:
+    """How many of ``count`` examples to hold out. An explicit ``fraction`` holds out ``round(count * fraction)``,
+    at least 1 and at most count - 1 (0 holds out none); ``None`` (not asked for) applies the automatic rule:
+    none below AUTO_VALIDATION_MIN_EXAMPLES, else AUTO_VALIDATION_FRACTION capped at AUTO_VALIDATION_MAX_EXAMPLES."""
+    if fraction is None:
+        if count < AUTO_VALIDATION_MIN_EXAMPLES:
+            return 0
+        return min(round(count * AUTO_VALIDATION_FRACTION), AUTO_VALIDATION_MAX_EXAMPLES)
     if count < 2 or fraction <= 0:
+        return 0
+    return min(max(1, round(count * fraction)), count - 1)
+
+
+def split_indices(*, count: int, fraction: float | None, seed: int) -> list[int]:
+    """Sorted indices of the validation part (``validation_size`` of them), the same for the same
+    (count, fraction, seed)."""
+    size = validation_size(count=count, fraction=fraction)
+    if not size:
         return []
-    size = min(max(1, round(count * fraction)), count - 1)
     return sorted(np.random.default_rng(seed).permutation(count)[:size].tolist())
 
 
@@ -147,13 +167,15 @@ def prepare_dataset(
     family: Family | None = None,
     validation_path: str | Path | None = None,
     seed: int = 0,
-    validation_fraction: float = 0.2,
+    validation_fraction: float | None = None,
     near_duplicate_threshold: float = 0.8,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> DatasetReport:
     """Write ``out_dir``/train.jsonl and validation.jsonl (internal Conversation form) and report on them.
 
-    Raises DatasetError when either file is rejected as a whole or no training example survives cleaning.
+    ``validation_fraction`` None (the user asked for no particular split) applies the automatic rule of
+    ``validation_size``; 0 holds out nothing. Raises DatasetError when either file is rejected as a whole or no
+    training example survives cleaning.
     Token statistics are computed only when ``tokenizer_path`` is given; ``family`` (else the one recorded
     in the tokenizer directory's config.json) selects the prompt format they are measured in.
     """

@@ -10,6 +10,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from workers.finetune.conversation import Conversation
 from workers.finetune.report import TokenStats
+from workers.runtime.checkpoints import pretrained_source
 from workers.runtime.prompts import build_training_example
 from workers.runtime.specs import Family, infer_family
 
@@ -18,7 +19,9 @@ _UNLIMITED = 1 << 30
 
 
 def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
-    return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    """The tokenizer of a checkpoint directory or a ``.gguf`` file."""
+    source = pretrained_source(path)
+    return AutoTokenizer.from_pretrained(source.directory, local_files_only=True, **source.kwargs)
 
 
 def example_lengths(

@@ -6,13 +6,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 from workers.runtime import upstream
+from workers.runtime.batching import EngineLimits
 from workers.runtime.errors import ModelLoadError
 from workers.runtime.local import LocalRuntime, load_tokenizer
 from workers.runtime.specs import ChatMessage, GenerationResult, ModelSpec, SamplingParams, StreamChunk, ToolSpec
 from workers.runtime.streaming import sendable_length
 from workers.runtime.tools import TOOL_CALL_OPEN, parse_tool_calls
 
-local_runtime = LocalRuntime()
+local_runtime = LocalRuntime(limits=EngineLimits.from_env())
 """Models loaded by this process (each loaded once, shared by all requests and adapters)."""
 
 

@@ -38,3 +38,16 @@ class UpstreamError(RuntimeErrorBase):
 
 class UpstreamTimeoutError(RuntimeErrorBase):
     """The upstream API did not answer in time (maps to 504)."""
+
+
+class EngineBusyError(RuntimeErrorBase):
+    """The model's engine already holds as many requests as it takes (maps to 503 with Retry-After)."""
+
+    def __init__(self, *, pending: int, retry_after_s: int) -> None:
+        super().__init__(f"the model is serving {pending} requests, its limit; retry in {retry_after_s} s")
+        self.pending = pending
+        self.retry_after_s = retry_after_s
+
+
+class GenerationFailedError(RuntimeErrorBase):
+    """The serving engine failed or stopped while generating (maps to 503)."""

@@ -1,60 +1,57 @@
-"""Serving models in-process with transformers: loading (cached per process), LoRA adapters on a shared base,
-sampling, stop sequences and token streaming."""
+"""Serving models in-process with transformers: loading (cached per process, from a checkpoint directory or a
+GGUF file), one continuous-batching engine per model, LoRA adapters, stop sequences and token streaming."""
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from copy import deepcopy
 from dataclasses import dataclass, field
 from functools import cache
-from queue import Queue
 from typing import Any
 
 import torch
+from peft import PeftModel
 from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
     AutoTokenizer,
     BitsAndBytesConfig,
-    GenerationConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
-    StoppingCriteria,
-    StoppingCriteriaList,
-    set_seed,
 )
-from transformers.generation.streamers import BaseStreamer
 
+from workers.runtime.batching import BatchingEngine, EngineLimits, Submission
+from workers.runtime.checkpoints import pretrained_source
 from workers.runtime.errors import ModelLoadError
 from workers.runtime.prompts import build_prompt_ids
 from workers.runtime.specs import ChatMessage, GenerationResult, ModelSpec, SamplingParams, StreamChunk, ToolSpec
 from workers.runtime.streaming import sendable_length
 
 DEFAULT_MAX_ADAPTERS = 4
+# A request whose engine produces nothing for this long is failed (the engine thread is stuck or dead).
+ENGINE_SILENCE_TIMEOUT_S = 300.0
 
 
 @cache
 def load_tokenizer(*, path: str) -> PreTrainedTokenizerBase:
     """The tokenizer saved at ``path``, loaded once per process."""
     try:
-        return AutoTokenizer.from_pretrained(path)
+        source = pretrained_source(path)
+        return AutoTokenizer.from_pretrained(source.directory, **source.kwargs)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot load tokenizer from {path!r}: {exc}") from exc
 
 
 @dataclass
 class LoadedModel:
-    """A base model in memory. ``lock`` serialises generation, because the active adapter is model-wide state."""
+    """A model in memory (a base, or a base with one LoRA adapter merged in) and the engine that serves it."""
 
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    adapters: OrderedDict[str, str] = field(default_factory=OrderedDict)
-    """adapter path -> adapter name inside ``model``, least recently used first."""
+    engine: BatchingEngine | None = field(default=None, repr=False)
 
     @property
     def eos_ids(self) -> set[int]:
@@ -83,7 +80,8 @@ def _quantization_config(spec: ModelSpec) -> BitsAndBytesConfig | None:
 
 
 def _config(spec: ModelSpec) -> Any:
-    config = AutoConfig.from_pretrained(spec.path)
+    source = pretrained_source(spec.path)
+    config = AutoConfig.from_pretrained(source.directory, **source.kwargs)
     if spec.rope_scaling:
         scaling = dict(spec.rope_scaling)
         # Accept the legacy "type" key that model cards and older configs use.
@@ -97,13 +95,15 @@ def _config(spec: ModelSpec) -> Any:
 
 def _load(spec: ModelSpec) -> LoadedModel:
     tokenizer = load_tokenizer(path=spec.path)
+    source = pretrained_source(spec.path)
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            spec.path,
+            source.directory,
             config=_config(spec),
             dtype=spec.dtype if spec.dtype == "auto" else getattr(torch, spec.dtype),
             device_map={"": _device(spec)},
             quantization_config=_quantization_config(spec),
+            **source.kwargs,
         )
     except (OSError, ValueError, KeyError, ImportError, RuntimeError) as exc:
         raise ModelLoadError(f"cannot load model {spec.name!r} from {spec.path!r}: {exc}") from exc
@@ -111,29 +111,16 @@ def _load(spec: ModelSpec) -> LoadedModel:
     return LoadedModel(model=model, tokenizer=tokenizer)
 
 
-class _TokenQueue(BaseStreamer):
-    """Hands generated token ids from the generation thread to the consumer; ``None`` marks the end."""
-
-    def __init__(self) -> None:
-        self.queue: Queue[list[int] | None] = Queue()
-        self._prompt_skipped = False
-
-    def put(self, value: torch.Tensor) -> None:
-        if not self._prompt_skipped:
-            self._prompt_skipped = True
-            return
-        self.queue.put(value.reshape(-1).tolist())
-
-    def end(self) -> None:
-        self.queue.put(None)
-
-
-class _Cancelled(StoppingCriteria):
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+def _merge_adapter(spec: ModelSpec, base: LoadedModel) -> LoadedModel:
+    """A private copy of the base with the adapter folded into its weights. A quantised base cannot be copied or
+    merged into: it is loaded afresh and keeps the adapter as LoRA layers."""
+    quantized = getattr(base.model, "is_quantized", False)
+    copy = _load(spec) if quantized else LoadedModel(model=deepcopy(base.model), tokenizer=base.tokenizer)
+    try:
+        model = PeftModel.from_pretrained(copy.model, spec.adapter_path)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise ModelLoadError(f"cannot load adapter from {spec.adapter_path!r}: {exc}") from exc
+    return LoadedModel(model=model if quantized else model.merge_and_unload(), tokenizer=base.tokenizer)
 
 
 def _first_stop(text: str, stops: Sequence[str]) -> int | None:
@@ -141,52 +128,87 @@ def _first_stop(text: str, stops: Sequence[str]) -> int | None:
     return min(positions) if positions else None
 
 
-class LocalRuntime:
-    """Process-wide cache of loaded models; thread-safe. One base model serves all of its LoRA adapters."""
+def _model_key(spec: ModelSpec) -> str:
+    return json.dumps([spec.path, spec.dtype, spec.quantization, spec.rope_scaling, spec.device], sort_keys=True)
 
-    def __init__(self, *, max_adapters: int = DEFAULT_MAX_ADAPTERS) -> None:
+
+class LocalRuntime:
+    """Process-wide cache of loaded models and their continuous-batching engines; thread-safe.
+
+    A base model has one engine that every request for it feeds. A LoRA adapter gets its own engine over a copy
+    of the base with the adapter merged in (loaded on first use, at most ``max_adapters`` kept, least recently
+    used evicted once idle): adapter requests batch with each other at full speed and never switch weights under
+    the base's in-flight requests, at the cost of one model copy per hot adapter. At scale, vLLM's multi-LoRA
+    serving (an upstream endpoint) batches every adapter over one base instead.
+    """
+
+    def __init__(self, *, max_adapters: int = DEFAULT_MAX_ADAPTERS, limits: EngineLimits | None = None) -> None:
         self.max_adapters = max_adapters
+        self.limits = limits or EngineLimits()
         self._models: dict[str, LoadedModel] = {}
-        self._loading: dict[str, threading.Lock] = {}
+        self._adapters: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
+        self._loading: dict[object, threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def load(self, *, spec: ModelSpec) -> LoadedModel:
-        """The base model for ``spec`` (adapters are attached per request), loading it on first use."""
-        key = json.dumps([spec.path, spec.dtype, spec.quantization, spec.rope_scaling, spec.device], sort_keys=True)
+    def _once(self, key: object, cache: dict[Any, LoadedModel], build: Any) -> LoadedModel:
         with self._lock:
-            if key in self._models:
-                return self._models[key]
+            if key in cache:
+                return cache[key]
             loading = self._loading.setdefault(key, threading.Lock())
         # Per-model lock: loading one model (minutes for big ones) must not block requests for the others.
         with loading:
             with self._lock:
-                if key in self._models:
-                    return self._models[key]
-            loaded = _load(spec)
+                if key in cache:
+                    return cache[key]
+            loaded = build()
             with self._lock:
-                self._models[key] = loaded
+                cache[key] = loaded
             return loaded
 
-    def _activate_adapter(self, loaded: LoadedModel, adapter_path: str) -> None:
-        """Make ``adapter_path`` (or the bare base when empty) active; call with ``loaded.lock`` held."""
-        model = loaded.model
-        if not adapter_path:
-            if loaded.adapters:
-                model.disable_adapters()
-            return
-        if adapter_path not in loaded.adapters:
-            name = f"adapter_{hashlib.sha256(adapter_path.encode()).hexdigest()[:16]}"
-            try:
-                model.load_adapter(adapter_path, adapter_name=name)
-            except (OSError, ValueError, KeyError, RuntimeError) as exc:
-                raise ModelLoadError(f"cannot load adapter from {adapter_path!r}: {exc}") from exc
-            loaded.adapters[adapter_path] = name
-            if len(loaded.adapters) > self.max_adapters:
-                _, evicted = loaded.adapters.popitem(last=False)
-                model.delete_adapter(evicted)
-        loaded.adapters.move_to_end(adapter_path)
-        model.set_adapter(loaded.adapters[adapter_path])
-        model.enable_adapters()
+    def load(self, *, spec: ModelSpec) -> LoadedModel:
+        """The base model for ``spec`` (without its adapter), loading it on first use."""
+        return self._once(_model_key(spec), self._models, lambda: _load(spec))
+
+    def _loaded(self, spec: ModelSpec) -> LoadedModel:
+        base = self.load(spec=spec)
+        if not spec.adapter_path:
+            return base
+        key = (_model_key(spec), spec.adapter_path)
+        loaded = self._once(key, self._adapters, lambda: _merge_adapter(spec, base))
+        with self._lock:
+            self._adapters.move_to_end(key)
+            idle = [k for k, v in self._adapters.items() if k != key and (v.engine is None or not v.engine.pending)]
+            evicted = [self._adapters.pop(k) for k in idle[: max(0, len(self._adapters) - self.max_adapters)]]
+        for old in evicted:
+            if old.engine is not None:
+                old.engine.close()
+        return loaded
+
+    def engine(self, *, spec: ModelSpec) -> BatchingEngine:
+        """The engine serving ``spec`` (its adapter included), started on first use."""
+        loaded = self._loaded(spec)
+        if loaded.engine is None:
+            with self._lock:
+                if loaded.engine is None:
+                    loaded.engine = BatchingEngine(
+                        model=loaded.model, eos_ids=loaded.eos_ids,
+                        limits=self.limits, name=spec.name,
+                    )
+        return loaded.engine
+
+    def adapters_loaded(self, *, spec: ModelSpec) -> list[str]:
+        """Adapter paths of ``spec``'s base held in memory, least recently used first."""
+        key = _model_key(spec)
+        with self._lock:
+            return [adapter for base, adapter in self._adapters if base == key]
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Requests in each started engine (queued or generating), by model name and adapter."""
+        with self._lock:
+            loaded = [*self._models.values(), *self._adapters.values()]
+        return {
+            f"{m.engine.name}#{index}": m.engine.stats() for index, m in enumerate(loaded) if m.engine is not None
+        }
 
     def stream(
         self,
@@ -198,95 +220,52 @@ class LocalRuntime:
     ) -> Iterator[StreamChunk]:
         """Generate an answer, yielding text as it is produced; the last chunk carries the full result.
 
-        Loading and prompt errors (``ModelLoadError``, ``InputTooLongError``...) are raised by this call, before
-        any chunk. Text that might be the start of a stop sequence is held back until it is clear it is not one.
-        ``max_new_tokens`` is capped by the spec's. Closing the iterator early stops generation.
+        Loading, prompt and admission errors (``ModelLoadError``, ``InputTooLongError``, ``EngineBusyError``) are
+        raised by this call, before any chunk. Text that might be the start of a stop sequence is held back until
+        it is clear it is not one. ``max_new_tokens`` is capped by the spec's. Closing the iterator early cancels
+        the request and frees its slot in the engine.
         """
-        loaded, prompt_ids, max_new_tokens = self._prepare(spec, messages, params, tools)
-        return self._chunks(loaded, spec.adapter_path, prompt_ids, params, max_new_tokens)
-
-    def _prepare(
-        self, spec: ModelSpec, messages: Sequence[ChatMessage], params: SamplingParams, tools: Sequence[ToolSpec]
-    ) -> tuple[LoadedModel, list[int], int]:
-        loaded = self.load(spec=spec)
+        base = self.load(spec=spec)
         prompt = build_prompt_ids(
             family=spec.family,
-            tokenizer=loaded.tokenizer,
+            tokenizer=base.tokenizer,
             messages=messages,
             max_input_tokens=spec.max_input_tokens,
             tools=tools,
         )
         max_new_tokens = min(params.max_new_tokens or spec.max_new_tokens, spec.max_new_tokens)
-        return loaded, prompt.input_ids, max_new_tokens
-
-    def _run_generate(
-        self,
-        loaded: LoadedModel,
-        adapter_path: str,
-        prompt_ids: list[int],
-        params: SamplingParams,
-        max_new_tokens: int,
-        **extra: Any,
-    ) -> Any:
-        """``model.generate`` under the model's lock, with ``adapter_path`` active; call with no lock held."""
-        with loaded.lock:
-            self._activate_adapter(loaded, adapter_path)
-            if params.seed is not None:
-                set_seed(params.seed)
-            return loaded.model.generate(
-                input_ids=torch.tensor([prompt_ids], device=loaded.model.device),
-                attention_mask=torch.ones(1, len(prompt_ids), device=loaded.model.device),
-                generation_config=_generation_config(loaded, params, max_new_tokens),
-                tokenizer=loaded.tokenizer,
-                **extra,
-            )
+        submission = self.engine(spec=spec).submit(
+            prompt_ids=prompt.input_ids, max_new_tokens=max_new_tokens, params=params
+        )
+        return _ClosingStream(
+            self._chunks(base, submission, params, len(prompt.input_ids), max_new_tokens), submission
+        )
 
     def _chunks(
-        self,
-        loaded: LoadedModel,
-        adapter_path: str,
-        prompt_ids: list[int],
-        params: SamplingParams,
+        self, loaded: LoadedModel, submission: Submission, params: SamplingParams, prompt_tokens: int,
         max_new_tokens: int,
     ) -> Iterator[StreamChunk]:
-        tokenizer = loaded.tokenizer
-        streamer, cancel = _TokenQueue(), threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                self._run_generate(
-                    loaded, adapter_path, prompt_ids, params, max_new_tokens,
-                    stopping_criteria=StoppingCriteriaList([_Cancelled(cancel)]), streamer=streamer,
-                )
-            except BaseException as exc:  # re-raised in the consumer's thread
-                failure.append(exc)
-                streamer.end()
-
-        thread = threading.Thread(target=run, name="generate", daemon=True)
-        thread.start()
+        tokenizer, eos_ids = loaded.tokenizer, loaded.eos_ids
         generated: list[int] = []
         sent = 0
         try:
-            while (tokens := streamer.queue.get()) is not None:
-                generated += tokens
+            for generated in submission.tokens(timeout_s=ENGINE_SILENCE_TIMEOUT_S):
                 text = tokenizer.decode(generated, skip_special_tokens=True, clean_up_tokenization_spaces=False)
                 stop_at = _first_stop(text, params.stop)
-                if stop_at is None:
+                if stop_at is not None:
+                    submission.cancel()
+                    visible = text[:stop_at]
+                else:
                     # A trailing U+FFFD is a multi-byte character whose remaining bytes are still to come.
                     visible = text[: sendable_length(text=text, markers=params.stop)].rstrip("\ufffd")
-                else:
-                    visible = text[:stop_at]
-                    cancel.set()  # in case the stop criterion, which works on token strings, missed it
                 if len(visible) > sent:
                     yield StreamChunk(delta=visible[sent:])
                     sent = len(visible)
+                if stop_at is not None:
+                    break
         finally:
-            cancel.set()
-            thread.join()
-        if failure:
-            raise failure[0]
-        result = _result(loaded, params, generated, len(prompt_ids), max_new_tokens)
+            submission.cancel()
+        result = _result(tokenizer, eos_ids, params, generated, prompt_tokens, max_new_tokens)
         yield StreamChunk(delta=result.text[sent:], finished=True, result=result)
 
     def generate(
@@ -297,51 +276,39 @@ class LocalRuntime:
         params: SamplingParams,
         tools: Sequence[ToolSpec] = (),
     ) -> GenerationResult:
-        """Generate a whole answer: the same ``model.generate`` call as ``stream`` (so both agree), in this thread
-        and without a streamer, which would cost a thread hand-off and a decode per token."""
-        loaded, prompt_ids, max_new_tokens = self._prepare(spec, messages, params, tools)
-        output = self._run_generate(loaded, spec.adapter_path, prompt_ids, params, max_new_tokens)
-        generated = output[0, len(prompt_ids):].tolist()
-        return _result(loaded, params, generated, len(prompt_ids), max_new_tokens)
+        """The whole answer: the same engine request as ``stream``, so both agree."""
+        *_, last = self.stream(spec=spec, messages=messages, params=params, tools=tools)
+        assert last.result is not None
+        return last.result
 
 
-def _generation_config(loaded: LoadedModel, params: SamplingParams, max_new_tokens: int) -> GenerationConfig:
-    config = copy.deepcopy(loaded.model.generation_config)
-    sampling: dict[str, Any] = (
-        # float(): transformers rejects ints (e.g. a JSON `1`) for these.
-        {
-            "do_sample": True,
-            "temperature": float(params.temperature),
-            "top_p": float(params.top_p),
-            "top_k": params.top_k,
-        }
-        if params.temperature > 0
-        else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
-    )
-    config.update(
-        **sampling,
-        max_new_tokens=max_new_tokens,
-        repetition_penalty=float(params.repetition_penalty),
-        stop_strings=list(params.stop) or None,
-        use_cache=True,
-        num_beams=1,
-        pad_token_id=loaded.tokenizer.pad_token_id
-        if loaded.tokenizer.pad_token_id is not None
-        else loaded.tokenizer.eos_token_id,
-    )
-    return config
+class _ClosingStream(Iterator[StreamChunk]):
+    """The chunks of one request; ``close`` cancels it even before the first chunk was asked for (closing a
+    generator that never started runs none of its code)."""
+
+    def __init__(self, chunks: Iterator[StreamChunk], submission: Submission) -> None:
+        self._chunks = chunks
+        self._submission = submission
+
+    def __next__(self) -> StreamChunk:
+        return next(self._chunks)
+
+    def close(self) -> None:
+        self._submission.cancel()
+        self._chunks.close()  # type: ignore[attr-defined]
 
 
 def _result(
-    loaded: LoadedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    eos_ids: set[int],
     params: SamplingParams,
     generated: list[int],
     prompt_tokens: int,
     max_new_tokens: int,
 ) -> GenerationResult:
-    text = loaded.tokenizer.decode(generated, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    text = tokenizer.decode(generated, skip_special_tokens=True, clean_up_tokenization_spaces=False)
     stop_at = _first_stop(text, params.stop)
-    ended = bool(generated) and generated[-1] in loaded.eos_ids
+    ended = bool(generated) and generated[-1] in eos_ids
     hit_length = stop_at is None and not ended and len(generated) >= max_new_tokens
     return GenerationResult(
         text=text if stop_at is None else text[:stop_at],

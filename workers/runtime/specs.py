@@ -52,6 +52,13 @@ class ModelSpec:
     adapter_path: str = ""
     device: str = "auto"
     timeout_s: float = 120.0
+    # More base URLs of the same upstream (replicas of ``base_url``).
+    replica_urls: tuple[str, ...] = ()
+    # A local checkpoint also served by an OpenAI-compatible server (vLLM): chat goes to ``serve_url`` (and
+    # ``replica_urls``) while ``path`` stays for training and tokenizing. It applies only while ``path`` is
+    # still ``serve_path``, the checkpoint that server serves (full fine-tuned weights replace ``path``).
+    serve_url: str = ""
+    serve_path: str = ""
 
     def __post_init__(self) -> None:
         _check_choice("family", self.family, FAMILIES)
@@ -70,7 +77,7 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
-        return cls(**data)
+        return cls(**{**data, "replica_urls": tuple(data.get("replica_urls", ()))})
 
 
 @dataclass(frozen=True)

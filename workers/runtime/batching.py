@@ -1,0 +1,262 @@
+"""One model, one continuous-batching engine, many concurrent requests.
+
+The engine is transformers' own ``ContinuousBatchingManager`` (paged KV cache, a background thread that mixes
+prefill and decode of every active request into shared forward passes). This module only adds what serving
+needs around it:
+
+* a bounded admission count, so a full engine refuses at once (``EngineBusyError``, an HTTP 503 with
+  Retry-After) instead of letting latency grow without end;
+* one output queue per request, fed by a dispatcher thread from the manager's shared output queue;
+* cancellation that frees the request's slot and KV blocks (a client that disconnects);
+* per-request decoding that the manager does not do on its own: exact greedy (temperature 0) beside sampled
+  requests in the same batch, a per-request seed, and repetition penalty. They live in ``_PerRequestDecoding``,
+  a logits processor of the manager's per-request kind, appended after its temperature/top-k/top-p warpers.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import GenerationConfig, PreTrainedModel
+from transformers.generation.configuration_utils import ContinuousBatchingConfig
+from transformers.generation.continuous_batching.cb_logits_processors import ContinuousBatchingLogitsProcessor
+
+from workers.runtime.errors import EngineBusyError, GenerationFailedError
+from workers.runtime.specs import SamplingParams
+
+PAGE_SIZE = 256
+
+
+@dataclass(frozen=True)
+class EngineLimits:
+    """How much one engine takes on. ``max_pending`` counts queued plus generating requests."""
+
+    max_pending: int = 64
+    max_requests_per_batch: int = 32
+    max_batch_tokens: int = 512
+    kv_cache_tokens: int = 16_384
+    retry_after_s: int = 2
+
+    @classmethod
+    def from_env(cls) -> EngineLimits:
+        """Limits from ``SERVE_MAX_PENDING``, ``SERVE_MAX_BATCH_REQUESTS``, ``SERVE_MAX_BATCH_TOKENS`` and
+        ``SERVE_KV_CACHE_TOKENS``; the defaults where unset."""
+        names = {"max_pending": "SERVE_MAX_PENDING", "max_requests_per_batch": "SERVE_MAX_BATCH_REQUESTS",
+                 "max_batch_tokens": "SERVE_MAX_BATCH_TOKENS", "kv_cache_tokens": "SERVE_KV_CACHE_TOKENS"}
+        return cls(**{field: int(os.environ[name]) for field, name in names.items() if os.environ.get(name)})
+
+
+class _PerRequestDecoding(ContinuousBatchingLogitsProcessor):
+    """Per row, after the manager's temperature warper: repetition penalty (as ``RepetitionPenaltyLogitsProcessor``),
+    top-k then top-p (as their warpers), then greedy rows keep only their argmax and seeded rows sample from their
+    own generator. Rows that ask for none of these cost nothing, so an all-greedy batch sorts no vocabulary.
+    Row data is kept on the side between ``prepare_tensor_args`` and ``__call__``: both run on the engine thread
+    for the same batch (async batching and CUDA graphs are off)."""
+
+    supported_kwargs: dict[str, type] = {
+        "greedy": bool, "seed": int, "repetition_penalty": float, "top_k": int, "top_p": float,
+    }
+    ignored_kwargs: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[dict[str, Any], int | None, list[int]]] = []
+
+    def fill_defaults(self, int32_tensor: torch.Tensor) -> None:
+        int32_tensor.fill_(0)
+
+    def prepare_tensor_args(self, requests_with_new_token: list[Any]) -> torch.Tensor:
+        rows = []
+        for request in requests_with_new_token:
+            state = request.state
+            options = state.logit_processor_kwargs
+            penalised = options.get("repetition_penalty", 1.0) != 1.0
+            history = list(state.initial_tokens) + list(state.generated_tokens) if penalised else []
+            seed = options.get("seed")
+            # One generator draw per step, keyed by (seed, position): the same seed gives the same text.
+            step_seed = None if seed is None else hash((seed, len(state.generated_tokens))) & 0x7FFFFFFF
+            rows.append((options, step_seed, history))
+        self._rows = rows
+        return torch.zeros(len(rows), dtype=torch.int32)
+
+    def __call__(self, scores: torch.Tensor, tensor_arg: torch.Tensor) -> torch.Tensor:
+        for row, (options, step_seed, history) in enumerate(self._rows[: scores.size(0)]):
+            logits = scores[row]
+            penalty = options.get("repetition_penalty", 1.0)
+            if penalty != 1.0 and history:
+                ids = torch.tensor(history, device=scores.device)
+                picked = logits.gather(0, ids)
+                logits.scatter_(0, ids, torch.where(picked < 0, picked * penalty, picked / penalty))
+            if options.get("greedy"):
+                chosen = int(torch.argmax(logits))
+            else:
+                top_k, top_p = options.get("top_k", 0), options.get("top_p", 1.0)
+                if 0 < top_k < logits.numel():
+                    logits.masked_fill_(logits < torch.topk(logits, top_k).values[-1], float("-inf"))
+                if top_p < 1.0:
+                    ordered, order = torch.sort(logits)
+                    drop = ordered.softmax(-1).cumsum(-1) <= 1 - top_p
+                    drop[-1] = False
+                    logits.masked_fill_(drop.scatter(0, order, drop), float("-inf"))
+                if step_seed is None:
+                    continue
+                generator = torch.Generator(device="cpu").manual_seed(step_seed)
+                chosen = int(torch.multinomial(torch.softmax(logits.float().cpu(), dim=-1), 1, generator=generator))
+            logits.fill_(float("-inf"))
+            logits[chosen] = 0.0
+        return scores
+
+
+class Submission:
+    """A request in the engine: iterate for the cumulative generated token ids; ``cancel`` frees its slot."""
+
+    def __init__(self, engine: BatchingEngine, request_id: str) -> None:
+        self._engine = engine
+        self.request_id = request_id
+        self.outputs: queue.Queue[Any] = queue.Queue()
+        self._done = False
+
+    def tokens(self, *, timeout_s: float | None = None) -> Iterator[list[int]]:
+        """Each item is every token generated so far; ends when the request finishes."""
+        while not self._done:
+            try:
+                output = self.outputs.get(timeout=timeout_s)
+            except queue.Empty:
+                self.cancel()
+                raise GenerationFailedError(f"no token from the engine for {timeout_s} s") from None
+            if isinstance(output, BaseException):
+                self._done = True
+                raise output
+            if output.error:
+                self._done = True
+                raise GenerationFailedError(output.error)
+            self._done = output.is_finished()
+            yield list(output.generated_tokens)
+
+    def cancel(self) -> None:
+        if not self._done:
+            self._done = True
+            self._engine._cancel(self.request_id)
+
+
+class BatchingEngine:
+    """A loaded model behind one continuous-batching manager. Thread-safe; many threads submit at once."""
+
+    def __init__(self, *, model: PreTrainedModel, eos_ids: set[int], limits: EngineLimits,
+                 name: str = "") -> None:
+        self.name = name
+        self.limits = limits
+        self._lock = threading.Lock()
+        self._subscribers: dict[str, Submission] = {}
+        self._stopping = threading.Event()
+        # The manager makes a temperature warper only for a temperature other than 1, and only an existing warper
+        # takes per-request values; top-k and top-p are left to ``_PerRequestDecoding``, which skips rows that do
+        # not use them (the manager's warpers would sort the whole vocabulary of every row at every step).
+        generation_config = GenerationConfig(
+            do_sample=True, temperature=0.7, top_k=None, top_p=None, eos_token_id=sorted(eos_ids),
+            max_new_tokens=256,
+        )
+        config = ContinuousBatchingConfig(
+            page_size=PAGE_SIZE,
+            num_blocks=max(2, limits.kv_cache_tokens // PAGE_SIZE),
+            max_batch_tokens=limits.max_batch_tokens,
+            max_requests_per_batch=limits.max_requests_per_batch,
+            per_request_processors=True,
+            use_async_batching=False,
+            use_cuda_graph=False,
+            allow_block_sharing=False,
+        )
+        self._manager = model.init_continuous_batching(
+            generation_config=generation_config, continuous_batching_config=config
+        )
+        decoding = _PerRequestDecoding()
+        processors = self._manager.logit_processor
+        processors.logits_processor.append(decoding)
+        processors.tensors_required += 1
+        processors.supported_keys.update(decoding.supported_kwargs)
+        processors.do_processing = True
+        # The manager's own start() makes a non-daemon thread, which would keep a finished process from exiting.
+        self._manager.background_thread_status.clear()
+        self._manager._generation_thread = threading.Thread(
+            target=self._manager._run_generation_loop, name=f"cb-engine-{name}", daemon=True
+        )
+        self._manager._generation_thread.start()
+        self._dispatcher = threading.Thread(target=self._dispatch, name=f"cb-dispatch-{name}", daemon=True)
+        self._dispatcher.start()
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._subscribers)
+
+    def stats(self) -> dict[str, int]:
+        return {"pending": self.pending, "max_pending": self.limits.max_pending}
+
+    def submit(self, *, prompt_ids: list[int], max_new_tokens: int, params: SamplingParams) -> Submission:
+        """Queue a request; raises ``EngineBusyError`` when ``max_pending`` requests are already in."""
+        request_id = uuid.uuid4().hex
+        submission = Submission(self, request_id)
+        with self._lock:
+            if len(self._subscribers) >= self.limits.max_pending:
+                raise EngineBusyError(pending=len(self._subscribers), retry_after_s=self.limits.retry_after_s)
+            self._subscribers[request_id] = submission
+        options: dict[str, Any] = {
+            "temperature": float(params.temperature) if params.temperature > 0 else 1.0,
+            "top_p": float(params.top_p),
+            "top_k": int(params.top_k),
+            "greedy": params.temperature == 0,
+            "repetition_penalty": float(params.repetition_penalty),
+        }
+        if params.seed is not None:
+            options["seed"] = int(params.seed)
+        added = self._manager.add_request(
+            input_ids=prompt_ids, request_id=request_id, max_new_tokens=max_new_tokens, streaming=True, **options
+        )
+        if added is None:
+            self._forget(request_id)
+            raise GenerationFailedError("the engine is stopping and takes no new requests")
+        return submission
+
+    def _forget(self, request_id: str) -> None:
+        with self._lock:
+            self._subscribers.pop(request_id, None)
+
+    def _cancel(self, request_id: str) -> None:
+        self._forget(request_id)
+        self._manager.cancel_request(request_id)
+
+    def _dispatch(self) -> None:
+        """Routes the manager's outputs to their requests; fails everyone if the engine thread dies."""
+        manager = self._manager
+        while not self._stopping.is_set():
+            output = manager.get_result(timeout=0.2)
+            if output is None:
+                fatal = manager.background_thread_status.fatal_error
+                if fatal is not None or not manager.is_running():
+                    self._fail_all(GenerationFailedError(f"the engine stopped: {fatal or 'not running'}"))
+                    if self._stopping.wait(0.2):
+                        return
+                continue
+            with self._lock:
+                submission = self._subscribers.get(output.request_id)
+                if submission is not None and output.is_finished():
+                    del self._subscribers[output.request_id]
+            if submission is not None:
+                submission.outputs.put(output)
+
+    def _fail_all(self, error: BaseException) -> None:
+        with self._lock:
+            failed, self._subscribers = list(self._subscribers.values()), {}
+        for submission in failed:
+            submission.outputs.put(error)
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._manager.stop(block=True, timeout=30)
+        self._fail_all(GenerationFailedError("the engine was closed"))
