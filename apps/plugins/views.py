@@ -9,11 +9,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.chat.views import guarded_stream, record_chat_usage
+from apps.chat.views import record_chat_usage
 from apps.core.errors import ApiError, error_body
 from apps.core.legacy import LegacyApi, legacy_ok
 from apps.core.pagination import page_params, paginate_newest_first
-from apps.core.sse import sse_response
+from apps.core.sse import guarded_stream, sse_response
 from apps.plugins import selectors, services
 from apps.plugins.serializers import (
     FilesUploadSerializer,

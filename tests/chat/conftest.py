@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 
 from workers.runtime.local import LocalRuntime
+from workers.runtime.replicas import replica_health
 from workers.runtime.specs import ChatMessage, Family, ModelSpec, ToolCall, ToolSpec
 from workers.runtime.tiny import make_tiny_adapter, make_tiny_model, overfit_tiny_model
 
@@ -59,6 +61,14 @@ def adapters(tiny_models: dict[Family, Path], tmp_path_factory: pytest.TempPathF
     root = tmp_path_factory.mktemp("adapters")
     base = tiny_models["tigerbot"]
     return make_tiny_adapter(root / "a", base_path=base, seed=1), make_tiny_adapter(root / "b", base_path=base, seed=2)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_replica_health() -> Iterator[None]:
+    """Upstream replica health is per process: each test starts with every replica up."""
+    replica_health.reset()
+    yield
+    replica_health.reset()
 
 
 @pytest.fixture(scope="session")

@@ -61,3 +61,26 @@ def test_vanished_worker_is_a_timeout_not_a_hang(transactional_db, tenant, chatt
     finally:
         app.control.purge()
         app.conf.task_always_eager = True
+
+
+def test_a_stream_left_early_is_cancelled_on_the_worker(celery_worker, tenant, transactional_db, tiny_models):
+    import time
+
+    from apps.chat.selectors import endpoint_spec
+    from workers.runtime import engine
+
+    rambler = ModelEndpoint.objects.create(name="rambler", family="tigerbot", path=str(tiny_models["tigerbot"]),
+                                           max_new_tokens=2000, max_input_tokens=256)
+    response = tenant.client.post("/v1/chat/completions", {
+        "model": "rambler", "messages": [{"role": "user", "content": "hi"}], "stream": True, "temperature": 1.0,
+    }, format="json")
+    chunks = iter(response.streaming_content)
+    assert next(chunks)  # the worker is generating
+    # The worker runs in this process (threads), so its engine is this process's.
+    live = engine.local_runtime.engine(spec=endpoint_spec(rambler))
+    assert live.pending == 1
+    response.close()  # what the WSGI server does when the client has gone
+    deadline = time.monotonic() + 10
+    while live.pending and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert live.pending == 0

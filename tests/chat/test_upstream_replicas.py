@@ -44,13 +44,6 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
         time.sleep(0.02)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_replica_health() -> Iterator[None]:
-    replica_health.reset()
-    yield
-    replica_health.reset()
-
-
 @pytest.fixture
 def vllm() -> Iterator[FakeVLLM]:
     with FakeVLLM() as server:

@@ -37,13 +37,6 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return base, make_tiny_adapter(root / "adapter", base_path=base)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_replica_health() -> Iterator[None]:
-    replica_health.reset()
-    yield
-    replica_health.reset()
-
-
 @pytest.fixture
 def finetune_dir(settings: Any, tmp_path: Path) -> Path:
     settings.FINETUNE_DIR = tmp_path / "finetunes"

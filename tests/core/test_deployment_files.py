@@ -15,12 +15,29 @@ def _compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
+def _queues(command: str) -> set[str]:
+    argv = shlex.split(command)
+    return set(argv[argv.index("-Q") + 1].split(","))
+
+
 def test_compose_has_the_expected_services():
     services = _compose()["services"]
-    assert {"postgres", "redis", "web", "worker-cpu", "worker-gpu", "flower"} <= set(services)
+    assert {"postgres", "redis", "web", "worker-cpu", "worker-serve", "worker-train", "flower"} <= set(services)
     assert "healthcheck" in services["postgres"] and services["postgres"]["volumes"]
-    gpu = services["worker-gpu"]
-    assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
+    for name in ("worker-serve", "worker-train", "vllm"):
+        assert services[name]["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
+
+
+def test_serving_never_shares_a_worker_or_a_gpu_with_jobs():
+    services = _compose()["services"]
+    assert _queues(services["worker-serve"]["command"]) == {"serve"}
+    assert "-P threads" in services["worker-serve"]["command"]  # many requests feed one engine per model
+    for name, service in services.items():
+        if name != "worker-serve" and "-Q" in str(service.get("command", "")):
+            assert "serve" not in _queues(service["command"]), name
+    gpus = [services[name]["deploy"]["resources"]["reservations"]["devices"][0]["device_ids"]
+            for name in ("worker-serve", "worker-train")]
+    assert gpus[0] != gpus[1]
 
 
 def _check_command(argv: list[str]) -> None:
@@ -44,7 +61,7 @@ def _check_command(argv: list[str]) -> None:
 def test_every_service_command_points_at_code_that_exists():
     for name, service in _compose()["services"].items():
         command = service.get("command")
-        if not command or name in ("postgres", "redis"):
+        if not command or name in ("postgres", "redis", "vllm"):  # vllm: the image's own server arguments
             continue
         argv = shlex.split(command) if isinstance(command, str) else command
         if argv[:2] == ["sh", "-c"]:

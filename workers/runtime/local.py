@@ -22,6 +22,7 @@ from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
+from transformers.utils.logging import disable_progress_bar
 
 from workers.runtime.batching import BatchingEngine, EngineLimits, Submission
 from workers.runtime.checkpoints import pretrained_source
@@ -31,6 +32,8 @@ from workers.runtime.specs import ChatMessage, GenerationResult, ModelSpec, Samp
 from workers.runtime.streaming import sendable_length
 
 DEFAULT_MAX_ADAPTERS = 4
+# Serving processes log to files: per-tensor GGUF conversion bars would fill them.
+disable_progress_bar()
 # A request whose engine produces nothing for this long is failed (the engine thread is stuck or dead).
 ENGINE_SILENCE_TIMEOUT_S = 300.0
 
