@@ -264,5 +264,5 @@ class BatchingEngine:
 
     def close(self) -> None:
         self._stopping.set()
-        self._manager.stop(block=True, timeout=30)
+        self._manager.stop(block=True, timeout=30, hard_stop=True)
         self._fail_all(GenerationFailedError("the engine was closed"))

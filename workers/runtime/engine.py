@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
@@ -15,6 +16,7 @@ from workers.runtime.tools import TOOL_CALL_OPEN, parse_tool_calls
 
 local_runtime = LocalRuntime(limits=EngineLimits.from_env())
 """Models loaded by this process (each loaded once, shared by all requests and adapters)."""
+atexit.register(lambda: local_runtime.close())
 
 
 def _with_tool_calls(result: GenerationResult, tools: Sequence[ToolSpec]) -> GenerationResult:
