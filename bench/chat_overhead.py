@@ -15,13 +15,11 @@ import argparse
 import logging
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, setup_django
+from _common import platform_server, setup_django
 
 NEW_TOKENS = 32
 
@@ -70,52 +68,35 @@ def main() -> None:
                                  max_new_tokens=NEW_TOKENS, use_cache=True, pad_token_id=tokenizer.pad_token_id)
         return time.perf_counter() - start, out.shape[1] - input_ids.shape[1]
 
-    port = 18000 + os.getpid() % 1000
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "tigerplatform.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--threads", "4", "--log-level", "warning"], cwd=ROOT, env=env,
-    )
     body = {"model": "bench", "messages": [{"role": "user", "content": question}], "temperature": 0,
             "max_tokens": NEW_TOKENS}
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120,
-                          headers={"Authorization": f"Bearer {key}"}) as http:
-            for _ in range(200):
-                try:
-                    http.get("/healthz")
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.1)
+    with (platform_server(threads=4, env={"OMP_NUM_THREADS": "1"}) as url,
+          httpx.Client(base_url=url, timeout=120, headers={"Authorization": f"Bearer {key}"}) as http):
+        def api() -> tuple[float, int]:
+            start = time.perf_counter()
+            response = http.post("/v1/chat/completions", json=body)
+            elapsed = time.perf_counter() - start
+            response.raise_for_status()
+            return elapsed, response.json()["usage"]["completion_tokens"]
 
-            def api() -> tuple[float, int]:
-                start = time.perf_counter()
-                response = http.post("/v1/chat/completions", json=body)
-                elapsed = time.perf_counter() - start
-                response.raise_for_status()
-                return elapsed, response.json()["usage"]["completion_tokens"]
+        def first_token() -> float:
+            start = time.perf_counter()
+            with http.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as response:
+                for line in response.iter_lines():
+                    if '"content":' in line and '"content": ""' not in line and '"content":""' not in line:
+                        return time.perf_counter() - start
+            raise RuntimeError("the stream carried no text")
 
-            def first_token() -> float:
-                start = time.perf_counter()
-                with http.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as response:
-                    for line in response.iter_lines():
-                        if '"content":' in line and '"content": ""' not in line and '"content":""' not in line:
-                            return time.perf_counter() - start
-                raise RuntimeError("the stream carried no text")
-
-            api(), bare(), api(), bare()  # load and warm up both
-            api_times, bare_times, tokens = [], [], set()
-            for _ in range(args.runs):
-                elapsed, count = api()
-                api_times.append(elapsed)
-                tokens.add(count)
-                elapsed, count = bare()
-                bare_times.append(elapsed)
-                tokens.add(count)
-            ttft = [first_token() for _ in range(max(5, args.runs // 3))]
-    finally:
-        server.terminate()
-        server.wait()
+        api(), bare(), api(), bare()  # load and warm up both
+        api_times, bare_times, tokens = [], [], set()
+        for _ in range(args.runs):
+            elapsed, count = api()
+            api_times.append(elapsed)
+            tokens.add(count)
+            elapsed, count = bare()
+            bare_times.append(elapsed)
+            tokens.add(count)
+        ttft = [first_token() for _ in range(max(5, args.runs // 3))]
 
     api_ms, bare_ms = statistics.median(api_times) * 1000, statistics.median(bare_times) * 1000
     print(f"model: tiny Llama hidden={args.hidden} layers={args.layers}, new tokens per request: {sorted(tokens)}")

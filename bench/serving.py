@@ -19,14 +19,13 @@ import json
 import logging
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from _common import ROOT, setup_django
+from _common import platform_server, setup_django
 
 PROMPTS = [
     "Write a short story about a tiger who learns to swim.",
@@ -74,14 +73,6 @@ def main() -> None:
     user, _ = get_user_model().objects.get_or_create(username="bench")
     key = api_key_create(owner=user, rate_limit_per_minute=10**6).plaintext
 
-    port = 18000 + os.getpid() % 1000
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "tigerplatform.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--threads", str(args.clients + 4), "--timeout", "0", "--log-level", "warning"],
-        cwd=ROOT, env=env,
-    )
-
     def body(prompt: str) -> dict[str, object]:
         return {"model": DEFAULT_CHAT_MODEL, "messages": [{"role": "user", "content": prompt}], "temperature": 0,
                 "max_tokens": args.max_tokens, "stream": True, "stream_options": {"include_usage": True}}
@@ -100,45 +91,35 @@ def main() -> None:
                     tokens = json.loads(line[len("data: "):])["usage"]["completion_tokens"]
         return first or 0.0, time.perf_counter() - start, tokens
 
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600,
-                          headers={"Authorization": f"Bearer {key}"}) as http:
-            for _ in range(600):
-                try:
-                    http.get("/healthz")
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            call(http, PROMPTS[0])  # loads the model in the server
-            call(http, PROMPTS[1])
+    with (platform_server(threads=args.clients + 4) as url,
+          httpx.Client(base_url=url, timeout=600, headers={"Authorization": f"Bearer {key}"}) as http):
+        call(http, PROMPTS[0])  # loads the model in the server
+        call(http, PROMPTS[1])
 
-            start = time.perf_counter()
-            single = [call(http, PROMPTS[i % len(PROMPTS)]) for i in range(args.rounds * 2)]
-            single_wall = time.perf_counter() - start
-            single_tps = sum(t for *_, t in single) / single_wall
+        start = time.perf_counter()
+        single = [call(http, PROMPTS[i % len(PROMPTS)]) for i in range(args.rounds * 2)]
+        single_wall = time.perf_counter() - start
+        single_tps = sum(t for *_, t in single) / single_wall
 
-            results: list[tuple[float, float, int]] = []
-            lock = threading.Lock()
+        results: list[tuple[float, float, int]] = []
+        lock = threading.Lock()
 
-            def client(index: int) -> None:
-                with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600,
-                                  headers={"Authorization": f"Bearer {key}"}) as own:
-                    for round_ in range(args.rounds):
-                        outcome = call(own, PROMPTS[(index + round_) % len(PROMPTS)])
-                        with lock:
-                            results.append(outcome)
+        def client(index: int) -> None:
+            with httpx.Client(base_url=url, timeout=600,
+                              headers={"Authorization": f"Bearer {key}"}) as own:
+                for round_ in range(args.rounds):
+                    outcome = call(own, PROMPTS[(index + round_) % len(PROMPTS)])
+                    with lock:
+                        results.append(outcome)
 
-            threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
-            start = time.perf_counter()
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            many_wall = time.perf_counter() - start
-            many_tps = sum(t for *_, t in results) / many_wall
-    finally:
-        server.terminate()
-        server.wait()
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
+        start = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        many_wall = time.perf_counter() - start
+        many_tps = sum(t for *_, t in results) / many_wall
 
     # Bare generate of the same prompts, in this process, with the server gone.
     runtime = LocalRuntime()

@@ -36,22 +36,19 @@ def resolve_model_path(path: str) -> str:
 
 
 def endpoint_spec(endpoint: ModelEndpoint) -> ModelSpec:
-    path = resolve_model_path(endpoint.path)
     return ModelSpec(
-        name=endpoint.name, family=endpoint.family, backend=endpoint.backend, path=path,
+        name=endpoint.name, family=endpoint.family, backend=endpoint.backend, path=resolve_model_path(endpoint.path),
         base_url=endpoint.base_url, api_key=endpoint.upstream_api_key,
         upstream_model=endpoint.upstream_model or endpoint.name, dtype=endpoint.dtype,
         quantization=endpoint.quantization, rope_scaling=endpoint.rope_scaling,
         max_input_tokens=endpoint.max_input_tokens, max_new_tokens=endpoint.max_new_tokens,
         replica_urls=tuple(endpoint.replica_urls or ()), serve_url=endpoint.serve_url,
-        serve_path=path if endpoint.serve_url else "",
     )
 
 
 def vllm_adapter_path(path: str) -> str:
     """Where vLLM reads the adapter at ``path``: under VLLM_ADAPTER_ROOT when that is where vLLM mounts
     FINETUNE_DIR; the same path when unset (a shared filesystem) or when the adapter lies elsewhere."""
-    # The default keeps working before settings.py declares it; the environment variable is the interface.
     root = settings.VLLM_ADAPTER_ROOT
     if not root:
         return path
@@ -65,7 +62,7 @@ def vllm_adapter_path(path: str) -> str:
 def serving_spec(*, spec: ModelSpec) -> ModelSpec:
     """The spec as it is answered: a local checkpoint with a ``serve_url`` becomes an upstream spec for that
     server, its LoRA adapter (if any) a vLLM LoRA named after the model, at the path vLLM reads it from."""
-    if spec.backend != "local" or not spec.serve_url or spec.path != spec.serve_path:
+    if spec.backend != "local" or not spec.serve_url:
         return spec
     adapter = spec.adapter_path
     return replace(

@@ -12,6 +12,7 @@ from apps.chat.selectors import ServedModel, chat_model_get, model_object
 from apps.core.errors import ApiError, ConflictError
 from apps.core.tenancy import get_owned_or_404
 from apps.finetune.models import FineTuneCheckpoint, FineTunedModel, FineTuneEvent, FineTuneJob, TrainingFile
+from workers.runtime.specs import ModelSpec
 
 
 def training_file_list(*, owner: AbstractUser) -> QuerySet[TrainingFile]:
@@ -51,18 +52,22 @@ def stale_running_jobs() -> QuerySet[FineTuneJob]:
     return FineTuneJob.objects.filter(status=FineTuneJob.Status.RUNNING, heartbeat_at__lt=cutoff)
 
 
-def _served(model: FineTunedModel, base: ServedModel) -> ServedModel:
-    spec = replace(base.spec, name=model.name, adapter_path=model.adapter_path)
+def fine_tuned_model_spec(*, model: FineTunedModel) -> ModelSpec:
+    """The runtime spec of a fine-tuned model, online or not: its adapter on its base's spec, or its own full
+    weights (which no server of the base serves, so they run locally). Raises if the base is gone."""
+    spec = replace(chat_model_get(user=model.owner, model=model.base_model).spec, name=model.name,
+                   adapter_path=model.adapter_path)
     if model.weights_path:
-        spec = replace(spec, path=model.weights_path, adapter_path="", quantization="none")
-    return ServedModel(id=model.name, spec=spec, owned_by=_owned_by(model), created=int(model.created_at.timestamp()))
+        spec = replace(spec, path=model.weights_path, adapter_path="", quantization="none", serve_url="")
+    return spec
 
 
 def fine_tuned_model_served(*, model: FineTunedModel) -> ServedModel:
     if not model.online:
         raise ApiError(f"The fine-tuned model {model.name!r} is offline; bring it online first.",
                        code="model_offline", param="model", status_code=409)
-    return _served(model, chat_model_get(user=model.owner, model=model.base_model))
+    return ServedModel(id=model.name, spec=fine_tuned_model_spec(model=model), owned_by=_owned_by(model),
+                       created=int(model.created_at.timestamp()))
 
 
 def fine_tuned_served_model(user: AbstractUser, name: str) -> ServedModel | None:

@@ -7,7 +7,6 @@ import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from apps.chat.services import upstream_adapter_load, upstream_adapter_unload
 from apps.core.dispatch import enqueue
 from apps.core.errors import ApiError, ConflictError
 from apps.finetune.models import FineTuneCheckpoint, FineTunedModel, FineTuneEvent, FineTuneJob, TrainingFile
-from apps.finetune.selectors import stale_running_jobs
+from apps.finetune.selectors import fine_tuned_model_spec, stale_running_jobs
 from workers.finetune.config import ConfigError, Hyperparameters, TrainJobConfig
 from workers.finetune.errors import DatasetError
 from workers.finetune.launcher import launch_training, local_gpu_count
@@ -353,10 +352,9 @@ def _adapter_spec(model: FineTunedModel) -> ModelSpec | None:
     if not model.adapter_path:
         return None
     try:
-        base = chat_model_get(user=model.owner, model=model.base_model)
+        return fine_tuned_model_spec(model=model)
     except ApiError:
         return None
-    return replace(base.spec, name=model.name, adapter_path=model.adapter_path)
 
 
 def fine_tuned_model_set_online(*, model: FineTunedModel, online: bool) -> FineTunedModel:

@@ -53,11 +53,12 @@ def test_a_full_engine_refuses_at_once_with_retry_after(chatty_model: Path) -> N
     assert runtime.generate(spec=spec, messages=[GREETING], params=GREEDY).text == GREETING_ANSWER
 
 
-def test_closing_a_stream_cancels_the_request_and_frees_its_slot(chatty_model: Path) -> None:
+def test_closing_a_stream_cancels_the_request_and_frees_its_slot(tiny_models: dict[Family, Path]) -> None:
     runtime = LocalRuntime()
-    spec = local_spec(chatty_model, max_new_tokens=500)
+    # A random model rarely says eos: left alone, this request would run for its 2000 tokens (many seconds).
+    spec = local_spec(tiny_models["tigerbot"], max_new_tokens=2000)
     chunks = runtime.stream(spec=spec, messages=[GREETING], params=SamplingParams(temperature=1.0))
     next(chunks)
     assert runtime.engine(spec=spec).pending == 1
     chunks.close()  # type: ignore[attr-defined]
-    assert _wait_until_idle(runtime, spec) == 0
+    assert _wait_until_idle(runtime, spec, timeout_s=2) == 0

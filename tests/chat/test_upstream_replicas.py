@@ -61,7 +61,7 @@ def vllm2() -> Iterator[FakeVLLM]:
 
 def test_replicas_and_serve_url_survive_the_trip_to_a_worker() -> None:
     spec = ModelSpec(name="m", family="hf-template", path="/models/m", serve_url="http://vllm:8000/v1",
-                     serve_path="/models/m", replica_urls=("http://vllm-2:8000/v1",))
+                     replica_urls=("http://vllm-2:8000/v1",))
     again = ModelSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
     assert again == spec and hash(again) == hash(spec)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -184,10 +183,16 @@ def test_an_adapter_vllm_cannot_load_keeps_the_model_offline(
 def test_full_fine_tuned_weights_on_a_served_base_run_here(
     tenant: Any, served_base: ModelEndpoint, checkpoints: tuple[Path, Path]
 ) -> None:
+    from apps.finetune.models import FineTunedModel
+    from apps.finetune.selectors import fine_tuned_model_spec
+
     base = chat_model_get(user=tenant.user, model="smol").spec
     assert serving_spec(spec=base).backend == "openai-upstream"
-    full = replace(base, name="ft:smol:alice:2", path=str(checkpoints[0].parent / "full"), adapter_path="")
-    assert serving_spec(spec=full) == full
+    weights = str(checkpoints[0].parent / "full")
+    model = FineTunedModel(name="ft:smol:alice:2", owner=tenant.user, base_model="smol", weights_path=weights)
+    full = fine_tuned_model_spec(model=model)
+    assert (full.path, full.backend) == (weights, "local")
+    assert serving_spec(spec=full) == full  # the vLLM of the base does not serve these weights
 
 
 def test_replicas_and_serve_url_load_from_models_json(db: None, tmp_path: Path, checkpoints: tuple[Path, Path]

@@ -201,9 +201,6 @@ class BatchingEngine:
         with self._lock:
             return len(self._subscribers)
 
-    def stats(self) -> dict[str, int]:
-        return {"pending": self.pending, "max_pending": self.limits.max_pending}
-
     def submit(self, *, prompt_ids: list[int], max_new_tokens: int, params: SamplingParams) -> Submission:
         """Queue a request; raises ``EngineBusyError`` when ``max_pending`` requests are already in."""
         request_id = uuid.uuid4().hex

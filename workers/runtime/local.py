@@ -213,14 +213,6 @@ class LocalRuntime:
         with self._lock:
             return [adapter for base, adapter in self._adapters if base == key]
 
-    def stats(self) -> dict[str, dict[str, int]]:
-        """Requests in each started engine (queued or generating), by model name and adapter."""
-        with self._lock:
-            loaded = [*self._models.values(), *self._adapters.values()]
-        return {
-            f"{m.engine.name}#{index}": m.engine.stats() for index, m in enumerate(loaded) if m.engine is not None
-        }
-
     def stream(
         self,
         *,

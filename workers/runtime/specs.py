@@ -55,10 +55,8 @@ class ModelSpec:
     # More base URLs of the same upstream (replicas of ``base_url``).
     replica_urls: tuple[str, ...] = ()
     # A local checkpoint also served by an OpenAI-compatible server (vLLM): chat goes to ``serve_url`` (and
-    # ``replica_urls``) while ``path`` stays for training and tokenizing. It applies only while ``path`` is
-    # still ``serve_path``, the checkpoint that server serves (full fine-tuned weights replace ``path``).
+    # ``replica_urls``) while ``path`` stays for training and tokenizing.
     serve_url: str = ""
-    serve_path: str = ""
 
     def __post_init__(self) -> None:
         _check_choice("family", self.family, FAMILIES)

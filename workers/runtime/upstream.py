@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from typing import Any, TypeVar
 
@@ -116,16 +117,23 @@ def _failover(spec: ModelSpec, attempt: Callable[[str], T]) -> T:
     )
 
 
-def _admin_post(spec: ModelSpec, base_url: str, action: str, body: dict[str, Any]) -> httpx.Response:
-    client = _client(base_url, spec.api_key, spec.timeout_s)
+@contextmanager
+def _request_errors(spec: ModelSpec, base_url: str, what: str) -> Iterator[None]:
+    """httpx's errors while sending ``what``: a failed connection (another replica may be tried), a timeout,
+    anything else."""
     try:
-        return client.post(_admin_url(base_url, action), json=body)
+        yield
     except _CONNECTION_ERRORS as exc:
         raise _ConnectionFailed(f"{type(exc).__name__}: {exc}") from exc
     except httpx.TimeoutException as exc:
-        raise UpstreamTimeoutError(f"{base_url} did not answer {action} within {spec.timeout_s}s") from exc
+        raise UpstreamTimeoutError(f"{base_url} did not answer {what} within {spec.timeout_s}s") from exc
     except httpx.HTTPError as exc:
-        raise UpstreamError(message=f"{action} at {base_url} failed: {exc}") from exc
+        raise UpstreamError(message=f"{what} at {base_url} failed: {exc}") from exc
+
+
+def _admin_post(spec: ModelSpec, base_url: str, action: str, body: dict[str, Any]) -> httpx.Response:
+    with _request_errors(spec, base_url, action):
+        return _client(base_url, spec.api_key, spec.timeout_s).post(_admin_url(base_url, action), json=body)
 
 
 def _refusal(response: httpx.Response, what: str) -> AdapterLoadError:
@@ -221,14 +229,8 @@ def _payload(
 def _send(spec: ModelSpec, base_url: str, body: dict[str, Any]) -> httpx.Response:
     client = _client(base_url, spec.api_key, spec.timeout_s)
     request = client.build_request("POST", "chat/completions", json=body)
-    try:
+    with _request_errors(spec, base_url, "chat/completions"):
         response = client.send(request, stream=True)
-    except _CONNECTION_ERRORS as exc:
-        raise _ConnectionFailed(f"{type(exc).__name__}: {exc}") from exc
-    except httpx.TimeoutException as exc:
-        raise UpstreamTimeoutError(f"{base_url} did not answer within {spec.timeout_s}s") from exc
-    except httpx.HTTPError as exc:
-        raise UpstreamError(message=f"cannot reach {base_url}: {exc}") from exc
     if response.status_code >= 400:
         try:
             detail = response.read().decode(errors="replace")[:500]
@@ -313,7 +315,7 @@ def stream(
     first chunk are raised while iterating, never retried."""
     body = _payload(spec, messages, params, tools, stream=True)
 
-    def attempt(url: str) -> tuple[StreamChunk, Iterator[StreamChunk]]:
+    def attempt(url: str) -> tuple[StreamChunk, Generator[StreamChunk]]:
         events = _events(url, _send_to_model(spec, url, body))
         try:
             return next(events), events
@@ -325,17 +327,15 @@ def stream(
     return _chain(first, rest)
 
 
-def _chain(first: StreamChunk, rest: Iterator[StreamChunk]) -> Iterator[StreamChunk]:
+def _chain(first: StreamChunk, rest: Generator[StreamChunk]) -> Iterator[StreamChunk]:
     try:
         yield first
         yield from rest
     finally:
-        close = getattr(rest, "close", None)
-        if close is not None:
-            close()
+        rest.close()
 
 
-def _events(base_url: str, response: httpx.Response) -> Iterator[StreamChunk]:
+def _events(base_url: str, response: httpx.Response) -> Generator[StreamChunk]:
     text: list[str] = []
     calls: dict[int, dict[str, Any]] = {}
     finish: str | None = None
