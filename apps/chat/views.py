@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
@@ -11,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.chat import dialects
-from apps.chat.augment import augment_with_search, keep_valid_markers, url_citations
+from apps.chat.completion import PreparedChat, chat_completion_run, chat_request_prepare
 from apps.chat.selectors import chat_model_get, model_list
 from apps.chat.serializers import LegacyGptSerializer, OpenAIChatSerializer, TigerBotChatSerializer
 from apps.chat.services import chat_complete, chat_stream
@@ -53,32 +52,18 @@ class ChatCompletionsApi(APIView):
         )),
     )
     def post(self, request: Request) -> Response:
-        dialect = dialects.detect_dialect(request.data)
-        chat = dialects.parse_openai(request.data) if dialect == "openai" else dialects.parse_tigerbot(request.data)
-        served = chat_model_get(user=request.user, model=chat.model)
-        params = chat.params_for(served.spec)
-        messages, sources = chat.messages, None
-        if chat.internet:
-            options = chat.extras if dialect == "openai" else {"search": {}}
-            augmented = augment_with_search(user=request.user, messages=messages, options=options)
-            messages, sources = augmented.messages, augmented.sources
         started = time.monotonic()
-        if chat.stream:
-            return self._stream(request, chat, served.id, served.spec, messages, params, sources, started)
-        result = chat_complete(spec=served.spec, messages=messages, params=params, tools=chat.tools)
-        record_chat_usage(request, model=served.id, result=result, started=started)
-        annotations = None
-        if sources is not None:
-            result = replace(result, text=keep_valid_markers(result.text, source_count=len(sources)))
-            annotations = url_citations(result.text, sources)
-        if dialect == "openai":
-            return Response(dialects.openai_completion(model=served.id, result=result, sources=sources,
-                                                       annotations=annotations))
-        return Response(dialects.tigerbot_completion(result=result, sources=sources))
+        prepared = chat_request_prepare(user=request.user, body=request.data)
+        if prepared.chat.stream:
+            return self._stream(request, prepared, started)
+        completion = chat_completion_run(prepared=prepared)
+        record_chat_usage(request, model=completion.model, result=completion.result, started=started)
+        return Response(completion.body)
 
-    def _stream(self, request: Request, chat: dialects.ChatRequest, model: str, spec: Any,
-                messages: list[ChatMessage], params: SamplingParams, sources: list | None, started: float) -> Any:
-        chunks = chat_stream(spec=spec, messages=messages, params=params, tools=chat.tools)
+    def _stream(self, request: Request, prepared: PreparedChat, started: float) -> Any:
+        chat, model, sources = prepared.chat, prepared.served.id, prepared.sources
+        chunks = chat_stream(spec=prepared.served.spec, messages=prepared.messages, params=prepared.params,
+                             tools=chat.tools)
         final: dict[str, GenerationResult] = {}
 
         def remember(stream: Iterator[Any]) -> Iterator[Any]:

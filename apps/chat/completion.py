@@ -1,0 +1,71 @@
+"""One chat completion from a request body, without HTTP: the view and the Batch API's ``/v1/chat/completions``
+lines both go through here, so a batch line answers exactly as the endpoint would."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from django.contrib.auth.models import AbstractUser
+
+from apps.chat import dialects
+from apps.chat.augment import augment_with_search, keep_valid_markers, url_citations
+from apps.chat.selectors import ServedModel, chat_model_get
+from apps.chat.services import chat_complete
+from apps.core.errors import ApiError
+from workers.runtime.specs import ChatMessage, GenerationResult, SamplingParams
+
+
+@dataclass(frozen=True)
+class PreparedChat:
+    """A checked request, ready to run: the model resolved and the search step (if asked for) done."""
+
+    chat: dialects.ChatRequest
+    served: ServedModel
+    messages: list[ChatMessage]
+    params: SamplingParams
+    sources: list[dict[str, Any]] | None
+
+
+@dataclass(frozen=True)
+class ChatCompletion:
+    body: dict[str, Any]
+    result: GenerationResult
+    model: str
+
+
+def chat_request_prepare(*, user: AbstractUser, body: Any) -> PreparedChat:
+    """Parse and check ``body`` (either dialect); raises ``ApiError`` for anything the caller got wrong."""
+    dialect = dialects.detect_dialect(body)
+    chat = dialects.parse_openai(body) if dialect == "openai" else dialects.parse_tigerbot(body)
+    served = chat_model_get(user=user, model=chat.model)
+    params = chat.params_for(served.spec)
+    messages, sources = chat.messages, None
+    if chat.internet:
+        options = chat.extras if dialect == "openai" else {"search": {}}
+        augmented = augment_with_search(user=user, messages=messages, options=options)
+        messages, sources = augmented.messages, augmented.sources
+    return PreparedChat(chat=chat, served=served, messages=messages, params=params, sources=sources)
+
+
+def chat_completion_run(*, prepared: PreparedChat) -> ChatCompletion:
+    """The non-streaming answer, rendered in the request's dialect."""
+    chat, served, sources = prepared.chat, prepared.served, prepared.sources
+    result = chat_complete(spec=served.spec, messages=prepared.messages, params=prepared.params, tools=chat.tools)
+    annotations = None
+    if sources is not None:
+        result = replace(result, text=keep_valid_markers(result.text, source_count=len(sources)))
+        annotations = url_citations(result.text, sources)
+    if chat.dialect == "openai":
+        body = dialects.openai_completion(model=served.id, result=result, sources=sources, annotations=annotations)
+    else:
+        body = dialects.tigerbot_completion(result=result, sources=sources)
+    return ChatCompletion(body=body, result=result, model=served.id)
+
+
+def chat_completion_create(*, user: AbstractUser, body: Any) -> ChatCompletion:
+    """``chat_request_prepare`` then ``chat_completion_run``, for callers that cannot stream (batch lines)."""
+    prepared = chat_request_prepare(user=user, body=body)
+    if prepared.chat.stream:
+        raise ApiError("stream is not supported here.", param="stream")
+    return chat_completion_run(prepared=prepared)
