@@ -31,7 +31,7 @@ run: migrate
 
 # Serving and jobs run in separate workers, so a training job never delays a chat.
 worker: install
-	$(VENV)/bin/celery -A tigerplatform worker -Q default,ingest,train -c 1 -n jobs@%h -l info
+	$(VENV)/bin/celery -A tigerplatform worker -Q default,ingest,train,batch -c 1 -n jobs@%h -l info
 
 serve-worker: install
 	$(VENV)/bin/celery -A tigerplatform worker -Q serve -P threads -c 32 -n serve@%h -l info

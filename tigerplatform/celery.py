@@ -1,4 +1,4 @@
-"""Celery application: queues ``default``, ``ingest``, ``serve`` and ``train``.
+"""Celery application: queues ``default``, ``ingest``, ``serve``, ``train`` and ``batch``.
 
 Routing (``CELERY_TASK_ROUTES``) and per-queue time limits (``CELERY_QUEUE_TIME_LIMITS``) live in settings.
 """
@@ -16,7 +16,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tigerplatform.settings")
 
 app = Celery("tigerplatform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = [Queue(name) for name in ("default", "ingest", "serve", "train")]
+app.conf.task_queues = [Queue(name) for name in ("default", "ingest", "serve", "train", "batch")]
 
 
 class QueueTimeLimits:

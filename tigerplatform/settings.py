@@ -51,11 +51,13 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.usage",
     "apps.chat",
+    "apps.completions",
     "apps.text",
     "apps.finetune",
     "apps.plugins",
     "apps.embeddings",
     "apps.search",
+    "apps.batches",
 ]
 
 MIDDLEWARE = [
@@ -210,6 +212,8 @@ CELERY_TASK_ROUTES = {
     "text.*": {"queue": "ingest"},
     "finetune.maintenance.*": {"queue": "default"},
     "finetune.*": {"queue": "train"},
+    "batches.maintenance.*": {"queue": "default"},
+    "batches.*": {"queue": "batch"},
 }
 # (soft, hard) time limits per queue, applied to every task routed there (tigerplatform/celery.py).
 CELERY_QUEUE_TIME_LIMITS: dict[str, tuple[int, int]] = {
@@ -217,6 +221,8 @@ CELERY_QUEUE_TIME_LIMITS: dict[str, tuple[int, int]] = {
     "ingest": (1800, 1900),
     "serve": (600, 660),
     "train": (CELERY_LONGEST_TASK_S, CELERY_LONGEST_TASK_S + 600),
+    # A batch runs for at most its 24 h completion window (then it expires), plus its finalizing.
+    "batch": (25 * 3600, 25 * 3600 + 600),
 }
 
 LOGGING = {
@@ -271,6 +277,7 @@ FINETUNE_STALE_AFTER_S: int = env.int("FINETUNE_STALE_AFTER_S", default=300)
 
 CELERY_BEAT_SCHEDULE = {
     "finetune-fail-stale-jobs": {"task": "finetune.maintenance.fail_stale_jobs", "schedule": 60.0},
+    "batches-resume-stale": {"task": "batches.maintenance.resume_stale", "schedule": 60.0},
 }
 # A long document's pages are shared out between this many extraction processes at once, PDF2TEXT_PAGES_PER_CHILD
 # pages or more each (1 = one process per document).
@@ -289,3 +296,15 @@ PLUGINS_MAX_UPLOAD_BYTES: int = env.int("PLUGINS_MAX_UPLOAD_BYTES", default=20 *
 PLUGINS_MAX_FILES_PER_UPLOAD: int = env.int("PLUGINS_MAX_FILES_PER_UPLOAD", default=20)
 # Documents embedded and saved per index write (progress is reported per batch).
 PLUGINS_INGEST_BATCH: int = env.int("PLUGINS_INGEST_BATCH", default=128)
+
+# --- Batch API (apps/batches) -------------------------------------------------------------------------
+# Lines of one batch in flight at once: a batch takes this many of the engine's SERVE_MAX_PENDING slots at most,
+# so live requests keep being answered while it runs.
+BATCH_CONCURRENCY: int = env.int("BATCH_CONCURRENCY", default=4)
+BATCH_MAX_UPLOAD_BYTES: int = env.int("BATCH_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
+BATCH_MAX_LINES: int = env.int("BATCH_MAX_LINES", default=50_000)
+# A running batch beats every second; silence this long means its worker died, and the batch is resumed.
+BATCH_STALE_AFTER_S: int = env.int("BATCH_STALE_AFTER_S", default=120)
+BATCH_MAX_ATTEMPTS: int = env.int("BATCH_MAX_ATTEMPTS", default=3)
+# How long a line keeps retrying while the engine answers 503 model_overloaded before that is its answer.
+BATCH_OVERLOAD_MAX_WAIT_S: int = env.int("BATCH_OVERLOAD_MAX_WAIT_S", default=600)

@@ -13,11 +13,13 @@ v1 = [
     path("", include("apps.accounts.urls")),
     path("", include("apps.usage.urls")),
     path("", include("apps.chat.urls")),
+    path("", include("apps.completions.urls")),
     path("", include("apps.text.urls")),
     path("", include("apps.finetune.urls")),
     path("", include("apps.embeddings.urls")),
     path("", include("apps.search.urls")),
     path("", include("apps.plugins.urls")),
+    path("", include("apps.batches.urls")),
 ]
 
 legacy = [

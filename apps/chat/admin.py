@@ -17,6 +17,7 @@ class ModelEndpointAdmin(admin.ModelAdmin):
         ("Upstream", {"fields": ["base_url", "serve_url", "replica_urls", "replica_status", "upstream_model",
                                  "upstream_api_key"]}),
         ("Limits", {"fields": ["max_input_tokens", "max_new_tokens"]}),
+        ("Embeddings", {"fields": ["matryoshka"]}),
     ]
 
     @admin.display(description="served by")

@@ -11,7 +11,7 @@ from django.contrib.auth.models import AbstractUser
 from apps.chat import dialects
 from apps.chat.augment import augment_with_search, keep_valid_markers, url_citations
 from apps.chat.selectors import ServedModel, chat_model_get
-from apps.chat.services import chat_complete
+from apps.chat.services import chat_complete_choices
 from apps.core.errors import ApiError
 from workers.runtime.specs import ChatMessage, GenerationResult, SamplingParams
 
@@ -30,7 +30,7 @@ class PreparedChat:
 @dataclass(frozen=True)
 class ChatCompletion:
     body: dict[str, Any]
-    result: GenerationResult
+    result: GenerationResult  # the first choice, with the token counts of all choices (for usage)
     model: str
 
 
@@ -51,16 +51,17 @@ def chat_request_prepare(*, user: AbstractUser, body: Any) -> PreparedChat:
 def chat_completion_run(*, prepared: PreparedChat) -> ChatCompletion:
     """The non-streaming answer, rendered in the request's dialect."""
     chat, served, sources = prepared.chat, prepared.served, prepared.sources
-    result = chat_complete(spec=served.spec, messages=prepared.messages, params=prepared.params, tools=chat.tools)
+    results = chat_complete_choices(spec=served.spec, messages=prepared.messages, params=prepared.params,
+                                    tools=chat.tools, n=chat.n)
     annotations = None
     if sources is not None:
-        result = replace(result, text=keep_valid_markers(result.text, source_count=len(sources)))
-        annotations = url_citations(result.text, sources)
+        results = [replace(r, text=keep_valid_markers(r.text, source_count=len(sources))) for r in results]
+        annotations = url_citations(results[0].text, sources)
     if chat.dialect == "openai":
-        body = dialects.openai_completion(model=served.id, result=result, sources=sources, annotations=annotations)
+        body = dialects.openai_completion(model=served.id, results=results, sources=sources, annotations=annotations)
     else:
-        body = dialects.tigerbot_completion(result=result, sources=sources)
-    return ChatCompletion(body=body, result=result, model=served.id)
+        body = dialects.tigerbot_completion(result=results[0], sources=sources)
+    return ChatCompletion(body=body, result=dialects.combined_usage(results), model=served.id)
 
 
 def chat_completion_create(*, user: AbstractUser, body: Any) -> ChatCompletion:

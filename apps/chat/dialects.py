@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from apps.chat.serializers import OpenAIChatSerializer, TigerBotChatSerializer
@@ -18,6 +18,7 @@ from workers.runtime.specs import (
     ModelSpec,
     SamplingParams,
     StreamChunk,
+    StructuredOutput,
     ToolCall,
     ToolSpec,
 )
@@ -36,6 +37,7 @@ class ChatRequest:
     stream: bool
     include_usage: bool = False
     tools: list[ToolSpec] = field(default_factory=list)
+    n: int = 1
     internet: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -56,7 +58,7 @@ def detect_dialect(body: Any) -> Dialect:
     raise ApiError("Send `messages` (OpenAI dialect) or `query` (TigerBot dialect).", param="messages")
 
 
-def _sampling(data: dict[str, Any], *, default_temperature: float) -> dict[str, Any]:
+def sampling_from(data: dict[str, Any], *, default_temperature: float) -> dict[str, Any]:
     sampling: dict[str, Any] = {"temperature": data.get("temperature", default_temperature)}
     for name in ("top_p", "top_k", "repetition_penalty", "seed"):
         if data.get(name) is not None:
@@ -79,6 +81,20 @@ def _openai_message(data: dict[str, Any]) -> ChatMessage:
 OPENAI_EXTENSION_FIELDS = frozenset({"search"})
 
 
+def _structured(data: dict[str, Any], tools: list[ToolSpec]) -> StructuredOutput | None:
+    """The output constraint a request asks for: a required tool call wins over a response format."""
+    choice = data.get("tool_choice", "auto")
+    if tools and (choice == "required" or isinstance(choice, dict)):
+        return StructuredOutput(kind="tool_calls", parallel_tool_calls=data["parallel_tool_calls"])
+    response_format = data.get("response_format") or {"type": "text"}
+    if response_format["type"] == "json_object":
+        return StructuredOutput(kind="json_object")
+    if response_format["type"] == "json_schema":
+        json_schema = response_format["json_schema"]
+        return StructuredOutput(kind="json_schema", schema=json_schema["schema"], name=json_schema["name"])
+    return None
+
+
 def parse_openai(body: dict[str, Any], *, extra_fields: frozenset[str] = OPENAI_EXTENSION_FIELDS) -> ChatRequest:
     serializer = OpenAIChatSerializer(data=body, context={"extra": extra_fields})
     serializer.is_valid(raise_exception=True)
@@ -93,12 +109,16 @@ def parse_openai(body: dict[str, Any], *, extra_fields: frozenset[str] = OPENAI_
         tools = [t for t in tools if t.name == wanted]
         if not tools:
             raise ApiError(f"tool_choice names {wanted!r}, which is not in tools.", param="tool_choice")
+    sampling = sampling_from(data, default_temperature=1.0)
+    sampling["structured"] = _structured(data, tools)
+    if data.get("logprobs"):
+        sampling.update(logprobs=True, top_logprobs=data.get("top_logprobs") or 0)
     max_param = "max_completion_tokens" if data.get("max_completion_tokens") else "max_tokens"
     return ChatRequest(
         dialect="openai", model=data["model"], messages=[_openai_message(m) for m in data["messages"]],
-        sampling=_sampling(data, default_temperature=1.0), max_tokens=data.get(max_param),
+        sampling=sampling, max_tokens=data.get(max_param),
         max_tokens_param=max_param, stream=data["stream"],
-        include_usage=bool((data.get("stream_options") or {}).get("include_usage")), tools=tools,
+        include_usage=bool((data.get("stream_options") or {}).get("include_usage")), tools=tools, n=data["n"],
         internet=bool(body.get("search")), extras={name: body[name] for name in extra_fields if name in body},
     )
 
@@ -117,7 +137,7 @@ def parse_tigerbot(body: dict[str, Any]) -> ChatRequest:
     max_param = "max_new_tokens" if data.get("max_new_tokens") else "max_tokens"
     return ChatRequest(
         dialect="tigerbot", model=data.get("model"), messages=messages,
-        sampling=_sampling(data, default_temperature=SamplingParams.temperature), max_tokens=data.get(max_param),
+        sampling=sampling_from(data, default_temperature=SamplingParams.temperature), max_tokens=data.get(max_param),
         max_tokens_param=max_param, stream=data["stream"], internet=data["internet"],
     )
 
@@ -133,46 +153,89 @@ def _usage(result: GenerationResult) -> dict[str, int]:
             "total_tokens": result.prompt_tokens + result.completion_tokens}
 
 
-def openai_completion(*, model: str, result: GenerationResult, sources: list[dict[str, Any]] | None = None,
-                      annotations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _choice_logprobs(logprobs: tuple[dict[str, Any], ...] | None) -> dict[str, Any] | None:
+    return None if logprobs is None else {"content": list(logprobs), "refusal": None}
+
+
+def _assistant_message(result: GenerationResult, annotations: list[dict[str, Any]] | None) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": result.text if not result.tool_calls else
                                (result.text or None), "refusal": None}
     if result.tool_calls:
         message["tool_calls"] = _tool_calls(result.tool_calls)
     if annotations is not None:
         message["annotations"] = annotations
+    return message
+
+
+def openai_completion(*, model: str, results: list[GenerationResult], sources: list[dict[str, Any]] | None = None,
+                      annotations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A chat.completion with one choice per result (``n``); the prompt is counted once."""
+    choices = [
+        {"index": index, "message": _assistant_message(result, annotations), "finish_reason": result.finish_reason,
+         "logprobs": _choice_logprobs(result.logprobs)}
+        for index, result in enumerate(results)
+    ]
     body = {
         "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
-        "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": result.finish_reason, "logprobs": None}],
-        "usage": _usage(result),
+        "model": model, "choices": choices, "usage": _usage(combined_usage(results)),
     }
     if sources is not None:
         body["sources"] = sources
     return body
 
 
-def openai_stream(*, model: str, chunks: Iterator[StreamChunk], include_usage: bool,
+def combined_usage(results: list[GenerationResult]) -> GenerationResult:
+    """One result whose token counts are those of all ``results`` together (the prompt counted once)."""
+    return replace(results[0], completion_tokens=sum(r.completion_tokens for r in results))
+
+
+def interleave(choices: list[Iterator[StreamChunk]]) -> Iterator[tuple[int, StreamChunk]]:
+    """(choice index, chunk) of every choice, one chunk of each in turn: the choices generate side by side in the
+    engine, so taking them in turn never waits long on any. Closing this closes every choice (a client that
+    left stops all their generation, not just the current one)."""
+    active = dict(enumerate(choices))
+    try:
+        while active:
+            for index, chunks in list(active.items()):
+                chunk = next(chunks, None)
+                if chunk is None or chunk.finished:
+                    del active[index]
+                if chunk is not None:
+                    yield index, chunk
+    finally:
+        for chunks in choices:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+
+def openai_stream(*, model: str, choices: list[Iterator[StreamChunk]], include_usage: bool,
                   head: dict[str, Any] | None = None) -> Iterator[Any]:
+    """chat.completion.chunk events of every choice, interleaved."""
     base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk", "created": int(time.time()),
             "model": model}
 
-    def event(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        body = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+    def event(index: int, delta: dict[str, Any], finish: str | None = None,
+              logprobs: tuple[dict[str, Any], ...] | None = None) -> dict[str, Any]:
+        choice = {"index": index, "delta": delta, "finish_reason": finish, "logprobs": _choice_logprobs(logprobs)}
+        body = {**base, "choices": [choice]}
         return {**body, "usage": None} if include_usage else body
 
-    yield {**event({"role": "assistant", "content": ""}), **(head or {})}
-    for chunk in chunks:
-        if chunk.delta:
-            yield event({"content": chunk.delta})
+    for index in range(len(choices)):
+        yield {**event(index, {"role": "assistant", "content": ""}), **((head or {}) if index == 0 else {})}
+    results: list[GenerationResult] = []
+    for index, chunk in interleave(choices):
+        if chunk.delta or chunk.logprobs:
+            yield event(index, {"content": chunk.delta}, logprobs=chunk.logprobs)
         if chunk.finished and chunk.result is not None:
             result = chunk.result
+            results.append(result)
             if result.tool_calls:
                 calls = [{"index": i, **call} for i, call in enumerate(_tool_calls(result.tool_calls))]
-                yield event({"tool_calls": calls})
-            yield event({}, result.finish_reason)
-            if include_usage:
-                yield {**base, "choices": [], "usage": _usage(result)}
+                yield event(index, {"tool_calls": calls})
+            yield event(index, {}, result.finish_reason)
+    if include_usage and results:
+        yield {**base, "choices": [], "usage": _usage(combined_usage(results))}
     yield DONE
 
 

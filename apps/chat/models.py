@@ -75,6 +75,12 @@ class ModelEndpoint(models.Model):
     rope_scaling = models.JSONField(null=True, blank=True, help_text='e.g. {"type": "dynamic", "factor": 2.0}')
     max_input_tokens = models.PositiveIntegerField(default=2048)
     max_new_tokens = models.PositiveIntegerField(default=512)
+    matryoshka = models.BooleanField(
+        default=False,
+        help_text="Embedding models trained for truncation (Matryoshka representation learning, e.g. "
+                  "nomic-embed-text-v1.5): a request's `dimensions` below the native size keeps the leading "
+                  "components, re-normalised. Otherwise `dimensions` must equal the native size.",
+    )
     is_default = models.BooleanField(default=False)
     enabled = models.BooleanField(default=True)
     owned_by = models.CharField(max_length=100, default="tigerplatform")

@@ -9,6 +9,7 @@ from workers.runtime.errors import (
     EngineBusyError,
     GenerationFailedError,
     InputTooLongError,
+    InvalidConstraintError,
     InvalidMessagesError,
     ModelLoadError,
     RuntimeErrorBase,
@@ -19,9 +20,11 @@ from workers.runtime.errors import (
 
 def to_api_error(exc: Exception) -> ApiError:
     if isinstance(exc, InputTooLongError):
-        return ApiError(str(exc), code="context_length_exceeded", param="messages")
+        return ApiError(str(exc), code="context_length_exceeded", param=exc.param)
+    if isinstance(exc, InvalidConstraintError):
+        return ApiError(str(exc), code="invalid_schema", param=exc.param)
     if isinstance(exc, InvalidMessagesError):
-        return ApiError(str(exc), code="invalid_messages", param="messages")
+        return ApiError(str(exc), code="invalid_messages", param=exc.param)
     if isinstance(exc, UpstreamTimeoutError):
         return ApiError(f"The upstream model server did not answer in time: {exc}", code="upstream_timeout",
                         status_code=504)

@@ -97,6 +97,16 @@ def model_list(*, user: AbstractUser) -> list[dict[str, object]]:
     return rows
 
 
+def model_get(*, user: AbstractUser, model_id: str) -> dict[str, object]:
+    """One of the models ``model_list`` lists (so the list and the detail always agree); any other id, another
+    tenant's fine-tuned model included, is a 404 model_not_found."""
+    found = next((row for row in model_list(user=user) if row["id"] == model_id), None)
+    if found is None:
+        raise NotFoundError(f"The model {model_id!r} does not exist or you do not have access to it.",
+                            code="model_not_found", param="model")
+    return found
+
+
 def chat_model_get(*, user: AbstractUser, model: str | None) -> ServedModel:
     """The chat model called ``model`` (the default one when None); unknown ids answer 404 model_not_found."""
     if model is None:

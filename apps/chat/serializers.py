@@ -6,12 +6,15 @@ from typing import Any
 
 from rest_framework import serializers
 
+from workers.runtime.specs import MAX_TOP_LOGPROBS
+
 # Fields of OpenAI's API that we accept and ignore: they change nothing about the answer.
-IGNORED_OPENAI_FIELDS = {"user", "store", "metadata", "service_tier", "parallel_tool_calls", "prediction",
-                         "reasoning_effort", "verbosity", "prompt_cache_key", "safety_identifier"}
+IGNORED_OPENAI_FIELDS = {"user", "store", "metadata", "service_tier", "prediction", "reasoning_effort", "verbosity",
+                         "prompt_cache_key", "safety_identifier"}
 # Fields of OpenAI's API we cannot honour: asked for, they get a 400 rather than a silently different answer.
-UNSUPPORTED_OPENAI_FIELDS = {"logprobs", "top_logprobs", "logit_bias", "audio", "modalities", "functions",
-                             "function_call", "web_search_options"}
+UNSUPPORTED_OPENAI_FIELDS = {"logit_bias", "audio", "modalities", "functions", "function_call", "web_search_options"}
+# Most choices one request may ask for (each is a request in the engine).
+MAX_CHOICES = 8
 
 
 class StopField(serializers.Field):
@@ -96,40 +99,59 @@ class SamplingFields(serializers.Serializer):
         return value
 
 
+class JsonSchemaFormatSerializer(serializers.Serializer):
+    name = serializers.RegexField(r"^[A-Za-z0-9_-]{1,64}$")
+    description = serializers.CharField(required=False, allow_blank=True)
+    schema = serializers.DictField(required=False, default=dict)
+    strict = serializers.BooleanField(required=False, allow_null=True, default=False)
+
+
+class ResponseFormatSerializer(serializers.Serializer):
+    """``text``, ``json_object`` (any JSON object) or ``json_schema``; JSON is enforced by constrained decoding."""
+
+    type = serializers.ChoiceField(choices=["text", "json_object", "json_schema"])
+    json_schema = JsonSchemaFormatSerializer(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["type"] == "json_schema" and "json_schema" not in attrs:
+            raise serializers.ValidationError({"json_schema": "type json_schema needs json_schema {name, schema}."})
+        return attrs
+
+
 class OpenAIChatSerializer(SamplingFields):
     model = serializers.CharField(max_length=200)
     messages = MessageSerializer(many=True, allow_empty=False)
     max_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     max_completion_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-    n = serializers.IntegerField(required=False, default=1)
+    n = serializers.IntegerField(required=False, default=1, min_value=1, max_value=MAX_CHOICES)
     stream_options = serializers.DictField(required=False, allow_null=True)
     tools = ToolSerializer(many=True, required=False)
     tool_choice = serializers.JSONField(required=False)
+    parallel_tool_calls = serializers.BooleanField(required=False, default=True)
     frequency_penalty = serializers.FloatField(required=False, allow_null=True)
     presence_penalty = serializers.FloatField(required=False, allow_null=True)
-    response_format = serializers.DictField(required=False)
-
-    def validate_n(self, value: int) -> int:
-        if value != 1:
-            raise serializers.ValidationError("Only n=1 is supported.")
-        return value
-
-    def validate_response_format(self, value: dict[str, Any]) -> dict[str, Any]:
-        if value.get("type", "text") != "text":
-            raise serializers.ValidationError("Only response_format {type: 'text'} is supported.")
-        return value
+    response_format = ResponseFormatSerializer(required=False)
+    logprobs = serializers.BooleanField(required=False, allow_null=True, default=False)
+    top_logprobs = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=MAX_TOP_LOGPROBS)
 
     def validate_tool_choice(self, value: Any) -> Any:
-        if value in ("none", "auto"):
+        if value in ("none", "auto", "required"):
             return value
         if isinstance(value, dict) and value.get("type") == "function" and isinstance(value.get("function"), dict):
             return value
-        raise serializers.ValidationError("tool_choice must be 'none', 'auto' or {type: 'function', function: {name}}.")
+        raise serializers.ValidationError(
+            "tool_choice must be 'none', 'auto', 'required' or {type: 'function', function: {name}}."
+        )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         for name in ("frequency_penalty", "presence_penalty"):
             if attrs.get(name):
                 raise serializers.ValidationError({name: f"{name} is not supported; use repetition_penalty."})
+        if attrs.get("top_logprobs") and not attrs.get("logprobs"):
+            raise serializers.ValidationError({"top_logprobs": "top_logprobs needs logprobs: true."})
+        choice = attrs.get("tool_choice", "auto")
+        if choice != "none" and choice != "auto" and not attrs.get("tools"):
+            raise serializers.ValidationError({"tool_choice": "tool_choice requires tools."})
         unknown = set(self.initial_data) - set(self.fields) - IGNORED_OPENAI_FIELDS - self.context.get("extra", set())
         if unknown:
             name = sorted(unknown)[0]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from celery.exceptions import TimeoutError as CeleryTimeoutError
@@ -22,7 +23,15 @@ from apps.core.errors import ApiError
 from tigerplatform.celery import app as celery_app
 from workers.runtime import engine, upstream_lora
 from workers.runtime.errors import UpstreamError, UpstreamTimeoutError
-from workers.runtime.specs import ChatMessage, GenerationResult, ModelSpec, SamplingParams, StreamChunk, ToolSpec
+from workers.runtime.specs import (
+    ChatMessage,
+    GenerationResult,
+    ModelSpec,
+    Prompt,
+    SamplingParams,
+    StreamChunk,
+    ToolSpec,
+)
 
 
 def _in_process(spec: ModelSpec) -> bool:
@@ -30,26 +39,24 @@ def _in_process(spec: ModelSpec) -> bool:
 
 
 def _payload(spec: ModelSpec, messages: Sequence[ChatMessage], params: SamplingParams,
-             tools: Sequence[ToolSpec] | None) -> dict[str, Any]:
+             tools: Sequence[ToolSpec] | None, prompt: Prompt | None = None) -> dict[str, Any]:
     return {"spec": spec.to_dict(), "messages": [m.to_dict() for m in messages], "params": params.to_dict(),
-            "tools": [t.to_dict() for t in tools or ()]}
+            "tools": [t.to_dict() for t in tools or ()], "prompt": prompt}
 
 
 def _worker_timeout(detail: str) -> ApiError:
     return ApiError(f"No serving worker answered: {detail}", code="worker_timeout", status_code=504)
 
 
-def chat_complete(
-    *, spec: ModelSpec, messages: Sequence[ChatMessage], params: SamplingParams,
-    tools: Sequence[ToolSpec] | None = None,
-) -> GenerationResult:
-    spec = serving_spec(spec=spec)
-    if _in_process(spec):
-        try:
-            return engine.generate(spec=spec, messages=messages, params=params, tools=tools)
-        except RUNTIME_ERRORS as exc:
-            raise to_api_error(exc) from exc
-    async_result = generate_task.delay(_payload(spec, messages, params, tools))
+def _choice_params(params: SamplingParams, n: int) -> list[SamplingParams]:
+    """Parameters of each of ``n`` choices: a seeded request gives choice i the seed ``seed + i``, so the choices
+    differ and the whole answer stays reproducible."""
+    if params.seed is None:
+        return [params] * n
+    return [replace(params, seed=params.seed + index) for index in range(n)]
+
+
+def _await_reply(async_result: Any) -> GenerationResult:
     try:
         reply = async_result.get(timeout=settings.CHAT_TASK_TIMEOUT_S, propagate=True)
     except CeleryTimeoutError:
@@ -62,21 +69,86 @@ def chat_complete(
     return GenerationResult.from_dict(reply["result"])
 
 
+def _drain(chunks: Iterator[StreamChunk]) -> GenerationResult:
+    *_, last = chunks
+    assert last.result is not None
+    return last.result
+
+
+def chat_complete(
+    *, spec: ModelSpec, messages: Sequence[ChatMessage], params: SamplingParams,
+    tools: Sequence[ToolSpec] | None = None,
+) -> GenerationResult:
+    """The model's answer to ``messages``."""
+    return chat_complete_choices(spec=spec, messages=messages, params=params, tools=tools)[0]
+
+
 def chat_stream(
     *, spec: ModelSpec, messages: Sequence[ChatMessage], params: SamplingParams,
     tools: Sequence[ToolSpec] | None = None,
 ) -> Iterator[StreamChunk]:
-    """Chunks of the answer; errors that happen before the first chunk (bad input, unknown upstream) are raised
-    by this call, later ones by the iterator."""
+    """The answer chunk by chunk (see ``chat_stream_choices``)."""
+    return chat_stream_choices(spec=spec, messages=messages, params=params, tools=tools)[0]
+
+
+def chat_complete_choices(
+    *, spec: ModelSpec, messages: Sequence[ChatMessage], params: SamplingParams,
+    tools: Sequence[ToolSpec] | None = None, n: int = 1, prompt: Prompt | None = None,
+) -> list[GenerationResult]:
+    """``n`` answers (choices) to ``messages`` (or continuations of a raw ``prompt``); they are generated side by
+    side, not one after another."""
     spec = serving_spec(spec=spec)
     if _in_process(spec):
+        if n == 1:
+            try:
+                return [engine.generate(spec=spec, messages=messages, params=params, tools=tools, prompt=prompt)]
+            except RUNTIME_ERRORS as exc:
+                raise to_api_error(exc) from exc
+        choices = chat_stream_choices(spec=spec, messages=messages, params=params, tools=tools, n=n, prompt=prompt)
+        return [_drain(chunks) for chunks in choices]
+    pending = [generate_task.delay(_payload(spec, messages, choice, tools, prompt))
+               for choice in _choice_params(params, n)]
+    try:
+        return [_await_reply(async_result) for async_result in pending]
+    finally:
+        for async_result in pending:
+            async_result.forget()
+
+
+def chat_stream_choices(
+    *, spec: ModelSpec, messages: Sequence[ChatMessage], params: SamplingParams,
+    tools: Sequence[ToolSpec] | None = None, n: int = 1, prompt: Prompt | None = None,
+) -> list[Iterator[StreamChunk]]:
+    """The chunks of each of ``n`` choices; errors that happen before the first chunk (bad input, a full engine,
+    an unknown upstream) are raised by this call, later ones by the iterators."""
+    spec = serving_spec(spec=spec)
+    if _in_process(spec):
+        opened: list[Iterator[StreamChunk]] = []
         try:
-            chunks = engine.stream(spec=spec, messages=messages, params=params, tools=tools)
+            for choice in _choice_params(params, n):
+                opened.append(engine.stream(spec=spec, messages=messages, params=choice, tools=tools, prompt=prompt))
         except RUNTIME_ERRORS as exc:
+            for chunks in opened:
+                chunks.close()  # type: ignore[attr-defined]
             raise to_api_error(exc) from exc
-        return _reraising(chunks)
-    request_id = uuid.uuid4().hex
-    stream_task.delay(_payload(spec, messages, params, tools), request_id)
+        return [_reraising(chunks) for chunks in opened]
+    request_ids = [uuid.uuid4().hex for _ in range(n)]
+    for request_id, choice in zip(request_ids, _choice_params(params, n), strict=True):
+        stream_task.delay(_payload(spec, messages, choice, tools, prompt), request_id)
+    streamed: list[Iterator[StreamChunk]] = []
+    for position, request_id in enumerate(request_ids):
+        try:
+            streamed.append(_first_then_rest(request_id))
+        except ApiError:
+            for other in request_ids[position + 1:]:
+                streams.cancel(request_id=other)
+            for chunks in streamed:
+                chunks.close()  # type: ignore[attr-defined]
+            raise
+    return streamed
+
+
+def _first_then_rest(request_id: str) -> Iterator[StreamChunk]:
     events = streams.consume(request_id=request_id, first_timeout_s=settings.CHAT_STREAM_FIRST_TIMEOUT_S,
                              idle_timeout_s=settings.CHAT_STREAM_IDLE_TIMEOUT_S)
     try:

@@ -20,6 +20,7 @@ def _inputs(payload: dict[str, Any]) -> dict[str, Any]:
         "messages": [ChatMessage.from_dict(m) for m in payload["messages"]],
         "params": SamplingParams.from_dict(payload["params"]),
         "tools": [ToolSpec.from_dict(t) for t in payload["tools"]] or None,
+        "prompt": payload.get("prompt"),
     }
 
 

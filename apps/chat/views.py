@@ -13,7 +13,7 @@ from apps.chat import dialects
 from apps.chat.completion import PreparedChat, chat_completion_run, chat_request_prepare
 from apps.chat.selectors import chat_model_get, model_list
 from apps.chat.serializers import LegacyGptSerializer, OpenAIChatSerializer, TigerBotChatSerializer
-from apps.chat.services import chat_complete, chat_stream
+from apps.chat.services import chat_complete, chat_stream_choices
 from apps.core.errors import ApiError, error_body
 from apps.core.legacy import LegacyApi, legacy_ok
 from apps.core.sse import DONE, guarded_stream, sse_response
@@ -62,33 +62,34 @@ class ChatCompletionsApi(APIView):
 
     def _stream(self, request: Request, prepared: PreparedChat, started: float) -> Any:
         chat, model, sources = prepared.chat, prepared.served.id, prepared.sources
-        chunks = chat_stream(spec=prepared.served.spec, messages=prepared.messages, params=prepared.params,
-                             tools=chat.tools)
-        final: dict[str, GenerationResult] = {}
+        choices = chat_stream_choices(spec=prepared.served.spec, messages=prepared.messages, params=prepared.params,
+                                      tools=chat.tools, n=chat.n)
+        finished: list[GenerationResult] = []
 
         def remember(stream: Iterator[Any]) -> Iterator[Any]:
             for chunk in stream:
                 if chunk.finished:
-                    final["result"] = chunk.result
+                    finished.append(chunk.result)
                 yield chunk
 
         head = {"sources": sources} if sources is not None else None
         if chat.dialect == "openai":
-            events = dialects.openai_stream(model=model, chunks=remember(chunks), include_usage=chat.include_usage,
-                                            head=head)
+            events = dialects.openai_stream(model=model, choices=[remember(c) for c in choices],
+                                            include_usage=chat.include_usage, head=head)
 
             def on_error(exc: ApiError) -> list[Any]:
                 return [error_body(message=str(exc.detail), code=exc.error_code, status_code=exc.status_code), DONE]
         else:
-            events = dialects.tigerbot_stream(chunks=remember(chunks), head=head)
+            events = dialects.tigerbot_stream(chunks=remember(choices[0]), head=head)
 
             def on_error(exc: ApiError) -> list[Any]:
                 error = error_body(message=str(exc.detail), code=exc.error_code, status_code=exc.status_code)
                 return [{"finished": True, **error}]
 
         def on_close() -> None:
-            record_chat_usage(request, model=model, result=final.get("result"), started=started,
-                              status_code=200 if "result" in final else 499)
+            complete = len(finished) == len(choices)
+            record_chat_usage(request, model=model, result=dialects.combined_usage(finished) if finished else None,
+                              started=started, status_code=200 if complete else 499)
 
         return sse_response(guarded_stream(events, on_error=on_error, on_close=on_close))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -11,7 +12,7 @@ from django.contrib.auth.models import AbstractUser
 from apps.chat.models import ModelEndpoint
 from apps.chat.selectors import model_endpoint_list, resolve_model_path
 from apps.core.errors import ApiError, NotFoundError
-from apps.embeddings.tasks import embed_task, embed_texts
+from apps.embeddings.tasks import EmbeddingInputs, embed_task, embed_texts
 from tigerplatform.celery import app as celery_app
 
 
@@ -30,7 +31,11 @@ def embedding_model_get(*, user: AbstractUser, model: str | None) -> ModelEndpoi
     return endpoint
 
 
-def embeddings_create(*, user: AbstractUser, model: str | None, texts: list[str]) -> Embeddings:
+def embeddings_create(*, user: AbstractUser, model: str | None, texts: EmbeddingInputs,
+                      dimensions: int | None = None) -> Embeddings:
+    """``texts``: strings, or token-id arrays of the model's own tokenizer. ``dimensions`` other than the
+    model's own size is a 400 unless the model is Matryoshka-trained and it is smaller: then vectors keep their
+    leading components, re-normalised."""
     endpoint = embedding_model_get(user=user, model=model)
     model_dir = resolve_model_path(endpoint.path)
     if celery_app.conf.task_always_eager:
@@ -43,7 +48,25 @@ def embeddings_create(*, user: AbstractUser, model: str | None, texts: list[str]
             raise ApiError("No serving worker answered.", code="worker_timeout", status_code=504) from None
         finally:
             result.forget()
-    return Embeddings(model=endpoint.name, vectors=output["vectors"], prompt_tokens=output["tokens"])
+    if "error" in output:
+        raise ApiError(output["error"], code="invalid_token_id", param="input")
+    vectors = _with_dimensions(endpoint, output["vectors"], dimensions)
+    return Embeddings(model=endpoint.name, vectors=vectors, prompt_tokens=output["tokens"])
+
+
+def _with_dimensions(endpoint: ModelEndpoint, vectors: list[list[float]], dimensions: int | None
+                     ) -> list[list[float]]:
+    native = len(vectors[0])
+    if dimensions is None or dimensions == native:
+        return vectors
+    if not endpoint.matryoshka:
+        raise ApiError(f"{endpoint.name} produces {native}-dimensional embeddings only (it is not trained for "
+                       f"truncation).", param="dimensions")
+    if dimensions > native:
+        raise ApiError(f"{endpoint.name} produces at most {native} dimensions.", param="dimensions")
+    truncated = np.asarray(vectors, dtype=np.float32)[:, :dimensions]
+    norms = np.linalg.norm(truncated, axis=1, keepdims=True)
+    return (truncated / np.where(norms > 0, norms, 1)).tolist()
 
 
 def embedding_model_register_default() -> ModelEndpoint:

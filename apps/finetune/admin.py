@@ -117,9 +117,10 @@ class FineTuneJobAdmin(admin.ModelAdmin):
 
 @admin.register(FineTunedModel)
 class FineTunedModelAdmin(admin.ModelAdmin):
-    list_display = ["name", "owner", "base_model", "online", "created_at"]
+    list_display = ["name", "owner", "base_model", "online", "created_at", "deleted_at"]
     list_filter = ["online", "base_model"]
-    readonly_fields = ["name", "owner", "job", "base_model", "adapter_path", "weights_path", "created_at"]
+    readonly_fields = ["name", "owner", "job", "base_model", "adapter_path", "weights_path", "created_at",
+                       "deleted_at"]
     actions = ["bring_online", "take_offline"]
 
     @admin.action(description="Bring online")

@@ -142,9 +142,16 @@ class FineTunedModel(models.Model):
     weights_path = models.CharField(max_length=500, blank=True, help_text="Full weights (full).")
     online = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Deleted through the API: gone from lists and chat, weights removed; the row stays so its job still
+    # names the model it produced (and the name is never reused).
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None

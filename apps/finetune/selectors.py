@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.chat.selectors import ServedModel, chat_model_get, model_object
-from apps.core.errors import ApiError, ConflictError
+from apps.core.errors import ApiError, ConflictError, NotFoundError
 from apps.core.tenancy import get_owned_or_404
 from apps.finetune.models import FineTuneCheckpoint, FineTunedModel, FineTuneEvent, FineTuneJob, TrainingFile
 from workers.runtime.specs import ModelSpec
@@ -35,7 +35,14 @@ def fine_tuned_model_of(*, job: FineTuneJob) -> FineTunedModel:
     model = FineTunedModel.objects.select_related("owner").filter(job=job).first()
     if model is None:
         raise ConflictError(f"The job is {job.status}; it has no fine-tuned model yet.", code="model_not_ready")
+    if model.is_deleted:
+        raise NotFoundError(f"The fine-tuned model {model.name!r} of this job was deleted.", code="model_not_found")
     return model
+
+
+def fine_tuned_model_list(*, owner: AbstractUser) -> QuerySet[FineTunedModel]:
+    """The owner's fine-tuned models, online or not, except deleted ones."""
+    return FineTunedModel.objects.select_related("owner").filter(owner=owner, deleted_at__isnull=True)
 
 
 def finetune_event_list(*, job: FineTuneJob) -> QuerySet[FineTuneEvent]:
@@ -72,12 +79,12 @@ def fine_tuned_model_served(*, model: FineTunedModel) -> ServedModel:
 
 def fine_tuned_served_model(user: AbstractUser, name: str) -> ServedModel | None:
     """Chat model resolver: the caller's own fine-tuned models (others' do not exist for them)."""
-    model = FineTunedModel.objects.select_related("owner").filter(owner=user, name=name).first()
+    model = fine_tuned_model_list(owner=user).filter(name=name).first()
     return fine_tuned_model_served(model=model) if model is not None else None
 
 
 def fine_tuned_models_for_listing(user: AbstractUser) -> list[dict[str, object]]:
-    models = FineTunedModel.objects.select_related("owner").filter(owner=user, online=True)
+    models = fine_tuned_model_list(owner=user).filter(online=True)
     return [model_object(id=m.name, created=int(m.created_at.timestamp()), owned_by=_owned_by(m)) for m in models]
 
 

@@ -115,7 +115,8 @@ def render_file(training_file: TrainingFile) -> dict[str, Any]:
         "id": training_file.id, "object": "file", "bytes": training_file.bytes,
         "created_at": _ts(training_file.created_at), "filename": training_file.filename,
         "purpose": training_file.purpose, "status": "processed", "expires_at": None,
-        "status_details": (f"{training_file.total - training_file.valid_count} invalid record(s) will be skipped"
+        "status_details": (f"{training_file.total - training_file.valid_count} invalid record(s) will be "
+                           + ("reported in the batch's error file" if training_file.purpose == "batch" else "skipped")
                            if training_file.valid_count < training_file.total else None),
         "format": training_file.format, "records": training_file.total,
     }
@@ -131,6 +132,8 @@ def _model_of(job: FineTuneJob) -> FineTunedModel | None:
 def service_status(model: FineTunedModel | None) -> str:
     if model is None:
         return "unavailable"
+    if model.is_deleted:
+        return "deleted"
     return "online" if model.online else "offline"
 
 

@@ -3,7 +3,9 @@ registered as callable models."""
 
 from __future__ import annotations
 
+import logging
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,9 +21,9 @@ from django.utils import timezone
 from apps.chat.selectors import chat_model_get
 from apps.chat.services import upstream_adapter_load, upstream_adapter_unload
 from apps.core.dispatch import enqueue
-from apps.core.errors import ApiError, ConflictError
+from apps.core.errors import ApiError, ConflictError, NotFoundError
 from apps.finetune.models import FineTuneCheckpoint, FineTunedModel, FineTuneEvent, FineTuneJob, TrainingFile
-from apps.finetune.selectors import fine_tuned_model_spec, stale_running_jobs
+from apps.finetune.selectors import fine_tuned_model_list, fine_tuned_model_spec, stale_running_jobs
 from workers.finetune.config import ConfigError, Hyperparameters, TrainJobConfig
 from workers.finetune.errors import DatasetError
 from workers.finetune.launcher import launch_training, local_gpu_count
@@ -29,6 +31,7 @@ from workers.finetune.prepare import prepare_dataset, read_conversations
 from workers.finetune.validation import validate_dataset
 from workers.runtime.specs import ModelSpec
 
+logger = logging.getLogger(__name__)
 Status = FineTuneJob.Status
 _SUFFIX_RE = re.compile(r"^[A-Za-z0-9_-]{0,40}$")
 # Job options that shape the dataset split rather than training; everything else goes to Hyperparameters.
@@ -56,8 +59,13 @@ def training_file_create(
 ) -> TrainingFile:
     """Validate the whole file (streamed) and store it only if every record is usable — or, with
     ``skip_invalid_records``, if at least one is (the others are then dropped when a job prepares the data)."""
+    if purpose == "batch":  # the Batch API checks its own input files (JSONL requests, not training records)
+        from apps.batches.services import batch_input_file_create
+
+        return batch_input_file_create(owner=owner, upload=upload)
     if purpose != "fine-tune":
-        raise ApiError("Only purpose 'fine-tune' is supported.", code="invalid_purpose", param="purpose")
+        raise ApiError("Only purposes 'fine-tune' and 'batch' are supported.", code="invalid_purpose",
+                       param="purpose")
     if upload.size > settings.FINETUNE_MAX_UPLOAD_BYTES:
         raise ApiError(f"The file is larger than {settings.FINETUNE_MAX_UPLOAD_BYTES} bytes.",
                        code="file_too_large", param="file", status_code=413)
@@ -361,6 +369,8 @@ def fine_tuned_model_set_online(*, model: FineTunedModel, online: bool) -> FineT
     """Online or offline. A LoRA adapter whose base is served by vLLM (``serve_url``) is loaded into it first
     (every time: vLLM forgets adapters when it restarts); if that fails nothing changes and the call is a 502
     ``adapter_load_failed``. Going offline unloads it, best effort."""
+    if online and model.is_deleted:
+        raise NotFoundError(f"The fine-tuned model {model.name!r} was deleted.", code="model_not_found")
     spec = _adapter_spec(model)
     if online and spec is not None:
         upstream_adapter_load(spec=spec)
@@ -370,3 +380,48 @@ def fine_tuned_model_set_online(*, model: FineTunedModel, online: bool) -> FineT
     if not online and spec is not None:
         upstream_adapter_unload(spec=spec)
     return model
+
+
+def fine_tuned_model_delete(*, model: FineTunedModel) -> FineTunedModel:
+    """OpenAI's model deletion. The row is marked deleted (and offline) in one transaction, so the model leaves
+    lists and chat at once and the job keeps naming it; only once that has committed is its adapter unloaded
+    from vLLM and its weights directory (with the checkpoints in it) removed, since neither can be rolled back.
+    A model already deleted (a second, possibly concurrent, delete) is a 404."""
+    spec = _adapter_spec(model)
+    with transaction.atomic():
+        locked = FineTunedModel.objects.select_for_update().filter(pk=model.pk, deleted_at__isnull=True).first()
+        if locked is None:
+            raise NotFoundError(f"The model {model.name!r} does not exist or you do not have access to it.",
+                                code="model_not_found", param="model")
+        locked.online, locked.deleted_at = False, timezone.now()
+        locked.save(update_fields=["online", "deleted_at"])
+        _event(locked.job, f"Fine-tuned model {locked.name} deleted.")
+        transaction.on_commit(lambda: _discard_weights(locked, spec))
+    return locked
+
+
+def _discard_weights(model: FineTunedModel, spec: ModelSpec | None) -> None:
+    # Files first: a request already under way that finds the adapter gone from vLLM reloads it, which must fail.
+    path = Path(model.adapter_path or model.weights_path)
+    root = Path(settings.FINETUNE_DIR).resolve()
+    # Only what training wrote under FINETUNE_DIR: a path an operator pointed elsewhere is not ours to remove.
+    if path.parts and path.resolve().is_relative_to(root) and path.resolve() != root:
+        try:
+            shutil.rmtree(path)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            logger.warning("Could not remove the weights of the deleted model %s at %s", model.name, path,
+                           exc_info=True)
+    if spec is not None:
+        upstream_adapter_unload(spec=spec)
+
+
+def fine_tuned_model_delete_owned(user: AbstractUser, name: str) -> bool:
+    """Model deleter for ``DELETE /v1/models/{id}``: deletes the caller's own fine-tuned model ``name``;
+    False when they have none of that name (others' models do not exist for them)."""
+    model = fine_tuned_model_list(owner=user).filter(name=name).first()
+    if model is None:
+        return False
+    fine_tuned_model_delete(model=model)
+    return True

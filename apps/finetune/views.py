@@ -14,6 +14,7 @@ from apps.chat.serializers import TigerBotChatSerializer
 from apps.chat.services import chat_complete
 from apps.chat.views import record_chat_usage
 from apps.core.legacy import LegacyApi, legacy_ok
+from apps.core.negotiation import IgnoreAcceptHeader
 from apps.core.pagination import list_body, page_params, paginate_newest_first
 from apps.finetune import selectors, services
 from apps.finetune.models import FineTunedModel, FineTuneJob
@@ -77,6 +78,8 @@ class FileDetailApi(APIView):
 
 
 class FileContentApi(APIView):
+    content_negotiation_class = IgnoreAcceptHeader
+
     @extend_schema(operation_id="files_content", tags=["fine-tuning"],
                    responses=OpenApiResponse(description="The file's bytes"))
     def get(self, request: Request, file_id: str) -> FileResponse:

@@ -66,7 +66,7 @@ def test_errors_reach_the_sdk_typed(sdk):
         sdk.chat.completions.create(model="nope", messages=[{"role": "user", "content": "hi"}])
     assert missing.value.code == "model_not_found"
     with pytest.raises(openai.BadRequestError):
-        sdk.chat.completions.create(model="chatty", messages=[{"role": "user", "content": "hi"}], n=3)
+        sdk.chat.completions.create(model="chatty", messages=[{"role": "user", "content": "hi"}], n=30)
     bad_key = openai.OpenAI(base_url=str(sdk.base_url), api_key="tb-000000000000." + "x" * 43, max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         bad_key.models.list()

@@ -15,6 +15,7 @@ import torch
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+    from transformers import PreTrainedTokenizerBase
 
 _LOAD_LOCK = threading.Lock()
 # Up to this many texts (a query) are embedded on one thread: on a busy host the intra-op fan-out
@@ -61,6 +62,30 @@ def _bf16_supported(device: str) -> bool:
     return False
 
 
+class TokenIdError(ValueError):
+    def __init__(self, *, index: int, token_id: int, vocabulary: int) -> None:
+        super().__init__(f"input[{index}] has token id {token_id}, outside this model's vocabulary (0 to "
+                         f"{vocabulary - 1}); token ids must come from the embedding model's own tokenizer.")
+
+
+def _special_frame(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[int]]:
+    """The special tokens before and after one sequence's ids."""
+    # Found by tokenizing a word with and without special tokens: works for any single-sequence template
+    # ([CLS] x [SEP], <s> x </s>, x </s>, <bos> x) without knowing the tokenizer class.
+    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
+    framed = tokenizer("a", add_special_tokens=True)["input_ids"]
+    start = next((i for i in range(len(framed) - len(plain) + 1) if framed[i:i + len(plain)] == plain), 0)
+    return framed[:start], framed[start + len(plain):]
+
+
+def _unframed(ids: list[int], prefix: list[int], suffix: list[int]) -> list[int]:
+    """Inputs already framed with the special tokens (a client that tokenized with them) are not framed twice."""
+    framed = ids[:len(prefix)] == prefix and ids[len(ids) - len(suffix):] == suffix
+    if framed and len(ids) >= len(prefix) + len(suffix):
+        return ids[len(prefix):len(ids) - len(suffix)]
+    return ids
+
+
 class Embedder:
     """Batched, L2-normalised float32 embeddings; models are loaded once per process and shared."""
 
@@ -86,19 +111,54 @@ class Embedder:
     def dimension(self) -> int:
         return int(self._model.get_embedding_dimension())
 
+    def _autocast(self) -> contextlib.AbstractContextManager[object]:
+        return torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
+
     def embed(self, *, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
         with (
             torch.inference_mode(),
-            autocast,
+            self._autocast(),
             _torch_threads(1 if len(texts) <= _SINGLE_THREAD_TEXTS else None),
         ):
             vectors = self._model.encode(
                 list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def embed_token_ids(self, *, token_ids: Sequence[Sequence[int]]) -> tuple[np.ndarray, int]:
+        """Embeddings of pre-tokenized inputs (ids of this model's own tokenizer), fed straight to the encoder:
+        framed with the special tokens and truncated as a string would be, so ``tokenize(text)`` embeds exactly
+        like ``text``. Returns the vectors and the tokens read. Raises ``TokenIdError`` for an id outside the
+        vocabulary."""
+        model = self._model
+        tokenizer = model.tokenizer
+        vocabulary = len(tokenizer)
+        for index, ids in enumerate(token_ids):
+            if (bad := next((i for i in ids if not 0 <= i < vocabulary), None)) is not None:
+                raise TokenIdError(index=index, token_id=bad, vocabulary=vocabulary)
+        prefix, suffix = _special_frame(tokenizer)
+        room = model.max_seq_length - len(prefix) - len(suffix)
+        sequences = [[*prefix, *_unframed(list(ids), prefix, suffix)[:room], *suffix] for ids in token_ids]
+        threads = 1 if len(sequences) <= _SINGLE_THREAD_TEXTS else None
+        with torch.inference_mode(), self._autocast(), _torch_threads(threads):
+            batches = [self._forward(sequences[start:start + self.batch_size], tokenizer)
+                       for start in range(0, len(sequences), self.batch_size)]
+        vectors = np.concatenate(batches) if batches else np.zeros((0, self.dimension), dtype=np.float32)
+        return vectors, sum(len(sequence) for sequence in sequences)
+
+    def _forward(self, sequences: list[list[int]], tokenizer: PreTrainedTokenizerBase) -> np.ndarray:
+        width = max(len(sequence) for sequence in sequences)
+        pad = tokenizer.pad_token_id or 0
+        input_ids = torch.tensor([s + [pad] * (width - len(s)) for s in sequences], device=self.device)
+        features = {"input_ids": input_ids,
+                    "attention_mask": torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sequences],
+                                                   device=self.device)}
+        if "token_type_ids" in tokenizer.model_input_names:
+            features["token_type_ids"] = torch.zeros_like(input_ids)
+        vectors = self._model(features)["sentence_embedding"].float()
+        return torch.nn.functional.normalize(vectors, dim=1).cpu().numpy().astype(np.float32)
 
     def count_tokens(self, *, texts: Sequence[str]) -> int:
         """Tokens the model reads (after truncation to its maximum sequence length), for usage accounting."""

@@ -9,8 +9,9 @@ needs around it:
 * one output queue per request, fed by a dispatcher thread from the manager's shared output queue;
 * cancellation that frees the request's slot and KV blocks (a client that disconnects);
 * per-request decoding that the manager does not do on its own: exact greedy (temperature 0) beside sampled
-  requests in the same batch, a per-request seed, and repetition penalty. They live in ``_PerRequestDecoding``,
-  a logits processor of the manager's per-request kind, appended after its temperature/top-k/top-p warpers.
+  requests in the same batch, a per-request seed, repetition penalty, a grammar mask (structured outputs) and
+  log probabilities. They live in ``_PerRequestDecoding``, a logits processor of the manager's per-request kind,
+  appended after its temperature warper.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import queue
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -30,6 +31,7 @@ from transformers.generation.continuous_batching.cb_logits_processors import Con
 
 from workers.runtime.errors import EngineBusyError, GenerationFailedError
 from workers.runtime.specs import SamplingParams
+from workers.runtime.structured import Constraint
 
 PAGE_SIZE = 256
 
@@ -53,10 +55,38 @@ class EngineLimits:
         return cls(**{field: int(os.environ[name]) for field, name in names.items() if os.environ.get(name)})
 
 
+@dataclass
+class RowExtras:
+    """What a request asks of decoding beyond scalar options: a grammar to follow, and log probabilities to
+    record (``top_logprobs`` alternatives each) into ``records``, one entry per generated token, written on the
+    engine thread before that token is handed out."""
+
+    constraint: Constraint | None = None
+    top_logprobs: int | None = None
+    records: list[TokenLogprobs] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TokenLogprobs:
+    token_id: int
+    logprob: float
+    top: tuple[tuple[int, float], ...]
+
+
+@dataclass
+class _Row:
+    options: dict[str, Any]
+    step_seed: int | None
+    history: list[int]
+    extras: RowExtras | None
+    mask: torch.Tensor | None
+
+
 class _PerRequestDecoding(ContinuousBatchingLogitsProcessor):
-    """Per row, after the manager's temperature warper: repetition penalty (as ``RepetitionPenaltyLogitsProcessor``),
-    top-k then top-p (as their warpers), then greedy rows keep only their argmax and seeded rows sample from their
-    own generator. Rows that ask for none of these cost nothing, so an all-greedy batch sorts no vocabulary.
+    """Per row, after the manager's temperature warper: the grammar mask of a constrained request, repetition
+    penalty (as ``RepetitionPenaltyLogitsProcessor``), top-k then top-p (as their warpers), then greedy rows keep
+    only their argmax, and seeded rows and rows that record log probabilities sample here (so the chosen token is
+    known). Rows that ask for none of these cost nothing, so an all-greedy batch sorts no vocabulary.
     Row data is kept on the side between ``prepare_tensor_args`` and ``__call__``: both run on the engine thread
     for the same batch (async batching and CUDA graphs are off)."""
 
@@ -65,8 +95,12 @@ class _PerRequestDecoding(ContinuousBatchingLogitsProcessor):
     }
     ignored_kwargs: tuple[str, ...] = ()
 
-    def __init__(self) -> None:
-        self._rows: list[tuple[dict[str, Any], int | None, list[int]]] = []
+    def __init__(self, *, vocab_size: int, eos_ids: set[int]) -> None:
+        self._rows: list[_Row] = []
+        self._vocab_size = vocab_size
+        self._eos_ids = sorted(eos_ids)
+        # request id -> extras; written by submitting threads, read here (dict operations are atomic).
+        self.extras: dict[str, RowExtras] = {}
 
     def fill_defaults(self, int32_tensor: torch.Tensor) -> None:
         int32_tensor.fill_(0)
@@ -81,16 +115,31 @@ class _PerRequestDecoding(ContinuousBatchingLogitsProcessor):
             seed = options.get("seed")
             # One generator draw per step, keyed by (seed, position): the same seed gives the same text.
             step_seed = None if seed is None else hash((seed, len(state.generated_tokens))) & 0x7FFFFFFF
-            rows.append((options, step_seed, history))
+            extras = self.extras.get(state.request_id)
+            mask = None
+            if extras is not None and extras.constraint is not None:
+                # The grammar work of the next token happens here, on the CPU, before the forward pass.
+                mask = extras.constraint.allowed(state.generated_tokens, vocab_size=self._vocab_size)
+                if not bool(mask.any()):  # the matcher failed: end the answer rather than sample from nothing
+                    mask[self._eos_ids] = True
+            rows.append(_Row(options, step_seed, history, extras, mask))
         self._rows = rows
         return torch.zeros(len(rows), dtype=torch.int32)
 
     def __call__(self, scores: torch.Tensor, tensor_arg: torch.Tensor) -> torch.Tensor:
-        for row, (options, step_seed, history) in enumerate(self._rows[: scores.size(0)]):
-            logits = scores[row]
+        for index, row in enumerate(self._rows[: scores.size(0)]):
+            logits, options = scores[index], row.options
+            recording = row.extras is not None and row.extras.top_logprobs is not None
+            # Log probabilities of the model's own distribution (vLLM's raw logprobs): before the grammar mask,
+            # penalties, temperature (undone here), top-k and top-p.
+            logprobs = torch.log_softmax(logits.float() * options.get("temperature", 1.0), -1) if recording else None
+            if row.mask is not None:
+                width = min(logits.numel(), row.mask.numel())
+                logits[:width].masked_fill_(~row.mask[:width].to(logits.device), float("-inf"))
+                logits[width:] = float("-inf")
             penalty = options.get("repetition_penalty", 1.0)
-            if penalty != 1.0 and history:
-                ids = torch.tensor(history, device=scores.device)
+            if penalty != 1.0 and row.history:
+                ids = torch.tensor(row.history, device=scores.device)
                 picked = logits.gather(0, ids)
                 logits.scatter_(0, ids, torch.where(picked < 0, picked * penalty, picked / penalty))
             if options.get("greedy"):
@@ -104,23 +153,41 @@ class _PerRequestDecoding(ContinuousBatchingLogitsProcessor):
                     drop = ordered.softmax(-1).cumsum(-1) <= 1 - top_p
                     drop[-1] = False
                     logits.masked_fill_(drop.scatter(0, order, drop), float("-inf"))
-                if step_seed is None:
+                if row.step_seed is None and not recording:
                     continue
-                generator = torch.Generator(device="cpu").manual_seed(step_seed)
+                generator = None
+                if row.step_seed is not None:
+                    generator = torch.Generator(device="cpu").manual_seed(row.step_seed)
                 chosen = int(torch.multinomial(torch.softmax(logits.float().cpu(), dim=-1), 1, generator=generator))
+            if logprobs is not None and row.extras is not None:
+                row.extras.records.append(_token_logprobs(logprobs, chosen, row.extras.top_logprobs or 0))
             logits.fill_(float("-inf"))
             logits[chosen] = 0.0
         return scores
 
 
+def _token_logprobs(logprobs: torch.Tensor, chosen: int, top: int) -> TokenLogprobs:
+    alternatives: tuple[tuple[int, float], ...] = ()
+    if top:
+        values, ids = torch.topk(logprobs, top)
+        alternatives = tuple(zip(ids.tolist(), values.tolist(), strict=True))
+    return TokenLogprobs(token_id=chosen, logprob=float(logprobs[chosen]), top=alternatives)
+
+
 class Submission:
     """A request in the engine: iterate for the cumulative generated token ids; ``cancel`` frees its slot."""
 
-    def __init__(self, engine: BatchingEngine, request_id: str) -> None:
+    def __init__(self, engine: BatchingEngine, request_id: str, extras: RowExtras | None = None) -> None:
         self._engine = engine
         self.request_id = request_id
         self.outputs: queue.Queue[Any] = queue.Queue()
         self._done = False
+        self.extras = extras
+
+    @property
+    def logprobs(self) -> list[TokenLogprobs]:
+        """One entry per generated token handed out so far (when log probabilities were asked for)."""
+        return self.extras.records if self.extras is not None else []
 
     def tokens(self, *, timeout_s: float | None = None) -> Iterator[list[int]]:
         """Each item is every token generated so far; ends when the request finishes."""
@@ -175,7 +242,8 @@ class BatchingEngine:
         self._manager = model.init_continuous_batching(
             generation_config=generation_config, continuous_batching_config=config
         )
-        decoding = _PerRequestDecoding()
+        decoding = _PerRequestDecoding(vocab_size=model.config.get_text_config().vocab_size, eos_ids=eos_ids)
+        self._decoding = decoding
         processors = self._manager.logit_processor
         processors.logits_processor.append(decoding)
         processors.tensors_required += 1
@@ -201,10 +269,15 @@ class BatchingEngine:
         with self._lock:
             return len(self._subscribers)
 
-    def submit(self, *, prompt_ids: list[int], max_new_tokens: int, params: SamplingParams) -> Submission:
-        """Queue a request; raises ``EngineBusyError`` when ``max_pending`` requests are already in."""
+    def submit(self, *, prompt_ids: list[int], max_new_tokens: int, params: SamplingParams,
+               constraint: Constraint | None = None) -> Submission:
+        """Queue a request; raises ``EngineBusyError`` when ``max_pending`` requests are already in.
+        ``constraint`` holds decoding to a grammar; ``params.logprobs`` records log probabilities."""
         request_id = uuid.uuid4().hex
-        submission = Submission(self, request_id)
+        extras = None
+        if constraint is not None or params.logprobs:
+            extras = RowExtras(constraint=constraint, top_logprobs=params.top_logprobs if params.logprobs else None)
+        submission = Submission(self, request_id, extras)
         with self._lock:
             if len(self._subscribers) >= self.limits.max_pending:
                 raise EngineBusyError(pending=len(self._subscribers), retry_after_s=self.limits.retry_after_s)
@@ -218,6 +291,8 @@ class BatchingEngine:
         }
         if params.seed is not None:
             options["seed"] = int(params.seed)
+        if extras is not None:
+            self._decoding.extras[request_id] = extras
         added = self._manager.add_request(
             input_ids=prompt_ids, request_id=request_id, max_new_tokens=max_new_tokens, streaming=True, **options
         )
@@ -229,6 +304,7 @@ class BatchingEngine:
     def _forget(self, request_id: str) -> None:
         with self._lock:
             self._subscribers.pop(request_id, None)
+        self._decoding.extras.pop(request_id, None)
 
     def _cancel(self, request_id: str) -> None:
         self._forget(request_id)
@@ -250,6 +326,7 @@ class BatchingEngine:
                 submission = self._subscribers.get(output.request_id)
                 if submission is not None and output.is_finished():
                     del self._subscribers[output.request_id]
+                    self._decoding.extras.pop(output.request_id, None)
             if submission is not None:
                 submission.outputs.put(output)
 

@@ -10,7 +10,15 @@ from workers.runtime import upstream
 from workers.runtime.batching import EngineLimits
 from workers.runtime.errors import ModelLoadError
 from workers.runtime.local import LocalRuntime, load_tokenizer
-from workers.runtime.specs import ChatMessage, GenerationResult, ModelSpec, SamplingParams, StreamChunk, ToolSpec
+from workers.runtime.specs import (
+    ChatMessage,
+    GenerationResult,
+    ModelSpec,
+    Prompt,
+    SamplingParams,
+    StreamChunk,
+    ToolSpec,
+)
 from workers.runtime.streaming import sendable_length
 from workers.runtime.tools import TOOL_CALL_OPEN, parse_tool_calls
 
@@ -50,11 +58,13 @@ def generate(
     messages: Sequence[ChatMessage],
     params: SamplingParams,
     tools: Sequence[ToolSpec] | None = None,
+    prompt: Prompt | None = None,
 ) -> GenerationResult:
-    """The model's answer to ``messages``; with ``tools`` it may be tool calls (finish_reason 'tool_calls')."""
+    """The model's answer to ``messages`` (or its continuation of a raw ``prompt``); with ``tools`` it may be tool
+    calls (finish_reason 'tool_calls')."""
     if spec.backend == "openai-upstream":
-        return upstream.generate(spec=spec, messages=messages, params=params, tools=tools or ())
-    result = local_runtime.generate(spec=spec, messages=messages, params=params, tools=tools or ())
+        return upstream.generate(spec=spec, messages=messages, params=params, tools=tools or (), prompt=prompt)
+    result = local_runtime.generate(spec=spec, messages=messages, params=params, tools=tools or (), prompt=prompt)
     return _with_tool_calls(result, tools) if tools else result
 
 
@@ -64,14 +74,15 @@ def stream(
     messages: Sequence[ChatMessage],
     params: SamplingParams,
     tools: Sequence[ToolSpec] | None = None,
+    prompt: Prompt | None = None,
 ) -> Iterator[StreamChunk]:
     """Like ``generate``, chunk by chunk; the final chunk (``finished=True``) carries the full result.
 
     Load, prompt and connection errors are raised by this call, before the first chunk.
     """
     if spec.backend == "openai-upstream":
-        return upstream.stream(spec=spec, messages=messages, params=params, tools=tools or ())
-    chunks = local_runtime.stream(spec=spec, messages=messages, params=params, tools=tools or ())
+        return upstream.stream(spec=spec, messages=messages, params=params, tools=tools or (), prompt=prompt)
+    chunks = local_runtime.stream(spec=spec, messages=messages, params=params, tools=tools or (), prompt=prompt)
     return _hide_tool_calls(chunks, tools) if tools else chunks
 
 

@@ -12,19 +12,34 @@ class ModelLoadError(RuntimeErrorBase):
 
 
 class InvalidMessagesError(RuntimeErrorBase):
-    """The conversation cannot become a prompt, e.g. it does not end with a user turn (maps to 400)."""
+    """The conversation (or raw prompt) cannot become a prompt, e.g. it does not end with a user turn, or a token
+    id is outside the vocabulary (maps to 400 naming ``param``)."""
+
+    def __init__(self, message: str, *, param: str = "messages") -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class InvalidConstraintError(RuntimeErrorBase):
+    """A structured-output request (JSON schema, required tool call) that the grammar engine cannot enforce
+    (maps to 400 naming ``param``)."""
+
+    def __init__(self, message: str, *, param: str) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class InputTooLongError(RuntimeErrorBase):
     """Even the system prompt plus the last user turn do not fit the model's input budget (maps to 400)."""
 
-    def __init__(self, *, prompt_tokens: int, max_input_tokens: int) -> None:
+    def __init__(self, *, prompt_tokens: int, max_input_tokens: int, param: str = "messages") -> None:
+        after = " after dropping all earlier turns" if param == "messages" else ""
         super().__init__(
-            f"prompt needs {prompt_tokens} tokens after dropping all earlier turns, "
-            f"but the model accepts at most {max_input_tokens}"
+            f"prompt needs {prompt_tokens} tokens{after}, but the model accepts at most {max_input_tokens}"
         )
         self.prompt_tokens = prompt_tokens
         self.max_input_tokens = max_input_tokens
+        self.param = param
 
 
 class UpstreamError(RuntimeErrorBase):

@@ -8,7 +8,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from copy import deepcopy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -24,12 +24,22 @@ from transformers import (
 )
 from transformers.utils.logging import disable_progress_bar
 
-from workers.runtime.batching import BatchingEngine, EngineLimits, Submission
+from workers.runtime.batching import BatchingEngine, EngineLimits, Submission, TokenLogprobs
 from workers.runtime.checkpoints import pretrained_source
-from workers.runtime.errors import ModelLoadError
+from workers.runtime.errors import InputTooLongError, InvalidMessagesError, ModelLoadError
 from workers.runtime.prompts import build_prompt_ids
-from workers.runtime.specs import ChatMessage, GenerationResult, ModelSpec, SamplingParams, StreamChunk, ToolSpec
+from workers.runtime.specs import (
+    ChatMessage,
+    GenerationResult,
+    ModelSpec,
+    Prompt,
+    SamplingParams,
+    StreamChunk,
+    StructuredOutput,
+    ToolSpec,
+)
 from workers.runtime.streaming import sendable_length
+from workers.runtime.structured import ClosingTokens, Constraint, grammar_for, grammar_tokenizer
 
 DEFAULT_MAX_ADAPTERS = 4
 # Serving processes log to files: per-tensor GGUF conversion bars would fill them.
@@ -55,12 +65,28 @@ class LoadedModel:
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
     engine: BatchingEngine | None = field(default=None, repr=False)
+    _grammar_tools: tuple[Any, ClosingTokens] | None = field(default=None, repr=False)
+    _grammar_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def eos_ids(self) -> set[int]:
         configured = self.model.generation_config.eos_token_id
         ids = set(configured if isinstance(configured, list) else [configured])
         return {i for i in (*ids, self.tokenizer.eos_token_id) if i is not None}
+
+    def constraint(self, *, structured: StructuredOutput, tools: Sequence[ToolSpec],
+                   max_new_tokens: int) -> Constraint:
+        """A fresh grammar state for one request (the tokenizer side is built on first use and kept)."""
+        grammar = grammar_for(structured=structured, tools=tools)
+        with self._grammar_lock:
+            if self._grammar_tools is None:
+                vocab_size = self.model.config.get_text_config().vocab_size
+                self._grammar_tools = (
+                    grammar_tokenizer(self.tokenizer, vocab_size=vocab_size, eos_ids=self.eos_ids),
+                    ClosingTokens(self.tokenizer, vocab_size=vocab_size),
+                )
+        tokenizer, closers = self._grammar_tools
+        return Constraint(tokenizer=tokenizer, grammar=grammar, closers=closers, max_new_tokens=max_new_tokens)
 
 
 def _device(spec: ModelSpec) -> str:
@@ -220,28 +246,36 @@ class LocalRuntime:
         messages: Sequence[ChatMessage],
         params: SamplingParams,
         tools: Sequence[ToolSpec] = (),
+        prompt: Prompt | None = None,
     ) -> Iterator[StreamChunk]:
         """Generate an answer, yielding text as it is produced; the last chunk carries the full result.
 
-        Loading, prompt and admission errors (``ModelLoadError``, ``InputTooLongError``, ``EngineBusyError``) are
-        raised by this call, before any chunk. Text that might be the start of a stop sequence is held back until
-        it is clear it is not one. ``max_new_tokens`` is capped by the spec's. Closing the iterator early cancels
-        the request and frees its slot in the engine.
+        The prompt is ``messages`` in the model's chat format, or, when given, the raw ``prompt`` (text or token
+        ids, for ``/v1/completions``). Loading, prompt and admission errors (``ModelLoadError``,
+        ``InputTooLongError``, ``EngineBusyError``) are raised by this call, before any chunk. Text that might be
+        the start of a stop sequence is held back until it is clear it is not one. ``max_new_tokens`` is capped by
+        the spec's. Closing the iterator early cancels the request and frees its slot in the engine.
         """
         base = self.load(spec=spec)
-        prompt = build_prompt_ids(
-            family=spec.family,
-            tokenizer=base.tokenizer,
-            messages=messages,
-            max_input_tokens=spec.max_input_tokens,
-            tools=tools,
-        )
+        if prompt is None:
+            prompt_ids = build_prompt_ids(
+                family=spec.family,
+                tokenizer=base.tokenizer,
+                messages=messages,
+                max_input_tokens=spec.max_input_tokens,
+                tools=tools,
+            ).input_ids
+        else:
+            prompt_ids = _raw_prompt_ids(base, prompt, max_input_tokens=spec.max_input_tokens)
         max_new_tokens = min(params.max_new_tokens or spec.max_new_tokens, spec.max_new_tokens)
+        constraint = None
+        if params.structured:
+            constraint = base.constraint(structured=params.structured, tools=tools, max_new_tokens=max_new_tokens)
         submission = self.engine(spec=spec).submit(
-            prompt_ids=prompt.input_ids, max_new_tokens=max_new_tokens, params=params
+            prompt_ids=prompt_ids, max_new_tokens=max_new_tokens, params=params, constraint=constraint
         )
         return _ClosingStream(
-            self._chunks(base, submission, params, len(prompt.input_ids), max_new_tokens), submission
+            self._chunks(base, submission, params, len(prompt_ids), max_new_tokens), submission
         )
 
     def _chunks(
@@ -250,7 +284,7 @@ class LocalRuntime:
     ) -> Iterator[StreamChunk]:
         tokenizer, eos_ids = loaded.tokenizer, loaded.eos_ids
         generated: list[int] = []
-        sent = 0
+        sent = scored = 0
         try:
             for generated in submission.tokens(timeout_s=ENGINE_SILENCE_TIMEOUT_S):
                 text = tokenizer.decode(generated, skip_special_tokens=True, clean_up_tokenization_spaces=False)
@@ -262,14 +296,20 @@ class LocalRuntime:
                     # A trailing U+FFFD is a multi-byte character whose remaining bytes are still to come.
                     visible = text[: sendable_length(text=text, markers=params.stop)].rstrip("\ufffd")
                 if len(visible) > sent:
-                    yield StreamChunk(delta=visible[sent:])
+                    records = submission.logprobs[scored:len(generated)]
+                    scored += len(records)
+                    yield StreamChunk(delta=visible[sent:], logprobs=_openai_logprobs(tokenizer, records)
+                                      if params.logprobs else None)
                     sent = len(visible)
                 if stop_at is not None:
                     break
         finally:
             submission.cancel()
         result = _result(tokenizer, eos_ids, params, generated, prompt_tokens, max_new_tokens)
-        yield StreamChunk(delta=result.text[sent:], finished=True, result=result)
+        if params.logprobs:
+            result = replace(result, logprobs=_openai_logprobs(tokenizer, submission.logprobs[: len(generated)]))
+        rest = result.logprobs[scored:] if result.logprobs is not None else None
+        yield StreamChunk(delta=result.text[sent:], finished=True, result=result, logprobs=rest)
 
     def generate(
         self,
@@ -278,11 +318,27 @@ class LocalRuntime:
         messages: Sequence[ChatMessage],
         params: SamplingParams,
         tools: Sequence[ToolSpec] = (),
+        prompt: Prompt | None = None,
     ) -> GenerationResult:
         """The whole answer: the same engine request as ``stream``, so both agree."""
-        *_, last = self.stream(spec=spec, messages=messages, params=params, tools=tools)
+        *_, last = self.stream(spec=spec, messages=messages, params=params, tools=tools, prompt=prompt)
         assert last.result is not None
         return last.result
+
+
+def _raw_prompt_ids(loaded: LoadedModel, prompt: Prompt, *, max_input_tokens: int) -> list[int]:
+    if isinstance(prompt, str):
+        ids = loaded.tokenizer.encode(prompt)
+    else:
+        vocab_size = loaded.model.config.get_text_config().vocab_size
+        if not prompt or any(not 0 <= token < vocab_size for token in prompt):
+            raise InvalidMessagesError(f"token ids must be in [0, {vocab_size})", param="prompt")
+        ids = list(prompt)
+    if not ids:
+        raise InvalidMessagesError("the prompt is empty", param="prompt")
+    if len(ids) > max_input_tokens:
+        raise InputTooLongError(prompt_tokens=len(ids), max_input_tokens=max_input_tokens, param="prompt")
+    return ids
 
 
 class _ClosingStream(Iterator[StreamChunk]):
@@ -299,6 +355,22 @@ class _ClosingStream(Iterator[StreamChunk]):
     def close(self) -> None:
         self._submission.cancel()
         self._chunks.close()  # type: ignore[attr-defined]
+
+
+def _token_entry(tokenizer: PreTrainedTokenizerBase, token_id: int, logprob: float) -> dict[str, Any]:
+    text = tokenizer.decode([token_id], skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    return {"token": text, "logprob": logprob, "bytes": list(text.encode())}
+
+
+def _openai_logprobs(
+    tokenizer: PreTrainedTokenizerBase, records: Sequence[TokenLogprobs]
+) -> tuple[dict[str, Any], ...]:
+    """Records in OpenAI's ``logprobs.content`` shape."""
+    return tuple(
+        {**_token_entry(tokenizer, r.token_id, r.logprob),
+         "top_logprobs": [_token_entry(tokenizer, token_id, logprob) for token_id, logprob in r.top]}
+        for r in records
+    )
 
 
 def _result(

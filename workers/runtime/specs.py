@@ -13,6 +13,11 @@ Quantization = Literal["none", "8bit", "4bit"]
 Dtype = Literal["auto", "float32", "float16", "bfloat16"]
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls"]
+# A raw prompt (``/v1/completions``): text, or token ids of the model's tokenizer.
+Prompt = str | list[int]
+StructuredKind = Literal["json_object", "json_schema", "tool_calls"]
+# Most alternatives per generated token that ``top_logprobs`` may ask for (OpenAI's limit).
+MAX_TOP_LOGPROBS = 20
 
 FAMILIES: tuple[str, ...] = get_args(Family)
 # Key in a checkpoint's config.json recording the prompt format the model was trained with.
@@ -131,6 +136,26 @@ class ChatMessage:
 
 
 @dataclass(frozen=True)
+class StructuredOutput:
+    """What the output must be, enforced while decoding: any JSON object (``json_object``), JSON valid against
+    ``schema`` (``json_schema``; ``name`` is the caller's name for it), or one or more calls of the request's tools
+    (``tool_calls``; one only when ``parallel_tool_calls`` is false)."""
+
+    kind: StructuredKind
+    schema: dict[str, Any] | None = None
+    name: str = ""
+    parallel_tool_calls: bool = True
+
+    def __post_init__(self) -> None:
+        _check_choice("kind", self.kind, get_args(StructuredKind))
+        if self.kind == "json_schema" and not isinstance(self.schema, dict):
+            raise ValueError("a json_schema output needs a schema")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class SamplingParams:
     """Decoding settings; temperature 0 = greedy, top_k 0 = no top-k cut, max_new_tokens None = the spec's."""
 
@@ -141,6 +166,10 @@ class SamplingParams:
     max_new_tokens: int | None = None
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    structured: StructuredOutput | None = None
+    # Log probabilities of each generated token, with ``top_logprobs`` alternatives (0..MAX_TOP_LOGPROBS).
+    logprobs: bool = False
+    top_logprobs: int = 0
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
@@ -155,13 +184,17 @@ class SamplingParams:
             raise ValueError("max_new_tokens must be positive")
         if any(not s for s in self.stop):
             raise ValueError("stop sequences must be non-empty")
+        if not 0 <= self.top_logprobs <= MAX_TOP_LOGPROBS:
+            raise ValueError(f"top_logprobs must be in [0, {MAX_TOP_LOGPROBS}]")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SamplingParams:
-        return cls(**{**data, "stop": tuple(data.get("stop", ()))})
+        structured = data.get("structured")
+        return cls(**{**data, "stop": tuple(data.get("stop", ())),
+                      "structured": StructuredOutput(**structured) if structured else None})
 
 
 @dataclass(frozen=True)
@@ -171,6 +204,8 @@ class GenerationResult:
     completion_tokens: int
     finish_reason: FinishReason
     tool_calls: tuple[ToolCall, ...] = ()
+    # Per generated token, in OpenAI's shape ``{token, logprob, bytes, top_logprobs: [...]}``, when asked for.
+    logprobs: tuple[dict[str, Any], ...] | None = None
 
     def __post_init__(self) -> None:
         _check_choice("finish_reason", self.finish_reason, get_args(FinishReason))
@@ -181,7 +216,8 @@ class GenerationResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GenerationResult:
         calls = tuple(ToolCall.from_dict(call) for call in data.get("tool_calls", ()))
-        return cls(**{**data, "tool_calls": calls})
+        logprobs = data.get("logprobs")
+        return cls(**{**data, "tool_calls": calls, "logprobs": tuple(logprobs) if logprobs is not None else None})
 
 
 @dataclass(frozen=True)
@@ -191,11 +227,14 @@ class StreamChunk:
     delta: str
     finished: bool = False
     result: GenerationResult | None = None
+    # The tokens this chunk's text came from (only when log probabilities were asked for).
+    logprobs: tuple[dict[str, Any], ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StreamChunk:
-        result = data.get("result")
-        return cls(**{**data, "result": GenerationResult.from_dict(result) if result is not None else None})
+        result, logprobs = data.get("result"), data.get("logprobs")
+        return cls(**{**data, "result": GenerationResult.from_dict(result) if result is not None else None,
+                      "logprobs": tuple(logprobs) if logprobs is not None else None})

@@ -29,8 +29,10 @@ from workers.runtime.specs import (
     FinishReason,
     GenerationResult,
     ModelSpec,
+    Prompt,
     SamplingParams,
     StreamChunk,
+    StructuredOutput,
     ToolCall,
     ToolSpec,
 )
@@ -196,10 +198,12 @@ def _payload(
     params: SamplingParams,
     tools: Sequence[ToolSpec],
     stream: bool,
+    prompt: Prompt | None = None,
 ) -> dict[str, Any]:
+    """A ``chat/completions`` body, or a ``completions`` body when there is a raw ``prompt``."""
     body: dict[str, Any] = {
         "model": spec.upstream_model or spec.name,
-        "messages": [_message(m) for m in messages],
+        **({"messages": [_message(m) for m in messages]} if prompt is None else {"prompt": prompt}),
         "temperature": params.temperature,
         "top_p": params.top_p,
         "max_tokens": min(params.max_new_tokens or spec.max_new_tokens, spec.max_new_tokens),
@@ -223,13 +227,33 @@ def _payload(
             }
             for t in tools
         ]
+    if params.logprobs and prompt is None:
+        body.update(logprobs=True, top_logprobs=params.top_logprobs)
+    body.update(_structured_fields(params.structured, tools))
     return body
+
+
+def _structured_fields(structured: StructuredOutput | None, tools: Sequence[ToolSpec]) -> dict[str, Any]:
+    """The OpenAI request fields for an output constraint; vLLM and the like enforce them themselves."""
+    if structured is None:
+        return {}
+    if structured.kind == "tool_calls":
+        choice = {"type": "function", "function": {"name": tools[0].name}} if len(tools) == 1 else "required"
+        return {"tool_choice": choice, "parallel_tool_calls": structured.parallel_tool_calls}
+    if structured.kind == "json_object":
+        return {"response_format": {"type": "json_object"}}
+    json_schema = {"name": structured.name or "output", "schema": structured.schema, "strict": True}
+    return {"response_format": {"type": "json_schema", "json_schema": json_schema}}
+
+
+def _route(body: dict[str, Any]) -> str:
+    return "completions" if "prompt" in body else "chat/completions"
 
 
 def _send(spec: ModelSpec, base_url: str, body: dict[str, Any]) -> httpx.Response:
     client = _client(base_url, spec.api_key, spec.timeout_s)
-    request = client.build_request("POST", "chat/completions", json=body)
-    with _request_errors(spec, base_url, "chat/completions"):
+    request = client.build_request("POST", _route(body), json=body)
+    with _request_errors(spec, base_url, _route(body)):
         response = client.send(request, stream=True)
     if response.status_code >= 400:
         try:
@@ -261,7 +285,8 @@ def _tool_call(data: dict[str, Any]) -> ToolCall:
     )
 
 
-def _result(text: str, calls: Sequence[ToolCall], finish: str | None, usage: dict[str, Any] | None) -> GenerationResult:
+def _result(text: str, calls: Sequence[ToolCall], finish: str | None, usage: dict[str, Any] | None,
+            logprobs: Sequence[dict[str, Any]] | None = None) -> GenerationResult:
     usage = usage or {}
     return GenerationResult(
         text=text,
@@ -269,7 +294,13 @@ def _result(text: str, calls: Sequence[ToolCall], finish: str | None, usage: dic
         completion_tokens=int(usage.get("completion_tokens") or 0),
         finish_reason="tool_calls" if calls else _FINISH_REASONS.get(finish, "stop"),
         tool_calls=tuple(calls),
+        logprobs=tuple(logprobs) if logprobs is not None else None,
     )
+
+
+def _logprobs(choice: dict[str, Any]) -> list[dict[str, Any]] | None:
+    logprobs = choice.get("logprobs")
+    return list(logprobs.get("content") or ()) if isinstance(logprobs, dict) else None
 
 
 def generate(
@@ -278,9 +309,11 @@ def generate(
     messages: Sequence[ChatMessage],
     params: SamplingParams,
     tools: Sequence[ToolSpec] = (),
+    prompt: Prompt | None = None,
 ) -> GenerationResult:
-    """One chat completion; token counts are the upstream's ``usage`` (0 when it reports none)."""
-    body = _payload(spec, messages, params, tools, stream=False)
+    """One chat completion (a text completion of ``prompt`` when given); token counts are the upstream's
+    ``usage`` (0 when it reports none)."""
+    body = _payload(spec, messages, params, tools, stream=False, prompt=prompt)
     return _failover(spec, lambda url: _read_result(url, _send_to_model(spec, url, body)))
 
 
@@ -288,9 +321,10 @@ def _read_result(base_url: str, response: httpx.Response) -> GenerationResult:
     try:
         data = json.loads(response.read())
         choice = data["choices"][0]
-        message = choice["message"]
+        message = choice["message"] if "text" not in choice else {"content": choice["text"]}
         calls = [_tool_call(call) for call in message.get("tool_calls") or ()]
-        return _result(message.get("content") or "", calls, choice.get("finish_reason"), data.get("usage"))
+        return _result(message.get("content") or "", calls, choice.get("finish_reason"), data.get("usage"),
+                       _logprobs(choice))
     except _CONNECTION_ERRORS as exc:
         raise _ConnectionFailed(f"{type(exc).__name__} while reading: {exc}") from exc
     except httpx.TimeoutException as exc:
@@ -309,11 +343,12 @@ def stream(
     messages: Sequence[ChatMessage],
     params: SamplingParams,
     tools: Sequence[ToolSpec] = (),
+    prompt: Prompt | None = None,
 ) -> Iterator[StreamChunk]:
-    """A streamed chat completion (server-sent events). This call waits for the first chunk, so connection,
-    HTTP-status and early stream errors are raised by it (after trying the other replicas); errors after the
-    first chunk are raised while iterating, never retried."""
-    body = _payload(spec, messages, params, tools, stream=True)
+    """A streamed chat (or text, with ``prompt``) completion (server-sent events). This call waits for the first
+    chunk, so connection, HTTP-status and early stream errors are raised by it (after trying the other replicas);
+    errors after the first chunk are raised while iterating, never retried."""
+    body = _payload(spec, messages, params, tools, stream=True, prompt=prompt)
 
     def attempt(url: str) -> tuple[StreamChunk, Generator[StreamChunk]]:
         events = _events(url, _send_to_model(spec, url, body))
@@ -340,6 +375,7 @@ def _events(base_url: str, response: httpx.Response) -> Generator[StreamChunk]:
     calls: dict[int, dict[str, Any]] = {}
     finish: str | None = None
     usage: dict[str, Any] | None = None
+    logprobs: list[dict[str, Any]] | None = None
     events = 0
     try:
         for line in response.iter_lines():
@@ -355,7 +391,7 @@ def _events(base_url: str, response: httpx.Response) -> Generator[StreamChunk]:
             usage = event.get("usage") or usage
             for choice in event.get("choices") or ():
                 finish = choice.get("finish_reason") or finish
-                delta = choice.get("delta") or {}
+                delta = choice.get("delta") or {"content": choice.get("text")}
                 # Tool calls arrive in fragments keyed by index: id and name once, arguments piece by piece.
                 for fragment in delta.get("tool_calls") or ():
                     call = calls.setdefault(fragment.get("index", 0), {"function": {"arguments": ""}})
@@ -363,12 +399,16 @@ def _events(base_url: str, response: httpx.Response) -> Generator[StreamChunk]:
                     function = fragment.get("function") or {}
                     call["function"]["name"] = function.get("name") or call["function"].get("name")
                     call["function"]["arguments"] += function.get("arguments") or ""
-                if delta.get("content"):
-                    text.append(delta["content"])
-                    yield StreamChunk(delta=delta["content"])
+                scored = _logprobs(choice)
+                if scored is not None:
+                    logprobs = (logprobs or []) + scored
+                if delta.get("content") or scored:
+                    text.append(delta.get("content") or "")
+                    yield StreamChunk(delta=delta.get("content") or "",
+                                      logprobs=tuple(scored) if scored is not None else None)
         if not events:
             raise ValueError("no server-sent events in the response")
-        result = _result("".join(text), [_tool_call(calls[i]) for i in sorted(calls)], finish, usage)
+        result = _result("".join(text), [_tool_call(calls[i]) for i in sorted(calls)], finish, usage, logprobs)
     except _CONNECTION_ERRORS as exc:
         if not text:
             raise _ConnectionFailed(f"{type(exc).__name__} before the first chunk: {exc}") from exc

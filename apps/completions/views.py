@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.chat.views import record_chat_usage
+from apps.completions import responses
+from apps.completions.serializers import CompletionRequestSerializer
+from apps.completions.services import text_completion_prepare, text_completion_run, text_completion_stream
+from apps.core.errors import ApiError, error_body
+from apps.core.sse import DONE, guarded_stream, sse_response
+from workers.runtime.specs import GenerationResult
+
+
+class CompletionsApi(APIView):
+    """OpenAI's legacy text completions: the prompt is continued as is, with no chat format around it."""
+
+    @extend_schema(
+        operation_id="completions_create", tags=["chat"], request=CompletionRequestSerializer,
+        responses=OpenApiResponse(description=(
+            "A text_completion object {id, object, created, model, choices: [{text, index, logprobs, "
+            "finish_reason}], usage}, or text_completion SSE chunks ending with `data: [DONE]` when stream=true."
+        )),
+    )
+    def post(self, request: Request) -> Response:
+        started = time.monotonic()
+        prepared = text_completion_prepare(user=request.user, body=request.data)
+        if not prepared.stream:
+            completion = text_completion_run(prepared=prepared)
+            record_chat_usage(request, model=completion.model, result=completion.usage, started=started)
+            return Response(completion.body)
+        choices = text_completion_stream(prepared=prepared)
+        finished: list[GenerationResult] = []
+
+        def remember(chunks: Iterator[Any]) -> Iterator[Any]:
+            for chunk in chunks:
+                if chunk.finished:
+                    finished.append(chunk.result)
+                yield chunk
+
+        events = responses.completion_stream(
+            model=prepared.served.id, prompts=prepared.prompts, choices=[remember(c) for c in choices],
+            n=prepared.n, echo=prepared.echo, include_usage=prepared.include_usage,
+        )
+
+        def on_error(exc: ApiError) -> list[Any]:
+            return [error_body(message=str(exc.detail), code=exc.error_code, status_code=exc.status_code), DONE]
+
+        def on_close() -> None:
+            complete = len(finished) == len(choices)
+            usage = responses.total_usage(finished, n=prepared.n) if complete else None
+            record_chat_usage(request, model=prepared.served.id, result=usage, started=started,
+                              status_code=200 if complete else 499)
+
+        return sse_response(guarded_stream(events, on_error=on_error, on_close=on_close))

@@ -1,0 +1,37 @@
+"""One ``/v1/embeddings`` response from a request body, without HTTP: the view and the Batch API's
+``/v1/embeddings`` lines both build their answer here."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import numpy as np
+from django.contrib.auth.models import AbstractUser
+
+from apps.embeddings.serializers import EmbeddingRequestSerializer
+from apps.embeddings.services import embeddings_create
+
+
+def encode_embedding(vector: list[float], encoding_format: str) -> list[float] | str:
+    if encoding_format == "base64":  # what the openai SDK asks for by default: little-endian float32
+        return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()
+    return vector
+
+
+def embeddings_response(*, user: AbstractUser, body: Any) -> tuple[dict[str, Any], int, str]:
+    """``(OpenAI embedding list body, prompt tokens, model name)``; raises ``ApiError`` (or DRF's
+    ``ValidationError``) for input the caller got wrong."""
+    serializer = EmbeddingRequestSerializer(data=body)
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    result = embeddings_create(user=user, model=data.get("model"), texts=data["input"],
+                               dimensions=data.get("dimensions"))
+    response = {
+        "object": "list",
+        "data": [{"object": "embedding", "index": i, "embedding": encode_embedding(v, data["encoding_format"])}
+                 for i, v in enumerate(result.vectors)],
+        "model": result.model,
+        "usage": {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens},
+    }
+    return response, result.prompt_tokens, result.model

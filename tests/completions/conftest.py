@@ -1,0 +1,1 @@
+from tests.chat.conftest import tiny_models  # noqa: F401  (the session-built tiny checkpoints)
