@@ -4,7 +4,8 @@
 fields) are answered by one continuous-batching engine, greedy, at most ``--max-tokens`` tokens each:
 
 * constrained (``response_format: json_schema``): how many outputs validate (jsonschema), completion tokens/s;
-* free (the same prompts, no constraint): completion tokens/s;
+* free (the same prompts, no constraint, each capped at the token count its constrained answer had, so both runs
+  decode the same number of tokens after the same prefills): completion tokens/s;
 * both again one request at a time, where the grammar's per-token work is not hidden by batching.
 
 Goals: 100% valid; constrained ÷ free tokens/s ≥ 0.8 one at a time and batched.
@@ -47,30 +48,34 @@ def main() -> None:
     runtime = LocalRuntime()
     schemas = generate_schemas(args.schemas, seed=0)
 
-    def answer(schema: dict, constrained: bool) -> tuple[str, int]:
+    def answer(schema: dict, constrained: bool, max_tokens: int) -> tuple[str, int]:
         structured = StructuredOutput(kind="json_schema", schema=schema, name="record") if constrained else None
-        params = SamplingParams(temperature=0, max_new_tokens=args.max_tokens, structured=structured)
+        params = SamplingParams(temperature=0, max_new_tokens=max_tokens, structured=structured)
         result = runtime.generate(spec=spec, messages=[ChatMessage(role="user", content=prompt_for(schema))],
                                   params=params)
         return result.text, result.completion_tokens
 
-    def run(batch: list[dict], constrained: bool, concurrent: bool) -> tuple[list[str], float]:
+    def run(batch: list[dict], constrained: bool, concurrent: bool,
+            budgets: list[int]) -> tuple[list[str], list[int], float]:
+        jobs = list(zip(batch, budgets, strict=True))
         started = time.perf_counter()
         if concurrent:
-            with ThreadPoolExecutor(max_workers=len(batch)) as pool:
-                answers = list(pool.map(lambda s: answer(s, constrained), batch))
+            with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+                answers = list(pool.map(lambda job: answer(job[0], constrained, job[1]), jobs))
         else:
-            answers = [answer(s, constrained) for s in batch]
+            answers = [answer(schema, constrained, budget) for schema, budget in jobs]
         elapsed = time.perf_counter() - started
-        return [text for text, _ in answers], sum(tokens for _, tokens in answers) / elapsed
+        tokens = [count for _, count in answers]
+        return [text for text, _ in answers], tokens, sum(tokens) / elapsed
 
-    answer(schemas[0], True)  # load the model and build the grammar tokenizer outside the timings
+    answer(schemas[0], True, args.max_tokens)  # load the model and build the grammar tokenizer outside the timings
     figures: dict[str, float] = {}
-    texts, figures["batched_constrained_tps"] = run(schemas, True, True)
-    _, figures["batched_free_tps"] = run(schemas, False, True)
+    full = [args.max_tokens] * len(schemas)
+    texts, lengths, figures["batched_constrained_tps"] = run(schemas, True, True, full)
+    *_, figures["batched_free_tps"] = run(schemas, False, True, lengths)
     few = schemas[: args.sequential]
-    _, figures["sequential_constrained_tps"] = run(few, True, False)
-    _, figures["sequential_free_tps"] = run(few, False, False)
+    _, few_lengths, figures["sequential_constrained_tps"] = run(few, True, False, full[: len(few)])
+    *_, figures["sequential_free_tps"] = run(few, False, False, few_lengths)
     runtime.close()
 
     valid = 0

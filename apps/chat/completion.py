@@ -56,7 +56,7 @@ def chat_completion_run(*, prepared: PreparedChat) -> ChatCompletion:
     annotations = None
     if sources is not None:
         results = [replace(r, text=keep_valid_markers(r.text, source_count=len(sources))) for r in results]
-        annotations = url_citations(results[0].text, sources)
+        annotations = [url_citations(r.text, sources) for r in results]
     if chat.dialect == "openai":
         body = dialects.openai_completion(model=served.id, results=results, sources=sources, annotations=annotations)
     else:

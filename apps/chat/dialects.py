@@ -168,11 +168,12 @@ def _assistant_message(result: GenerationResult, annotations: list[dict[str, Any
 
 
 def openai_completion(*, model: str, results: list[GenerationResult], sources: list[dict[str, Any]] | None = None,
-                      annotations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """A chat.completion with one choice per result (``n``); the prompt is counted once."""
+                      annotations: list[list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """A chat.completion with one choice per result (``n``), ``annotations`` (when given) one list per result;
+    the prompt is counted once."""
     choices = [
-        {"index": index, "message": _assistant_message(result, annotations), "finish_reason": result.finish_reason,
-         "logprobs": _choice_logprobs(result.logprobs)}
+        {"index": index, "message": _assistant_message(result, annotations[index] if annotations else None),
+         "finish_reason": result.finish_reason, "logprobs": _choice_logprobs(result.logprobs)}
         for index, result in enumerate(results)
     ]
     body = {
@@ -187,6 +188,14 @@ def openai_completion(*, model: str, results: list[GenerationResult], sources: l
 def combined_usage(results: list[GenerationResult]) -> GenerationResult:
     """One result whose token counts are those of all ``results`` together (the prompt counted once)."""
     return replace(results[0], completion_tokens=sum(r.completion_tokens for r in results))
+
+
+def recording(chunks: Iterator[StreamChunk], finished: list[GenerationResult]) -> Iterator[StreamChunk]:
+    """``chunks`` unchanged; each final result is appended to ``finished`` as it passes (for usage records)."""
+    for chunk in chunks:
+        if chunk.finished and chunk.result is not None:
+            finished.append(chunk.result)
+        yield chunk
 
 
 def interleave(choices: list[Iterator[StreamChunk]]) -> Iterator[tuple[int, StreamChunk]]:

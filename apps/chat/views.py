@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
@@ -65,22 +64,15 @@ class ChatCompletionsApi(APIView):
         choices = chat_stream_choices(spec=prepared.served.spec, messages=prepared.messages, params=prepared.params,
                                       tools=chat.tools, n=chat.n)
         finished: list[GenerationResult] = []
-
-        def remember(stream: Iterator[Any]) -> Iterator[Any]:
-            for chunk in stream:
-                if chunk.finished:
-                    finished.append(chunk.result)
-                yield chunk
-
         head = {"sources": sources} if sources is not None else None
         if chat.dialect == "openai":
-            events = dialects.openai_stream(model=model, choices=[remember(c) for c in choices],
+            events = dialects.openai_stream(model=model, choices=[dialects.recording(c, finished) for c in choices],
                                             include_usage=chat.include_usage, head=head)
 
             def on_error(exc: ApiError) -> list[Any]:
                 return [error_body(message=str(exc.detail), code=exc.error_code, status_code=exc.status_code), DONE]
         else:
-            events = dialects.tigerbot_stream(chunks=remember(choices[0]), head=head)
+            events = dialects.tigerbot_stream(chunks=dialects.recording(choices[0], finished), head=head)
 
             def on_error(exc: ApiError) -> list[Any]:
                 error = error_body(message=str(exc.detail), code=exc.error_code, status_code=exc.status_code)

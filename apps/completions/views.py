@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -9,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.chat import dialects
 from apps.chat.views import record_chat_usage
 from apps.completions import responses
 from apps.completions.serializers import CompletionRequestSerializer
@@ -37,15 +37,9 @@ class CompletionsApi(APIView):
             return Response(completion.body)
         choices = text_completion_stream(prepared=prepared)
         finished: list[GenerationResult] = []
-
-        def remember(chunks: Iterator[Any]) -> Iterator[Any]:
-            for chunk in chunks:
-                if chunk.finished:
-                    finished.append(chunk.result)
-                yield chunk
-
         events = responses.completion_stream(
-            model=prepared.served.id, prompts=prepared.prompts, choices=[remember(c) for c in choices],
+            model=prepared.served.id, prompts=prepared.prompts,
+            choices=[dialects.recording(c, finished) for c in choices],
             n=prepared.n, echo=prepared.echo, include_usage=prepared.include_usage,
         )
 

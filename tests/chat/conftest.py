@@ -79,3 +79,7 @@ def runtime() -> LocalRuntime:
 def local_spec(path: Path, **overrides: object) -> ModelSpec:
     options: dict[str, object] = {"name": "tiny", "family": "tigerbot", "path": str(path), "max_new_tokens": 24}
     return ModelSpec(**{**options, **overrides})  # type: ignore[arg-type]
+
+
+# Fixtures of the tests that serve through the fake vLLM (used by name).
+from tests.chat.vllm_fixtures import checkpoints, finetune_dir, served_base, vllm  # noqa: E402, F401

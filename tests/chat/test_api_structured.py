@@ -165,3 +165,24 @@ def test_streamed_choices_and_logprobs(tenant, chatty):
     single = _openai(tenant.client).json()["usage"]
     assert usage["prompt_tokens"] == single["prompt_tokens"]
     assert usage["completion_tokens"] == 2 * single["completion_tokens"]
+
+
+def test_upstream_models_get_the_constraints_passed_through(live_server, tenant, noise, chatty):
+    # This platform as its own OpenAI-compatible upstream: the upstream enforces what the proxy passes on.
+    for target in (noise, chatty):
+        ModelEndpoint.objects.create(name=f"{target.name}-up", family="hf-template", backend="openai-upstream",
+                                     base_url=f"{live_server.url}/v1", upstream_api_key=tenant.key,
+                                     upstream_model=target.name, max_new_tokens=target.max_new_tokens)
+    response = _openai(tenant.client, model="noise-up", response_format=_json_schema(PERSON), temperature=1.0,
+                       seed=5, max_tokens=96, logprobs=True, top_logprobs=1)
+    assert response.status_code == 200, response.json()
+    choice = response.json()["choices"][0]
+    jsonschema.validate(json.loads(choice["message"]["content"]), PERSON)
+    assert choice["logprobs"]["content"]
+    called = _openai(tenant.client, model="chatty-up", tools=TOOLS, tool_choice="required",
+                     parallel_tool_calls=False).json()["choices"][0]
+    assert called["finish_reason"] == "tool_calls" and len(called["message"]["tool_calls"]) == 1
+    streamed = _sse(_openai(tenant.client, model="noise-up", response_format={"type": "json_object"}, stream=True,
+                            temperature=1.0, seed=2, max_tokens=48))
+    text = "".join(e["choices"][0]["delta"].get("content") or "" for e in streamed[:-1] if e["choices"])
+    assert isinstance(json.loads(text), dict)

@@ -84,3 +84,32 @@ def test_a_stream_left_early_is_cancelled_on_the_worker(celery_worker, tenant, t
     while live.pending and time.monotonic() < deadline:
         time.sleep(0.05)
     assert live.pending == 0
+
+
+def test_structured_outputs_choices_logprobs_and_completions_through_a_worker(celery_worker, tenant, chatty):
+    schema = {"type": "object", "properties": {"greeting": {"type": "string"}}, "required": ["greeting"]}
+    body = {"model": "chatty", "messages": [{"role": "user", "content": "你好"}], "temperature": 0, "n": 2,
+            "logprobs": True, "top_logprobs": 2,
+            "response_format": {"type": "json_schema", "json_schema": {"name": "g", "schema": schema}}}
+    plain = tenant.client.post("/v1/chat/completions", body, format="json").json()
+    assert [c["index"] for c in plain["choices"]] == [0, 1]
+    for choice in plain["choices"]:
+        assert isinstance(json.loads(choice["message"]["content"])["greeting"], str)
+        assert len(choice["logprobs"]["content"][0]["top_logprobs"]) == 2
+
+    events = _sse(tenant.client.post("/v1/chat/completions", {**body, "stream": True}, format="json"))
+    texts = {0: "", 1: ""}
+    for event in events:
+        for choice in event["choices"]:
+            texts[choice["index"]] += choice["delta"].get("content") or ""
+    assert texts[0] == texts[1] == plain["choices"][0]["message"]["content"]
+
+    bad = {**body, "response_format": {"type": "json_schema", "json_schema": {"name": "g", "schema": {"type": "x"}}}}
+    for stream in (False, True):
+        refused = tenant.client.post("/v1/chat/completions", {**bad, "stream": stream}, format="json")
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == "response_format"
+
+    completion = tenant.client.post("/v1/completions", {"model": "chatty", "prompt": "你好", "max_tokens": 4,
+                                                        "temperature": 0, "n": 2}, format="json").json()
+    assert [c["index"] for c in completion["choices"]] == [0, 1]
+    assert 2 <= completion["usage"]["completion_tokens"] <= 8

@@ -22,31 +22,10 @@ from apps.core.errors import ApiError
 from apps.finetune.models import FineTunedModel, FineTuneJob, TrainingFile
 from apps.finetune.services import finetune_job_create
 from tests.chat.fake_vllm import BASE_MODEL, FakeVLLM, answer
+from tests.chat.vllm_fixtures import VLLM_ADAPTERS
 from workers.runtime.replicas import replica_health
-from workers.runtime.tiny import make_tiny_adapter, make_tiny_model
 
 QUESTION = "Who are you?"
-VLLM_ADAPTERS = "/adapters"  # where the vLLM container mounts FINETUNE_DIR
-
-
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("vllm-checkpoints")
-    base = make_tiny_model(root / "smol", family="hf-template")
-    return base, make_tiny_adapter(root / "adapter", base_path=base)
-
-
-@pytest.fixture
-def finetune_dir(settings: Any, tmp_path: Path) -> Path:
-    settings.FINETUNE_DIR = tmp_path / "finetunes"
-    settings.VLLM_ADAPTER_ROOT = VLLM_ADAPTERS
-    return settings.FINETUNE_DIR
-
-
-@pytest.fixture
-def vllm(finetune_dir: Path) -> Iterator[FakeVLLM]:
-    with FakeVLLM(mounts={VLLM_ADAPTERS: finetune_dir}) as server:
-        yield server
 
 
 @pytest.fixture
@@ -62,13 +41,6 @@ def no_worker(settings: Any) -> Iterator[None]:
     finally:
         app.control.purge()
         app.conf.task_always_eager = True
-
-
-@pytest.fixture
-def served_base(db: None, vllm: FakeVLLM, checkpoints: tuple[Path, Path]) -> ModelEndpoint:
-    """A local checkpoint that vLLM serves: trainable here, answered there."""
-    return model_endpoint_register(name="smol", family="hf-template", path=str(checkpoints[0]),
-                                   serve_url=vllm.url, upstream_model=BASE_MODEL)
 
 
 @pytest.fixture

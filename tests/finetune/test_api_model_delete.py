@@ -6,7 +6,6 @@ tests/chat/fake_vllm.py; the base and the adapter are real tiny checkpoints (no 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,41 +14,12 @@ import pytest
 from django.db import transaction
 
 from apps.chat.models import ModelEndpoint
-from apps.chat.services import model_endpoint_register
 from apps.embeddings.services import embedding_model_register_default
 from apps.finetune.models import FineTunedModel, FineTuneJob, TrainingFile
 from apps.finetune.services import fine_tuned_model_delete
-from tests.chat.fake_vllm import BASE_MODEL, FakeVLLM, answer
-from workers.runtime.tiny import make_tiny_adapter, make_tiny_model
+from tests.chat.fake_vllm import FakeVLLM, answer
 
-VLLM_ADAPTERS = "/adapters"  # where the vLLM container mounts FINETUNE_DIR
 QUESTION = "Who are you?"
-
-
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("delete-checkpoints")
-    base = make_tiny_model(root / "smol", family="hf-template")
-    return base, make_tiny_adapter(root / "adapter", base_path=base)
-
-
-@pytest.fixture
-def finetune_dir(settings: Any, tmp_path: Path) -> Path:
-    settings.FINETUNE_DIR = tmp_path / "finetunes"
-    settings.VLLM_ADAPTER_ROOT = VLLM_ADAPTERS
-    return settings.FINETUNE_DIR
-
-
-@pytest.fixture
-def vllm(finetune_dir: Path) -> Iterator[FakeVLLM]:
-    with FakeVLLM(mounts={VLLM_ADAPTERS: finetune_dir}) as server:
-        yield server
-
-
-@pytest.fixture
-def served_base(db: None, vllm: FakeVLLM, checkpoints: tuple[Path, Path]) -> ModelEndpoint:
-    return model_endpoint_register(name="smol", family="hf-template", path=str(checkpoints[0]),
-                                   serve_url=vllm.url, upstream_model=BASE_MODEL)
 
 
 def make_fine_tuned(owner: Any, name: str, *, finetune_dir: Path, adapter: Path) -> FineTunedModel:

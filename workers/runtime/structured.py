@@ -39,10 +39,14 @@ def _with_layout(schema: dict[str, Any]) -> dict[str, Any]:
     return {**schema, "x-guidance": {**JSON_LAYOUT, **schema.get("x-guidance", {})}}
 
 
+# The integers every JSON reader takes exactly (RFC 8259, section 6: IEEE 754 doubles).
+SAFE_INTEGER = 2**53 - 1
+
+
 def _closed(schema: Any) -> Any:
     """``schema`` with ``additionalProperties: false`` wherever an object lists ``properties`` and says nothing
-    about others (as xgrammar's strict mode does in vLLM): otherwise a small model invents extra keys until the
-    token budget runs out."""
+    about others (as xgrammar's strict mode does in vLLM), and integers without bounds kept to the interoperable
+    range: otherwise a small model invents keys, or repeats a digit, until the token budget runs out."""
     if isinstance(schema, list):
         return [_closed(item) for item in schema]
     if not isinstance(schema, dict):
@@ -50,6 +54,9 @@ def _closed(schema: Any) -> Any:
     closed = {key: _closed(value) for key, value in schema.items()}
     if "properties" in closed and "additionalProperties" not in closed:
         closed["additionalProperties"] = False
+    if closed.get("type") == "integer":
+        closed.setdefault("minimum", -SAFE_INTEGER)
+        closed.setdefault("maximum", SAFE_INTEGER)
     return closed
 
 
