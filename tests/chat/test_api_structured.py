@@ -39,7 +39,7 @@ TOOLS = [{"type": "function", "function": {"name": WEATHER_TOOL.name, "descripti
 @pytest.fixture
 def noise(db, tiny_models) -> ModelEndpoint:
     return ModelEndpoint.objects.create(name="noise", family="hf-template", path=str(tiny_models["hf-template"]),
-                                        max_new_tokens=96, max_input_tokens=256)
+                                        max_new_tokens=96, max_input_tokens=1024)
 
 
 @pytest.fixture
@@ -186,3 +186,15 @@ def test_upstream_models_get_the_constraints_passed_through(live_server, tenant,
                             temperature=1.0, seed=2, max_tokens=48))
     text = "".join(e["choices"][0]["delta"].get("content") or "" for e in streamed[:-1] if e["choices"])
     assert isinstance(json.loads(text), dict)
+
+
+def test_required_tool_calls_close_within_a_small_budget(tenant, noise):
+    for seed in range(3):
+        response = _openai(tenant.client, model="noise", tools=TOOLS, tool_choice="required", temperature=1.0,
+                           seed=seed, max_tokens=48)
+        assert response.status_code == 200, response.json()
+        choice = response.json()["choices"][0]
+        assert choice["finish_reason"] == "tool_calls", choice
+        for call in choice["message"]["tool_calls"]:
+            schema = {t["function"]["name"]: t["function"]["parameters"] for t in TOOLS}[call["function"]["name"]]
+            jsonschema.validate(json.loads(call["function"]["arguments"]), schema)

@@ -83,7 +83,7 @@ class LoadedModel:
                 vocab_size = self.model.config.get_text_config().vocab_size
                 self._grammar_tools = (
                     grammar_tokenizer(self.tokenizer, vocab_size=vocab_size, eos_ids=self.eos_ids),
-                    ClosingTokens(self.tokenizer, vocab_size=vocab_size),
+                    ClosingTokens(self.tokenizer, vocab_size=vocab_size, eos_ids=sorted(self.eos_ids)),
                 )
         tokenizer, closers = self._grammar_tools
         return Constraint(tokenizer=tokenizer, grammar=grammar, closers=closers, max_new_tokens=max_new_tokens)

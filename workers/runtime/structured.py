@@ -148,10 +148,11 @@ def grammar_tokenizer(tokenizer: PreTrainedTokenizerBase, *, vocab_size: int, eo
 
 
 class ClosingTokens:
-    """Each token's text, and token classes by how they end JSON: tokens that start (after spaces) with ``"``,
-    with ``]`` or ``}`` (and hold no comma), and with ``,``. Built once per tokenizer."""
+    """Each token's text, and token classes by how they end an answer: end-of-sequence tokens, and tokens that
+    start (after spaces) with ``"``, with ``]`` or ``}`` (and hold no comma), and with ``,``. Built once per
+    tokenizer."""
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, *, vocab_size: int) -> None:
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, *, vocab_size: int, eos_ids: Sequence[int]) -> None:
         self.texts = [tokenizer.decode([i]) for i in range(min(vocab_size, len(tokenizer)))]
         self.texts += [""] * (vocab_size - len(self.texts))
         firsts = [text.lstrip()[:1] for text in self.texts]
@@ -163,6 +164,8 @@ class ClosingTokens:
         commaless = torch.tensor(["," not in text for text in self.texts], dtype=torch.bool)
         self.quote, self.comma = starting_with('"'), starting_with(",")
         self.quote_alone, self.close_alone = self.quote & commaless, starting_with("]}") & commaless
+        self.end = torch.zeros(vocab_size, dtype=torch.bool)
+        self.end[[i for i in eos_ids if i < vocab_size]] = True
 
 
 def closing_reserve(*, max_new_tokens: int, shortest_tokens: int) -> int:
@@ -178,8 +181,9 @@ class Constraint:
     A small model can loop inside an unbounded array or string until the token budget cuts it off, leaving JSON
     that does not parse. So once fewer than ``closing_reserve`` tokens of the budget remain, the mask keeps only
     the allowed tokens of the most closing class that has any (``ClosingTokens``): inside a string, tokens that
-    end it; outside, tokens that close an array or object, then ones that start a (short) string, then commas,
-    and only then tokens that end a string and go on to the next member.
+    end it; outside, the end of the answer when the grammar allows it, then tokens that close an array or object,
+    then ones that start a (short) string, then commas, and only then tokens that end a string and go on to the
+    next member.
     Strings end, arrays and objects close, and the answer finishes as valid JSON instead of being cut."""
 
     def __init__(self, *, tokenizer: Any, grammar: Grammar, closers: ClosingTokens | None = None,
@@ -212,7 +216,7 @@ class Constraint:
             if self._in_string:
                 tiers = (closers.quote_alone, closers.quote)
             else:
-                tiers = (closers.close_alone, closers.quote_alone, closers.comma, closers.quote)
+                tiers = (closers.end, closers.close_alone, closers.quote_alone, closers.comma, closers.quote)
             for tier in tiers:
                 closing = mask & tier
                 if bool(closing.any()):
@@ -231,8 +235,3 @@ class Constraint:
                     self._escaped = True
                 elif char == '"':
                     self._in_string = not self._in_string
-
-    @property
-    def failed(self) -> str | None:
-        """Why the matcher gave up (a token outside the grammar was forced on it), or None."""
-        return self._matcher.get_error() if self._matcher.is_error() else None
