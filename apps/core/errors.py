@@ -68,25 +68,25 @@ def error_body(
     return {"error": {**error, **details} if details else error}
 
 
-def _first_validation_error(detail: Any, path: str = "") -> tuple[str | None, str, str]:
+def first_validation_error(detail: Any, path: str = "") -> tuple[str | None, str, str]:
     """Walks DRF's nested error detail to the first leaf: (param path, message, code)."""
     if isinstance(detail, dict):
         for key, value in detail.items():
             if isinstance(key, int):  # ListField errors are keyed by item index
-                return _first_validation_error(value, f"{path}[{key}]")
+                return first_validation_error(value, f"{path}[{key}]")
             sub = key if key != "non_field_errors" else ""
-            return _first_validation_error(value, f"{path}.{sub}" if path and sub else (sub or path))
+            return first_validation_error(value, f"{path}.{sub}" if path and sub else (sub or path))
     if isinstance(detail, list) and detail:
         for index, value in enumerate(detail):
             if value:  # ListSerializer reports {} for valid items
                 nested = isinstance(value, dict | list)
-                return _first_validation_error(value, f"{path}[{index}]" if nested else path)
+                return first_validation_error(value, f"{path}[{index}]" if nested else path)
     code = getattr(detail, "code", "invalid") or "invalid"
     return (path or None), str(detail), str(code)
 
 
 def _from_validation_error(exc: exceptions.ValidationError) -> tuple[str | None, str, str]:
-    param, message, code = _first_validation_error(exc.detail)
+    param, message, code = first_validation_error(exc.detail)
     message = f"{param}: {message}" if param else message
     return param, message, "invalid_request" if code in ("invalid", "required", "null", "blank") else code
 

@@ -10,6 +10,7 @@ from django.db.models import Q, QuerySet
 from apps.core.errors import ApiError, NotFoundError
 from apps.core.tenancy import get_owned_or_404
 from apps.plugins import indexes
+from apps.plugins.filters import Condition, Filter, Group, documents_filter, filters_parse
 from apps.plugins.models import Document, IngestRun, Plugin
 from workers.retrieval.profiles import get_profile
 
@@ -84,29 +85,55 @@ def search_params(
     return query.strip(), top_k, weights[0], weights[1]
 
 
+def score_threshold_param(*, value: Any, param: str = "score_threshold") -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value < 0:
+        raise ApiError(f"{param} must be a number >= 0.", param=param)
+    return float(value)
+
+
 def plugin_search_in(
     *, plugin: Plugin, query: str, top_k: int = 5, tfidf_weight: float | None = None,
-    embedding_weight: float | None = None,
+    embedding_weight: float | None = None, filters: Filter | Any = None,
+    score_threshold: float | None = None,
 ) -> list[dict[str, Any]]:
+    """``filters`` (raw JSON or an already parsed ``Filter``) restricts the search to the matching documents
+    before ranking, so ``top_k`` stays full whenever enough of them match; hits scoring under
+    ``score_threshold`` are dropped."""
     query, top_k, sparse, dense = search_params(plugin=plugin, query=query, top_k=top_k, tfidf_weight=tfidf_weight,
                                                 embedding_weight=embedding_weight)
+    parsed = filters if isinstance(filters, Condition | Group) else filters_parse(value=filters)
+    threshold = score_threshold_param(value=score_threshold)
+    allowed: set[str] | None = None
+    if parsed is not None:
+        allowed = set(documents_filter(queryset=plugin.documents.all(), filters=parsed)
+                      .values_list("external_id", flat=True))
     with indexes.searchable(plugin=plugin) as index:
-        hits = index.search(query=query, top_k=top_k, tfidf_weight=sparse, embedding_weight=dense) if index else []
+        hits = (index.search(query=query, top_k=top_k, tfidf_weight=sparse, embedding_weight=dense,
+                             allowed_ids=allowed) if index else [])
+    if threshold is not None:
+        hits = [hit for hit in hits if hit.score >= threshold]
+    metas = dict(plugin.documents.filter(external_id__in={hit.doc_id for hit in hits})
+                 .values_list("external_id", "meta"))
     return [
         {"doc_id": hit.doc_id, "title": hit.title, "url": hit.url or "", "text": hit.text,
          "score": round(hit.score, 6),
-         "scores": {"sparse": round(hit.scores["sparse"], 6), "dense": round(hit.scores["dense"], 6)}}
+         "scores": {"sparse": round(hit.scores["sparse"], 6), "dense": round(hit.scores["dense"], 6)},
+         "meta": metas.get(hit.doc_id) or {}}
         for hit in hits
     ]
 
 
 def plugin_search(
     *, user: AbstractUser, plugin: str, query: str, top_k: int = 5, tfidf_weight: float | None = None,
-    embedding_weight: float | None = None,
+    embedding_weight: float | None = None, filters: Filter | Any = None,
+    score_threshold: float | None = None,
 ) -> list[dict[str, Any]]:
     """Ranked passages of ``plugin`` (a built-in slug, or the caller's own plugin id or slug) for ``query``:
-    dicts with doc_id (the document's external id), title, url, text, score and scores {sparse, dense}.
-    Bad input raises ``ApiError`` (400, with ``param``); another user's plugin raises ``NotFoundError``."""
+    dicts with doc_id (the document's external id), title, url, text, score, scores {sparse, dense} and meta
+    (the document's metadata). Bad input raises ``ApiError`` (400, with ``param``); another user's plugin
+    raises ``NotFoundError``."""
     found = plugin_get_usable(user=user, plugin=plugin)
     return plugin_search_in(plugin=found, query=query, top_k=top_k, tfidf_weight=tfidf_weight,
-                            embedding_weight=embedding_weight)
+                            embedding_weight=embedding_weight, filters=filters, score_threshold=score_threshold)

@@ -20,6 +20,10 @@ class FilesUploadSerializer(serializers.Serializer):
                                                                          ".docx); repeat the field for several.")
 
 
+FILTERS_HELP = ('Metadata filter on the documents\' meta: {"key", "op": eq|ne|in|nin|gt|gte|lt|lte|exists, '
+                '"value"}, or {"and": [...]} / {"or": [...]} of filters.')
+
+
 class SearchSerializer(serializers.Serializer):
     """Range checks happen in the service (shared with ``plugin_search``); here only types."""
 
@@ -28,6 +32,10 @@ class SearchSerializer(serializers.Serializer):
     top_k = serializers.IntegerField(required=False, default=5)
     tfidf_weight = serializers.FloatField(required=False, allow_null=True, default=None)
     embedding_weight = serializers.FloatField(required=False, allow_null=True, default=None)
+    filters = serializers.JSONField(required=False, allow_null=True, default=None,
+                                    help_text=FILTERS_HELP)
+    score_threshold = serializers.FloatField(required=False, allow_null=True, default=None, min_value=0,
+                                             help_text="Drop hits whose fused score is below this.")
 
 
 class TurnSerializer(serializers.Serializer):
@@ -52,6 +60,9 @@ class RethinkChatSerializer(serializers.Serializer):
     stream = serializers.BooleanField(required=False, default=False)
     model = serializers.CharField(required=False, allow_null=True, default=None)
     temperature = serializers.FloatField(required=False, default=0.7, min_value=0, max_value=2)
+    filters = serializers.JSONField(required=False, allow_null=True, default=None, help_text=FILTERS_HELP)
+    score_threshold = serializers.FloatField(required=False, allow_null=True, default=None, min_value=0,
+                                             help_text="Drop passages whose fused score is below this.")
 
 
 class LegacyCreateSerializer(serializers.Serializer):

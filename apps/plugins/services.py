@@ -26,9 +26,16 @@ from apps.chat.services import chat_complete
 from apps.core.dispatch import enqueue
 from apps.core.errors import ApiError, ConflictError
 from apps.plugins import indexes
+from apps.plugins.filters import Filter, filters_parse
 from apps.plugins.models import Chunk, Document, IngestRun, Plugin
 from apps.plugins.parsing import SUPPORTED_EXTENSIONS, ParsedDocument, parse_file
-from apps.plugins.selectors import plugin_get_usable, plugin_search, plugin_search_in, search_params
+from apps.plugins.selectors import (
+    plugin_get_usable,
+    plugin_search,
+    plugin_search_in,
+    score_threshold_param,
+    search_params,
+)
 from workers.retrieval import documents as corpus_documents
 from workers.retrieval.analyzer import remove_stop_phrases
 from workers.retrieval.chunking import chunk_document
@@ -413,19 +420,23 @@ class RethinkRequest:
     prompt_prefix: str
     show_search_result: bool
     temperature: float
+    filters: Filter | None = None
+    score_threshold: float | None = None
 
 
 def rethink_prepare(
     *, user: AbstractUser, plugin: str, query: str, session: Sequence[dict[str, str]] = (),
     search_result_num: int | None = None, prompt_prefix: str | None = None, tfidf_weight: float | None = None,
     embedding_weight: float | None = None, show_search_result: bool | None = None, model: str | None = None,
-    temperature: float = SamplingParams.temperature,
+    temperature: float = SamplingParams.temperature, filters: Any = None, score_threshold: float | None = None,
 ) -> RethinkRequest:
     """Validate everything up front, so that a streamed answer never starts on a request that cannot succeed."""
     found = plugin_get_usable(user=user, plugin=plugin)
     top_k = search_result_num if search_result_num is not None else found.params.get("top_k", DEFAULT_TOP_K)
     query, top_k, sparse, dense = search_params(plugin=found, query=query, top_k=top_k, tfidf_weight=tfidf_weight,
                                                 embedding_weight=embedding_weight)
+    parsed_filters = filters_parse(value=filters)
+    threshold = score_threshold_param(value=score_threshold)
     served = chat_model_get(user=user, model=model)
     return RethinkRequest(
         plugin=found, model=served, query=query, session=list(session), top_k=top_k, tfidf_weight=sparse,
@@ -433,7 +444,7 @@ def rethink_prepare(
         prompt_prefix=found.params.get("prompt_prefix", "") if prompt_prefix is None else prompt_prefix,
         show_search_result=(bool(found.params.get("show_search_result", False)) if show_search_result is None
                             else show_search_result),
-        temperature=temperature,
+        temperature=temperature, filters=parsed_filters, score_threshold=threshold,
     )
 
 
@@ -475,7 +486,8 @@ def rethink_events(request: RethinkRequest, *, usage: list[GenerationResult] | N
     terms = key_terms(query=request.query, kind=request.plugin.kind)
     yield step("extract key terms", ", ".join(terms))
     passages = plugin_search_in(plugin=request.plugin, query=request.query, top_k=request.top_k,
-                                tfidf_weight=request.tfidf_weight, embedding_weight=request.embedding_weight)
+                                tfidf_weight=request.tfidf_weight, embedding_weight=request.embedding_weight,
+                                filters=request.filters, score_threshold=request.score_threshold)
     yield step(f"search {request.plugin.slug}", _numbered(passages, budget=PASSAGE_CHAR_BUDGETS[0]))
     answer = ""
     for budget in PASSAGE_CHAR_BUDGETS:  # shrink the passages until the prompt fits the model

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.plugins import views
+from apps.plugins import dify, views
 
 urlpatterns = [
     path("plugin/plugins", views.PluginAvailableListApi.as_view(), name="plugin-available-list"),
@@ -11,4 +11,5 @@ urlpatterns = [
          name="plugin-file-detail"),
     path("plugin/search", views.PluginSearchApi.as_view(), name="plugin-search"),
     path("plugin/chat", views.PluginChatApi.as_view(), name="plugin-chat"),
+    path("dify/retrieval", dify.DifyRetrievalApi.as_view(), name="dify-retrieval"),
 ]

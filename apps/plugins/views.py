@@ -142,6 +142,7 @@ def _rethink_request(request: Request, data: dict[str, Any]) -> services.Rethink
         search_result_num=data["search_result_num"], prompt_prefix=data["prompt_prefix"],
         tfidf_weight=ratio.get("tfidf"), embedding_weight=ratio.get("vector"),
         show_search_result=data["show_search_result"], model=data["model"], temperature=data["temperature"],
+        filters=data["filters"], score_threshold=data["score_threshold"],
     )
 
 

@@ -69,7 +69,7 @@ def test_custom_plugin_end_to_end(
     for query, expected in (("purple sea urchin", "tide.md"), ("the misfits, the rebels", "crazyones.pdf")):
         body = _search(tenant, plugin=plugin_id, query=query, top_k=2).json()
         assert body["object"] == "list" and body["data"][0]["doc_id"] == expected
-        assert set(body["data"][0]) == {"doc_id", "title", "url", "text", "score", "scores"}
+        assert set(body["data"][0]) == {"doc_id", "title", "url", "text", "score", "scores", "meta"}
         assert set(body["data"][0]["scores"]) == {"sparse", "dense"}
     assert _search(other_tenant, plugin=plugin_id, query="urchin").status_code == 404
 

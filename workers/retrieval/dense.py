@@ -16,6 +16,8 @@ import faiss
 import numpy as np
 
 _REBUILD_DEAD_SHARE = 0.1
+# Up to this many allowed ids, a restricted search scores them all exactly instead of asking FAISS.
+_EXACT_ALLOWED_MAX = 20_000
 
 
 @dataclass(slots=True)
@@ -57,10 +59,14 @@ class DenseIndex:
         if len(self._tombstones) > _REBUILD_DEAD_SHARE * self._index.ntotal:
             self._rebuild(hnsw=len(self) > self.hnsw_threshold)
 
-    def search(self, *, vector: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``limit`` (ids, inner products), best first."""
+    def search(
+        self, *, vector: np.ndarray, limit: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``limit`` (ids, inner products), best first; with ``allowed`` (live ids), only among those."""
         if len(self) == 0 or limit <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        if allowed is not None:
+            return self._search_among(vector=vector, limit=limit, allowed=np.asarray(allowed, dtype=np.int64))
         fetch = min(limit + len(self._tombstones), int(self._index.ntotal))
         # One query vector: OpenMP fan-out costs more than it saves on a busy 2-core host.
         threads = faiss.omp_get_max_threads()
@@ -73,6 +79,20 @@ class DenseIndex:
         if self._tombstones:
             keep &= ~np.isin(ids[0], np.fromiter(self._tombstones, dtype=np.int64))
         return ids[0][keep][:limit], scores[0][keep][:limit]
+
+    def _search_among(self, *, vector: np.ndarray, limit: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if len(allowed) <= _EXACT_ALLOWED_MAX:
+            # Exact on a small allowed set: an HNSW walk with a selective filter can miss allowed neighbours.
+            scores = self.scores_for(vector=vector, ids=allowed)
+            order = np.lexsort((allowed, -scores))[:limit]
+            return allowed[order], scores[order]
+        selector = faiss.IDSelectorBatch(allowed)
+        params = (faiss.SearchParametersHNSW(sel=selector, efSearch=max(self.ef_search, limit)) if self.is_hnsw
+                  else faiss.SearchParameters(sel=selector))
+        scores, ids = self._index.search(vector.reshape(1, -1).astype(np.float32), min(limit, len(allowed)),
+                                         params=params)
+        keep = ids[0] >= 0
+        return ids[0][keep], scores[0][keep]
 
     def scores_for(self, *, vector: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Exact inner products with the stored vectors of ``ids`` (all must be live)."""

@@ -163,26 +163,43 @@ class HybridIndex:
         top_k: int = 10,
         tfidf_weight: float | None = None,
         embedding_weight: float | None = None,
+        allowed_ids: set[str] | None = None,
     ) -> list[Hit]:
-        """Best ``top_k`` chunks; weights default to the profile's (see ``profiles.default_weights``)."""
+        """Best ``top_k`` chunks; weights default to the profile's (see ``profiles.default_weights``).
+
+        With ``allowed_ids`` (documents' external ids), only those documents' chunks are scored and ranked, as
+        if the index held nothing else (normalisation included); idf and the citation prior stay index-wide."""
         sparse_weight = self.profile.tfidf_weight if tfidf_weight is None else tfidf_weight
         dense_weight = self.profile.embedding_weight if embedding_weight is None else embedding_weight
         if sparse_weight < 0 or dense_weight < 0 or sparse_weight + dense_weight == 0:
             raise ValueError("tfidf_weight and embedding_weight must be >= 0 and not both 0")
         if top_k <= 0 or not self._chunks:
             return []
+        allowed = None
+        if allowed_ids is not None:
+            allowed = np.asarray(
+                sorted(c for doc_id in allowed_ids if doc_id in self._documents
+                       for c in self._documents[doc_id].chunk_ids),
+                dtype=np.int64,
+            )
+            if len(allowed) == 0:
+                return []
         pool = max(top_k, _MIN_POOL)
         prior = self._document_prior()
         candidates: list[np.ndarray] = []
         sparse = None
         query_vector = None
         if sparse_weight:
-            sparse = self._sparse_relevance(self._sparse.score(query=query))
+            matched = self._sparse.score(query=query)
+            if allowed is not None:
+                keep = np.isin(matched.ids, allowed)
+                matched = SparseScores(ids=matched.ids[keep], scores=matched.scores[keep])
+            sparse = self._sparse_relevance(matched)
             ranked = SparseScores(ids=sparse.ids, scores=sparse.scores * prior[self._doc_slot[sparse.ids]])
             candidates.append(ranked.top(limit=pool).ids)
         if dense_weight:
             query_vector = self.embedder.embed(texts=[query])[0]
-            candidates.append(self._dense.search(vector=query_vector, limit=pool)[0])
+            candidates.append(self._dense.search(vector=query_vector, limit=pool, allowed=allowed)[0])
         ids = np.unique(np.concatenate(candidates))
         sparse_scores = sparse.lookup(ids=ids) if sparse is not None else np.zeros(len(ids), dtype=np.float32)
         dense_scores = np.zeros(len(ids), dtype=np.float32)
