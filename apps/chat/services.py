@@ -69,7 +69,8 @@ def _await_reply(async_result: Any) -> GenerationResult:
     return GenerationResult.from_dict(reply["result"])
 
 
-def _drain(chunks: Iterator[StreamChunk]) -> GenerationResult:
+def final_result(chunks: Iterator[StreamChunk]) -> GenerationResult:
+    """The result a stream ends with (reading it to the end)."""
     *_, last = chunks
     assert last.result is not None
     return last.result
@@ -105,14 +106,15 @@ def chat_complete_choices(
             except RUNTIME_ERRORS as exc:
                 raise to_api_error(exc) from exc
         choices = chat_stream_choices(spec=spec, messages=messages, params=params, tools=tools, n=n, prompt=prompt)
-        return [_drain(chunks) for chunks in choices]
+        return [final_result(chunks) for chunks in choices]
     pending = [generate_task.delay(_payload(spec, messages, choice, tools, prompt))
                for choice in _choice_params(params, n)]
     try:
         return [_await_reply(async_result) for async_result in pending]
-    finally:
-        for async_result in pending:
-            async_result.forget()
+    except ApiError:
+        for async_result in pending:  # one choice failed: the others would answer nobody
+            async_result.revoke()
+        raise
 
 
 def chat_stream_choices(

@@ -11,7 +11,7 @@ from django.contrib.auth.models import AbstractUser
 
 from apps.chat.dialects import sampling_from
 from apps.chat.selectors import ServedModel, chat_model_get
-from apps.chat.services import chat_stream_choices
+from apps.chat.services import chat_stream_choices, final_result
 from apps.completions import responses
 from apps.completions.serializers import CompletionRequestSerializer
 from apps.core.errors import ApiError
@@ -57,11 +57,7 @@ def text_completion_prepare(*, user: AbstractUser, body: Any) -> PreparedComplet
 
 
 def text_completion_run(*, prepared: PreparedCompletion) -> TextCompletion:
-    results = []
-    for chunks in text_completion_stream(prepared=prepared):
-        *_, last = chunks
-        assert last.result is not None
-        results.append(last.result)
+    results = [final_result(chunks) for chunks in text_completion_stream(prepared=prepared)]
     body = responses.completion_body(model=prepared.served.id, prompts=prepared.prompts, results=results,
                                      n=prepared.n, echo=prepared.echo)
     return TextCompletion(body=body, usage=responses.total_usage(results, n=prepared.n), model=prepared.served.id)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.chat.vllm_fixtures import checkpoints, finetune_dir, served_base, vllm  # noqa: F401  (used by name)
 from workers.runtime.local import LocalRuntime
 from workers.runtime.replicas import replica_health
 from workers.runtime.specs import ChatMessage, Family, ModelSpec, ToolCall, ToolSpec
@@ -79,7 +80,3 @@ def runtime() -> LocalRuntime:
 def local_spec(path: Path, **overrides: object) -> ModelSpec:
     options: dict[str, object] = {"name": "tiny", "family": "tigerbot", "path": str(path), "max_new_tokens": 24}
     return ModelSpec(**{**options, **overrides})  # type: ignore[arg-type]
-
-
-# Fixtures of the tests that serve through the fake vLLM (used by name).
-from tests.chat.vllm_fixtures import checkpoints, finetune_dir, served_base, vllm  # noqa: E402, F401

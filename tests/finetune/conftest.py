@@ -9,6 +9,7 @@ import pytest
 import torch
 from transformers import LlamaForCausalLM
 
+from tests.chat.vllm_fixtures import checkpoints, finetune_dir, served_base, vllm  # noqa: F401  (used by name)
 from workers.finetune.conversation import Conversation
 from workers.runtime.tiny import make_tiny_model
 
@@ -82,7 +83,3 @@ def identity_train_file(
             messages = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
             handle.write(json.dumps(Conversation(messages=messages).to_dict()) + "\n")
     return path
-
-
-# Fixtures of the tests that serve through the fake vLLM (used by name).
-from tests.chat.vllm_fixtures import checkpoints, finetune_dir, served_base, vllm  # noqa: E402, F401

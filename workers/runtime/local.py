@@ -69,6 +69,11 @@ class LoadedModel:
     _grammar_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
+    def vocab_size(self) -> int:
+        """Width of the model's logits (may exceed the tokenizer's length)."""
+        return int(self.model.config.get_text_config().vocab_size)
+
+    @property
     def eos_ids(self) -> set[int]:
         configured = self.model.generation_config.eos_token_id
         ids = set(configured if isinstance(configured, list) else [configured])
@@ -80,10 +85,9 @@ class LoadedModel:
         grammar = grammar_for(structured=structured, tools=tools)
         with self._grammar_lock:
             if self._grammar_tools is None:
-                vocab_size = self.model.config.get_text_config().vocab_size
                 self._grammar_tools = (
-                    grammar_tokenizer(self.tokenizer, vocab_size=vocab_size, eos_ids=self.eos_ids),
-                    ClosingTokens(self.tokenizer, vocab_size=vocab_size, eos_ids=sorted(self.eos_ids)),
+                    grammar_tokenizer(self.tokenizer, vocab_size=self.vocab_size, eos_ids=self.eos_ids),
+                    ClosingTokens(self.tokenizer, vocab_size=self.vocab_size, eos_ids=sorted(self.eos_ids)),
                 )
         tokenizer, closers = self._grammar_tools
         return Constraint(tokenizer=tokenizer, grammar=grammar, closers=closers, max_new_tokens=max_new_tokens)
@@ -284,7 +288,8 @@ class LocalRuntime:
     ) -> Iterator[StreamChunk]:
         tokenizer, eos_ids = loaded.tokenizer, loaded.eos_ids
         generated: list[int] = []
-        sent = scored = 0
+        sent = 0
+        scored: list[dict[str, Any]] = []  # log-probability entries already sent, formatted once
         try:
             for generated in submission.tokens(timeout_s=ENGINE_SILENCE_TIMEOUT_S):
                 text = tokenizer.decode(generated, skip_special_tokens=True, clean_up_tokenization_spaces=False)
@@ -296,19 +301,21 @@ class LocalRuntime:
                     # A trailing U+FFFD is a multi-byte character whose remaining bytes are still to come.
                     visible = text[: sendable_length(text=text, markers=params.stop)].rstrip("\ufffd")
                 if len(visible) > sent:
-                    records = submission.logprobs[scored:len(generated)]
-                    scored += len(records)
-                    yield StreamChunk(delta=visible[sent:], logprobs=_openai_logprobs(tokenizer, records)
-                                      if params.logprobs else None)
+                    entries = None
+                    if params.logprobs:
+                        entries = _openai_logprobs(tokenizer, submission.logprobs[len(scored):len(generated)])
+                        scored.extend(entries)
+                    yield StreamChunk(delta=visible[sent:], logprobs=entries)
                     sent = len(visible)
                 if stop_at is not None:
                     break
         finally:
             submission.cancel()
         result = _result(tokenizer, eos_ids, params, generated, prompt_tokens, max_new_tokens)
+        rest = None
         if params.logprobs:
-            result = replace(result, logprobs=_openai_logprobs(tokenizer, submission.logprobs[: len(generated)]))
-        rest = result.logprobs[scored:] if result.logprobs is not None else None
+            rest = _openai_logprobs(tokenizer, submission.logprobs[len(scored):len(generated)])
+            result = replace(result, logprobs=(*scored, *rest))
         yield StreamChunk(delta=result.text[sent:], finished=True, result=result, logprobs=rest)
 
     def generate(
@@ -330,9 +337,8 @@ def _raw_prompt_ids(loaded: LoadedModel, prompt: Prompt, *, max_input_tokens: in
     if isinstance(prompt, str):
         ids = loaded.tokenizer.encode(prompt)
     else:
-        vocab_size = loaded.model.config.get_text_config().vocab_size
-        if not prompt or any(not 0 <= token < vocab_size for token in prompt):
-            raise InvalidMessagesError(f"token ids must be in [0, {vocab_size})", param="prompt")
+        if not prompt or any(not 0 <= token < loaded.vocab_size for token in prompt):
+            raise InvalidMessagesError(f"token ids must be in [0, {loaded.vocab_size})", param="prompt")
         ids = list(prompt)
     if not ids:
         raise InvalidMessagesError("the prompt is empty", param="prompt")
