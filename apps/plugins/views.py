@@ -14,7 +14,7 @@ from apps.core.errors import ApiError, error_body
 from apps.core.legacy import LegacyApi, legacy_ok
 from apps.core.pagination import page_params, paginate_newest_first
 from apps.core.sse import guarded_stream, sse_response
-from apps.plugins import selectors, services
+from apps.plugins import rethink, selectors, services
 from apps.plugins.serializers import (
     FilesUploadSerializer,
     LegacyCreateSerializer,
@@ -135,9 +135,9 @@ class PluginSearchApi(APIView):
         return Response({"object": "list", "data": hits})
 
 
-def _rethink_request(request: Request, data: dict[str, Any]) -> services.RethinkRequest:
+def _rethink_request(request: Request, data: dict[str, Any]) -> rethink.RethinkRequest:
     ratio = data["score_ratio"] or {}
-    return services.rethink_prepare(
+    return rethink.rethink_prepare(
         user=request.user, plugin=data["plugin"], query=data["query"], session=data["session"],
         search_result_num=data["search_result_num"], prompt_prefix=data["prompt_prefix"],
         tfidf_weight=ratio.get("tfidf"), embedding_weight=ratio.get("vector"),
@@ -152,13 +152,13 @@ class PluginChatApi(APIView):
     def post(self, request: Request) -> Any:
         started = time.monotonic()
         data = _valid(RethinkChatSerializer, request.data)
-        rethink = _rethink_request(request, data)
+        prepared = _rethink_request(request, data)
         results: list[GenerationResult] = []
         if not data["stream"]:
             try:
-                body = services.rethink(rethink, usage=results)
+                body = rethink.rethink(prepared, usage=results)
             finally:
-                _record_usage(request, model=rethink.model.id, results=results, started=started)
+                _record_usage(request, model=prepared.model.id, results=results, started=started)
             return Response(body)
 
         def on_error(exc: ApiError) -> list[Any]:
@@ -167,8 +167,8 @@ class PluginChatApi(APIView):
             return [{"finished": True, **body}]
 
         events = guarded_stream(
-            services.rethink_events(rethink, usage=results), on_error=on_error,
-            on_close=lambda: _record_usage(request, model=rethink.model.id, results=results, started=started),
+            rethink.rethink_events(prepared, usage=results), on_error=on_error,
+            on_close=lambda: _record_usage(request, model=prepared.model.id, results=results, started=started),
         )
         return sse_response(events)
 
@@ -221,13 +221,13 @@ class LegacyRethinkApi(LegacyApi):
     def post(self, request: Request) -> Response:
         started = time.monotonic()
         data = _valid(LegacyRethinkSerializer, request.data)
-        rethink = services.rethink_prepare(user=request.user, plugin=data["pluginName"], query=data["text"],
+        prepared = rethink.rethink_prepare(user=request.user, plugin=data["pluginName"], query=data["text"],
                                            search_result_num=data["searchResultNum"], model=data["modelVersion"],
                                            show_search_result=True)
         results: list[GenerationResult] = []
         try:
-            body = services.rethink(rethink, usage=results)
+            body = rethink.rethink(prepared, usage=results)
         finally:
-            _record_usage(request, model=rethink.model.id, results=results, started=started)
+            _record_usage(request, model=prepared.model.id, results=results, started=started)
         return legacy_ok({"result": [body["result"]], "steps": body["steps"],
                           "search_result": body.get("search_result", [])})

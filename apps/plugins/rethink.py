@@ -1,0 +1,147 @@
+"""The rethink answer: draft → key terms → search → revised answer, as events (steps) or one body."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractUser
+
+from apps.chat.selectors import ServedModel, chat_model_get
+from apps.chat.services import chat_complete
+from apps.core.errors import ApiError
+from apps.plugins.filters import Filter, filters_parse
+from apps.plugins.models import Plugin
+from apps.plugins.selectors import plugin_get_usable, plugin_search_in, score_threshold_param, search_params
+from apps.plugins.services import DEFAULT_TOP_K
+from workers.retrieval.analyzer import remove_stop_phrases
+from workers.retrieval.profiles import get_profile
+from workers.runtime.specs import ChatMessage, GenerationResult, SamplingParams
+
+_CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]{2,}")
+_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'-]+|[0-9]+(?:[.,][0-9]+)*")
+MAX_KEY_TERMS = 10
+PASSAGE_CHAR_BUDGETS = (800, 400, 200, 80, 0)
+DEFAULT_RETHINK_PROMPT = (
+    "Answer the question using the numbered passages below. A draft answer is given: check it against the "
+    "passages, correct what they contradict, keep what they support, and cite the passages you use as [n]."
+)
+
+
+def key_terms(*, query: str, kind: str = "generic") -> list[str]:
+    """Content words of ``query``: the profile's question wording (stop phrases) removed, Chinese runs and Latin
+    words kept, in order, without repeats (no model involved)."""
+    stripped = remove_stop_phrases(text=query, phrases=get_profile(kind=kind).stop_phrases)
+    terms: list[str] = []
+    for match in re.finditer(f"{_CJK_RUN.pattern}|{_LATIN_WORD.pattern}", stripped):
+        term = match.group()
+        if term.lower() not in (t.lower() for t in terms):
+            terms.append(term)
+    return terms[:MAX_KEY_TERMS]
+
+
+@dataclass
+class RethinkRequest:
+    plugin: Plugin
+    model: ServedModel
+    query: str
+    session: list[dict[str, str]]
+    top_k: int
+    tfidf_weight: float
+    embedding_weight: float
+    prompt_prefix: str
+    show_search_result: bool
+    temperature: float
+    filters: Filter | None = None
+    score_threshold: float | None = None
+
+
+def rethink_prepare(
+    *, user: AbstractUser, plugin: str, query: str, session: Sequence[dict[str, str]] = (),
+    search_result_num: int | None = None, prompt_prefix: str | None = None, tfidf_weight: float | None = None,
+    embedding_weight: float | None = None, show_search_result: bool | None = None, model: str | None = None,
+    temperature: float = SamplingParams.temperature, filters: Any = None, score_threshold: float | None = None,
+) -> RethinkRequest:
+    """Validate everything up front, so that a streamed answer never starts on a request that cannot succeed."""
+    found = plugin_get_usable(user=user, plugin=plugin)
+    top_k = search_result_num if search_result_num is not None else found.params.get("top_k", DEFAULT_TOP_K)
+    query, top_k, sparse, dense = search_params(plugin=found, query=query, top_k=top_k, tfidf_weight=tfidf_weight,
+                                                embedding_weight=embedding_weight)
+    parsed_filters = filters_parse(value=filters)
+    threshold = score_threshold_param(value=score_threshold)
+    served = chat_model_get(user=user, model=model)
+    return RethinkRequest(
+        plugin=found, model=served, query=query, session=list(session), top_k=top_k, tfidf_weight=sparse,
+        embedding_weight=dense,
+        prompt_prefix=found.params.get("prompt_prefix", "") if prompt_prefix is None else prompt_prefix,
+        show_search_result=(bool(found.params.get("show_search_result", False)) if show_search_result is None
+                            else show_search_result),
+        temperature=temperature, filters=parsed_filters, score_threshold=threshold,
+    )
+
+
+def _generate(request: RethinkRequest, messages: list[ChatMessage], usage: list[GenerationResult]) -> str:
+    result = chat_complete(spec=request.model.spec, messages=messages,
+                           params=SamplingParams(temperature=request.temperature))
+    usage.append(result)
+    return result.text.strip()
+
+
+def _numbered(passages: Sequence[dict[str, Any]], *, budget: int) -> str:
+    lines = []
+    for number, passage in enumerate(passages, start=1):
+        text = " ".join(passage["text"].split())
+        text = text if len(text) <= budget else text[:budget] + "…"
+        lines.append(f"[{number}] {passage['title']}: {text}" if budget else f"[{number}] {passage['title']}")
+    return "\n".join(lines)
+
+
+def rethink_prompt(*, request: RethinkRequest, passages: Sequence[dict[str, Any]], draft: str, budget: int) -> str:
+    head = "\n".join(part for part in (request.prompt_prefix.strip(), DEFAULT_RETHINK_PROMPT) if part)
+    return (f"{head}\n\nPassages:\n{_numbered(passages, budget=budget) or '(none found)'}\n\n"
+            f"Question: {request.query}\nDraft answer: {draft}\nRevised answer:")
+
+
+def rethink_events(request: RethinkRequest, *, usage: list[GenerationResult] | None = None) -> Iterator[dict[str, Any]]:
+    """``{"step": {...}}`` events as the work happens, then ``{"finished": true, "result", "draft", "steps",
+    "search_result"?}``. ``usage`` collects the model results (for usage records)."""
+    usage = usage if usage is not None else []
+    messages = [ChatMessage(role=role, content=turn[key]) for turn in request.session
+                for role, key in (("user", "human"), ("assistant", "assistant"))]
+    draft = _generate(request, [*messages, ChatMessage(role="user", content=request.query)], usage)
+    steps: list[dict[str, Any]] = []
+
+    def step(action: str, observation: Any) -> dict[str, Any]:
+        steps.append({"action": action, "observation": observation})
+        return {"finished": False, "step": steps[-1]}
+
+    terms = key_terms(query=request.query, kind=request.plugin.kind)
+    yield step("extract key terms", ", ".join(terms))
+    passages = plugin_search_in(plugin=request.plugin, query=request.query, top_k=request.top_k,
+                                tfidf_weight=request.tfidf_weight, embedding_weight=request.embedding_weight,
+                                filters=request.filters, score_threshold=request.score_threshold)
+    yield step(f"search {request.plugin.slug}", _numbered(passages, budget=PASSAGE_CHAR_BUDGETS[0]))
+    answer = ""
+    for budget in PASSAGE_CHAR_BUDGETS:  # shrink the passages until the prompt fits the model
+        prompt = rethink_prompt(request=request, passages=passages, draft=draft, budget=budget)
+        try:
+            answer = _generate(request, [ChatMessage(role="user", content=prompt)], usage)
+            break
+        except ApiError as exc:
+            if exc.error_code != "context_length_exceeded" or budget == PASSAGE_CHAR_BUDGETS[-1]:
+                raise
+    yield step("rethink", answer)
+    body: dict[str, Any] = {"finished": True, "result": answer, "draft": draft, "steps": steps}
+    if request.show_search_result:
+        body["search_result"] = passages
+    yield body
+
+
+def rethink(request: RethinkRequest, *, usage: list[GenerationResult] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for event in rethink_events(request, usage=usage):
+        body = event
+    body.pop("finished", None)
+    return body
