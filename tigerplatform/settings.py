@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "apps.finetune",
     "apps.plugins",
     "apps.embeddings",
+    "apps.rerank",
     "apps.search",
     "apps.batches",
 ]
@@ -207,7 +208,9 @@ CELERY_TASK_ROUTES = {
     "usage.*": {"queue": "default"},
     "chat.*": {"queue": "serve"},
     "embeddings.*": {"queue": "serve"},
+    "rerank.*": {"queue": "serve"},
     "summarization.*": {"queue": "serve"},
+    "plugins.maintenance.*": {"queue": "default"},
     "plugins.*": {"queue": "ingest"},
     "text.*": {"queue": "ingest"},
     "finetune.maintenance.*": {"queue": "default"},
@@ -249,6 +252,8 @@ CHAT_STREAM_IDLE_TIMEOUT_S: int = env.int("CHAT_STREAM_IDLE_TIMEOUT_S", default=
 VLLM_ADAPTER_ROOT: str = env.str("VLLM_ADAPTER_ROOT", default="")
 # An SSE comment this often while a stream waits for its first event, so idle-timeout proxies keep it open.
 SSE_KEEPALIVE_S: float = env.float("SSE_KEEPALIVE_S", default=10.0)
+# How long an upstream /rerank server (TEI, vLLM, Jina, Cohere) may take to answer.
+RERANK_TIMEOUT_S: float = env.float("RERANK_TIMEOUT_S", default=30.0)
 # A JSON list of model endpoints loaded (upserted) by `make run` (see `manage.py load_models`).
 MODELS_CONFIG = env.str("MODELS_CONFIG", default="")
 
@@ -278,6 +283,7 @@ FINETUNE_STALE_AFTER_S: int = env.int("FINETUNE_STALE_AFTER_S", default=300)
 CELERY_BEAT_SCHEDULE = {
     "finetune-fail-stale-jobs": {"task": "finetune.maintenance.fail_stale_jobs", "schedule": 60.0},
     "batches-resume-stale": {"task": "batches.maintenance.resume_stale", "schedule": 60.0},
+    "plugins-resume-dense-builds": {"task": "plugins.maintenance.resume_dense_builds", "schedule": 60.0},
 }
 # A long document's pages are shared out between this many extraction processes at once, PDF2TEXT_PAGES_PER_CHILD
 # pages or more each (1 = one process per document).
@@ -294,8 +300,12 @@ SEARCH_BREAKER_COOLDOWN_S: int = env.int("SEARCH_BREAKER_COOLDOWN_S", default=30
 # --- Rethink plugins (apps/plugins) -------------------------------------------------------------------
 PLUGINS_MAX_UPLOAD_BYTES: int = env.int("PLUGINS_MAX_UPLOAD_BYTES", default=20 * 1024 * 1024)
 PLUGINS_MAX_FILES_PER_UPLOAD: int = env.int("PLUGINS_MAX_FILES_PER_UPLOAD", default=20)
-# Documents embedded and saved per index write (progress is reported per batch).
+# Documents chunked and saved per index write (progress is reported per batch).
 PLUGINS_INGEST_BATCH: int = env.int("PLUGINS_INGEST_BATCH", default=128)
+# The dense side is embedded after the sparse one, PLUGINS_EMBED_BATCH chunks per engine call, in slices of
+# about PLUGINS_DENSE_SLICE_S seconds, each committed (a crash loses one slice at most) before the next is queued.
+PLUGINS_EMBED_BATCH: int = env.int("PLUGINS_EMBED_BATCH", default=128)
+PLUGINS_DENSE_SLICE_S: float = env.float("PLUGINS_DENSE_SLICE_S", default=300.0)
 
 # --- Batch API (apps/batches) -------------------------------------------------------------------------
 # Lines of one batch in flight at once: a batch takes this many of the engine's SERVE_MAX_PENDING slots at most,

@@ -17,6 +17,7 @@ v1 = [
     path("", include("apps.text.urls")),
     path("", include("apps.finetune.urls")),
     path("", include("apps.embeddings.urls")),
+    path("", include("apps.rerank.urls")),
     path("", include("apps.search.urls")),
     path("", include("apps.plugins.urls")),
     path("", include("apps.batches.urls")),

@@ -18,6 +18,7 @@ class ModelEndpointAdmin(admin.ModelAdmin):
                                  "upstream_api_key"]}),
         ("Limits", {"fields": ["max_input_tokens", "max_new_tokens"]}),
         ("Embeddings", {"fields": ["matryoshka"]}),
+        ("Rerank", {"fields": ["rerank_api"]}),
     ]
 
     @admin.display(description="served by")

@@ -1,36 +1,40 @@
 """Hook for search-augmented chat (``internet: true``): the search app installs a provider here; sources are
-``{index, title, url, snippet}`` and answers cite them with ``[n]`` markers."""
+``{index, title, url, snippet}`` and answers cite them with ``[n]`` markers. The provider gets the request's chat
+model, for work such as making a follow-up question standalone before searching."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 
 from apps.core.errors import ApiError
-from workers.runtime.specs import ChatMessage
+from workers.runtime.specs import ChatMessage, ModelSpec
 
 
 @dataclass(frozen=True)
 class Augmented:
     messages: list[ChatMessage]
     sources: list[dict[str, object]]
+    # Sent beside ``sources`` in the answer (e.g. ``search_query``, the query actually searched with).
+    response_fields: dict[str, object] = field(default_factory=dict)
 
 
-SearchAugmenter = Callable[[AbstractUser, Sequence[ChatMessage], dict[str, object]], Augmented]
+# Called with keywords: user, messages, options (the request's extension fields) and spec (its chat model).
+SearchAugmenter = Callable[..., Augmented]
 search_augmenter: list[SearchAugmenter] = []
 
 
 def augment_with_search(
-    *, user: AbstractUser, messages: Sequence[ChatMessage], options: dict[str, object]
+    *, user: AbstractUser, messages: Sequence[ChatMessage], options: dict[str, object], spec: ModelSpec
 ) -> Augmented:
     if not search_augmenter:
         raise ApiError("Search-augmented chat is not available on this platform.", code="search_unavailable",
                        param="internet")
-    return search_augmenter[0](user, messages, options)
+    return search_augmenter[0](user=user, messages=messages, options=options, spec=spec)
 
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")

@@ -3,7 +3,7 @@ lines both go through here, so a batch line answers exactly as the endpoint woul
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.contrib.auth.models import AbstractUser
@@ -25,6 +25,7 @@ class PreparedChat:
     messages: list[ChatMessage]
     params: SamplingParams
     sources: list[dict[str, Any]] | None
+    search_fields: dict[str, Any] = field(default_factory=dict)  # beside sources in the answer (search_query …)
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,13 @@ def chat_request_prepare(*, user: AbstractUser, body: Any) -> PreparedChat:
     chat = dialects.parse_openai(body) if dialect == "openai" else dialects.parse_tigerbot(body)
     served = chat_model_get(user=user, model=chat.model)
     params = chat.params_for(served.spec)
-    messages, sources = chat.messages, None
+    messages, sources, search_fields = chat.messages, None, {}
     if chat.internet:
         options = chat.extras if dialect == "openai" else {"search": {}}
-        augmented = augment_with_search(user=user, messages=messages, options=options)
-        messages, sources = augmented.messages, augmented.sources
-    return PreparedChat(chat=chat, served=served, messages=messages, params=params, sources=sources)
+        augmented = augment_with_search(user=user, messages=messages, options=options, spec=served.spec)
+        messages, sources, search_fields = augmented.messages, augmented.sources, augmented.response_fields
+    return PreparedChat(chat=chat, served=served, messages=messages, params=params, sources=sources,
+                        search_fields=search_fields)
 
 
 def chat_completion_run(*, prepared: PreparedChat) -> ChatCompletion:
@@ -61,6 +63,7 @@ def chat_completion_run(*, prepared: PreparedChat) -> ChatCompletion:
         body = dialects.openai_completion(model=served.id, results=results, sources=sources, annotations=annotations)
     else:
         body = dialects.tigerbot_completion(result=results[0], sources=sources)
+    body.update(prepared.search_fields)
     return ChatCompletion(body=body, result=dialects.combined_usage(results), model=served.id)
 
 

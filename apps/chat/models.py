@@ -48,6 +48,11 @@ class ModelEndpoint(models.Model):
     class Kind(models.TextChoices):
         CHAT = "chat", "Chat"
         EMBEDDING = "embedding", "Embedding"
+        RERANK = "rerank", "Rerank (cross-encoder)"
+
+    class RerankApi(models.TextChoices):
+        JINA = "jina", "Jina / Cohere / vLLM: {model, query, documents, top_n}"
+        TEI = "tei", "Hugging Face TEI: {query, texts}"
 
     name = models.SlugField(max_length=100, unique=True, help_text="The id clients pass as `model`.")
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.CHAT)
@@ -81,6 +86,10 @@ class ModelEndpoint(models.Model):
                   "nomic-embed-text-v1.5): a request's `dimensions` below the native size keeps the leading "
                   "components, re-normalised. Otherwise `dimensions` must equal the native size.",
     )
+    rerank_api = models.CharField(
+        max_length=10, choices=RerankApi.choices, default=RerankApi.JINA,
+        help_text="Upstream rerank models only: the request shape POSTed to {base_url}/rerank.",
+    )
     is_default = models.BooleanField(default=False)
     enabled = models.BooleanField(default=True)
     owned_by = models.CharField(max_length=100, default="tigerplatform")
@@ -102,6 +111,8 @@ class ModelEndpoint(models.Model):
 
         if self.serve_url and self.backend != self.Backend.LOCAL:
             raise ValidationError({"serve_url": "Only a local model has a serve_url; an upstream one has base_url."})
+        if self.kind == self.Kind.RERANK and self.serve_url:
+            raise ValidationError({"serve_url": "A rerank model runs here (path) or at a /rerank server (base_url)."})
         if self.replica_urls and not (self.base_url if self.backend != self.Backend.LOCAL else self.serve_url):
             raise ValidationError({"replica_urls": "Replicas need a base_url (upstream) or serve_url (local)."})
         try:

@@ -196,12 +196,13 @@ def _reraising(chunks: Iterator[StreamChunk]) -> Iterator[StreamChunk]:
         raise to_api_error(exc) from exc
 
 
-def model_endpoint_register(*, name: str, family: str, path: str = "", backend: str = "local",
+def model_endpoint_register(*, name: str, family: str | None = None, path: str = "", backend: str = "local",
                             is_default: bool = False, **options: Any) -> ModelEndpoint:
     """Create or update a model endpoint; checks the spec the runtime would get, and keeps one default per kind."""
     with transaction.atomic():
         endpoint = ModelEndpoint.objects.select_for_update().filter(name=name).first() or ModelEndpoint(name=name)
-        for attribute, value in {"family": family, "path": path, "backend": backend, **options}.items():
+        fields = {"family": family or endpoint.family, "path": path, "backend": backend, **options}
+        for attribute, value in fields.items():
             setattr(endpoint, attribute, value)
         if is_default:
             others = ModelEndpoint.objects.filter(kind=endpoint.kind, is_default=True).exclude(name=name)

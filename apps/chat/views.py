@@ -64,7 +64,7 @@ class ChatCompletionsApi(APIView):
         choices = chat_stream_choices(spec=prepared.served.spec, messages=prepared.messages, params=prepared.params,
                                       tools=chat.tools, n=chat.n)
         finished: list[GenerationResult] = []
-        head = {"sources": sources} if sources is not None else None
+        head = {"sources": sources, **prepared.search_fields} if sources is not None else None
         if chat.dialect == "openai":
             events = dialects.openai_stream(model=model, choices=[dialects.recording(c, finished) for c in choices],
                                             include_usage=chat.include_usage, head=head)

@@ -76,4 +76,9 @@ class EmbeddingRequestSerializer(serializers.Serializer):
     model = serializers.CharField(required=False, max_length=200)
     encoding_format = serializers.ChoiceField(choices=["float", "base64"], default="float")
     dimensions = serializers.IntegerField(required=False, min_value=1)
+    input_type = serializers.ChoiceField(
+        choices=["query", "passage", "document"], required=False,
+        help_text="For models trained with query/passage prefixes (multilingual-e5-small): embed the inputs as "
+                  "search queries (the default) or as passages to be searched (document = passage). A text that "
+                  "already starts with 'query: ' or 'passage: ' is taken as that type. Other models ignore it.")
     user = serializers.CharField(required=False)

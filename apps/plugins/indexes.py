@@ -19,7 +19,10 @@ from pathlib import Path
 from django.conf import settings
 from django.db.models import F
 
+from apps.chat.models import ModelEndpoint
+from apps.chat.selectors import model_endpoint_list, resolve_model_path
 from apps.plugins.models import Plugin
+from workers.retrieval.embeddings import default_model_path, load_embedder
 from workers.retrieval.index import HybridIndex
 from workers.retrieval.profiles import get_profile
 
@@ -45,8 +48,17 @@ def _has_index(directory: Path) -> bool:
     return (directory / "meta.json").exists()
 
 
+def embedding_path(*, plugin: Plugin) -> str:
+    """The model file or directory the plugin's dense side is embedded with: its embedding endpoint's, or the
+    bundled multilingual-e5-small when it names none (or one since removed, so that it stays searchable)."""
+    endpoint = (model_endpoint_list(kind=ModelEndpoint.Kind.EMBEDDING).filter(name=plugin.embedding_model).first()
+                if plugin.embedding_model else None)
+    return str(Path(resolve_model_path(endpoint.path) if endpoint else default_model_path()).resolve())
+
+
 def new_index(*, plugin: Plugin) -> HybridIndex:
-    return HybridIndex(directory=index_dir(plugin_id=plugin.id), profile=get_profile(kind=plugin.kind))
+    return HybridIndex(directory=index_dir(plugin_id=plugin.id), profile=get_profile(kind=plugin.kind),
+                       embedder=load_embedder(embedding_path(plugin=plugin)))
 
 
 def open_index(*, plugin: Plugin) -> HybridIndex:

@@ -33,6 +33,12 @@ class Plugin(models.Model):
         READY = "ready"
         INDEXING = "indexing"
 
+    class DenseStatus(models.TextChoices):
+        READY = "ready"
+        QUEUED = "queued"
+        BUILDING = "building"
+        FAILED = "failed"
+
     id = models.CharField(primary_key=True, max_length=40, default=new_plugin_id, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True,
                               related_name="plugins", help_text="Empty for a built-in plugin (visible to everyone).")
@@ -46,6 +52,15 @@ class Plugin(models.Model):
                               "embedding_weight, prompt_prefix, show_search_result.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.READY)
     index_version = models.PositiveIntegerField(default=0, help_text="Bumped after every save of the index.")
+    embedding_model = models.CharField(max_length=100, blank=True,
+                                       help_text="The embedding model (a registered embedding endpoint's name) of "
+                                                 "the dense side; changing it re-embeds the plugin in the "
+                                                 "background.")
+    dense_status = models.CharField(max_length=10, choices=DenseStatus.choices, default=DenseStatus.READY,
+                                    help_text="The dense side: until ready, searches rank by BM25 alone.")
+    dense_done = models.PositiveIntegerField(default=0, help_text="Chunks embedded in the current dense build.")
+    dense_total = models.PositiveIntegerField(default=0, help_text="Chunks the current dense build embeds.")
+    dense_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -126,6 +141,9 @@ class Chunk(models.Model):
     text = models.TextField()
     start = models.PositiveIntegerField()
     end = models.PositiveIntegerField()
+    enabled = models.BooleanField(default=True, help_text="A disabled segment is kept but out of search.")
+    edited = models.BooleanField(default=False, help_text="The text was edited: it differs from the document's "
+                                                          "[start:end].")
 
     class Meta:
         ordering = ["document", "ordinal"]

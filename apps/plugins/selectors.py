@@ -12,6 +12,8 @@ from apps.core.tenancy import get_owned_or_404
 from apps.plugins import indexes
 from apps.plugins.filters import Condition, Filter, Group, documents_filter, filters_parse
 from apps.plugins.models import Document, IngestRun, Plugin
+from apps.rerank.selectors import RerankOption, rerank_option_parse
+from apps.rerank.services import rerank_scores
 from workers.retrieval.profiles import get_profile
 
 MAX_TOP_K = 100
@@ -96,44 +98,58 @@ def score_threshold_param(*, value: Any, param: str = "score_threshold") -> floa
 def plugin_search_in(
     *, plugin: Plugin, query: str, top_k: int = 5, tfidf_weight: float | None = None,
     embedding_weight: float | None = None, filters: Filter | Any = None,
-    score_threshold: float | None = None,
+    score_threshold: float | None = None, rerank: RerankOption | Any = None,
 ) -> list[dict[str, Any]]:
     """``filters`` (raw JSON or an already parsed ``Filter``) restricts the search to the matching documents
     before ranking, so ``top_k`` stays full whenever enough of them match; hits scoring under
-    ``score_threshold`` are dropped."""
+    ``score_threshold`` are dropped.
+
+    ``rerank`` (a rerank model's name, ``{"model", "top_n"}``, a parsed ``RerankOption``, or False for none;
+    None: the plugin's ``params["rerank"]``) has the first stage retrieve more candidates, which the rerank
+    model scores: hits are then ordered by that score, ``score`` is it (``score_threshold`` applies to it) and
+    ``scores`` gains ``rerank``."""
     query, top_k, sparse, dense = search_params(plugin=plugin, query=query, top_k=top_k, tfidf_weight=tfidf_weight,
                                                 embedding_weight=embedding_weight)
     parsed = filters if isinstance(filters, Condition | Group) else filters_parse(value=filters)
     threshold = score_threshold_param(value=score_threshold)
+    option = rerank if isinstance(rerank, RerankOption) else rerank_option_parse(
+        value=plugin.params.get("rerank") if rerank is None else rerank)
     allowed: set[str] | None = None
     if parsed is not None:
         allowed = set(documents_filter(queryset=plugin.documents.all(), filters=parsed)
                       .values_list("external_id", flat=True))
     with indexes.searchable(plugin=plugin) as index:
-        hits = (index.search(query=query, top_k=top_k, tfidf_weight=sparse, embedding_weight=dense,
+        pool = option.candidates(top_k=top_k) if option else top_k
+        hits = (index.search(query=query, top_k=pool, tfidf_weight=sparse, embedding_weight=dense,
                              allowed_ids=allowed) if index else [])
+    ranked = [(hit, hit.score, {"sparse": hit.scores["sparse"], "dense": hit.scores["dense"]}) for hit in hits]
+    if option is not None and hits:
+        reranked = rerank_scores(endpoint=option.endpoint, query=query, passages=[hit.text for hit in hits])
+        ranked = [(hit, new, {**scores, "rerank": new})
+                  for (hit, _, scores), new in zip(ranked, reranked.scores, strict=True)]
+        ranked = sorted(ranked, key=lambda item: -item[1])[:top_k]  # stable: ties keep the first-stage order
     if threshold is not None:
-        hits = [hit for hit in hits if hit.score >= threshold]
-    metas = dict(plugin.documents.filter(external_id__in={hit.doc_id for hit in hits})
+        ranked = [item for item in ranked if item[1] >= threshold]
+    metas = dict(plugin.documents.filter(external_id__in={hit.doc_id for hit, _, _ in ranked})
                  .values_list("external_id", "meta"))
     return [
         {"doc_id": hit.doc_id, "title": hit.title, "url": hit.url or "", "text": hit.text,
-         "score": round(hit.score, 6),
-         "scores": {"sparse": round(hit.scores["sparse"], 6), "dense": round(hit.scores["dense"], 6)},
+         "score": round(score, 6), "scores": {name: round(value, 6) for name, value in scores.items()},
          "meta": metas.get(hit.doc_id) or {}}
-        for hit in hits
+        for hit, score, scores in ranked
     ]
 
 
 def plugin_search(
     *, user: AbstractUser, plugin: str, query: str, top_k: int = 5, tfidf_weight: float | None = None,
     embedding_weight: float | None = None, filters: Filter | Any = None,
-    score_threshold: float | None = None,
+    score_threshold: float | None = None, rerank: Any = None,
 ) -> list[dict[str, Any]]:
     """Ranked passages of ``plugin`` (a built-in slug, or the caller's own plugin id or slug) for ``query``:
     dicts with doc_id (the document's external id), title, url, text, score, scores {sparse, dense} and meta
-    (the document's metadata). Bad input raises ``ApiError`` (400, with ``param``); another user's plugin
-    raises ``NotFoundError``."""
+    (the document's metadata), plus a rerank score with ``rerank`` (see ``plugin_search_in``). Bad input raises
+    ``ApiError`` (400, with ``param``); another user's plugin raises ``NotFoundError``."""
     found = plugin_get_usable(user=user, plugin=plugin)
     return plugin_search_in(plugin=found, query=query, top_k=top_k, tfidf_weight=tfidf_weight,
-                            embedding_weight=embedding_weight, filters=filters, score_threshold=score_threshold)
+                            embedding_weight=embedding_weight, filters=filters, score_threshold=score_threshold,
+                            rerank=rerank)

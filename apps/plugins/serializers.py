@@ -6,13 +6,20 @@ from typing import Any
 
 from rest_framework import serializers
 
-from apps.plugins.models import Document, IngestRun, Plugin
+from apps.plugins.models import Chunk, Document, IngestRun, Plugin
+from apps.rerank.serializers import RerankOptionField
 
 
 class PluginCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
     kind = serializers.ChoiceField(choices=Plugin.Kind.choices, required=False, default=Plugin.Kind.GENERIC)
+
+
+class PluginUpdateSerializer(serializers.Serializer):
+    embedding_model = serializers.CharField(max_length=100, help_text="An embedding model's id (GET /v1/models); "
+                                            "the plugin's chunks are re-embedded in the background, and searches "
+                                            "rank by BM25 alone until that is done.")
 
 
 class FilesUploadSerializer(serializers.Serializer):
@@ -35,7 +42,8 @@ class SearchSerializer(serializers.Serializer):
     filters = serializers.JSONField(required=False, allow_null=True, default=None,
                                     help_text=FILTERS_HELP)
     score_threshold = serializers.FloatField(required=False, allow_null=True, default=None, min_value=0,
-                                             help_text="Drop hits whose fused score is below this.")
+                                             help_text="Drop hits whose score (fused, or rerank) is below this.")
+    rerank = RerankOptionField(required=False, allow_null=True, default=None)
 
 
 class TurnSerializer(serializers.Serializer):
@@ -62,7 +70,23 @@ class RethinkChatSerializer(serializers.Serializer):
     temperature = serializers.FloatField(required=False, default=0.7, min_value=0, max_value=2)
     filters = serializers.JSONField(required=False, allow_null=True, default=None, help_text=FILTERS_HELP)
     score_threshold = serializers.FloatField(required=False, allow_null=True, default=None, min_value=0,
-                                             help_text="Drop passages whose fused score is below this.")
+                                             help_text="Drop passages whose score (fused, or rerank) is below this.")
+    rerank = RerankOptionField(required=False, allow_null=True, default=None)
+
+
+class SegmentUpdateSerializer(serializers.Serializer):
+    """Lengths and emptiness are checked in the service (shared with the admin); here only types."""
+
+    text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
+                                 help_text="The segment's new text; search finds it at once.")
+    enabled = serializers.BooleanField(required=False, help_text="false: out of search (kept); true: back in.")
+
+
+class SegmentPreviewSerializer(serializers.Serializer):
+    """JSON form of a preview; the multipart form sends ``file`` instead (as uploads do)."""
+
+    text = serializers.CharField(trim_whitespace=False)
+    title = serializers.CharField(required=False, allow_blank=True, default="")
 
 
 class LegacyCreateSerializer(serializers.Serializer):
@@ -94,10 +118,17 @@ def render_run(run: IngestRun | None) -> dict[str, Any] | None:
             "finished_at": int(run.finished_at.timestamp()) if run.finished_at else None}
 
 
+def render_dense(plugin: Plugin) -> dict[str, Any]:
+    """The dense side's build: ``ready`` (searches are hybrid) or queued/building/failed (BM25 alone)."""
+    return {"status": plugin.dense_status, "done": plugin.dense_done, "total": plugin.dense_total,
+            "error": plugin.dense_error or None}
+
+
 def render_plugin(plugin: Plugin, *, detail: bool = False, run: IngestRun | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "plugin_id": plugin.id, "plugin_name": plugin.name, "slug": plugin.slug, "available": True,
         "builtin": plugin.builtin, "kind": plugin.kind, "status": plugin.status,
+        "embedding_model": plugin.embedding_model or None, "dense": render_dense(plugin),
         "created_at": int(plugin.created_at.timestamp()),
     }
     if detail:
@@ -118,6 +149,24 @@ def render_document(document: Document) -> dict[str, Any]:
 def render_upload(document: Document) -> dict[str, Any]:
     return {"file_id": document.id, "file_name": document.source or document.external_id,
             "external_id": document.external_id, "status": document.status}
+
+
+def render_segment(segment: Chunk) -> dict[str, Any]:
+    return {"segment_id": str(segment.pk), "file_id": segment.document_id, "ordinal": segment.ordinal,
+            "text": segment.text, "start": segment.start, "end": segment.end, "enabled": segment.enabled,
+            "edited": segment.edited, "char_count": len(segment.text)}
+
+
+def render_preview(previews: list[Any]) -> dict[str, Any]:
+    """``previews``: ``segments.PreviewDocument`` items."""
+    return {
+        "object": "list",
+        "data": [{"external_id": p.external_id, "title": p.title, "chunk_count": p.chunk_count,
+                  "chunks": [{"ordinal": c.ordinal, "text": c.text, "start": c.start, "end": c.end,
+                              "char_count": len(c.text)} for c in p.chunks]}
+                 for p in previews],
+        "truncated": sum(len(p.chunks) for p in previews) < sum(p.chunk_count for p in previews),
+    }
 
 
 def list_page(items: list[Any], *, has_more: bool, render: Any, id_key: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from django.utils.text import slugify
 
 from apps.core.dispatch import enqueue
 from apps.core.errors import ApiError, ConflictError
-from apps.plugins import indexes
+from apps.plugins import dense, indexes, segments
 from apps.plugins.models import Chunk, Document, IngestRun, Plugin
 from apps.plugins.parsing import SUPPORTED_EXTENSIONS, ParsedDocument, parse_file
 from apps.plugins.selectors import (
@@ -64,7 +64,8 @@ def plugin_create(*, owner: AbstractUser, name: str, description: str = "", kind
     if not name or len(name) > 100:
         raise ApiError("name must be 1 to 100 characters.", param="name")
     _check_kind(kind)
-    plugin = Plugin(owner=owner, name=name, description=description or "", kind=kind, params=default_params(kind=kind))
+    plugin = Plugin(owner=owner, name=name, description=description or "", kind=kind, params=default_params(kind=kind),
+                    embedding_model=dense.default_embedding_model_name())
     plugin.slug = slugify(name, allow_unicode=True)[:100] or plugin.id
     if Plugin.objects.filter(owner=owner, slug=plugin.slug).exists():
         raise ConflictError(f"You already have a plugin named {name!r}.", code="plugin_exists", param="name")
@@ -96,7 +97,8 @@ def builtin_plugin_ensure(*, kind: str) -> Plugin:
     plugin = Plugin.objects.filter(owner__isnull=True, slug=kind).first()
     if plugin is None:
         plugin = Plugin.objects.create(owner=None, builtin=True, slug=kind, name=name, description=description,
-                                       kind=kind, params=default_params(kind=kind))
+                                       kind=kind, params=default_params(kind=kind),
+                                       embedding_model=dense.default_embedding_model_name())
     return plugin
 
 
@@ -176,8 +178,8 @@ def _files_under(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_EXTENSIONS)
 
 
-def documents_import(*, plugin: Plugin, path: Path, progress: Progress | None = None,
-                     skip_unchanged: bool = True) -> tuple[IngestRun | None, list[Document]]:
+def documents_import(*, plugin: Plugin, path: Path, progress: Progress | None = None, skip_unchanged: bool = True,
+                     dense_build_in_background: bool = True) -> tuple[IngestRun | None, list[Document]]:
     """Import a file or a directory's supported files and ingest them here (a command's work): a bad file is
     recorded as a failed document and the rest goes in. Returns the run (None when nothing changed) and the
     documents that failed before ingestion."""
@@ -194,7 +196,7 @@ def documents_import(*, plugin: Plugin, path: Path, progress: Progress | None = 
     if not queued:
         return None, rejected
     run_id = queued[0].run_id
-    ingest_run_process(run_id=run_id, progress=progress)
+    ingest_run_process(run_id=run_id, progress=progress, dense_build_in_background=dense_build_in_background)
     return IngestRun.objects.get(pk=run_id), rejected
 
 
@@ -238,7 +240,7 @@ def _ingest_batch(*, plugin: Plugin, index: Any, documents: list[Document]) -> t
         return failed, 0
     added = index.add_documents(documents=[
         IndexDocument(id=d.external_id, title=d.title, text=d.text, url=d.url or None) for d in good
-    ])
+    ], embed=False)
     indexes.commit(plugin=plugin, index=index)
     with transaction.atomic():
         for document in good:
@@ -250,9 +252,11 @@ def _ingest_batch(*, plugin: Plugin, index: Any, documents: list[Document]) -> t
     return failed, added
 
 
-def ingest_run_process(*, run_id: str, progress: Progress | None = None) -> None:
-    """Index the run's queued documents in batches (status-guarded and idempotent: a re-run only picks up what
-    is still queued, and indexing a document again replaces it)."""
+def ingest_run_process(*, run_id: str, progress: Progress | None = None,
+                       dense_build_in_background: bool = True) -> None:
+    """Index the run's queued documents in batches on the sparse side (status-guarded and idempotent: a re-run
+    only picks up what is still queued, and indexing a document again replaces it), then queue the dense side's
+    build (``apps.plugins.dense``) unless the caller runs it."""
     claimed = IngestRun.objects.filter(pk=run_id, status__in=[IngestRun.Status.QUEUED, IngestRun.Status.RUNNING])
     if not claimed.update(status=IngestRun.Status.RUNNING, started_at=timezone.now()):
         return
@@ -288,6 +292,10 @@ def ingest_run_process(*, run_id: str, progress: Progress | None = None) -> None
     run.finished_at = timezone.now()
     run.save(update_fields=["status", "finished_at"])
     _refresh_status(plugin=plugin)
+    if run.chunks:
+        dense.dense_build_mark_queued(plugin=plugin)
+        if dense_build_in_background:
+            dense.dense_build_enqueue(plugin=plugin)
 
 
 def _refresh_status(*, plugin: Plugin) -> None:
@@ -307,26 +315,29 @@ def document_delete(*, document: Document) -> None:
 
 
 def plugin_reindex(*, plugin: Plugin, progress: Progress | None = None) -> int:
-    """Rebuild the index from the plugin's processed documents; returns the chunk count."""
+    """Rebuild the index from the plugin's processed documents, keeping edited and disabled segments; returns
+    the number of searchable chunks."""
     documents = plugin.documents.filter(status=Document.Status.PROCESSED).order_by("created_at", "pk")
     total = documents.count()
     with indexes.write_lock(plugin_id=plugin.pk):
         index = indexes.new_index(plugin=plugin)
+        overrides = segments.chunk_overrides(plugin=plugin)
         done = 0
         batch: list[IndexDocument] = []
         for document in documents.iterator(chunk_size=500):
             batch.append(IndexDocument(id=document.external_id, title=document.title, text=document.text,
                                        url=document.url or None))
             if len(batch) >= settings.PLUGINS_INGEST_BATCH:
-                index.add_documents(documents=batch)
+                index.add_documents(documents=batch, embed=False, overrides=overrides)
                 done, batch = done + len(batch), []
                 if progress:
                     progress(done, total)
-        index.add_documents(documents=batch)
+        index.add_documents(documents=batch, embed=False, overrides=overrides)
         indexes.commit(plugin=plugin, index=index)
         if progress:
             progress(total, total)
-        return len(index)
+    dense.dense_build_enqueue(plugin=plugin)
+    return len(index)
 
 
 # --- Built-ins ------------------------------------------------------------------------------------------
@@ -338,8 +349,10 @@ def _corpus_records(path: Path) -> list[ParsedDocument]:
 def builtins_load(*, corpora_dir: Path | None = None, only: Sequence[str] | None = None,
                   progress_for: Callable[[str], Progress | None] | None = None,
                   log: Callable[[str], None] = logger.info) -> dict[str, int]:
-    """Create the built-in plugins and ingest their corpora (``<kind>.jsonl``); unchanged documents are
-    skipped, so running it again is cheap. Returns documents ingested per plugin."""
+    """Create the built-in plugins and bring them in line with their corpora (``<kind>.jsonl``): new and changed
+    documents are ingested, unchanged ones skipped (running it again is cheap) and documents no longer in the
+    file removed. All of them go in on the sparse side first, so every built-in answers searches within minutes;
+    then each one's dense side is embedded here. Returns documents ingested per plugin."""
     directory = Path(corpora_dir or corpus_documents.default_corpora_dir())
     kinds = list(only or BUILTINS)
     unknown = [kind for kind in kinds if kind not in BUILTINS]
@@ -347,29 +360,57 @@ def builtins_load(*, corpora_dir: Path | None = None, only: Sequence[str] | None
         raise ApiError(f"Unknown built-in plugin(s) {', '.join(unknown)}; known: {', '.join(BUILTINS)}.",
                        param="only")
     loaded: dict[str, int] = {}
+    plugins: list[Plugin] = []
     for kind in kinds:
         path = directory / f"{kind}.jsonl"
         if not path.exists():
             log(f"{kind}: {path} not found, skipped")
             continue
         plugin = builtin_plugin_ensure(kind=kind)
+        plugins.append(plugin)
+        records = _corpus_records(path)
+        removed = _documents_remove_missing(plugin=plugin, keep={record.external_id for record in records})
+        if removed:
+            log(f"{kind}: removed {removed} document(s) no longer in {path.name}")
         with transaction.atomic():
-            queued = _upsert_documents(plugin=plugin, parsed=_corpus_records(path), skip_unchanged=True)
+            queued = _upsert_documents(plugin=plugin, parsed=records, skip_unchanged=True)
+        loaded[kind] = len(queued)
         if not queued:
             log(f"{kind}: up to date ({plugin.documents.count()} documents)")
-            loaded[kind] = 0
             continue
         log(f"{kind}: ingesting {len(queued)} documents")
-        ingest_run_process(run_id=queued[0].run_id, progress=progress_for(kind) if progress_for else None)
-        loaded[kind] = len(queued)
+        ingest_run_process(run_id=queued[0].run_id, progress=progress_for(kind) if progress_for else None,
+                           dense_build_in_background=False)
+    for plugin in plugins:
+        plugin.refresh_from_db()
+        log(f"{plugin.slug}: embedding (searchable by BM25 meanwhile)")
+        dense.dense_build(plugin_id=plugin.pk,
+                          progress=progress_for(f"{plugin.slug} embeddings") if progress_for else None)
     return loaded
 
 
+def _documents_remove_missing(*, plugin: Plugin, keep: set[str]) -> int:
+    """Delete the plugin's documents whose external id is not in ``keep`` (index first, then rows)."""
+    gone = list(plugin.documents.exclude(external_id__in=keep))
+    if not gone:
+        return 0
+    with indexes.write_lock(plugin_id=plugin.pk):
+        index = indexes.open_index(plugin=plugin)
+        changed = [index.delete_document(external_id=document.external_id) for document in gone]
+        if any(changed):
+            indexes.commit(plugin=plugin, index=index)
+        _delete_files(gone)
+        Document.objects.filter(pk__in=[document.pk for document in gone]).delete()
+    return len(gone)
+
+
 def builtins_missing(*, only: Sequence[str] | None = None) -> list[str]:
-    """Built-ins not yet loaded (no plugin, or no processed document)."""
+    """Built-ins not completely loaded: no plugin, no processed document, or a dense side still to embed."""
     return [kind for kind in (only or BUILTINS)
             if not Document.objects.filter(plugin__owner__isnull=True, plugin__slug=kind,
-                                           status=Document.Status.PROCESSED).exists()]
+                                           status=Document.Status.PROCESSED).exists()
+            or Plugin.objects.filter(owner__isnull=True, slug=kind).exclude(
+                dense_status=Plugin.DenseStatus.READY).exists()]
 
 
 def _ingest_task() -> Any:

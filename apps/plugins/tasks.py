@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
-from apps.plugins import services
+from apps.plugins import dense, services
 from apps.plugins.models import Plugin
 
 
@@ -18,3 +19,13 @@ def reindex_task(plugin_id: str) -> None:
     plugin = Plugin.objects.filter(pk=plugin_id).first()
     if plugin is not None:
         services.plugin_reindex(plugin=plugin)
+
+
+@shared_task(name="plugins.dense_build", acks_late=True, reject_on_worker_lost=True)
+def dense_build_task(plugin_id: str) -> None:
+    dense.dense_build(plugin_id=plugin_id, slice_s=settings.PLUGINS_DENSE_SLICE_S)
+
+
+@shared_task(name="plugins.maintenance.resume_dense_builds")
+def resume_dense_builds_task() -> int:
+    return dense.dense_builds_resume()

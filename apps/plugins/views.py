@@ -14,7 +14,8 @@ from apps.core.errors import ApiError, error_body
 from apps.core.legacy import LegacyApi, legacy_ok
 from apps.core.pagination import page_params, paginate_newest_first
 from apps.core.sse import guarded_stream, sse_response
-from apps.plugins import rethink, selectors, services
+from apps.plugins import dense, rethink, segments, selectors, services
+from apps.plugins.models import Chunk
 from apps.plugins.serializers import (
     FilesUploadSerializer,
     LegacyCreateSerializer,
@@ -22,11 +23,17 @@ from apps.plugins.serializers import (
     LegacyRethinkSerializer,
     LegacyUploadSerializer,
     PluginCreateSerializer,
+    PluginUpdateSerializer,
     RethinkChatSerializer,
     SearchSerializer,
+    SegmentPreviewSerializer,
+    SegmentUpdateSerializer,
     list_page,
+    render_dense,
     render_document,
     render_plugin,
+    render_preview,
+    render_segment,
     render_upload,
 )
 from workers.runtime.specs import GenerationResult
@@ -81,6 +88,15 @@ class PluginDetailApi(APIView):
     def get(self, request: Request, plugin_id: str) -> Response:
         return Response(_plugin_detail(selectors.plugin_get_owned(owner=request.user, plugin_id=plugin_id)))
 
+    @extend_schema(operation_id="plugins_custom_update", tags=TAGS, request=PluginUpdateSerializer,
+                   responses=JSON_DOC)
+    def patch(self, request: Request, plugin_id: str) -> Response:
+        plugin = selectors.plugin_get_owned(owner=request.user, plugin_id=plugin_id)
+        data = _valid(PluginUpdateSerializer, request.data)
+        plugin = dense.plugin_embedding_model_set(plugin=plugin, name=data["embedding_model"])
+        plugin.refresh_from_db()
+        return Response(_plugin_detail(plugin))
+
     @extend_schema(operation_id="plugins_custom_delete", tags=TAGS, responses=JSON_DOC)
     def delete(self, request: Request, plugin_id: str) -> Response:
         plugin = selectors.plugin_get_owned(owner=request.user, plugin_id=plugin_id)
@@ -118,6 +134,50 @@ class PluginFileDetailApi(APIView):
         return Response({"file_id": file_id, "deleted": True})
 
 
+# --- Segments: /v1/plugin/custom/plugins/{id}/files/{id}/segments and /segments/preview -------------------
+
+def _segment(request: Request, plugin_id: str, file_id: str, segment_id: str) -> Chunk:
+    plugin = selectors.plugin_get_owned(owner=request.user, plugin_id=plugin_id)
+    document = selectors.document_get(plugin=plugin, document_id=file_id)
+    return segments.segment_get(document=document, segment_id=segment_id)
+
+
+class SegmentListApi(APIView):
+    @extend_schema(operation_id="plugins_custom_segments_list", tags=TAGS, responses=JSON_DOC)
+    def get(self, request: Request, plugin_id: str, file_id: str) -> Response:
+        plugin = selectors.plugin_get_owned(owner=request.user, plugin_id=plugin_id)
+        document = selectors.document_get(plugin=plugin, document_id=file_id)
+        items, has_more = segments.paginate_by_ordinal(segments.segment_list(document=document),
+                                                       **page_params(request.query_params))
+        return Response(list_page(items, has_more=has_more, render=render_segment, id_key="segment_id"))
+
+
+class SegmentDetailApi(APIView):
+    @extend_schema(operation_id="plugins_custom_segments_retrieve", tags=TAGS, responses=JSON_DOC)
+    def get(self, request: Request, plugin_id: str, file_id: str, segment_id: str) -> Response:
+        return Response(render_segment(_segment(request, plugin_id, file_id, segment_id)))
+
+    @extend_schema(operation_id="plugins_custom_segments_update", tags=TAGS, request=SegmentUpdateSerializer,
+                   responses=JSON_DOC)
+    def patch(self, request: Request, plugin_id: str, file_id: str, segment_id: str) -> Response:
+        segment = _segment(request, plugin_id, file_id, segment_id)
+        data = _valid(SegmentUpdateSerializer, request.data)
+        updated = segments.segment_update(segment=segment, text=data.get("text"), enabled=data.get("enabled"))
+        return Response(render_segment(updated))
+
+
+class SegmentPreviewApi(APIView):
+    @extend_schema(operation_id="plugins_custom_segments_preview", tags=TAGS,
+                   request={"application/json": SegmentPreviewSerializer,
+                            "multipart/form-data": FilesUploadSerializer}, responses=JSON_DOC)
+    def post(self, request: Request, plugin_id: str) -> Response:
+        plugin = selectors.plugin_get_owned(owner=request.user, plugin_id=plugin_id)
+        data = request.data if isinstance(request.data, dict) else {}
+        previews = segments.segments_preview(plugin=plugin, uploads=request.FILES.getlist("file"),
+                                             text=data.get("text"), title=data.get("title"))
+        return Response(render_preview(previews))
+
+
 class PluginAvailableListApi(APIView):
     @extend_schema(operation_id="plugins_list", tags=TAGS, responses=JSON_DOC)
     def get(self, request: Request) -> Response:
@@ -132,7 +192,8 @@ class PluginSearchApi(APIView):
     def post(self, request: Request) -> Response:
         data = _valid(SearchSerializer, request.data)
         hits = services.plugin_search(user=request.user, **data)
-        return Response({"object": "list", "data": hits})
+        plugin = selectors.plugin_get_usable(user=request.user, plugin=data["plugin"])
+        return Response({"object": "list", "data": hits, "dense": render_dense(plugin)})
 
 
 def _rethink_request(request: Request, data: dict[str, Any]) -> rethink.RethinkRequest:
@@ -142,7 +203,7 @@ def _rethink_request(request: Request, data: dict[str, Any]) -> rethink.RethinkR
         search_result_num=data["search_result_num"], prompt_prefix=data["prompt_prefix"],
         tfidf_weight=ratio.get("tfidf"), embedding_weight=ratio.get("vector"),
         show_search_result=data["show_search_result"], model=data["model"], temperature=data["temperature"],
-        filters=data["filters"], score_threshold=data["score_threshold"],
+        filters=data["filters"], score_threshold=data["score_threshold"], rerank=data["rerank"],
     )
 
 
@@ -167,7 +228,7 @@ class PluginChatApi(APIView):
             return [{"finished": True, **body}]
 
         events = guarded_stream(
-            rethink.rethink_events(prepared, usage=results), on_error=on_error,
+            rethink.rethink_events(prepared, usage=results, stream=True), on_error=on_error,
             on_close=lambda: _record_usage(request, model=prepared.model.id, results=results, started=started),
         )
         return sse_response(events)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+
+if TYPE_CHECKING:
+    from apps.plugins.filters import Filter
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class ProviderError(Exception):
 
 class SearchProvider(Protocol):
     name: str
+    filterable: bool  # takes ``filters`` and ``score_threshold`` in ``search``
 
     def search(self, *, user: AbstractUser, query: str, top_k: int) -> list[SearchResult]: ...
 
@@ -35,6 +39,7 @@ class SearxngProvider:
     """SearxNG's JSON API (``/search?q=…&format=json``; enable the json format in its settings.yml)."""
 
     name = "web"
+    filterable = False
 
     def __init__(self, *, base_url: str, timeout_s: float) -> None:
         self.base_url = base_url.rstrip("/")
@@ -59,17 +64,21 @@ class PluginProvider:
     """A rethink plugin (the built-in ``wiki`` by default) as a search engine."""
 
     name = "plugins"
+    filterable = True
 
     def __init__(self, *, plugin: str, snippet_chars: int = 300) -> None:
         self.plugin = plugin
         self.snippet_chars = snippet_chars
 
-    def search(self, *, user: AbstractUser, query: str, top_k: int) -> list[SearchResult]:
+    def search(self, *, user: AbstractUser, query: str, top_k: int, filters: Filter | None = None,
+               score_threshold: float | None = None) -> list[SearchResult]:
+        """``filters`` (parsed) and ``score_threshold`` (checked) as for ``/v1/plugin/search``."""
         from apps.core.errors import ApiError
         from apps.plugins.selectors import plugin_search
 
         try:
-            hits = plugin_search(user=user, plugin=self.plugin, query=query, top_k=top_k)
+            hits = plugin_search(user=user, plugin=self.plugin, query=query, top_k=top_k, filters=filters,
+                                 score_threshold=score_threshold)
         except ApiError as exc:
             raise ProviderError(f"plugin {self.plugin!r}: {exc.detail}") from exc
         return [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from apps.core.dispatch import wait_for_embedded_tasks
-from apps.embeddings.services import embedding_model_register_default
+from apps.embeddings.services import embedding_models_register_bundled
 
 from .conftest import file_lines, jsonl, upload
 
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_an_embeddings_batch(tenant, drain_tasks):
-    embedding_model_register_default()
+    embedding_models_register_bundled()
     lines = [
         {"custom_id": "cat", "method": "POST", "url": "/v1/embeddings",
          "body": {"input": ["a cat", "a kitten"], "encoding_format": "float"}},

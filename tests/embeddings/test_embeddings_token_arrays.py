@@ -11,14 +11,14 @@ import pytest
 from transformers import AutoTokenizer
 
 from apps.chat.services import model_endpoint_register
-from apps.embeddings.services import embedding_model_register_default
+from apps.embeddings.services import embedding_models_register_bundled
 
 TEXTS = ["The cat sits on the mat.", "Stock markets fell sharply today, analysts said."]
 
 
 @pytest.fixture
 def minilm(db):
-    return embedding_model_register_default()
+    return embedding_models_register_bundled()["all-minilm-l6-v2"]
 
 
 @pytest.fixture(scope="module")

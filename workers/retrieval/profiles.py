@@ -48,6 +48,15 @@ class RetrievalProfile:
     stop_phrases: tuple[str, ...] = QUESTION_WORDS
     document_weight: float = 0.0
     citation_weight: float = 0.0
+    # The dense side embeds at most this many characters of a chunk's indexed text (0: all of it); BM25 always
+    # reads all of it.
+    dense_max_chars: int = 0
+    # Dense relevance is (cosine − floor) / (best cosine − floor): e5 puts unrelated texts near 0.7, which
+    # would otherwise leave every candidate's dense score within a few percent of 1.
+    dense_floor: float = 0.0
+
+    def dense_text(self, text: str) -> str:
+        return text[:self.dense_max_chars] if self.dense_max_chars else text
 
     def indexing_settings(self) -> tuple[str, int, int]:
         return self.chunk_kind, self.max_tokens, self.overlap

