@@ -51,9 +51,6 @@ class RetrievalProfile:
     # The dense side embeds at most this many characters of a chunk's indexed text (0: all of it); BM25 always
     # reads all of it.
     dense_max_chars: int = 0
-    # Dense relevance is (cosine − floor) / (best cosine − floor): e5 puts unrelated texts near 0.7, which
-    # would otherwise leave every candidate's dense score within a few percent of 1.
-    dense_floor: float = 0.0
 
     def dense_text(self, text: str) -> str:
         return text[:self.dense_max_chars] if self.dense_max_chars else text
@@ -75,31 +72,34 @@ class RetrievalProfile:
 
 
 PROFILES: dict[str, RetrievalProfile] = {
-    # Statutes, one article per chunk. all-MiniLM-L6-v2 reads most Chinese characters as [UNK]: dense
-    # alone reaches dev hit@10 0.027, and embedding weight 0.1 / 0.25 / 0.5 gives hit@10 0.650 / 0.647 /
-    # 0.627 against 0.657 for BM25 alone (before the citation prior), so law search is BM25 only (no query embedding).
-    # Dev hit@10 / recall@100: plain BM25 0.600 / 0.684; + question words and unigram weight 0.5
-    # 0.607 / 0.708; + citation prior 0.703 / 0.764; + document_weight 0.693 / 0.777; k1 1.5 0.700 / 0.776.
-    # The prior replaced a boost for titles matching 中华人民共和国…法 (0.657 / 0.751 with document_weight),
-    # and adding that boost back lowers hit@10 (0.683). Neither the citation graph between articles nor
-    # LSI over the corpus (as a second dense side) moved recall@100 past 0.79.
+    # Statutes, one article per chunk. Dense side: multilingual-e5-small over the first 128 characters of each
+    # chunk (title, chapter and the article's opening: 72% of the text, a full embedding of the corpus would take
+    # over an hour and a half on 2 cores), with candidate pools of 400 per side. Dev hit@10 / recall@100:
+    # BM25 + citation prior 0.700 / 0.776 (the previous profile, MiniLM reading Chinese as [UNK]); dense alone
+    # 0.600 / 0.720; hybrid at embedding weight 0.25 / 0.5 / 1.0 with cosines taken as they are 0.697 / 0.667 /
+    # 0.620; relative to e5's cosine floor (see HybridIndex) at weight 1.0: 0.713 / 0.802 (pool 100), with the
+    # citation prior lowered to 0.1 0.737 / 0.812 (pool 400); citation 0.15 gives 0.723 / 0.822.
     "law": RetrievalProfile(
         name="law",
         chunk_kind="law",
         max_tokens=512,
         overlap=32,
         tfidf_weight=1.0,
-        embedding_weight=0.0,
+        embedding_weight=1.0,
         k1=1.5,
         unigram_weight=0.5,
         document_weight=0.2,
-        citation_weight=0.2,
+        citation_weight=0.1,
+        dense_max_chars=128,
     ),
-    # Mixed Chinese/English encyclopedia passages. Dev hit@1 by embedding weight (tfidf 1.0):
-    # 0 → 0.953, 0.25 → 0.958, 0.5 → 0.963, 0.75 → 0.965, 1.0 → 0.958; dense alone 0.495.
+    # Mixed Chinese/English encyclopedia passages. Dev hit@1 with multilingual-e5-small, tfidf 1.0: BM25 alone
+    # 0.953, embedding weight 0.5 / 1.0 on raw cosines 0.955 / 0.958, weight 0.75 relative to e5's cosine floor
+    # 0.967 (1.5: 0.964). (MiniLM, before: 0.965 at 0.75.)
     "wiki": RetrievalProfile(name="wiki"),
-    # Annual-report excerpts. Dev hit@10: 0.880 with BM25 alone, 0.881 at embedding weight 0.25,
-    # 0.876 at 0.5: the English model adds little over word-bigram BM25 here, but no harm.
+    # Annual-report excerpts (English, tables). Dev hit@10: 0.880 with BM25 alone (a k1/b/document-weight grid
+    # stays within 0.866–0.883), 0.882–0.885 with e5 at embedding weight 0.25 whatever the normalisation; more
+    # dense weight lowers it (1.0: 0.842–0.881); dense alone 0.657. Most misses name no company or year ("What
+    # does the table show?").
     "finance": RetrievalProfile(name="finance", max_tokens=512, overlap=48, embedding_weight=0.25),
     "generic": RetrievalProfile(),
 }
