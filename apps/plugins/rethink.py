@@ -200,7 +200,7 @@ def rethink_events(request: RethinkRequest, *, usage: list[GenerationResult] | N
     passages = plugin_search_in(plugin=request.plugin, query=searched, top_k=request.top_k,
                                 tfidf_weight=request.tfidf_weight, embedding_weight=request.embedding_weight,
                                 filters=request.filters, score_threshold=request.score_threshold,
-                                rerank=request.rerank or False)
+                                rerank=request.rerank or False, rerank_query=query)
     yield step(f"search {request.plugin.slug}", _numbered(passages, budget=PASSAGE_CHAR_BUDGETS[0]), query=searched)
     parts: list[str] = []
     for delta in _revised(request, passages=passages, draft=draft, question=question, usage=usage, stream=stream):

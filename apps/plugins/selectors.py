@@ -98,7 +98,7 @@ def score_threshold_param(*, value: Any, param: str = "score_threshold") -> floa
 def plugin_search_in(
     *, plugin: Plugin, query: str, top_k: int = 5, tfidf_weight: float | None = None,
     embedding_weight: float | None = None, filters: Filter | Any = None,
-    score_threshold: float | None = None, rerank: RerankOption | Any = None,
+    score_threshold: float | None = None, rerank: RerankOption | Any = None, rerank_query: str | None = None,
 ) -> list[dict[str, Any]]:
     """``filters`` (raw JSON or an already parsed ``Filter``) restricts the search to the matching documents
     before ranking, so ``top_k`` stays full whenever enough of them match; hits scoring under
@@ -124,7 +124,9 @@ def plugin_search_in(
                              allowed_ids=allowed) if index else [])
     ranked = [(hit, hit.score, {"sparse": hit.scores["sparse"], "dense": hit.scores["dense"]}) for hit in hits]
     if option is not None and hits:
-        reranked = rerank_scores(endpoint=option.endpoint, query=query, passages=[hit.text for hit in hits])
+        # A cross-encoder reads the whole question (``rerank_query``), not the key terms a first stage may use.
+        reranked = rerank_scores(endpoint=option.endpoint, query=rerank_query or query,
+                                 passages=[hit.text for hit in hits])
         ranked = [(hit, new, {**scores, "rerank": new})
                   for (hit, _, scores), new in zip(ranked, reranked.scores, strict=True)]
         ranked = sorted(ranked, key=lambda item: -item[1])[:top_k]  # stable: ties keep the first-stage order
