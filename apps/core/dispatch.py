@@ -14,8 +14,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from celery import Task
+from celery.exceptions import TimeoutError as CeleryTimeoutError
+from django.conf import settings
 from django.db import connections, transaction
 
+from apps.core.errors import ApiError
 from tigerplatform.celery import app as celery_app
 from tigerplatform.celery import queue_for_task
 
@@ -59,3 +62,17 @@ def wait_for_embedded_tasks(timeout_s: float = 600) -> None:
     while _pending:
         for future in list(_pending):
             future.result(timeout=max(0.0, deadline - time.monotonic()))
+
+
+def serve_call(task: Task, *args: Any) -> Any:
+    """The answer of a ``serve``-queue task that loads a model (embeddings, rerank): computed in this process in
+    embedded mode, else by a serving worker (which keeps the model loaded) within ``CHAT_TASK_TIMEOUT_S``."""
+    if celery_app.conf.task_always_eager:
+        return task.run(*args)
+    result = task.delay(*args)
+    try:
+        return result.get(timeout=settings.CHAT_TASK_TIMEOUT_S)
+    except CeleryTimeoutError:
+        raise ApiError("No serving worker answered.", code="worker_timeout", status_code=504) from None
+    finally:
+        result.forget()

@@ -5,15 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from celery.exceptions import TimeoutError as CeleryTimeoutError
-from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 
 from apps.chat.models import ModelEndpoint
 from apps.chat.selectors import model_endpoint_list, resolve_model_path
+from apps.core.dispatch import serve_call
 from apps.core.errors import ApiError, NotFoundError
-from apps.embeddings.tasks import EmbeddingInputs, embed_task, embed_texts
-from tigerplatform.celery import app as celery_app
+from apps.embeddings.tasks import EmbeddingInputs, embed_task
 from workers.retrieval.embeddings import e5_model_path
 
 
@@ -40,16 +38,7 @@ def embeddings_create(*, user: AbstractUser, model: str | None, texts: Embedding
     with prefixes (e5); others ignore it."""
     endpoint = embedding_model_get(user=user, model=model)
     model_dir = resolve_model_path(endpoint.path)
-    if celery_app.conf.task_always_eager:
-        output = embed_texts(model_dir=model_dir, texts=texts, input_type=input_type)
-    else:
-        result = embed_task.delay(model_dir, texts, input_type)
-        try:
-            output = result.get(timeout=settings.CHAT_TASK_TIMEOUT_S)
-        except CeleryTimeoutError:
-            raise ApiError("No serving worker answered.", code="worker_timeout", status_code=504) from None
-        finally:
-            result.forget()
+    output = serve_call(embed_task, model_dir, texts, input_type)
     if "error" in output:
         raise ApiError(output["error"], code=output.get("code", "invalid_token_id"), param="input")
     vectors = _with_dimensions(endpoint, output["vectors"], dimensions)

@@ -24,7 +24,7 @@ def embed_texts(*, model_dir: str, texts: EmbeddingInputs, input_type: str | Non
         return {"vectors": vectors.tolist(), "tokens": tokens}
     kind = INPUT_TYPES.get(input_type) if input_type else None
     return {"vectors": embedder.embed_inputs(texts=texts, input_type=kind).tolist(),
-            "tokens": embedder.count_tokens(texts=texts)}
+            "tokens": embedder.count_tokens(texts=texts, input_type=kind)}
 
 
 @shared_task(name="embeddings.embed")

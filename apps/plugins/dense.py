@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 
 from apps.chat.models import ModelEndpoint
@@ -131,8 +132,6 @@ def _build(*, plugin_id: str, slice_s: float | None, progress: Progress | None) 
 
 
 def _merge(*, plugin_id: str, model_path: str, ids: list[int], vectors: list[Any]) -> None:
-    import numpy as np
-
     with indexes.write_lock(plugin_id=plugin_id):
         plugin = Plugin.objects.filter(pk=plugin_id).first()
         if plugin is None:

@@ -6,16 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from celery.exceptions import TimeoutError as CeleryTimeoutError
 from django.conf import settings
 
 from apps.chat.models import ModelEndpoint
 from apps.chat.runtime_errors import error_from_dict, to_api_error
 from apps.chat.selectors import resolve_model_path
-from apps.core.errors import ApiError
+from apps.core.dispatch import serve_call
 from apps.rerank.selectors import rerank_model_get
-from apps.rerank.tasks import rerank_local, rerank_task
-from tigerplatform.celery import app as celery_app
+from apps.rerank.tasks import rerank_task
 from workers.retrieval.rerank import RerankScores, UpstreamReranker
 from workers.runtime.errors import RuntimeErrorBase
 
@@ -41,16 +39,7 @@ def rerank_scores(*, endpoint: ModelEndpoint, query: str, passages: Sequence[str
         except RuntimeErrorBase as exc:
             raise to_api_error(exc) from exc
     model_dir = resolve_model_path(endpoint.path)
-    if celery_app.conf.task_always_eager:
-        output = rerank_local(model_dir=model_dir, query=query, passages=list(passages))
-    else:
-        result = rerank_task.delay(model_dir, query, list(passages))
-        try:
-            output = result.get(timeout=settings.CHAT_TASK_TIMEOUT_S)
-        except CeleryTimeoutError:
-            raise ApiError("No serving worker answered.", code="worker_timeout", status_code=504) from None
-        finally:
-            result.forget()
+    output = serve_call(rerank_task, model_dir, query, list(passages))
     if "error" in output:
         raise error_from_dict(output["error"])
     return RerankScores(scores=output["scores"], tokens=output["tokens"])

@@ -199,7 +199,7 @@ class Embedder:
         vectors = self._model(features)["sentence_embedding"].float()
         return torch.nn.functional.normalize(vectors, dim=1).cpu().numpy().astype(np.float32)
 
-    def count_tokens(self, *, texts: Sequence[str]) -> int:
+    def count_tokens(self, *, texts: Sequence[str], input_type: InputType | None = None) -> int:
         """Tokens the model reads (after truncation to its maximum sequence length), for usage accounting."""
         model = self._model
         limit = model.max_seq_length
@@ -267,8 +267,11 @@ class E5Embedder:
         return vectors
 
     def count_tokens(self, *, texts: Sequence[str], input_type: InputType | None = None) -> int:
+        """Tokens the engine reads, its prefix included: a text's own ``query: `` / ``passage: `` decides, as in
+        ``embed_inputs``."""
         model = self._model
-        return sum(model.token_count(text, (input_type or "query") == "query") for text in texts)
+        return sum(model.token_count(text, next((k for p, k in self._PREFIXES if text.startswith(p)),
+                                                 input_type or "query") == "query") for text in texts)
 
     def embed_token_ids(self, *, token_ids: Sequence[Sequence[int]]) -> tuple[np.ndarray, int]:
         raise UnsupportedInputError(
