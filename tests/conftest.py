@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,19 +69,34 @@ def anon() -> APIClient:
     return APIClient()
 
 
-@pytest.fixture
-def celery_worker(transactional_db: None) -> Iterator[Any]:
-    """A real Celery worker (threads, all queues) consuming from Redis, for the duration of the test."""
+@contextmanager
+def threaded_worker(*, queues: list[str], concurrency: int) -> Iterator[Any]:
+    """A real Celery worker (threads) in this process, consuming ``queues`` from Redis; tasks leave eager mode.
+
+    The queues are purged first, so no message an earlier test left behind runs against this test's data. On exit
+    the worker stops taking messages and the tasks it was running are waited for: Celery's test worker stops with a
+    terminate, and a thread pool does not join its threads on terminate, so a task (a usage record, say) could still
+    be writing while the test database is flushed.
+    """
     if not settings.REDIS_URL:
         pytest.skip("needs REDIS_URL (a real Redis)")
     from celery.contrib.testing.worker import start_worker
 
     from tigerplatform.celery import app
 
+    app.control.purge()
     app.conf.task_always_eager = False
-    with start_worker(
-        app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING",
-        queues=["default", "ingest", "serve", "train"],
-    ) as worker:
+    try:
+        with start_worker(app, pool="threads", concurrency=concurrency, perform_ping_check=False,
+                          loglevel="WARNING", queues=queues) as worker:
+            yield worker
+        worker.pool.executor.shutdown(wait=True)
+    finally:
+        app.conf.task_always_eager = True
+
+
+@pytest.fixture
+def celery_worker(transactional_db: None) -> Iterator[Any]:
+    """A real Celery worker (threads, all queues) consuming from Redis, for the duration of the test."""
+    with threaded_worker(queues=["default", "ingest", "serve", "train"], concurrency=2) as worker:
         yield worker
-    app.conf.task_always_eager = True

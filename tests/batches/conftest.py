@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 
 from apps.batches.models import Batch
 from apps.chat.models import ModelEndpoint
 from apps.core.dispatch import wait_for_embedded_tasks
 from tests.chat.conftest import GREETING_ANSWER, chatty_model  # noqa: F401 (a fixture, used by name)
+from tests.conftest import threaded_worker
 
 __all__ = ["GREETING_ANSWER"]
 
@@ -80,14 +80,5 @@ def drain_tasks() -> Iterator[None]:
 @pytest.fixture
 def batch_worker(transactional_db: None) -> Iterator[Any]:
     """A real Celery worker on Redis taking the `batch` and `serve` queues (threads), as `make run`'s workers do."""
-    if not settings.REDIS_URL:
-        pytest.skip("needs REDIS_URL (a real Redis)")
-    from celery.contrib.testing.worker import start_worker
-
-    from tigerplatform.celery import app
-
-    app.conf.task_always_eager = False
-    with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING",
-                      queues=["default", "serve", "batch"]) as worker:
+    with threaded_worker(queues=["default", "serve", "batch"], concurrency=4) as worker:
         yield worker
-    app.conf.task_always_eager = True

@@ -18,7 +18,7 @@ from django.db import connection
 
 from apps.chat.models import ModelEndpoint
 from apps.finetune.models import FineTuneJob
-from tests.conftest import requires_redis
+from tests.conftest import requires_redis, threaded_worker
 
 from .api_helpers import FAST_LEARNING, alpaca_jsonl, wait_for
 
@@ -29,15 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def serve_worker(transactional_db: None) -> Iterator[None]:
     """The serving worker, in this process: a thread pool on the `serve` queue only."""
-    from celery.contrib.testing.worker import start_worker
-
-    from tigerplatform.celery import app
-
-    app.conf.task_always_eager = False
-    with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING",
-                      queues=["serve"]):
+    with threaded_worker(queues=["serve"], concurrency=4):
         yield
-    app.conf.task_always_eager = True
 
 
 @pytest.fixture
