@@ -8,6 +8,10 @@ PORT=${PORT:-8000}
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait || true; }
 trap cleanup EXIT INT TERM
+# Metrics: every process started here writes to one directory, so the web's /metrics covers them all (the serving
+# worker's engines included). Wiped at start: the files of a previous run would be counted again.
+export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-$PWD/var/prometheus}
+rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 
 if [ -n "${REDIS_URL:-}" ]; then
   # Serving apart from jobs: a chat never waits behind a fine-tune. The serving worker's threads all feed one
@@ -23,8 +27,9 @@ if [ -n "${REDIS_URL:-}" ]; then
   echo "Celery workers started: serving (log: var/celery-serve.log) and jobs (log: var/celery-jobs.log)"
 fi
 # One process, many threads: models are loaded once per process, and streaming holds a thread per response.
+# No gunicorn access log: the platform writes one JSON access line per request itself (with its request id).
 "$BIN/gunicorn" tigerplatform.wsgi:application --bind "127.0.0.1:$PORT" --workers "${WEB_WORKERS:-1}" \
-  --threads "${WEB_THREADS:-16}" --timeout 0 --access-logfile - &
+  --threads "${WEB_THREADS:-16}" --timeout 0 &
 pids+=($!)
 echo "Platform listening on http://127.0.0.1:$PORT  (API docs: /api/docs/, admin: /admin/)"
 wait -n "${pids[@]}"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,12 +15,14 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.db import connection
 from rest_framework.test import APIClient
 
 from apps.accounts.models import ApiKey
 from apps.accounts.services import api_key_create
 
-SHARED_DIR = Path(__file__).resolve().parents[1].parent / "shared"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = ROOT.parent / "shared"
 
 requires_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_URL (a real Redis)")
 
@@ -93,6 +98,29 @@ def threaded_worker(*, queues: list[str], concurrency: int) -> Iterator[Any]:
         worker.pool.executor.shutdown(wait=True)
     finally:
         app.conf.task_always_eager = True
+
+
+@contextmanager
+def worker_process(*, log_path: Path, env: dict[str, str], queues: str = "default,ingest,train") -> Iterator[None]:
+    """The jobs worker as `make run` starts it: a Celery process of its own on this test's database, with ``env``
+    over this process's environment (its own MEDIA_ROOT, say, to stand for another host). Its log is printed on
+    exit, so a failing test shows it."""
+    database = connection.settings_dict
+    url = (f"postgres://{database['USER']}:{database['PASSWORD']}@{database['HOST']}:{database['PORT']}/"
+           f"{database['NAME']}")
+    with log_path.open("w") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "tigerplatform", "worker", "-Q", queues, "-c", "1",
+             "-n", f"jobs-{os.getpid()}@%h", "-l", "info"],
+            cwd=ROOT, env={**os.environ, "DATABASE_URL": url, "OMP_NUM_THREADS": "1", **env},
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            yield
+        finally:
+            worker.terminate()
+            worker.wait(timeout=60)
+    print(log_path.read_text()[-20_000:])
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ from typing import Any
 from celery import Celery
 from kombu import Queue
 
+from apps.core import task_context  # noqa: F401  (request ids into tasks; settings' logging in workers)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tigerplatform.settings")
 
 app = Celery("tigerplatform")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import environ
 
+from apps.core.logging import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -47,6 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served as our own static files (works air-gapped)
     "apps.core",
     "apps.accounts",
     "apps.usage",
@@ -59,9 +62,14 @@ INSTALLED_APPS = [
     "apps.rerank",
     "apps.search",
     "apps.batches",
+    "apps.images",
+    "django_prometheus",
+    "apps.metrics",
 ]
 
 MIDDLEWARE = [
+    "apps.core.access.RequestIdMiddleware",  # first: the id and the access line cover every response
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # requests by view and status, latency (/metrics)
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -71,6 +79,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.accounts.middleware.RateLimitHeadersMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "tigerplatform.urls"
@@ -140,6 +149,31 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# Shared storage for hosts that share no disk (README "Storage and growing past one machine"): uploads, fine-tuned
+# weights and plugin indexes go to an S3-compatible bucket, and a host that needs a local file copies it into
+# STORAGE_CACHE_DIR. Default: local files under MEDIA_ROOT, as on one machine.
+AWS_STORAGE_BUCKET_NAME: str = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+STORAGE_BACKEND: str = env.str("STORAGE_BACKEND", default="s3" if AWS_STORAGE_BUCKET_NAME else "local")
+STORAGE_CACHE_DIR = env.path("STORAGE_CACHE_DIR", default=VAR_DIR / "storage-cache")
+if STORAGE_BACKEND == "s3":
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,  # MinIO: http://minio:9000
+            "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
+            # Unset: boto3's own chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, an instance role, ...).
+            "access_key": env.str("AWS_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("AWS_SECRET_ACCESS_KEY", default="") or None,
+            "location": env.str("AWS_LOCATION", default=""),
+            "addressing_style": env.str("AWS_S3_ADDRESSING_STYLE", default="") or None,
+            "file_overwrite": False,  # an upload under a taken name gets a new name, as on local disk
+            "default_acl": None,
+            "querystring_auth": True,
+        },
+    }
+elif STORAGE_BACKEND != "local":
+    raise ValueError(f"STORAGE_BACKEND must be 'local' or 's3', not {STORAGE_BACKEND!r}")
 # Uploads stream to disk past this size instead of being held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=20 * 1024 * 1024)
@@ -183,7 +217,19 @@ SPECTACULAR_SETTINGS = {
     "APPEND_COMPONENTS": {
         "securitySchemes": {"ApiKeyAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "tb-<prefix>.<secret>"}}
     },
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Swagger UI would otherwise load a validator badge from validator.swagger.io (and send it the schema URL).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
+
+# --- Metrics (apps/metrics, README "Metrics") ------------------------------------------------------
+# GET /metrics answers requests from these networks, and any request bearing METRICS_TOKEN.
+METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_CIDRS: list[str] = env.list("METRICS_ALLOWED_CIDRS", default=["127.0.0.1/32", "::1/128"])
+# A Celery worker serves its own metrics on this port (0: off), for hosts whose processes the web cannot see.
+METRICS_PORT: int = env.int("METRICS_PORT", default=0)
 
 # --- Celery ------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -209,6 +255,8 @@ CELERY_TASK_ROUTES = {
     "chat.*": {"queue": "serve"},
     "embeddings.*": {"queue": "serve"},
     "rerank.*": {"queue": "serve"},
+    "images.maintenance.*": {"queue": "default"},
+    "images.*": {"queue": "serve"},
     "summarization.*": {"queue": "serve"},
     "plugins.maintenance.*": {"queue": "default"},
     "plugins.*": {"queue": "ingest"},
@@ -228,20 +276,20 @@ CELERY_QUEUE_TIME_LIMITS: dict[str, tuple[int, int]] = {
     "batch": (25 * 3600, 25 * 3600 + 600),
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # In-process (eager) tasks would log every usage record at INFO.
-    "loggers": {
-        "django.request": {"level": "ERROR"},
-        "celery.app.trace": {"level": "INFO" if REDIS_URL else "WARNING"},
-        "faiss.loader": {"level": "WARNING"},
-        "ContinuousBatchingLogger": {"level": "WARNING"},
-    },
-}
+# One JSON object per line by default (LOG_FORMAT=plain: lines for people), each with the request id it ran for.
+LOG_FORMAT: str = env.str("LOG_FORMAT", default="json")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ValueError(f"LOG_FORMAT must be 'json' or 'plain', not {LOG_FORMAT!r}")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"),
+                         quiet_task_trace=not REDIS_URL)
+
+# Optional error tracking (apps/core/sentry.py): nothing is imported or sent unless SENTRY_DSN is set.
+SENTRY_DSN: str = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from apps.core.sentry import init_sentry
+
+    init_sentry(dsn=SENTRY_DSN, environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+                traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0))
 
 # --- Serving -----------------------------------------------------------------------------------------
 CHAT_TASK_TIMEOUT_S: int = env.int("CHAT_TASK_TIMEOUT_S", default=600)
@@ -273,6 +321,20 @@ TEXT_STALE_MARGIN_S: int = 120
 TEXT_MAX_WAIT_S: int = 30
 TEXT_SWEEP_INTERVAL_S: int = 300
 
+# --- Text-to-image (/v1/images/generations) ----------------------------------------------------------
+IMAGES_SIZES: list[str] = env.list("IMAGES_SIZES", default=[
+    "64x64", "128x128", "256x256", "512x512", "768x768", "1024x1024", "1024x1536", "1536x1024", "1024x1792",
+    "1792x1024"])
+IMAGES_DEFAULT_SIZE: str = env.str("IMAGES_DEFAULT_SIZE", default="512x512")  # for size "auto" or none
+IMAGES_MAX_N: int = env.int("IMAGES_MAX_N", default=4)
+IMAGES_MAX_PROMPT_CHARS: int = env.int("IMAGES_MAX_PROMPT_CHARS", default=4000)
+IMAGES_MAX_STEPS: int = env.int("IMAGES_MAX_STEPS", default=150)
+# A request waits this long for its images, then answers 202 with a job to poll (GET /v1/images/generations/{id}).
+IMAGES_WAIT_S: float = env.float("IMAGES_WAIT_S", default=60.0)
+IMAGES_TIME_LIMIT_S: int = env.int("IMAGES_TIME_LIMIT_S", default=1800)
+IMAGES_HEARTBEAT_STALE_S: int = env.int("IMAGES_HEARTBEAT_STALE_S", default=600)
+IMAGES_UPSTREAM_TIMEOUT_S: float = env.float("IMAGES_UPSTREAM_TIMEOUT_S", default=300.0)
+
 # --- Fine-tuning -------------------------------------------------------------------------------------
 FINETUNE_DIR = env.path("FINETUNE_DIR", default=Path(MODELS_DIR) / "finetunes")
 FINETUNE_MAX_UPLOAD_BYTES: int = env.int("FINETUNE_MAX_UPLOAD_BYTES", default=512 * 1024 * 1024)
@@ -284,6 +346,8 @@ CELERY_BEAT_SCHEDULE = {
     "finetune-fail-stale-jobs": {"task": "finetune.maintenance.fail_stale_jobs", "schedule": 60.0},
     "batches-resume-stale": {"task": "batches.maintenance.resume_stale", "schedule": 60.0},
     "plugins-resume-dense-builds": {"task": "plugins.maintenance.resume_dense_builds", "schedule": 60.0},
+    # Ingest runs a killed worker left running (apps/plugins/recovery.py).
+    "plugins-resume-ingest-runs": {"task": "plugins.maintenance.resume_ingest_runs", "schedule": 60.0},
 }
 # A long document's pages are shared out between this many extraction processes at once, PDF2TEXT_PAGES_PER_CHILD
 # pages or more each (1 = one process per document).

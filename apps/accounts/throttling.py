@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from apps.accounts.models import ApiKey
+from apps.metrics.rejections import RATE_LIMITED
 
 if TYPE_CHECKING:
     from rest_framework.views import APIView
@@ -74,6 +75,7 @@ class ApiKeyRateThrottle(BaseThrottle):
         count = _count_request(f"ratelimit:{api_key.pk}:{window}", window)
         request._request.ratelimit = RateLimitState(limit=limit, remaining=max(0, limit - count), reset_s=reset_s)
         if count > limit:
+            RATE_LIMITED.inc()
             self._wait = reset_s
             return False
         return True

@@ -8,6 +8,7 @@ from django.db import models
 from django.utils import timezone
 
 from apps.core.ids import new_id
+from apps.core.job_states import JobStateManager
 
 
 def _underscored(prefix: str) -> str:
@@ -68,6 +69,7 @@ class Batch(models.Model):
     expired_at = models.DateTimeField(null=True, blank=True)
     cancelling_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    objects = JobStateManager("status")  # logs each state change (apps/core/job_states.py)
 
     class Meta:
         ordering = ["-created_at"]

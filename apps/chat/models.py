@@ -49,6 +49,7 @@ class ModelEndpoint(models.Model):
         CHAT = "chat", "Chat"
         EMBEDDING = "embedding", "Embedding"
         RERANK = "rerank", "Rerank (cross-encoder)"
+        IMAGE = "image", "Text-to-image (diffusers pipeline)"
 
     class RerankApi(models.TextChoices):
         JINA = "jina", "Jina / Cohere / vLLM: {model, query, documents, top_n}"
@@ -111,6 +112,8 @@ class ModelEndpoint(models.Model):
 
         if self.serve_url and self.backend != self.Backend.LOCAL:
             raise ValidationError({"serve_url": "Only a local model has a serve_url; an upstream one has base_url."})
+        if self.kind == self.Kind.IMAGE and self.serve_url:
+            raise ValidationError({"serve_url": "An image model runs here (path) or at an upstream (base_url)."})
         if self.kind == self.Kind.RERANK and self.serve_url:
             raise ValidationError({"serve_url": "A rerank model runs here (path) or at a /rerank server (base_url)."})
         if self.replica_urls and not (self.base_url if self.backend != self.Backend.LOCAL else self.serve_url):

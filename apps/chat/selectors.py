@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db.models import QuerySet
 
 from apps.chat.models import ModelEndpoint
+from apps.core import storage
 from apps.core.errors import ApiError, NotFoundError
 from workers.runtime.specs import ModelSpec
 
@@ -50,6 +51,11 @@ def vllm_adapter_path(path: str) -> str:
     """Where vLLM reads the adapter at ``path``: under VLLM_ADAPTER_ROOT when that is where vLLM mounts
     FINETUNE_DIR; the same path when unset (a shared filesystem) or when the adapter lies elsewhere."""
     root = settings.VLLM_ADAPTER_ROOT
+    if storage.is_stored_ref(path):
+        # In shared storage under finetunes/<job>/...: vLLM mounts a copy of it at VLLM_ADAPTER_ROOT, or (unset)
+        # shares this host's disk, where the adapter is fetched into the cache.
+        relative = PurePosixPath(path.removeprefix(storage.STORED_REF)).relative_to("finetunes")
+        return str(PurePosixPath(root) / relative) if root else str(storage.fetched_dir(ref=path))
     if not root:
         return path
     try:
@@ -57,6 +63,14 @@ def vllm_adapter_path(path: str) -> str:
     except ValueError:
         return path
     return str(PurePosixPath(root) / PurePosixPath(relative.as_posix()))
+
+
+def local_model_spec(spec: ModelSpec) -> ModelSpec:
+    """The spec as this host loads it: a fine-tuned adapter or weights kept in shared storage
+    (``storage:<prefix>``) replaced by its copy in this host's cache, fetched on first use."""
+    changes = {field: str(storage.fetched_dir(ref=value)) for field, value in
+               (("path", spec.path), ("adapter_path", spec.adapter_path)) if storage.is_stored_ref(value)}
+    return replace(spec, **changes) if changes else spec
 
 
 def serving_spec(*, spec: ModelSpec) -> ModelSpec:

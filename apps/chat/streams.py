@@ -7,6 +7,7 @@ keeps what was written before the reader arrived, and it expires on its own if n
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
@@ -17,6 +18,9 @@ from django.conf import settings
 _KEY = "tp:chatstream:{}"
 _CANCEL_KEY = "tp:chatcancel:{}"
 _TTL_S = 600
+# Each blocking XREAD waits at most this long, under redis-py's default socket timeout (5 s since redis-py 6), which
+# would otherwise end a longer block with a TimeoutError; the first and idle timeouts are counted across reads.
+_POLL_S = 2.0
 
 
 @cache
@@ -50,12 +54,20 @@ def consume(*, request_id: str, first_timeout_s: float, idle_timeout_s: float) -
     key, last_id, timeout_s = _KEY.format(request_id), "0-0", first_timeout_s
     try:
         while True:
-            reply = _client().xread({key: last_id}, count=256, block=int(timeout_s * 1000))
-            if not reply:
-                raise StreamTimeoutError(f"no output from the serving worker for {timeout_s:.0f} s")
+            reply = _read(key=key, last_id=last_id, timeout_s=timeout_s)
             for entry_id, fields in reply[0][1]:
                 last_id = entry_id
                 yield json.loads(fields[b"e"])
             timeout_s = idle_timeout_s
     finally:
         _client().delete(key)
+
+
+def _read(*, key: str, last_id: str, timeout_s: float) -> list[Any]:
+    deadline = time.monotonic() + timeout_s
+    while (remaining := deadline - time.monotonic()) > 0:
+        # block=0 would mean forever.
+        reply = _client().xread({key: last_id}, count=256, block=max(1, int(min(remaining, _POLL_S) * 1000)))
+        if reply:
+            return reply
+    raise StreamTimeoutError(f"no output from the serving worker for {timeout_s:.0f} s")

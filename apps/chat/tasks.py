@@ -3,6 +3,7 @@ feed the process's one continuous-batching engine per model, loaded once and kep
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -11,7 +12,9 @@ from celery import shared_task
 from apps.chat import streams
 from apps.chat.runtime_errors import RUNTIME_ERRORS, error_to_dict
 from workers.runtime import engine
-from workers.runtime.specs import ChatMessage, ModelSpec, SamplingParams, ToolSpec
+from workers.runtime.specs import ChatMessage, GenerationResult, ModelSpec, SamplingParams, ToolSpec
+
+logger = logging.getLogger(__name__)
 
 
 def _inputs(payload: dict[str, Any]) -> dict[str, Any]:
@@ -24,12 +27,32 @@ def _inputs(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _log_served(*, payload: dict[str, Any], started: float, stream: bool, result: GenerationResult | None = None,
+                error: dict[str, Any] | None = None) -> None:
+    """One line per served request on the serving worker (the request id comes from the task's headers)."""
+    duration_ms = round((time.monotonic() - started) * 1000, 1)
+    fields: dict[str, Any] = {"event": "served", "model": payload["spec"]["name"], "stream": stream,
+                              "duration_ms": duration_ms}
+    if result is not None:
+        fields.update(prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
+                      finish_reason=result.finish_reason)
+    if error is not None:
+        fields["error_code"] = error["code"]
+    logger.info("served %s in %.1fms%s", fields["model"], duration_ms, f" ({error['code']})" if error else "",
+                extra=fields)
+
+
 @shared_task(name="chat.generate")
 def generate_task(payload: dict[str, Any]) -> dict[str, Any]:
+    started = time.monotonic()
     try:
-        return {"result": engine.generate(**_inputs(payload)).to_dict()}
+        result = engine.generate(**_inputs(payload))
     except RUNTIME_ERRORS as exc:
-        return {"error": error_to_dict(exc)}
+        error = error_to_dict(exc)
+        _log_served(payload=payload, started=started, stream=False, error=error)
+        return {"error": error}
+    _log_served(payload=payload, started=started, stream=False, result=result)
+    return {"result": result.to_dict()}
 
 
 # How often a streaming task asks whether its reader went away; a cancelled request frees its engine slot.
@@ -40,15 +63,20 @@ CANCEL_POLL_S = 0.5
 def stream_task(payload: dict[str, Any], request_id: str) -> None:
     if streams.is_cancelled(request_id=request_id):
         return
+    started = time.monotonic()
     try:
         chunks = engine.stream(**_inputs(payload))
         polled = time.monotonic()
         for chunk in chunks:
             streams.publish(request_id=request_id, event={"chunk": chunk.to_dict()})
+            if chunk.result is not None:
+                _log_served(payload=payload, started=started, stream=True, result=chunk.result)
             if time.monotonic() - polled > CANCEL_POLL_S:
                 polled = time.monotonic()
                 if streams.is_cancelled(request_id=request_id):
                     chunks.close()
                     return
     except RUNTIME_ERRORS as exc:
-        streams.publish(request_id=request_id, event={"error": error_to_dict(exc)})
+        error = error_to_dict(exc)
+        _log_served(payload=payload, started=started, stream=True, error=error)
+        streams.publish(request_id=request_id, event={"error": error})

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connections, transaction
 
 from apps.core.errors import ApiError
+from apps.core.request_id import bind_request_id, get_request_id
 from tigerplatform.celery import app as celery_app
 from tigerplatform.celery import queue_for_task
 
@@ -35,23 +36,27 @@ def _executor(queue: str) -> ThreadPoolExecutor:
         return _executors[queue]
 
 
-def _run_embedded(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+def _run_embedded(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], request_id: str | None) -> None:
     try:
-        result = task.apply(args=args, kwargs=kwargs)
-        if result.failed():
-            logger.error("embedded task %s failed: %r", task.name, result.result)
+        with bind_request_id(request_id):
+            result = task.apply(args=args, kwargs=kwargs)
+            if result.failed():
+                logger.error("embedded task %s failed: %r", task.name, result.result)
     finally:
         connections.close_all()
 
 
 def enqueue(task: Task, *args: Any, **kwargs: Any) -> None:
+    request_id = get_request_id()  # the task logs under the id of the request (or task) that sent it
+
     def send() -> None:
         if celery_app.conf.task_always_eager:
-            future = _executor(queue_for_task(task.name)).submit(_run_embedded, task, args, kwargs)
+            future = _executor(queue_for_task(task.name)).submit(_run_embedded, task, args, kwargs, request_id)
             _pending.add(future)
             future.add_done_callback(_pending.discard)
         else:
-            task.apply_async(args=args, kwargs=kwargs)
+            with bind_request_id(request_id):
+                task.apply_async(args=args, kwargs=kwargs)
 
     transaction.on_commit(send)
 

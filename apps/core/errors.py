@@ -8,9 +8,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, HttpRequest, JsonResponse
+from kombu.exceptions import OperationalError as BrokerOperationalError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -91,8 +95,18 @@ def _from_validation_error(exc: exceptions.ValidationError) -> tuple[str | None,
     return param, message, "invalid_request" if code in ("invalid", "required", "null", "blank") else code
 
 
+# A database, cache or broker that cannot be reached (restarting, failing over): a 503 to retry, not a bug.
+_OUTAGES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, DatabaseOperationalError,
+            DatabaseInterfaceError, BrokerOperationalError)
+OUTAGE_RETRY_AFTER_S = 5
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, Http404):
+    if isinstance(exc, _OUTAGES):
+        logger.warning("backing service unavailable: %s: %s", type(exc).__name__, exc)
+        exc = ApiError("A backing service (database, cache or broker) is unavailable; retry shortly.",
+                       code="service_unavailable", status_code=503, retry_after_s=OUTAGE_RETRY_AFTER_S)
+    elif isinstance(exc, Http404):
         exc = NotFoundError(str(exc) or "Not found.")
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()

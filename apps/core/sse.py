@@ -7,6 +7,7 @@ connection open. After the first event the stream is read directly, with no thre
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import threading
@@ -56,7 +57,9 @@ def _with_keepalive(chunks: Iterator[bytes], *, interval_s: float) -> Iterator[b
         if abandoned.is_set():
             close_once()
 
-    threading.Thread(target=produce_first, name="sse-first", daemon=True).start()
+    # In the response's context, so what the first chunk's producer logs carries the request id.
+    threading.Thread(target=contextvars.copy_context().run, args=(produce_first,), name="sse-first",
+                     daemon=True).start()
     try:
         while True:
             try:

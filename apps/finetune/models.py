@@ -5,6 +5,7 @@ from django.db import models
 from django.utils import timezone
 
 from apps.core.ids import new_id
+from apps.core.job_states import JobStateManager
 
 
 def new_file_id() -> str:
@@ -86,6 +87,7 @@ class FineTuneJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    objects = JobStateManager("status")  # logs each state change (apps/core/job_states.py)
 
     class Meta:
         ordering = ["-created_at"]

@@ -7,6 +7,7 @@ import logging
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,10 +21,12 @@ from django.utils import timezone
 
 from apps.chat.selectors import chat_model_get
 from apps.chat.services import upstream_adapter_load, upstream_adapter_unload
+from apps.core import storage
 from apps.core.dispatch import enqueue
 from apps.core.errors import ApiError, ConflictError, NotFoundError
 from apps.finetune.models import FineTuneCheckpoint, FineTunedModel, FineTuneEvent, FineTuneJob, TrainingFile
 from apps.finetune.selectors import fine_tuned_model_list, fine_tuned_model_spec, stale_running_jobs
+from workers.finetune.checkpoints import list_checkpoints
 from workers.finetune.config import ConfigError, Hyperparameters, TrainJobConfig
 from workers.finetune.errors import DatasetError
 from workers.finetune.launcher import launch_training, local_gpu_count
@@ -168,6 +171,13 @@ def _job_dir(job: FineTuneJob) -> Path:
     return Path(settings.FINETUNE_DIR) / job.id
 
 
+# Where a job's files lie in shared storage when hosts share no disk (apps.core.storage remote): the prepared data
+# (the training worker may be another host than the preparing one), checkpoints (a resume may run elsewhere) and
+# the trained adapter or weights (read by serving workers anywhere).
+def _stored(job: FineTuneJob, part: str) -> str:
+    return f"finetunes/{job.id}/{part}"
+
+
 def _event(job: FineTuneJob, message: str, *, level: str = "info", type: str = "message",
            data: dict[str, Any] | None = None) -> None:
     FineTuneEvent.objects.create(job=job, message=message, level=level, type=type, data=data)
@@ -190,18 +200,24 @@ def finetune_job_prepare(*, job_id: str) -> None:
         return  # already prepared, cancelled or unknown: nothing to do
     base = chat_model_get(user=job.owner, model=job.base_model)
     options = dict(job.hyperparameters)
+    files = [f.file.name for f in (job.training_file, job.validation_file) if f is not None]
     try:
         report = prepare_dataset(
-            path=job.training_file.file.path, out_dir=_job_dir(job) / "data",
+            path=storage.local_path(name=job.training_file.file.name), out_dir=_job_dir(job) / "data",
             max_length=options.get("max_length", 1024),
             tokenizer_path=base.spec.path, family=base.spec.family,
-            validation_path=job.validation_file.file.path if job.validation_file else None,
+            validation_path=storage.local_path(name=job.validation_file.file.name) if job.validation_file else None,
             seed=options.get("seed", 0), validation_fraction=options.get("validation_split"),
             max_bytes=settings.FINETUNE_MAX_UPLOAD_BYTES,
         )
     except DatasetError as exc:
         _fail(job.id, code=str(exc.code), message=exc.message, param="training_file")
         return
+    finally:
+        for name in files:
+            storage.evict(name=name)
+    if storage.is_remote():
+        storage.upload_dir(local_dir=_job_dir(job) / "data", prefix=_stored(job, "data"))
     summary = report.to_dict()
     summary["preview"] = [c.to_dict() for c in read_conversations(report.train_path)[:PREVIEW_EXAMPLES]]
     updated = FineTuneJob.objects.filter(pk=job.id, status=Status.VALIDATING_FILES).update(
@@ -238,10 +254,15 @@ def _train_config(job: FineTuneJob) -> TrainJobConfig:
     base = chat_model_get(user=job.owner, model=job.base_model)
     options = {k: v for k, v in job.hyperparameters.items() if k not in DATASET_OPTIONS}
     report = job.report or {}
-    validation = report.get("validation_path") if report.get("validation_count") else None
+    train, validation = report["train_path"], report.get("validation_path") if report.get("validation_count") else None
+    if storage.is_remote():  # prepared on another host, perhaps: this host's copy of the data
+        data = _job_dir(job) / "data"
+        if not (data / Path(train).name).exists():
+            storage.download_dir(prefix=_stored(job, "data"), local_dir=data)
+        train, validation = str(data / Path(train).name), validation and str(data / Path(validation).name)
     return TrainJobConfig(
         base_model_path=base.spec.path, family=base.spec.family, method=job.method,
-        output_dir=str(_job_dir(job) / "output"), train_file=report["train_path"],
+        output_dir=str(_job_dir(job) / "output"), train_file=train,
         validation_file=validation if options.get("eval", True) else None,
         hyperparameters=Hyperparameters(**options), resume=True, nproc_per_node=max(1, local_gpu_count()),
     )
@@ -265,6 +286,11 @@ def finetune_job_record_event(*, job_id: str, event: dict[str, Any]) -> None:
     elif kind == "checkpoint":
         FineTuneCheckpoint.objects.update_or_create(
             job=job, step=event["step"], defaults={"path": event["path"], "metrics": dict(job.progress)})
+        if storage.is_remote():  # in the background: the event loop also beats the job's heartbeat
+            upload = threading.Thread(target=_checkpoint_upload, args=(job, Path(event["path"])), daemon=True)
+            upload.start()
+            with _uploads_lock:
+                _uploads.setdefault(job_id, []).append(upload)
         _event(job, f"Checkpoint saved at step {event['step']}.")
     elif kind == "start":
         resumed = event.get("resumed_from")
@@ -272,6 +298,31 @@ def finetune_job_record_event(*, job_id: str, event: dict[str, Any]) -> None:
         _event(job, f"Training started{f' (resumed from {Path(resumed).name})' if resumed else ''}.")
     elif kind == "error":
         _event(job, f"Training error {event.get('code')}: {event.get('message')}", level="error")
+
+
+_uploads: dict[str, list[threading.Thread]] = {}  # checkpoint uploads under way, per job
+_uploads_lock = threading.Lock()
+
+
+def _checkpoint_upload(job: FineTuneJob, path: Path) -> None:
+    """Store a checkpoint so that a resume on another host starts from it (the newest one is what counts)."""
+    try:
+        storage.upload_dir(local_dir=path, prefix=f"{_stored(job, 'checkpoints')}/{path.name}")
+    except OSError:  # e.g. the trainer already rotated it away: the next one will do
+        logger.warning("Could not store checkpoint %s of job %s", path.name, job.id, exc_info=True)
+
+
+def _checkpoint_restore(job: FineTuneJob, output_dir: Path) -> None:
+    """Before a (re)start on a host without the job's checkpoints: fetch the newest stored one."""
+    if list_checkpoints(output_dir):
+        return
+    for step in job.checkpoints.order_by("-step").values_list("step", flat=True)[:3]:
+        try:
+            storage.download_dir(prefix=f"{_stored(job, 'checkpoints')}/checkpoint-{step}",
+                                 local_dir=output_dir / f"checkpoint-{step}")
+            return
+        except storage.StoredFileMissing:
+            continue
 
 
 def _heartbeat(job_id: str) -> None:
@@ -292,6 +343,8 @@ def finetune_job_train(*, job_id: str) -> None:
     except (ConfigError, KeyError, TypeError, ApiError) as exc:
         _fail(job_id, code="invalid_config", message=str(exc))
         return
+    if storage.is_remote():
+        _checkpoint_restore(job, Path(config.output_dir))
     outcome = launch_training(
         config=config,
         on_event=lambda event: finetune_job_record_event(job_id=job_id, event=event),
@@ -299,6 +352,10 @@ def finetune_job_train(*, job_id: str) -> None:
         heartbeat=lambda: _heartbeat(job_id),
         timeout_s=settings.FINETUNE_JOB_TIMEOUT_S,
     )
+    with _uploads_lock:
+        uploads = _uploads.pop(job_id, [])
+    for upload in uploads:  # the checkpoints are stored before the job's outcome is
+        upload.join()
     if outcome.status == "cancelled":
         FineTuneJob.objects.filter(pk=job_id).update(status=Status.CANCELLED, finished_at=timezone.now())
         _event(job, "Job cancelled.")
@@ -306,10 +363,19 @@ def finetune_job_train(*, job_id: str) -> None:
     if outcome.status == "failed":
         _fail(job_id, code=outcome.error_code or "training_failed", message=outcome.error_message or "failed")
         return
+    trained = config.output_dir
+    if storage.is_remote():  # serving workers on any host fetch it from there (apps.chat.selectors)
+        try:
+            storage.upload_dir(local_dir=Path(config.output_dir), prefix=_stored(job, "output"),
+                               skip=("checkpoint-",))
+        except Exception as exc:  # whatever the storage raised: resuming the job uploads it again
+            logger.exception("could not store the output of %s", job_id)
+            _fail(job_id, code="storage_unavailable", message=f"The trained model could not be stored: {exc}")
+            return
+        trained = storage.stored_ref(prefix=_stored(job, "output"))
     with transaction.atomic():
         name = _fine_tuned_model_name(job)
-        paths = {"weights_path": config.output_dir} if job.method == FineTuneJob.Method.FULL else {
-            "adapter_path": config.output_dir}
+        paths = {"weights_path": trained} if job.method == FineTuneJob.Method.FULL else {"adapter_path": trained}
         FineTunedModel.objects.update_or_create(
             job=job, defaults={"name": name, "owner": job.owner, "base_model": job.base_model, **paths})
         FineTuneJob.objects.filter(pk=job_id).update(
@@ -403,6 +469,15 @@ def fine_tuned_model_delete(*, model: FineTunedModel) -> FineTunedModel:
 def _discard_weights(model: FineTunedModel, spec: ModelSpec | None) -> None:
     # Files first: a request already under way that finds the adapter gone from vLLM reloads it, which must fail.
     path = Path(model.adapter_path or model.weights_path)
+    if storage.is_stored_ref(str(model.adapter_path or model.weights_path)):
+        prefix = f"finetunes/{model.job_id}"
+        try:
+            for part in ("output", "checkpoints"):
+                storage.delete_prefix(prefix=f"{prefix}/{part}")
+        except OSError:
+            logger.warning("Could not remove the stored weights of the deleted model %s", model.name, exc_info=True)
+        shutil.rmtree(storage.cache_dir() / prefix, ignore_errors=True)
+        path = Path(settings.FINETUNE_DIR) / model.job_id / "output"  # and this host's copy, if it trained it
     root = Path(settings.FINETUNE_DIR).resolve()
     # Only what training wrote under FINETUNE_DIR: a path an operator pointed elsewhere is not ours to remove.
     if path.parts and path.resolve().is_relative_to(root) and path.resolve() != root:

@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.ids import new_id
+from apps.core.job_states import JobStateManager
 
 
 def new_plugin_id() -> str:
@@ -62,6 +63,7 @@ class Plugin(models.Model):
     dense_total = models.PositiveIntegerField(default=0, help_text="Chunks the current dense build embeds.")
     dense_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    objects = JobStateManager("status", "dense_status")  # logs each state change (apps/core/job_states.py)
 
     class Meta:
         ordering = ["-created_at"]
@@ -94,6 +96,7 @@ class IngestRun(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    objects = JobStateManager("status")  # logs each state change (apps/core/job_states.py)
 
     class Meta:
         ordering = ["-created_at"]

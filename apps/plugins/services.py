@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from apps.core import storage
 from apps.core.dispatch import enqueue
 from apps.core.errors import ApiError, ConflictError
 from apps.plugins import dense, indexes, segments
@@ -207,7 +208,10 @@ def _document_text(document: Document) -> str:
     if document.file and not document.text:
         from apps.text.services import pdf_extract_text
 
-        result = pdf_extract_text(path=document.file.path)
+        try:
+            result = pdf_extract_text(path=str(storage.local_path(name=document.file.name)))
+        finally:
+            storage.evict(name=document.file.name)  # a copy from shared storage is not kept once read
         if not result.succeeded:
             code = getattr(result.error_code, "value", result.error_code)
             raise ValueError(f"PDF text extraction failed ({code}): {result.error_message}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from apps.plugins import dense, services
+from apps.plugins import dense, recovery, services
 from apps.plugins.models import Plugin
 
 
@@ -29,3 +29,8 @@ def dense_build_task(plugin_id: str) -> None:
 @shared_task(name="plugins.maintenance.resume_dense_builds")
 def resume_dense_builds_task() -> int:
     return dense.dense_builds_resume()
+
+
+@shared_task(name="plugins.maintenance.resume_ingest_runs")
+def resume_ingest_runs_task() -> int:
+    return recovery.ingest_runs_resume()

@@ -5,6 +5,7 @@ from django.db import models
 from django.utils import timezone
 
 from apps.core.ids import new_id
+from apps.core.job_states import JobStateManager
 
 
 def new_pdf2text_id() -> str:
@@ -41,6 +42,7 @@ class TextJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life from the worker.")
     finished_at = models.DateTimeField(null=True, blank=True)
+    objects = JobStateManager("status")  # logs each state change (apps/core/job_states.py)
 
     class Meta:
         abstract = True

@@ -27,7 +27,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.chat.runtime_errors import RUNTIME_ERRORS, to_api_error
-from apps.chat.selectors import chat_model_get
+from apps.chat.selectors import chat_model_get, local_model_spec
+from apps.core import storage
 from apps.core.errors import ApiError
 from apps.text import notify, selectors
 from apps.text.models import (
@@ -130,9 +131,10 @@ class _StoredUpload:
 
     @property
     def path(self) -> str:
-        return default_storage.path(self.name)
+        return str(storage.local_path(name=self.name))
 
     def delete(self) -> None:
+        storage.evict(name=self.name)
         default_storage.delete(self.name)
 
 
@@ -142,7 +144,10 @@ def _create_with_file(*, upload: UploadedFile, name: str, check: Callable[[str],
     failure the file goes again, so a refused upload leaves neither a row nor a file behind."""
     stored = _StoredUpload(default_storage.save(name, upload))
     try:
-        found = check(stored.path)
+        try:
+            found = check(stored.path)
+        finally:
+            storage.evict(name=stored.name)
         with transaction.atomic():
             return create(stored.name, found)
     except BaseException:
@@ -222,7 +227,7 @@ def pdf2text_run(*, job_id: str) -> None:
         running.update(child_pid=pid, heartbeat_at=timezone.now())
 
     try:
-        result = _extract_in_parts(path=default_storage.path(job.file.name), password=job.password or None,
+        result = _extract_in_parts(path=str(storage.local_path(name=job.file.name)), password=job.password or None,
                                    pages=job.pages or None, layout=job.layout, page_count=job.page_count,
                                    on_start=on_start)
     except SoftTimeLimitExceeded:
@@ -234,6 +239,8 @@ def pdf2text_run(*, job_id: str) -> None:
         _finish(running, status=JobStatus.FAILED, error_code="internal_error",
                 error_message=f"{type(exc).__name__}: {exc}")
         return
+    finally:
+        storage.evict(name=job.file.name)  # a copy from shared storage is not kept once read
     body = {"pages": [page.to_dict() for page in result.pages], "metadata": result.metadata.to_dict()}
     if result.succeeded and (result.page_count or 0) > settings.PDF2TEXT_MAX_PAGES:
         # Only when the upload-time count failed (e.g. it ran out of time) does the limit show this late.
@@ -400,7 +407,7 @@ class _Counter:
         if self.spec.path:
             from workers.runtime.local import load_tokenizer
 
-            self.tokenizer = load_tokenizer(path=self.spec.path)
+            self.tokenizer = load_tokenizer(path=local_model_spec(self.spec).path)  # fine-tuned weights: fetched
 
     def count(self, text: str) -> int:
         if self.tokenizer is None:
@@ -490,7 +497,10 @@ def summarization_run(*, job_id: str) -> None:
 
 def _summarization_pdf_text(*, job: SummarizationJob, running: QuerySet[SummarizationJob]) -> str | None:
     """The PDF's text (also kept on the job), or None when extraction failed and the job has been ended."""
-    result = pdf_extract_text(path=default_storage.path(job.file.name), password=job.password or None)
+    try:
+        result = pdf_extract_text(path=str(storage.local_path(name=job.file.name)), password=job.password or None)
+    finally:
+        storage.evict(name=job.file.name)
     if not result.succeeded:
         assert result.error_code is not None
         _finish(running, status=JobStatus.FAILED, error_code=result.error_code.value,

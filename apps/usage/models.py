@@ -14,6 +14,7 @@ class UsageRecord(models.Model):
     model = models.CharField(max_length=200, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
+    images = models.PositiveIntegerField(default=0, help_text="Images generated (text2image).")
     latency_ms = models.PositiveIntegerField(default=0)
     status_code = models.PositiveSmallIntegerField(default=200)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

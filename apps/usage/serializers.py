@@ -29,6 +29,7 @@ class UsageRowSerializer(serializers.Serializer):
     prompt_tokens = serializers.IntegerField()
     completion_tokens = serializers.IntegerField()
     total_tokens = serializers.IntegerField()
+    images = serializers.IntegerField(help_text="Images generated (text2image).")
 
 
 class UsageOutputSerializer(serializers.Serializer):

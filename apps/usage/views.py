@@ -26,7 +26,7 @@ class UsageApi(APIView):
         rows = usage_totals_by_day_and_model(owner=request.user, start=start, end=end)
         totals = {
             name: sum(row[name] for row in rows)
-            for name in ("requests", "prompt_tokens", "completion_tokens", "total_tokens")
+            for name in ("requests", "prompt_tokens", "completion_tokens", "total_tokens", "images")
         }
         return Response(
             {"object": "usage", "start_date": start, "end_date": end, "data": rows, "totals": totals}

@@ -59,9 +59,9 @@ def _check_command(argv: list[str]) -> None:
 
 
 def test_every_service_command_points_at_code_that_exists():
-    for name, service in _compose()["services"].items():
+    for service in _compose()["services"].values():
         command = service.get("command")
-        if not command or name in ("postgres", "redis", "vllm"):  # vllm: the image's own server arguments
+        if not command or "build" not in service:  # other images (vllm, minio, ...) take their own arguments
             continue
         argv = shlex.split(command) if isinstance(command, str) else command
         if argv[:2] == ["sh", "-c"]:

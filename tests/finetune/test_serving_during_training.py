@@ -4,26 +4,21 @@ compose start it) answers while a separate jobs worker process trains."""
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from apps.chat.models import ModelEndpoint
 from apps.finetune.models import FineTuneJob
-from tests.conftest import requires_redis, threaded_worker
+from tests.conftest import requires_redis, threaded_worker, worker_process
 
 from .api_helpers import FAST_LEARNING, alpaca_jsonl, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, requires_redis]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -36,25 +31,10 @@ def serve_worker(transactional_db: None) -> Iterator[None]:
 @pytest.fixture
 def jobs_worker(serve_worker: None, tmp_path: Path) -> Iterator[None]:
     """The jobs worker, a process of its own on this test's database, as `make run` starts it."""
-    database = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{database['USER']}:{database['PASSWORD']}@{database['HOST']}:"
-                        f"{database['PORT']}/{database['NAME']}",
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT), "MODELS_DIR": str(settings.MODELS_DIR),
-        "FINETUNE_DIR": str(settings.FINETUNE_DIR), "OMP_NUM_THREADS": "1",
-    }
-    log = (tmp_path / "jobs-worker.log").open("w")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "tigerplatform", "worker", "-Q", "default,ingest,train", "-c", "1",
-         "-n", f"jobs-{os.getpid()}@%h", "-l", "info"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
+    env = {"MEDIA_ROOT": str(settings.MEDIA_ROOT), "MODELS_DIR": str(settings.MODELS_DIR),
+           "FINETUNE_DIR": str(settings.FINETUNE_DIR)}
+    with worker_process(log_path=tmp_path / "jobs-worker.log", env=env):
         yield
-    finally:
-        worker.terminate()
-        worker.wait(timeout=60)
-        log.close()
 
 
 @pytest.fixture

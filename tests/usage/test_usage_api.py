@@ -22,7 +22,7 @@ def test_usage_totals_by_day_and_model(tenant, other_tenant):
     today = timezone.now().date().isoformat()
     rows = {(row["date"], row["model"]): row for row in body["data"]}
     assert rows[(today, "m1")] == {"date": today, "model": "m1", "requests": 2, "prompt_tokens": 11,
-                                   "completion_tokens": 7, "total_tokens": 18}
+                                   "completion_tokens": 7, "total_tokens": 18, "images": 0}
     assert rows[(today, "m2")]["total_tokens"] == 7
     assert rows[(yesterday.date().isoformat(), "m1")]["prompt_tokens"] == 4
     assert body["totals"]["requests"] == 4  # bob's call is not in alice's usage

@@ -8,6 +8,7 @@ pointed at stderr, so anything libraries print (DeepSpeed does) goes to the log 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
 import sys
@@ -35,7 +36,9 @@ def _exit_when_orphaned(events: EventWriter, interval_s: float = 2.0) -> None:
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(interval_s)
-        events.emit(ERROR, code="orphaned", message="the launching process died")
+        # The pipe to a dead launcher is broken: the report is best effort, the exit is not.
+        with contextlib.suppress(OSError):
+            events.emit(ERROR, code="orphaned", message="the launching process died")
         os._exit(3)
 
     threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()

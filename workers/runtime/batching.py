@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from transformers.generation.configuration_utils import ContinuousBatchingConfig
 from transformers.generation.continuous_batching.cb_logits_processors import ContinuousBatchingLogitsProcessor
 
 from workers.runtime.errors import EngineBusyError, GenerationFailedError
+from workers.runtime.metrics import EngineMetrics
 from workers.runtime.specs import SamplingParams
 from workers.runtime.structured import Constraint
 
@@ -183,6 +185,10 @@ class Submission:
         self.outputs: queue.Queue[Any] = queue.Queue()
         self._done = False
         self.extras = extras
+        # Metrics bookkeeping, written under the engine's lock (started) or by its dispatcher thread (counted).
+        self.admitted_at = time.monotonic()
+        self.started = False
+        self.counted = 0
 
     @property
     def logprobs(self) -> list[TokenLogprobs]:
@@ -222,6 +228,7 @@ class BatchingEngine:
         self._lock = threading.Lock()
         self._subscribers: dict[str, Submission] = {}
         self._stopping = threading.Event()
+        self._metrics = EngineMetrics(model=name)
         # The manager makes a temperature warper only for a temperature other than 1, and only an existing warper
         # takes per-request values; top-k and top-p are left to ``_PerRequestDecoding``, which skips rows that do
         # not use them (the manager's warpers would sort the whole vocabulary of every row at every step).
@@ -280,8 +287,11 @@ class BatchingEngine:
         submission = Submission(self, request_id, extras)
         with self._lock:
             if len(self._subscribers) >= self.limits.max_pending:
+                self._metrics.rejections.inc()
                 raise EngineBusyError(pending=len(self._subscribers), retry_after_s=self.limits.retry_after_s)
             self._subscribers[request_id] = submission
+            self._metrics.waiting.inc()
+        self._metrics.prompt_tokens.inc(len(prompt_ids))
         options: dict[str, Any] = {
             "temperature": float(params.temperature) if params.temperature > 0 else 1.0,
             "top_p": float(params.top_p),
@@ -303,8 +313,14 @@ class BatchingEngine:
 
     def _forget(self, request_id: str) -> None:
         with self._lock:
-            self._subscribers.pop(request_id, None)
+            submission = self._subscribers.pop(request_id, None)
+            if submission is not None:
+                self._left(submission)
         self._decoding.extras.pop(request_id, None)
+
+    def _left(self, submission: Submission) -> None:
+        """A request left the engine (finished, cancelled or failed); called under the lock."""
+        (self._metrics.active if submission.started else self._metrics.waiting).dec()
 
     def _cancel(self, request_id: str) -> None:
         self._forget(request_id)
@@ -322,17 +338,30 @@ class BatchingEngine:
                     if self._stopping.wait(0.2):
                         return
                 continue
+            generated = len(output.generated_tokens)
             with self._lock:
                 submission = self._subscribers.get(output.request_id)
-                if submission is not None and output.is_finished():
-                    del self._subscribers[output.request_id]
-                    self._decoding.extras.pop(output.request_id, None)
+                if submission is not None:
+                    if generated and not submission.started:
+                        submission.started = True
+                        self._metrics.waiting.dec()
+                        self._metrics.active.inc()
+                        self._metrics.time_to_first_token.observe(time.monotonic() - submission.admitted_at)
+                    if output.is_finished():
+                        del self._subscribers[output.request_id]
+                        self._decoding.extras.pop(output.request_id, None)
+                        self._left(submission)
             if submission is not None:
+                if generated > submission.counted:
+                    self._metrics.generated_tokens.inc(generated - submission.counted)
+                    submission.counted = generated
                 submission.outputs.put(output)
 
     def _fail_all(self, error: BaseException) -> None:
         with self._lock:
             failed, self._subscribers = list(self._subscribers.values()), {}
+            for submission in failed:
+                self._left(submission)
         for submission in failed:
             submission.outputs.put(error)
 

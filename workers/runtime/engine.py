@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import atexit
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 
 from workers.runtime import upstream
@@ -25,6 +25,9 @@ from workers.runtime.tools import TOOL_CALL_OPEN, parse_tool_calls
 local_runtime = LocalRuntime(limits=EngineLimits.from_env())
 """Models loaded by this process (each loaded once, shared by all requests and adapters)."""
 atexit.register(lambda: local_runtime.close())
+# Set by the host application: maps a spec's paths to local ones before a local load (e.g. weights kept in shared
+# storage, fetched into a cache); the runtime itself knows no storage.
+spec_localizer: Callable[[ModelSpec], ModelSpec] = lambda spec: spec  # noqa: E731
 
 
 def _with_tool_calls(result: GenerationResult, tools: Sequence[ToolSpec]) -> GenerationResult:
@@ -64,6 +67,7 @@ def generate(
     calls (finish_reason 'tool_calls')."""
     if spec.backend == "openai-upstream":
         return upstream.generate(spec=spec, messages=messages, params=params, tools=tools or (), prompt=prompt)
+    spec = spec_localizer(spec)
     result = local_runtime.generate(spec=spec, messages=messages, params=params, tools=tools or (), prompt=prompt)
     return _with_tool_calls(result, tools) if tools else result
 
@@ -82,6 +86,7 @@ def stream(
     """
     if spec.backend == "openai-upstream":
         return upstream.stream(spec=spec, messages=messages, params=params, tools=tools or (), prompt=prompt)
+    spec = spec_localizer(spec)
     chunks = local_runtime.stream(spec=spec, messages=messages, params=params, tools=tools or (), prompt=prompt)
     return _hide_tool_calls(chunks, tools) if tools else chunks
 
@@ -90,4 +95,4 @@ def count_tokens(*, spec: ModelSpec, text: str) -> int:
     """Tokens in ``text`` for the model's tokenizer (an upstream model needs ``path`` pointing at one)."""
     if not spec.path:
         raise ModelLoadError(f"model {spec.name!r} has no local tokenizer to count tokens with")
-    return len(load_tokenizer(path=spec.path).encode(text, add_special_tokens=False))
+    return len(load_tokenizer(path=spec_localizer(spec).path).encode(text, add_special_tokens=False))

@@ -1,0 +1,196 @@
+"""Files that every host must see (uploads, fine-tuned weights, plugin indexes), through Django's default storage.
+
+With the default ``FileSystemStorage`` (one machine, or a filesystem shared by all of them) a stored file is read
+where it lies and nothing is copied. With an object store (``STORAGE_BACKEND=s3``: S3, MinIO, ...) a process that
+needs a local path (a PDF extractor, a model loader, faiss) gets a copy in ``STORAGE_CACHE_DIR``, downloaded
+atomically and reused while the stored object keeps its size and ETag. Directories (a LoRA adapter, a checkpoint, a
+saved index) travel file by file under a key prefix.
+
+A path that names a stored directory rather than a local one is written ``storage:<prefix>`` (see ``stored_ref``),
+so a row can say where a fine-tuned adapter lies without naming the disk of the host that trained it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path, PurePosixPath
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import FileSystemStorage, Storage, storages
+
+STORED_REF = "storage:"
+_COMPLETE = ".complete"  # written last into a downloaded directory: its absence means a partial copy
+_fetching = threading.Lock()
+
+
+class StoredFileMissing(FileNotFoundError):
+    """A name that the storage does not hold."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name!r} is not in the file storage ({type(_storage()).__name__})")
+        self.name = name
+
+
+def _storage() -> Storage:
+    return storages["default"]
+
+
+def is_remote() -> bool:
+    """Whether stored files live elsewhere than this host's MEDIA_ROOT (and must be copied to be read)."""
+    return not isinstance(_storage(), FileSystemStorage)
+
+
+def cache_dir() -> Path:
+    return Path(settings.STORAGE_CACHE_DIR)
+
+
+def _cached(name: str) -> Path:
+    relative = PurePosixPath(name)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise ValueError(f"not a storage name: {name!r}")
+    return cache_dir() / relative
+
+
+def _remote_stat(name: str) -> tuple[int, str]:
+    """Size and ETag (``""`` when the backend has none) of a stored object; one request on S3."""
+    storage = _storage()
+    head = getattr(getattr(storage, "connection", None), "meta", None)
+    if head is not None and hasattr(storage, "bucket_name"):
+        from botocore.exceptions import ClientError
+
+        try:
+            # django-storages' own key for the name (AWS_LOCATION prefix included).
+            found = head.client.head_object(Bucket=storage.bucket_name, Key=storage._normalize_name(name))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                raise StoredFileMissing(name) from None
+            raise
+        return int(found["ContentLength"]), str(found.get("ETag", ""))
+    if not _storage().exists(name):
+        raise StoredFileMissing(name)
+    return _storage().size(name), ""
+
+
+def local_path(*, name: str) -> Path:
+    """A local file with the content of the stored ``name``: the file itself on a local storage, else a cached
+    copy, fetched when missing or when the stored object changed (another size or ETag; ``StoredFileMissing``
+    when the storage has no such object)."""
+    if not is_remote():
+        return Path(_storage().path(name))  # as it always was: a missing file is the reader's error
+    target = _cached(name)
+    size, etag = _remote_stat(name)
+    tag = target.with_name(target.name + ".etag")
+    if target.exists() and target.stat().st_size == size and tag.exists() and tag.read_text() == etag:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    try:
+        with os.fdopen(descriptor, "wb") as out, _storage().open(name, "rb") as stored:
+            shutil.copyfileobj(stored, out, length=1 << 20)
+        tag.write_text(etag)
+        os.replace(partial, target)  # readers see the old copy or the whole new one, never a part
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def evict(*, name: str) -> None:
+    """Drop this host's cached copy of ``name`` (after a one-off job); nothing on a local storage."""
+    if is_remote():
+        target = _cached(name)
+        target.unlink(missing_ok=True)
+        target.with_name(target.name + ".etag").unlink(missing_ok=True)
+
+
+def _walk(prefix: str) -> list[str]:
+    """Every stored name under ``prefix`` (recursively), relative to it."""
+    try:
+        dirs, files = _storage().listdir(prefix)
+    except FileNotFoundError:
+        return []
+    names = list(files)
+    for sub in dirs:
+        names += [f"{sub}/{name}" for name in _walk(f"{prefix}/{sub}")]
+    return names
+
+
+def upload_dir(*, local_dir: Path, prefix: str, skip: tuple[str, ...] = ()) -> int:
+    """Store every file under ``local_dir`` as ``prefix/<relative path>``, replacing what was there, except under
+    the top-level entries whose names start with one of ``skip``; returns the number of files."""
+    prefix = prefix.strip("/")
+    count = 0
+    for path in sorted(Path(local_dir).rglob("*")):
+        relative = path.relative_to(local_dir)
+        if not path.is_file() or relative.parts[0].startswith(skip) or path.name == _COMPLETE:
+            continue
+        name = f"{prefix}/{relative.as_posix()}"
+        if _storage().exists(name):
+            _storage().delete(name)  # uploads must not be renamed: a directory is read back by its names
+        with path.open("rb") as handle:
+            saved = _storage().save(name, File(handle))
+        if saved != name:
+            raise RuntimeError(f"the storage renamed {name!r} to {saved!r}")
+        count += 1
+    return count
+
+
+def download_dir(*, prefix: str, local_dir: Path) -> Path:
+    """Copy every stored file under ``prefix`` into ``local_dir``, replacing it in one rename once complete.
+    Raises ``StoredFileMissing`` when nothing is stored there."""
+    prefix = prefix.strip("/")
+    names = _walk(prefix)
+    if not names:
+        raise StoredFileMissing(prefix + "/")
+    local_dir = Path(local_dir)
+    local_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=local_dir.parent, prefix=f".{local_dir.name}.", suffix=".partial"))
+    try:
+        for relative in names:
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("wb") as out, _storage().open(f"{prefix}/{relative}", "rb") as stored:
+                shutil.copyfileobj(stored, out, length=1 << 20)
+        (staging / _COMPLETE).touch()
+        old = local_dir.with_name(f".{local_dir.name}.old-{os.getpid()}")
+        if local_dir.exists():
+            local_dir.rename(old)
+        staging.rename(local_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return local_dir
+
+
+def delete_prefix(*, prefix: str) -> int:
+    """Delete every stored file under ``prefix``; returns how many there were."""
+    prefix = prefix.strip("/")
+    names = _walk(prefix)
+    for relative in names:
+        _storage().delete(f"{prefix}/{relative}")
+    return len(names)
+
+
+def stored_ref(*, prefix: str) -> str:
+    return STORED_REF + prefix.strip("/")
+
+
+def is_stored_ref(path: str) -> bool:
+    return path.startswith(STORED_REF)
+
+
+def fetched_dir(*, ref: str) -> Path:
+    """The local copy of the stored directory that ``ref`` (``storage:<prefix>``) names, downloaded into the cache
+    on first use; a stored directory is written once, so a complete copy is reused as it is."""
+    prefix = ref.removeprefix(STORED_REF)
+    target = _cached(prefix)
+    if not (target / _COMPLETE).exists():
+        with _fetching:
+            if not (target / _COMPLETE).exists():
+                download_dir(prefix=prefix, local_dir=target)
+    return target
