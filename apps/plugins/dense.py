@@ -147,25 +147,12 @@ def _lock_path(plugin_id: str) -> Path:
     return Path(settings.MEDIA_ROOT) / "indexes" / f"{plugin_id}.dense.lock"
 
 
-def _build_running(plugin_id: str) -> bool:
-    path = _lock_path(plugin_id)
-    if not path.exists():
-        return False
-    with path.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
-
-
 def dense_builds_resume() -> int:
     """Queue again the builds that a stopped worker left half-done (a periodic check): those marked building
     that no process is running. Queued ones are still in the broker (tasks are acknowledged late)."""
     stale = [plugin_id for plugin_id in Plugin.objects.filter(
         dense_status=Plugin.DenseStatus.BUILDING).values_list("pk", flat=True)
-        if not _build_running(plugin_id)]
+        if not indexes.file_lock_held(_lock_path(plugin_id))]
     for plugin_id in stale:
         enqueue(_dense_task(), plugin_id)
     return len(stale)

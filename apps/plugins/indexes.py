@@ -110,11 +110,28 @@ def open_index(*, plugin: Plugin) -> HybridIndex:
     return HybridIndex.load(directory=directory) if _has_index(directory) else new_index(plugin=plugin)
 
 
+def write_lock_path(plugin_id: str) -> Path:
+    return Path(settings.MEDIA_ROOT) / "indexes" / f"{plugin_id}.lock"
+
+
+def file_lock_held(path: Path) -> bool:
+    """Whether a process on this host holds the ``flock`` on ``path`` (a write lock or a dense build's lock)."""
+    if not path.exists():
+        return False
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
 @contextmanager
 def write_lock(*, plugin_id: str) -> Iterator[None]:
     with _cache_lock:
         thread_lock = _thread_locks.setdefault(plugin_id, threading.Lock())
-    lock_path = Path(settings.MEDIA_ROOT) / "indexes" / f"{plugin_id}.lock"
+    lock_path = write_lock_path(plugin_id)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with thread_lock, lock_path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)

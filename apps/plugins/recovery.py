@@ -9,35 +9,18 @@ and picks up only the documents not yet indexed, so a run that was merely about 
 
 from __future__ import annotations
 
-import fcntl
-from pathlib import Path
-
-from django.conf import settings
-
 from apps.core.dispatch import enqueue
+from apps.plugins import indexes
 from apps.plugins.models import IngestRun
-
-
-def _writing(plugin_id: str) -> bool:
-    """Whether a process holds the plugin's index write lock (the file ``apps.plugins.indexes.write_lock`` locks)."""
-    path = Path(settings.MEDIA_ROOT) / "indexes" / f"{plugin_id}.lock"
-    if not path.exists():
-        return False
-    with path.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
 
 
 def ingest_runs_resume() -> int:
     """Queue again the running ingest runs that no process is indexing; returns how many."""
     from apps.plugins.tasks import ingest_run_task
 
-    stale = [run_id for run_id, plugin_id in IngestRun.objects.filter(
-        status=IngestRun.Status.RUNNING).values_list("pk", "plugin_id") if not _writing(plugin_id)]
+    running = IngestRun.objects.filter(status=IngestRun.Status.RUNNING).values_list("pk", "plugin_id")
+    stale = [run_id for run_id, plugin_id in running
+             if not indexes.file_lock_held(indexes.write_lock_path(plugin_id))]
     for run_id in stale:
         enqueue(ingest_run_task, run_id)
     return len(stale)
