@@ -251,8 +251,11 @@ def stack(*, rate_limits: list[int] | None = None, env: dict[str, str] | None = 
             **os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": postgres.url, "REDIS_URL": redis.url,
             "MEDIA_ROOT": str(workdir / "media"), "MODELS_DIR": str(workdir / "models"),
             "API_KEY_EPOCH_FILE": str(workdir / "apikeys.epoch"), "STATIC_ROOT": str(workdir / "static"),
+            # As scripts/run.sh: the web's /metrics then shows the serving worker's engine metrics too.
+            "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus"),
             **(env or {}),
         }
+        Path(platform_env["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
         platform = Platform(workdir=workdir, env=platform_env)
         api_keys = platform.seed(rate_limits=rate_limits or [600])
         platform.start()

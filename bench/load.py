@@ -223,7 +223,8 @@ _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
 _STATUS = re.compile(r'(?:status|code)="(\d{3})"')
 # django-prometheus' request and response counters, and the platform's own counters of tokens and rate limiting.
 _INTERESTING = re.compile(r"^(django_http_requests_total_by_method_total|django_http_responses_total_by_status_total"
-                          r"|tigerplatform_\w*(rate_limited|tokens|requests)\w*_total)$")
+                          r"|tigerplatform_\w*(rate_limited|tokens|requests|tasks)\w*_total"
+                          r"|tigerplatform_time_to_first_token_seconds_count)$")
 
 
 def _metrics(url: str) -> dict[str, float] | None:
