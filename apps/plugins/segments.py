@@ -227,7 +227,7 @@ class PreviewDocument:
 def _preview_text(*, parsed: ParsedDocument, param: str) -> str:
     if parsed.blob is None:
         return parsed.text
-    from apps.text.services import pdf_extract_text
+    from apps.text.services.pdf2text import pdf_extract_text
 
     with tempfile.NamedTemporaryFile(suffix=".pdf") as handle:
         handle.write(parsed.blob)

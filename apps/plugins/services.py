@@ -206,7 +206,7 @@ def documents_import(*, plugin: Plugin, path: Path, progress: Progress | None = 
 def _document_text(document: Document) -> str:
     """The text to index; extracts a stored PDF. Raises ValueError with the reason for a document to fail."""
     if document.file and not document.text:
-        from apps.text.services import pdf_extract_text
+        from apps.text.services.pdf2text import pdf_extract_text
 
         try:
             result = pdf_extract_text(path=str(storage.local_path(name=document.file.name)))

@@ -6,20 +6,20 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from apps.text import services
+from apps.text.services import jobs, pdf2text, summarization
 
 
 @shared_task(name="text.pdf2text", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def pdf2text_task(job_id: str) -> None:
-    services.pdf2text_run(job_id=job_id)
+    pdf2text.pdf2text_run(job_id=job_id)
 
 
 @shared_task(name="summarization.run", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
              soft_time_limit=settings.SUMMARIZATION_TIME_LIMIT_S, time_limit=settings.SUMMARIZATION_TIME_LIMIT_S + 60)
 def summarization_task(job_id: str) -> None:
-    services.summarization_run(job_id=job_id)
+    summarization.summarization_run(job_id=job_id)
 
 
 @shared_task(name="text.maintenance.fail_stale_jobs", ignore_result=True)
 def fail_stale_jobs_task() -> int:
-    return services.text_jobs_fail_stale()
+    return jobs.text_jobs_fail_stale()

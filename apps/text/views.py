@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from apps.core.errors import ApiError, NotFoundError
 from apps.core.pagination import list_body, page_params, paginate_newest_first
-from apps.text import selectors, services
+from apps.text import selectors
 from apps.text.models import SummarizationJob, TextJob
 from apps.text.serializers import (
     Pdf2TextCreateInputSerializer,
@@ -29,6 +29,8 @@ from apps.text.serializers import (
     render_pdf2text,
     render_summarization,
 )
+from apps.text.services import pdf2text, summarization
+from apps.text.services.jobs import file_too_large, text_job_fail_if_stale, text_jobs_fail_stale
 
 J = TypeVar("J", bound=TextJob)
 
@@ -55,7 +57,7 @@ def _reject_oversized_body(request: Request, *, max_bytes: int) -> None:
             raise ApiError(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes; send "
                            "long documents as a file.", code="input_too_long", param="text", status_code=413)
     elif length > max_bytes + _FORM_OVERHEAD_BYTES:
-        raise services.file_too_large(max_bytes=max_bytes)
+        raise file_too_large(max_bytes=max_bytes)
 
 
 def _wait_seconds(request: Request) -> float:
@@ -84,7 +86,7 @@ class Pdf2TextListCreateApi(APIView):
                    responses=Pdf2TextListOutputSerializer)
     def get(self, request: Request) -> Response:
         params = page_params(request.query_params)
-        services.text_jobs_fail_stale()
+        text_jobs_fail_stale()
         jobs, has_more = paginate_newest_first(selectors.pdf2text_job_list(owner=request.user), **params)
         return Response(list_body(jobs, has_more=has_more,
                                   render=lambda job: render_pdf2text(job, request=request, detail=False)))
@@ -102,7 +104,7 @@ class Pdf2TextListCreateApi(APIView):
         serializer = Pdf2TextCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        job = services.pdf2text_create(
+        job = pdf2text.pdf2text_create(
             owner=request.user, api_key_id=request.auth.pk if request.auth else None, upload=data["file"],
             password=data["password"], pages=data["pages"].strip(), layout=data["layout"],
         )
@@ -115,7 +117,7 @@ class Pdf2TextDetailApi(APIView):
                    responses=Pdf2TextDetailOutputSerializer)
     def get(self, request: Request, job_id: str) -> Response:
         job = selectors.pdf2text_job_get(owner=request.user, job_id=job_id)
-        job = _waited(services.text_job_fail_if_stale(job=job), wait_s=_wait_seconds(request))
+        job = _waited(text_job_fail_if_stale(job=job), wait_s=_wait_seconds(request))
         return Response(render_pdf2text(job, request=request))
 
 
@@ -132,7 +134,7 @@ class SummarizationListCreateApi(APIView):
                    responses=SummarizationListOutputSerializer)
     def get(self, request: Request) -> Response:
         params = page_params(request.query_params)
-        services.text_jobs_fail_stale()
+        text_jobs_fail_stale()
         jobs, has_more = paginate_newest_first(selectors.summarization_job_list(owner=request.user), **params)
         return Response(list_body(jobs, has_more=has_more,
                                   render=lambda job: render_summarization(job, request=request)))
@@ -151,7 +153,7 @@ class SummarizationListCreateApi(APIView):
         serializer = SummarizationCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        job = services.summarization_create(
+        job = summarization.summarization_create(
             owner=request.user, api_key_id=request.auth.pk if request.auth else None, upload=data.get("file"),
             text=data.get("text"), model=data.get("model"), max_length=data.get("max_length"),
             language="" if data["language"] == "auto" else data["language"], password=data["password"],
@@ -165,7 +167,7 @@ class SummarizationDetailApi(APIView):
                    responses=SummarizationOutputSerializer)
     def get(self, request: Request, job_id: str) -> Response:
         job = selectors.summarization_job_get(owner=request.user, job_id=job_id)
-        job = _waited(services.text_job_fail_if_stale(job=job), wait_s=_wait_seconds(request))
+        job = _waited(text_job_fail_if_stale(job=job), wait_s=_wait_seconds(request))
         return Response(render_summarization(job, request=request))
 
 

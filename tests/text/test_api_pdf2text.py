@@ -355,7 +355,7 @@ def test_long_document_is_extracted_in_parallel_parts(tenant, settings, make_pdf
 
 
 def test_page_parts(settings):
-    from apps.text.services import page_parts
+    from apps.text.services.pdf2text import page_parts
 
     settings.PDF2TEXT_MAX_CHILDREN, settings.PDF2TEXT_PAGES_PER_CHILD = 4, 10
     assert page_parts(pages=None, page_count=19) == [None]
@@ -367,7 +367,7 @@ def test_page_parts(settings):
 
 
 def test_a_failed_part_fails_the_whole_job(monkeypatch, settings):
-    from apps.text import services
+    from apps.text.services import pdf2text
     from workers.pdf import ErrorCode, PageText, PdfResult, Status
 
     settings.PDF2TEXT_MAX_CHILDREN, settings.PDF2TEXT_PAGES_PER_CHILD = 2, 10
@@ -377,7 +377,7 @@ def test_a_failed_part_fails_the_whole_job(monkeypatch, settings):
             return PdfResult.failure(ErrorCode.WORKER_CRASHED, "killed by SIGKILL")
         return PdfResult(status=Status.SUCCEEDED, page_count=20, pages=[PageText(page=1, text="x")])
 
-    monkeypatch.setattr(services, "pdf_extract_text", fake)
-    result = services._extract_in_parts(path="x.pdf", password=None, pages=None, layout=False, page_count=20,
+    monkeypatch.setattr(pdf2text, "pdf_extract_text", fake)
+    result = pdf2text._extract_in_parts(path="x.pdf", password=None, pages=None, layout=False, page_count=20,
                                         on_start=lambda pid: None)
     assert (result.status, result.error_code) == (Status.FAILED, ErrorCode.WORKER_CRASHED)

@@ -12,11 +12,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from apps.chat.models import ModelEndpoint
-from apps.text import summarize as planner
 from apps.text.models import SummarizationJob
 from apps.text.tasks import fail_stale_jobs_task
 from apps.usage.models import UsageRecord
 from tests.text.conftest import PDF_ROOT, stored_files
+from workers.text import summarize as planner
 
 # --- The planner, with a word counter and a fake model ----------------------------------------------------
 
@@ -142,7 +142,7 @@ def test_document_longer_than_the_context_is_mapped_and_reduced(tenant, small_mo
 
 @api_test
 def test_progress_is_saved_after_every_model_call(tenant, small_model, monkeypatch):
-    from apps.text import services
+    from apps.text.services import summarization as services
 
     seen: list[Any] = []
     real_generate = services._generate

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from apps.text.services import text_jobs_fail_stale
+from apps.text.services.jobs import text_jobs_fail_stale
 
 
 class Command(BaseCommand):

@@ -1,0 +1,1 @@
+"""Text processing that needs no web side: map-reduce summarization planning."""
