@@ -346,6 +346,9 @@ CELERY_BEAT_SCHEDULE = {
     "finetune-fail-stale-jobs": {"task": "finetune.maintenance.fail_stale_jobs", "schedule": 60.0},
     "batches-resume-stale": {"task": "batches.maintenance.resume_stale", "schedule": 60.0},
     "plugins-resume-dense-builds": {"task": "plugins.maintenance.resume_dense_builds", "schedule": 60.0},
+    # pdf2text, summarization and image jobs whose worker vanished (reading a job checks it too).
+    "text-fail-stale-jobs": {"task": "text.maintenance.fail_stale_jobs", "schedule": float(TEXT_SWEEP_INTERVAL_S)},
+    "images-fail-stale-jobs": {"task": "images.maintenance.fail_stale_jobs", "schedule": float(TEXT_SWEEP_INTERVAL_S)},
     # Ingest runs a killed worker left running (apps/plugins/recovery.py).
     "plugins-resume-ingest-runs": {"task": "plugins.maintenance.resume_ingest_runs", "schedule": 60.0},
 }

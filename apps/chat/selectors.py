@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -94,6 +95,34 @@ def _served(endpoint: ModelEndpoint) -> ServedModel:
 def model_endpoint_list(*, kind: str | None = None) -> QuerySet[ModelEndpoint]:
     endpoints = ModelEndpoint.objects.filter(enabled=True)
     return endpoints.filter(kind=kind) if kind else endpoints
+
+
+def model_endpoint_of_kind_get(*, kind: str, model: Any, param: str = "model", sole_is_default: bool = False
+                               ) -> ModelEndpoint:
+    """The enabled model of ``kind`` called ``model``; when None, the default one (or, with ``sole_is_default``,
+    the only one). Unknown: 404 ``model_not_found``; a model of another kind: 400 ``not_a(n)_<kind>_model``."""
+    endpoints = model_endpoint_list(kind=kind)
+    if model is None:
+        only = list(endpoints[:2]) if sole_is_default else []
+        endpoint = endpoints.filter(is_default=True).first() or (only[0] if len(only) == 1 else None)
+        if endpoint is None:
+            raise ApiError(f"No default {kind} model is configured; pass `model`.", code="model_required",
+                           param=param)
+        return endpoint
+    if not isinstance(model, str) or not model.strip():
+        raise ApiError(f"{param} must name {_a(kind)} {kind} model.", param=param)
+    endpoint = endpoints.filter(name=model).first()
+    if endpoint is not None:
+        return endpoint
+    other = model_endpoint_list().filter(name=model).first()
+    if other is not None:
+        raise ApiError(f"{model!r} is {_a(other.kind)} {other.kind} model, not {_a(kind)} {kind} model.",
+                       code=f"not_{_a(kind)}_{kind}_model", param=param)
+    raise NotFoundError(f"The {kind} model {model!r} does not exist.", code="model_not_found", param=param)
+
+
+def _a(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def model_object(*, id: str, created: int, owned_by: str) -> dict[str, object]:

@@ -12,8 +12,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.chat.models import ModelEndpoint
-from apps.chat.selectors import model_endpoint_list
-from apps.core.errors import ApiError, NotFoundError
+from apps.chat.selectors import model_endpoint_of_kind_get
 from apps.core.tenancy import get_owned_or_404
 from apps.images.models import GeneratedImage, ImageJob
 
@@ -22,24 +21,9 @@ _MAX_POLL_S = 0.25
 
 
 def image_model_get(*, model: Any, param: str = "model") -> ModelEndpoint:
-    """The enabled image model called ``model`` (the default one, or the only one, when None). Unknown: 404
-    ``model_not_found``; a model of another kind: 400 ``not_an_image_model``."""
-    endpoints = model_endpoint_list(kind=ModelEndpoint.Kind.IMAGE)
-    if model is None:
-        only = list(endpoints[:2])
-        endpoint = endpoints.filter(is_default=True).first() or (only[0] if len(only) == 1 else None)
-        if endpoint is None:
-            raise ApiError("No default image model is configured; pass `model`.", code="model_required",
-                           param=param)
-        return endpoint
-    endpoint = endpoints.filter(name=model).first()
-    if endpoint is not None:
-        return endpoint
-    other = model_endpoint_list().filter(name=model).first()
-    if other is not None:
-        raise ApiError(f"{model!r} is a {other.kind} model, not an image model.", code="not_an_image_model",
-                       param=param)
-    raise NotFoundError(f"The image model {model!r} does not exist.", code="model_not_found", param=param)
+    """The enabled image model called ``model`` (the default one, or the only one, when None); see
+    ``model_endpoint_of_kind_get``."""
+    return model_endpoint_of_kind_get(kind=ModelEndpoint.Kind.IMAGE, model=model, param=param, sole_is_default=True)
 
 
 def image_job_get(*, owner: AbstractUser, job_id: str) -> ImageJob:

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from apps.chat.models import ModelEndpoint
-from apps.chat.selectors import model_endpoint_list
-from apps.core.errors import ApiError, NotFoundError
+from apps.chat.selectors import model_endpoint_of_kind_get
+from apps.core.errors import ApiError
 
 # First-stage candidates a reranker scores in plugin search: by default max(4 × top_k, 20), at most this many.
 MAX_RERANK_CANDIDATES = 100
@@ -28,25 +28,8 @@ class RerankOption:
 
 
 def rerank_model_get(*, model: Any, param: str = "model") -> ModelEndpoint:
-    """The enabled rerank model called ``model`` (the default one when None). Unknown: 404 ``model_not_found``;
-    another kind of model (chat, embedding): 400 ``not_a_rerank_model``."""
-    endpoints = model_endpoint_list(kind=ModelEndpoint.Kind.RERANK)
-    if model is None:
-        endpoint = endpoints.filter(is_default=True).first()
-        if endpoint is None:
-            raise ApiError("No default rerank model is configured; pass `model`.", code="model_required",
-                           param=param)
-        return endpoint
-    if not isinstance(model, str) or not model.strip():
-        raise ApiError(f"{param} must name a rerank model.", param=param)
-    endpoint = endpoints.filter(name=model).first()
-    if endpoint is not None:
-        return endpoint
-    other = model_endpoint_list().filter(name=model).first()
-    if other is not None:
-        raise ApiError(f"{model!r} is a {other.kind} model, not a rerank model.", code="not_a_rerank_model",
-                       param=param)
-    raise NotFoundError(f"The rerank model {model!r} does not exist.", code="model_not_found", param=param)
+    """The enabled rerank model called ``model`` (the default one when None); see ``model_endpoint_of_kind_get``."""
+    return model_endpoint_of_kind_get(kind=ModelEndpoint.Kind.RERANK, model=model, param=param)
 
 
 def top_n_param(*, value: Any, param: str, maximum: int | None = None) -> int | None:
