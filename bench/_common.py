@@ -34,9 +34,24 @@ def platform_server(*, threads: int, env: dict[str, str] | None = None) -> Itera
 
     port = 18000 + os.getpid() % 1000
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "tigerplatform.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--threads", str(threads), "--timeout", "0", "--log-level", "warning"],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "tigerplatform.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--threads",
+            str(threads),
+            "--timeout",
+            "0",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     try:

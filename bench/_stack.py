@@ -75,18 +75,28 @@ class Postgres:
         return f"postgres://postgres@127.0.0.1:{self.port}/tigerplatform"
 
     def _ctl(self, *args: str) -> None:
-        subprocess.run(_as_postgres([_pg_bin("pg_ctl"), "-D", str(self.data), "-w", "-t", "60", *args]),
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            _as_postgres([_pg_bin("pg_ctl"), "-D", str(self.data), "-w", "-t", "60", *args]),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
 
     def init(self) -> None:
         self.data.mkdir()
         if os.geteuid() == 0:
             shutil.chown(self.data, user="postgres")
-        subprocess.run(_as_postgres([_pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                                     "-E", "UTF8"]), check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            _as_postgres([_pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         self.start()
-        subprocess.run(_as_postgres([_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-                                     "tigerplatform"]), check=True)
+        subprocess.run(
+            _as_postgres(
+                [_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "tigerplatform"]
+            ),
+            check=True,
+        )
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
@@ -114,9 +124,25 @@ class Redis:
     def start(self) -> None:
         # Persistence on (an RDB snapshot on shutdown) so a restart keeps the queues, as a real deployment would.
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
-             "--dbfilename", "redis.rdb", "--save", "", "--appendonly", "no", "--logfile",
-             str(self.workdir / "redis.log")], start_new_session=True)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.workdir),
+                "--dbfilename",
+                "redis.rdb",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--logfile",
+                str(self.workdir / "redis.log"),
+            ],
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             probe = subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True)
@@ -155,12 +181,14 @@ class Platform:
 
     def _popen(self, args: list[str], log: str) -> subprocess.Popen[bytes]:
         with (self.workdir / log).open("ab") as out:
-            return subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            return subprocess.Popen(
+                args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
 
     def manage(self, *args: str) -> str:
-        done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True,
-                              text=True)
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True
+        )
         if done.returncode:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
@@ -184,21 +212,67 @@ class Platform:
 
     def start(self) -> None:
         threads = self.env.get("WEB_THREADS", "16")
-        self.web = self._popen([str(BIN / "gunicorn"), "tigerplatform.wsgi:application", "--bind",
-                                f"127.0.0.1:{self.port}", "--workers", "1", "--threads", threads, "--timeout", "0",
-                                "--log-level", "warning"], "web.log")
-        self.serve_worker = self._popen([str(BIN / "celery"), "-A", "tigerplatform", "worker", "-Q", "serve", "-P",
-                                         "threads", "-c", self.env.get("SERVE_CONCURRENCY", "32"), "-n", "serve@%h",
-                                         "-l", "info"], "celery-serve.log")
+        self.web = self._popen(
+            [
+                str(BIN / "gunicorn"),
+                "tigerplatform.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "1",
+                "--threads",
+                threads,
+                "--timeout",
+                "0",
+                "--log-level",
+                "warning",
+            ],
+            "web.log",
+        )
+        self.serve_worker = self._popen(
+            [
+                str(BIN / "celery"),
+                "-A",
+                "tigerplatform",
+                "worker",
+                "-Q",
+                "serve",
+                "-P",
+                "threads",
+                "-c",
+                self.env.get("SERVE_CONCURRENCY", "32"),
+                "-n",
+                "serve@%h",
+                "-l",
+                "info",
+            ],
+            "celery-serve.log",
+        )
         self.start_jobs_worker()
         self.wait_ready()
 
     def start_jobs_worker(self) -> None:
         self.jobs_starts += 1
         self.jobs_worker = self._popen(
-            [str(BIN / "celery"), "-A", "tigerplatform", "worker", "-B", "-s",
-             str(self.workdir / "celerybeat-schedule"), "-Q", "default,ingest,train,batch", "-n", "jobs@%h",
-             "-c", self.env.get("WORKER_CONCURRENCY", "1"), "-l", "info"], "celery-jobs.log")
+            [
+                str(BIN / "celery"),
+                "-A",
+                "tigerplatform",
+                "worker",
+                "-B",
+                "-s",
+                str(self.workdir / "celerybeat-schedule"),
+                "-Q",
+                "default,ingest,train,batch",
+                "-n",
+                "jobs@%h",
+                "-c",
+                self.env.get("WORKER_CONCURRENCY", "1"),
+                "-l",
+                "info",
+            ],
+            "celery-jobs.log",
+        )
 
     def kill_jobs_worker(self) -> None:
         """SIGKILL to the worker's process group (the main process and its pool), as the OOM killer or a lost node
@@ -227,8 +301,11 @@ class Platform:
     def exited(self) -> dict[str, int]:
         """The platform processes that are no longer running, with their exit codes (negative: the signal)."""
         processes = {"web": self.web, "serve worker": self.serve_worker, "jobs worker": self.jobs_worker}
-        return {name: code for name, process in processes.items()
-                if process is not None and (code := process.poll()) is not None}
+        return {
+            name: code
+            for name, process in processes.items()
+            if process is not None and (code := process.poll()) is not None
+        }
 
     def stop(self) -> None:
         for process in (self.web, self.serve_worker, self.jobs_worker):
@@ -236,8 +313,9 @@ class Platform:
 
 
 @contextmanager
-def stack(*, rate_limits: list[int] | None = None, env: dict[str, str] | None = None,
-          keep: bool = False) -> Iterator[tuple[Platform, Postgres, Redis, list[str]]]:
+def stack(
+    *, rate_limits: list[int] | None = None, env: dict[str, str] | None = None, keep: bool = False
+) -> Iterator[tuple[Platform, Postgres, Redis, list[str]]]:
     """Own PostgreSQL + Redis + the platform; yields them and the API keys (one per limit in ``rate_limits``,
     default one key of 600/minute), and tears everything down."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-stack-"))
@@ -248,9 +326,14 @@ def stack(*, rate_limits: list[int] | None = None, env: dict[str, str] | None = 
         postgres.init()
         redis.start()
         platform_env = {
-            **os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": postgres.url, "REDIS_URL": redis.url,
-            "MEDIA_ROOT": str(workdir / "media"), "MODELS_DIR": str(workdir / "models"),
-            "API_KEY_EPOCH_FILE": str(workdir / "apikeys.epoch"), "STATIC_ROOT": str(workdir / "static"),
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": postgres.url,
+            "REDIS_URL": redis.url,
+            "MEDIA_ROOT": str(workdir / "media"),
+            "MODELS_DIR": str(workdir / "models"),
+            "API_KEY_EPOCH_FILE": str(workdir / "apikeys.epoch"),
+            "STATIC_ROOT": str(workdir / "static"),
             # As scripts/run.sh: the web's /metrics then shows the serving worker's engine metrics too.
             "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus"),
             **(env or {}),

@@ -46,8 +46,10 @@ def _free_port() -> int:
 
 
 def _report(label: str, authed: float, public: float) -> None:
-    print(f"{label:>10}: authenticated {authed:8,.0f} req/s   unauthenticated {public:8,.0f} req/s   "
-          f"ratio {authed / public:.3f}  (goal >= 0.90)")
+    print(
+        f"{label:>10}: authenticated {authed:8,.0f} req/s   unauthenticated {public:8,.0f} req/s   "
+        f"ratio {authed / public:.3f}  (goal >= 0.90)"
+    )
 
 
 def main() -> None:
@@ -70,9 +72,22 @@ def main() -> None:
 
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "bench.auth_wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--threads", "1", "--log-level", "warning"],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "bench.auth_wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--threads",
+            "1",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}/", headers=headers) as http:
@@ -91,8 +106,7 @@ def main() -> None:
     with override_settings(ROOT_URLCONF="bench.auth_app"):
         client = Client(HTTP_AUTHORIZATION=headers["Authorization"])
         assert client.get("/auth").status_code == 200
-        _report("in-process", *_alternate(lambda url: client.get(f"/{url}"), batch=args.batch,
-                                          batches=args.batches))
+        _report("in-process", *_alternate(lambda url: client.get(f"/{url}"), batch=args.batch, batches=args.batches))
 
 
 if __name__ == "__main__":

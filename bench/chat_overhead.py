@@ -48,8 +48,14 @@ def main() -> None:
     from workers.runtime.tiny import make_tiny_model
 
     torch.set_num_threads(1)
-    path = make_tiny_model(workdir / "model", family="tigerbot", hidden_size=args.hidden, num_layers=args.layers,
-                           intermediate_size=args.hidden * 2, num_heads=4)
+    path = make_tiny_model(
+        workdir / "model",
+        family="tigerbot",
+        hidden_size=args.hidden,
+        num_layers=args.layers,
+        intermediate_size=args.hidden * 2,
+        num_heads=4,
+    )
     model_endpoint_register(name="bench", family="tigerbot", path=str(path), max_new_tokens=NEW_TOKENS)
     user, _ = get_user_model().objects.get_or_create(username="bench")
     key = api_key_create(owner=user, rate_limit_per_minute=10**6).plaintext
@@ -57,21 +63,38 @@ def main() -> None:
 
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path).eval()
-    prompt = build_prompt_ids(family="tigerbot", tokenizer=tokenizer,
-                              messages=[ChatMessage(role="user", content=question)], max_input_tokens=2048)
+    prompt = build_prompt_ids(
+        family="tigerbot",
+        tokenizer=tokenizer,
+        messages=[ChatMessage(role="user", content=question)],
+        max_input_tokens=2048,
+    )
     input_ids = torch.tensor([prompt.input_ids])
 
     def bare() -> tuple[float, int]:
         start = time.perf_counter()
         with torch.no_grad():
-            out = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), do_sample=False,
-                                 max_new_tokens=NEW_TOKENS, use_cache=True, pad_token_id=tokenizer.pad_token_id)
+            out = model.generate(
+                input_ids=input_ids,
+                attention_mask=torch.ones_like(input_ids),
+                do_sample=False,
+                max_new_tokens=NEW_TOKENS,
+                use_cache=True,
+                pad_token_id=tokenizer.pad_token_id,
+            )
         return time.perf_counter() - start, out.shape[1] - input_ids.shape[1]
 
-    body = {"model": "bench", "messages": [{"role": "user", "content": question}], "temperature": 0,
-            "max_tokens": NEW_TOKENS}
-    with (platform_server(threads=4, env={"OMP_NUM_THREADS": "1"}) as url,
-          httpx.Client(base_url=url, timeout=120, headers={"Authorization": f"Bearer {key}"}) as http):
+    body = {
+        "model": "bench",
+        "messages": [{"role": "user", "content": question}],
+        "temperature": 0,
+        "max_tokens": NEW_TOKENS,
+    }
+    with (
+        platform_server(threads=4, env={"OMP_NUM_THREADS": "1"}) as url,
+        httpx.Client(base_url=url, timeout=120, headers={"Authorization": f"Bearer {key}"}) as http,
+    ):
+
         def api() -> tuple[float, int]:
             start = time.perf_counter()
             response = http.post("/v1/chat/completions", json=body)
@@ -100,8 +123,10 @@ def main() -> None:
 
     api_ms, bare_ms = statistics.median(api_times) * 1000, statistics.median(bare_times) * 1000
     print(f"model: tiny Llama hidden={args.hidden} layers={args.layers}, new tokens per request: {sorted(tokens)}")
-    print(f"median latency  API {api_ms:.1f} ms   bare generate {bare_ms:.1f} ms   "
-          f"ratio {api_ms / bare_ms:.3f}  (goal <= 1.10)")
+    print(
+        f"median latency  API {api_ms:.1f} ms   bare generate {bare_ms:.1f} ms   "
+        f"ratio {api_ms / bare_ms:.3f}  (goal <= 1.10)"
+    )
     print(f"time to first token (stream): median {statistics.median(ttft) * 1000:.1f} ms")
 
 

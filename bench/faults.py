@@ -38,10 +38,13 @@ from _stack import Platform, Postgres, Redis, stack
 
 ENV = {
     # The periodic checks (beat, every 60 s) then fail or resume stale work within a minute or two.
-    "FINETUNE_STALE_AFTER_S": "30", "BATCH_STALE_AFTER_S": "30",
+    "FINETUNE_STALE_AFTER_S": "30",
+    "BATCH_STALE_AFTER_S": "30",
     # One document per index commit, so the ingest is still under way when the worker is killed.
     "PLUGINS_INGEST_BATCH": "1",
-    "CHAT_STREAM_FIRST_TIMEOUT_S": "60", "CHAT_STREAM_IDLE_TIMEOUT_S": "20", "CHAT_TASK_TIMEOUT_S": "60",
+    "CHAT_STREAM_FIRST_TIMEOUT_S": "60",
+    "CHAT_STREAM_IDLE_TIMEOUT_S": "20",
+    "CHAT_TASK_TIMEOUT_S": "60",
 }
 CLIENT_TIMEOUT_S = 90
 PAIRS = [(f"What is the secret number of Zorblat{i}?", f"It is {4100 + i * 7}.") for i in range(8)]
@@ -72,7 +75,9 @@ def _wait(predicate: object, *, timeout_s: float, interval_s: float = 1.0) -> ob
 def _document(index: int) -> tuple[str, bytes]:
     paragraphs = "\n\n".join(
         f"Section {p} of policy {index}. Employees of unit {index} file requests through the portal; the reviewer "
-        f"answers within {p + 2} days, and appeals go to the board of unit {index}." for p in range(8))
+        f"answers within {p + 2} days, and appeals go to the board of unit {index}."
+        for p in range(8)
+    )
     return f"policy-{index:02d}.md", f"# Policy {index}\n\nmarker{index:02d}zq\n\n{paragraphs}\n".encode()
 
 
@@ -87,8 +92,11 @@ def fault_ingest(platform: Platform, key: str, *, docs: int, deadline_s: float) 
         def run() -> dict[str, object]:
             return api.get(f"/v1/plugin/custom/plugins/{plugin}").json().get("ingest") or {}
 
-        started = _wait(lambda: (r := run()) and 1 <= int(r.get("done", 0)) < int(r.get("total", 1)) and r,
-                        timeout_s=120, interval_s=0.1)
+        started = _wait(
+            lambda: (r := run()) and 1 <= int(r.get("done", 0)) < int(r.get("total", 1)) and r,
+            timeout_s=120,
+            interval_s=0.1,
+        )
         if not started:
             return Outcome(outcome.fault, False, [f"could not catch the ingest under way: {run()}"])
         platform.kill_jobs_worker()
@@ -108,13 +116,16 @@ def fault_ingest(platform: Platform, key: str, *, docs: int, deadline_s: float) 
         if body is None:
             latest = api.get(f"/v1/plugin/custom/plugins/{plugin}").json()
             outcome.passed = False
-            outcome.details.append(f"STUCK after {deadline_s:.0f} s: ingest {latest.get('ingest')}, dense "
-                                   f"{latest['dense']['status']}")
+            outcome.details.append(
+                f"STUCK after {deadline_s:.0f} s: ingest {latest.get('ingest')}, dense {latest['dense']['status']}"
+            )
         else:
             assert isinstance(body, dict)
-            outcome.details.append(f"settled {time.monotonic() - began:.0f} s after the restart: ingest "
-                                   f"{body['ingest']['status']} {body['ingest']['done']}/{body['ingest']['total']}, "
-                                   f"dense {body['dense']['status']} {body['dense']['done']}/{body['dense']['total']}")
+            outcome.details.append(
+                f"settled {time.monotonic() - began:.0f} s after the restart: ingest "
+                f"{body['ingest']['status']} {body['ingest']['done']}/{body['ingest']['total']}, "
+                f"dense {body['dense']['status']} {body['dense']['done']}/{body['dense']['total']}"
+            )
         listed = api.get(f"/v1/plugin/custom/plugins/{plugin}/files", params={"limit": 100}).json()["data"]
         statuses = Counter(item["status"] for item in listed)
         outcome.details.append(f"documents: {dict(statuses)}")
@@ -150,22 +161,41 @@ def fault_training(platform: Platform, key: str, *, deadline_s: float) -> Outcom
     outcome = Outcome("jobs worker SIGKILL mid-training", passed=True)
     data = "\n".join(json.dumps({"instruction": q, "input": "", "output": a}) for q, a in PAIRS).encode()
     # The smallest real run: a few steps of two examples, a checkpoint after each.
-    hyperparameters = {"max_steps": 4, "n_epochs": 100, "learning_rate": 2e-3, "batch_size": 2, "lora_r": 4,
-                       "lora_alpha": 8, "lora_dropout": 0.0, "eval": False, "validation_split": 0,
-                       "save_steps": 1, "logging_steps": 1, "max_length": 64}
+    hyperparameters = {
+        "max_steps": 4,
+        "n_epochs": 100,
+        "learning_rate": 2e-3,
+        "batch_size": 2,
+        "lora_r": 4,
+        "lora_alpha": 8,
+        "lora_dropout": 0.0,
+        "eval": False,
+        "validation_split": 0,
+        "save_steps": 1,
+        "logging_steps": 1,
+        "max_length": 64,
+    }
     with _api(platform, key) as api:
-        response = api.post("/v1/finetunes", data={"name": "faults", "method": "lora",
-                                                   "hyperparameters": json.dumps(hyperparameters)},
-                            files={"file": ("data.jsonl", io.BytesIO(data))})
+        response = api.post(
+            "/v1/finetunes",
+            data={"name": "faults", "method": "lora", "hyperparameters": json.dumps(hyperparameters)},
+            files={"file": ("data.jsonl", io.BytesIO(data))},
+        )
         assert response.status_code in (200, 201), response.text
         job = response.json()["finetune_id"]
 
         def detail() -> dict[str, object]:
             return api.get(f"/v1/finetunes/{job}").json()
 
-        checkpointed = _wait(lambda: (d := detail())["status"] == "running"
-                             and api.get(f"/v1/fine_tuning/jobs/{job}/checkpoints").json()["data"] and d,
-                             timeout_s=deadline_s * 2, interval_s=1)
+        checkpointed = _wait(
+            lambda: (
+                (d := detail())["status"] == "running"
+                and api.get(f"/v1/fine_tuning/jobs/{job}/checkpoints").json()["data"]
+                and d
+            ),
+            timeout_s=deadline_s * 2,
+            interval_s=1,
+        )
         if not checkpointed:
             return Outcome(outcome.fault, False, [f"no checkpoint within {deadline_s:.0f} s: {detail()['status']}"])
         assert isinstance(checkpointed, dict)
@@ -182,29 +212,38 @@ def fault_training(platform: Platform, key: str, *, deadline_s: float) -> Outcom
         else:
             outcome.details.append("no training process outlived the worker")
         began = time.monotonic()
-        ended = _wait(lambda: (d := detail())["status"] in ("succeeded", "failed", "cancelled") and d,
-                      timeout_s=deadline_s, interval_s=2)
+        ended = _wait(
+            lambda: (d := detail())["status"] in ("succeeded", "failed", "cancelled") and d,
+            timeout_s=deadline_s,
+            interval_s=2,
+        )
         if not ended:
             outcome.passed = False
             outcome.details.append(f"STUCK: still {detail()['status']} {deadline_s:.0f} s after the restart")
             return outcome
         assert isinstance(ended, dict)
         error = ended.get("error")
-        outcome.details.append(f"{ended['status']} {time.monotonic() - began:.0f} s after the restart, error "
-                               f"{error.get('code') if isinstance(error, dict) else error}")
+        outcome.details.append(
+            f"{ended['status']} {time.monotonic() - began:.0f} s after the restart, error "
+            f"{error.get('code') if isinstance(error, dict) else error}"
+        )
         if ended["status"] == "failed":
             if not error:
                 outcome.passed = False
             resumed = api.post(f"/v1/finetunes/{job}/resume")
             outcome.details.append(f"resume: {resumed.status_code}")
-            final = _wait(lambda: (d := detail())["status"] in ("succeeded", "failed", "cancelled") and d,
-                          timeout_s=deadline_s * 2, interval_s=2)
+            final = _wait(
+                lambda: (d := detail())["status"] in ("succeeded", "failed", "cancelled") and d,
+                timeout_s=deadline_s * 2,
+                interval_s=2,
+            )
             if not final or final["status"] != "succeeded":  # type: ignore[index]
                 outcome.passed = False
                 outcome.details.append(f"after resume: {final and final['status']}")  # type: ignore[index]
                 return outcome
-        events = [e["message"] for e in api.get(f"/v1/fine_tuning/jobs/{job}/events",
-                                                 params={"limit": 100}).json()["data"]]
+        events = [
+            e["message"] for e in api.get(f"/v1/fine_tuning/jobs/{job}/events", params={"limit": 100}).json()["data"]
+        ]
         resumed_from = [m for m in events if "resumed from" in m]
         outcome.details.append(f"succeeded; {resumed_from[0] if resumed_from else 'NOT resumed from a checkpoint'}")
         outcome.passed = outcome.passed and bool(resumed_from)
@@ -221,8 +260,12 @@ class LightLoad:
         self._threads = [threading.Thread(target=self._client, args=(i,), daemon=True) for i in range(2)]
 
     def _one(self, api: httpx.Client, kind: str) -> str:
-        chat = {"model": "smollm2-135m-instruct", "messages": [{"role": "user", "content": "Name three colors."}],
-                "temperature": 0, "max_tokens": 8}
+        chat = {
+            "model": "smollm2-135m-instruct",
+            "messages": [{"role": "user", "content": "Name three colors."}],
+            "temperature": 0,
+            "max_tokens": 8,
+        }
         if kind == "embeddings":
             response = api.post("/v1/embeddings", json={"model": "multilingual-e5-small", "input": "colors"})
         elif kind == "stream":
@@ -280,18 +323,29 @@ def fault_restart(platform: Platform, key: str, *, name: str, restart: object, s
         fault_at = time.monotonic()
         restart()  # type: ignore[operator]
         back_at = time.monotonic()
-        recovered = _wait(lambda: any(start > back_at and result == "ok" for start, _, result, _ in load.results),
-                          timeout_s=120, interval_s=0.5)
+        recovered = _wait(
+            lambda: any(start > back_at and result == "ok" for start, _, result, _ in load.results),
+            timeout_s=120,
+            interval_s=0.5,
+        )
         time.sleep(settle_s)
-    outcome.details.append(f"down for {back_at - fault_at:.1f} s; first success "
-                           + (f"{min(s for s, _, r, _ in load.results if s > back_at and r == 'ok') - back_at:.1f} s "
-                              "after it was back" if recovered else "NEVER (120 s)"))
+    outcome.details.append(
+        f"down for {back_at - fault_at:.1f} s; first success "
+        + (
+            f"{min(s for s, _, r, _ in load.results if s > back_at and r == 'ok') - back_at:.1f} s after it was back"
+            if recovered
+            else "NEVER (120 s)"
+        )
+    )
     results = Counter(result for *_, result, _ in ((s, k, r, e) for s, k, r, e in load.results))
     outcome.details.append(f"{len(load.results)} requests: {dict(results)}")
     slowest = max(elapsed for *_, elapsed in load.results)
     outcome.details.append(f"slowest request {slowest:.1f} s (client timeout {CLIENT_TIMEOUT_S} s)")
-    bad = [r for r in results if r == "client timeout" or r.startswith("500") or "NOT JSON" in r or "cut" in r
-           or "without" in r]
+    bad = [
+        r
+        for r in results
+        if r == "client timeout" or r.startswith("500") or "NOT JSON" in r or "cut" in r or "without" in r
+    ]
     if bad or not recovered:
         outcome.passed = False
     try:
@@ -314,14 +368,16 @@ def main() -> None:
     outcomes: list[Outcome] = []
     started = time.monotonic()
     with stack(rate_limits=[10**6], env=ENV, keep=args.keep) as (platform, postgres, redis, (key,)):
-        print(f"platform ready in {time.monotonic() - started:.0f} s; load average {os.getloadavg()[0]:.2f}",
-              flush=True)
+        print(
+            f"platform ready in {time.monotonic() - started:.0f} s; load average {os.getloadavg()[0]:.2f}", flush=True
+        )
         steps = {
             "ingest": lambda: fault_ingest(platform, key, docs=args.docs, deadline_s=args.deadline),
             "training": lambda: fault_training(platform, key, deadline_s=args.deadline),
             "redis": lambda: fault_restart(platform, key, name="Redis", restart=lambda: _redis_restart(redis)),
-            "postgres": lambda: fault_restart(platform, key, name="PostgreSQL",
-                                              restart=lambda: _postgres_restart(postgres)),
+            "postgres": lambda: fault_restart(
+                platform, key, name="PostgreSQL", restart=lambda: _postgres_restart(postgres)
+            ),
         }
         for name in only:
             began = time.monotonic()

@@ -38,8 +38,12 @@ def _bare(config_path: str) -> None:
     tokenizer = AutoTokenizer.from_pretrained(config["base_model_path"])
     examples = []
     for conversation in read_conversations(config["train_file"]):
-        example = build_training_example(family=config["family"], tokenizer=tokenizer,
-                                         messages=conversation.chat_messages(), max_length=hp["max_length"])
+        example = build_training_example(
+            family=config["family"],
+            tokenizer=tokenizer,
+            messages=conversation.chat_messages(),
+            max_length=hp["max_length"],
+        )
         examples.append({"input_ids": example.input_ids, "labels": example.labels})
 
     def collate(batch: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
@@ -48,20 +52,38 @@ def _bare(config_path: str) -> None:
         return {
             "input_ids": torch.tensor([i["input_ids"] + [pad] * (width - len(i["input_ids"])) for i in batch]),
             "labels": torch.tensor([i["labels"] + [IGNORE_INDEX] * (width - len(i["labels"])) for i in batch]),
-            "attention_mask": torch.tensor([[1] * len(i["input_ids"]) + [0] * (width - len(i["input_ids"]))
-                                            for i in batch]),
+            "attention_mask": torch.tensor(
+                [[1] * len(i["input_ids"]) + [0] * (width - len(i["input_ids"])) for i in batch]
+            ),
         }
 
     model = AutoModelForCausalLM.from_pretrained(config["base_model_path"], dtype=torch.float32)
-    model = get_peft_model(model, LoraConfig(
-        r=hp["lora_r"], lora_alpha=hp["lora_alpha"], lora_dropout=hp["lora_dropout"], bias="none",
-        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-        task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        model,
+        LoraConfig(
+            r=hp["lora_r"],
+            lora_alpha=hp["lora_alpha"],
+            lora_dropout=hp["lora_dropout"],
+            bias="none",
+            target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+            task_type="CAUSAL_LM",
+        ),
+    )
     args = TrainingArguments(
-        output_dir=tempfile.mkdtemp(), max_steps=hp["max_steps"], per_device_train_batch_size=hp["batch_size"],
-        learning_rate=hp["learning_rate"], lr_scheduler_type=hp["lr_scheduler"], warmup_steps=hp["warmup_ratio"],
-        logging_steps=hp["logging_steps"], save_strategy="no", report_to="none", use_cpu=True, seed=hp["seed"],
-        disable_tqdm=True, remove_unused_columns=False, dataloader_num_workers=0,
+        output_dir=tempfile.mkdtemp(),
+        max_steps=hp["max_steps"],
+        per_device_train_batch_size=hp["batch_size"],
+        learning_rate=hp["learning_rate"],
+        lr_scheduler_type=hp["lr_scheduler"],
+        warmup_steps=hp["warmup_ratio"],
+        logging_steps=hp["logging_steps"],
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        seed=hp["seed"],
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
     )
     metrics = Trainer(model=model, args=args, train_dataset=examples, data_collator=collate).train().metrics
     print(json.dumps({"train_samples_per_second": metrics["train_samples_per_second"]}))
@@ -89,18 +111,46 @@ def main() -> None:
     source = work / "data.jsonl"
     source.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records))
     texts = [f"{r['instruction']} {r['input']} {r['output']}" for r in records]
-    base = make_tiny_model(work / "base", family="tigerbot", hidden_size=args.hidden, num_layers=args.layers,
-                           intermediate_size=args.hidden * 2, corpus_texts=texts)
-    report = prepare_dataset(path=source, out_dir=work / "prepared", max_length=512, tokenizer_path=base,
-                             family="tigerbot", validation_fraction=0)
-    hyperparameters = Hyperparameters(
-        max_steps=args.steps, n_epochs=1000, batch_size=8, learning_rate=2e-4, lr_scheduler="cosine",
-        warmup_ratio=0.0, lora_r=8, lora_alpha=16, lora_dropout=0.05, logging_steps=5, save_steps=10**6,
-        eval=False, max_length=512,
+    base = make_tiny_model(
+        work / "base",
+        family="tigerbot",
+        hidden_size=args.hidden,
+        num_layers=args.layers,
+        intermediate_size=args.hidden * 2,
+        corpus_texts=texts,
     )
-    config = TrainJobConfig(base_model_path=str(base), family="tigerbot", method="lora",
-                            output_dir=str(work / "job"), train_file=report.train_path,
-                            hyperparameters=hyperparameters, resume=False)
+    report = prepare_dataset(
+        path=source,
+        out_dir=work / "prepared",
+        max_length=512,
+        tokenizer_path=base,
+        family="tigerbot",
+        validation_fraction=0,
+    )
+    hyperparameters = Hyperparameters(
+        max_steps=args.steps,
+        n_epochs=1000,
+        batch_size=8,
+        learning_rate=2e-4,
+        lr_scheduler="cosine",
+        warmup_ratio=0.0,
+        lora_r=8,
+        lora_alpha=16,
+        lora_dropout=0.05,
+        logging_steps=5,
+        save_steps=10**6,
+        eval=False,
+        max_length=512,
+    )
+    config = TrainJobConfig(
+        base_model_path=str(base),
+        family="tigerbot",
+        method="lora",
+        output_dir=str(work / "job"),
+        train_file=report.train_path,
+        hyperparameters=hyperparameters,
+        resume=False,
+    )
     config_path = config.write(work / "bare.json")
 
     start = time.perf_counter()
@@ -108,15 +158,19 @@ def main() -> None:
     job_wall = time.perf_counter() - start
     assert outcome.status == "succeeded", outcome
     start = time.perf_counter()
-    bare = subprocess.run([sys.executable, __file__, "--bare", str(config_path)], capture_output=True, text=True,
-                          check=True, cwd=ROOT)
+    bare = subprocess.run(
+        [sys.executable, __file__, "--bare", str(config_path)], capture_output=True, text=True, check=True, cwd=ROOT
+    )
     bare_wall = time.perf_counter() - start
     bare_rate = json.loads(bare.stdout.strip().splitlines()[-1])["train_samples_per_second"]
     job_rate = outcome.metrics["train_samples_per_second"]
-    print(f"{report.train_count} examples, {args.steps} steps of 8, "
-          f"tiny Llama hidden={args.hidden} layers={args.layers}")
-    print(f"job  {job_rate:.2f} samples/s (wall {job_wall:.1f} s)   bare Trainer {bare_rate:.2f} samples/s "
-          f"(wall {bare_wall:.1f} s)   ratio {job_rate / bare_rate:.3f}  (goal >= 0.95)")
+    print(
+        f"{report.train_count} examples, {args.steps} steps of 8, tiny Llama hidden={args.hidden} layers={args.layers}"
+    )
+    print(
+        f"job  {job_rate:.2f} samples/s (wall {job_wall:.1f} s)   bare Trainer {bare_rate:.2f} samples/s "
+        f"(wall {bare_wall:.1f} s)   ratio {job_rate / bare_rate:.3f}  (goal >= 0.95)"
+    )
 
 
 if __name__ == "__main__":

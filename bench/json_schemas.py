@@ -6,8 +6,30 @@ from __future__ import annotations
 import random
 from typing import Any
 
-_NAMES = ["name", "title", "city", "country", "age", "price", "score", "tags", "items", "status", "owner",
-          "address", "rating", "count", "email", "color", "size", "level", "notes", "author", "year", "kind"]
+_NAMES = [
+    "name",
+    "title",
+    "city",
+    "country",
+    "age",
+    "price",
+    "score",
+    "tags",
+    "items",
+    "status",
+    "owner",
+    "address",
+    "rating",
+    "count",
+    "email",
+    "color",
+    "size",
+    "level",
+    "notes",
+    "author",
+    "year",
+    "kind",
+]
 _WORDS = ["red", "green", "blue", "small", "medium", "large", "open", "closed", "draft", "done", "low", "high"]
 
 

@@ -85,10 +85,19 @@ def _body(kind: str, prompt: str, args: argparse.Namespace) -> tuple[str, dict[s
         return "/v1/embeddings", {"model": args.embedding_model, "input": prompt}
     stream = kind.endswith("stream")
     if kind.startswith("native"):
-        return "/v1/chat/completions", {"query": prompt, "temperature": 0, "max_tokens": args.max_tokens,
-                                        "stream": stream}
-    body: dict[str, object] = {"model": args.chat_model, "messages": [{"role": "user", "content": prompt}],
-                               "temperature": 0, "max_tokens": args.max_tokens, "stream": stream}
+        return "/v1/chat/completions", {
+            "query": prompt,
+            "temperature": 0,
+            "max_tokens": args.max_tokens,
+            "stream": stream,
+        }
+    body: dict[str, object] = {
+        "model": args.chat_model,
+        "messages": [{"role": "user", "content": prompt}],
+        "temperature": 0,
+        "max_tokens": args.max_tokens,
+        "stream": stream,
+    }
     if stream:
         body["stream_options"] = {"include_usage": True}
     return "/v1/chat/completions", body
@@ -109,8 +118,9 @@ def _tokens(kind: str, data: dict[str, object]) -> int:
         raise BadBody(f"malformed body: {json.dumps(data)[:200]}") from exc
 
 
-async def _stream(http: httpx.AsyncClient, kind: str, path: str, body: dict[str, object],
-                  start: float) -> tuple[int, float | None, httpx.Response]:
+async def _stream(
+    http: httpx.AsyncClient, kind: str, path: str, body: dict[str, object], start: float
+) -> tuple[int, float | None, httpx.Response]:
     first: float | None = None
     tokens, finished = 0, False
     async with http.stream("POST", path, json=body) as response:
@@ -120,9 +130,12 @@ async def _stream(http: httpx.AsyncClient, kind: str, path: str, body: dict[str,
         async for line in response.aiter_lines():
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
-            event = json.loads(line[len("data: "):])
-            text = (event.get("new_text") if kind.startswith("native")
-                    else (event.get("choices") or [{}])[0].get("delta", {}).get("content"))
+            event = json.loads(line[len("data: ") :])
+            text = (
+                event.get("new_text")
+                if kind.startswith("native")
+                else (event.get("choices") or [{}])[0].get("delta", {}).get("content")
+            )
             if text and first is None:
                 first = time.perf_counter() - start
             if kind.startswith("native") and event.get("finished"):
@@ -134,8 +147,7 @@ async def _stream(http: httpx.AsyncClient, kind: str, path: str, body: dict[str,
     return tokens, first, response
 
 
-async def _call(http: httpx.AsyncClient, kind: str, prompt: str, args: argparse.Namespace,
-                stats: Stats) -> float:
+async def _call(http: httpx.AsyncClient, kind: str, prompt: str, args: argparse.Namespace, stats: Stats) -> float:
     """One request, recorded in ``stats``; returns how long the client should wait before its next one."""
     path, body = _body(kind, prompt, args)
     start = time.perf_counter()
@@ -177,10 +189,12 @@ def _record(response: httpx.Response, *, stats: Stats, elapsed: float, first: fl
     return 0
 
 
-async def _client(index: int, key: str, url: str, args: argparse.Namespace, stats: dict[str, Stats],
-                  until: float) -> None:
-    async with httpx.AsyncClient(base_url=url, timeout=args.timeout,
-                                 headers={"Authorization": f"Bearer {key}"}) as http:
+async def _client(
+    index: int, key: str, url: str, args: argparse.Namespace, stats: dict[str, Stats], until: float
+) -> None:
+    async with httpx.AsyncClient(
+        base_url=url, timeout=args.timeout, headers={"Authorization": f"Bearer {key}"}
+    ) as http:
         turn = index
         while time.monotonic() < until:
             kind = KINDS[turn % len(KINDS)]
@@ -191,8 +205,9 @@ async def _client(index: int, key: str, url: str, args: argparse.Namespace, stat
 
 
 async def _probe(key: str, url: str, args: argparse.Namespace, stats: Stats, until: float) -> None:
-    async with httpx.AsyncClient(base_url=url, timeout=args.timeout,
-                                 headers={"Authorization": f"Bearer {key}"}) as http:
+    async with httpx.AsyncClient(
+        base_url=url, timeout=args.timeout, headers={"Authorization": f"Bearer {key}"}
+    ) as http:
         while time.monotonic() < until:
             start = time.perf_counter()
             try:
@@ -209,6 +224,7 @@ async def _probe(key: str, url: str, args: argparse.Namespace, stats: Stats, unt
 
 def _warm_up(url: str, key: str, args: argparse.Namespace) -> None:
     """One call of each kind, one after another: the first loads the models in the serving worker."""
+
     async def run() -> None:
         async with httpx.AsyncClient(base_url=url, timeout=600, headers={"Authorization": f"Bearer {key}"}) as http:
             for kind in KINDS:
@@ -216,15 +232,18 @@ def _warm_up(url: str, key: str, args: argparse.Namespace) -> None:
                 await _call(http, kind, PROMPTS[0], args, stats)
                 if stats.errors or not stats.latencies:
                     sys.exit(f"warm-up {kind} failed: {dict(stats.errors) or 'rate limited'}")
+
     asyncio.run(run())
 
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
 _STATUS = re.compile(r'(?:status|code)="(\d{3})"')
 # django-prometheus' request and response counters, and the platform's own counters of tokens and rate limiting.
-_INTERESTING = re.compile(r"^(django_http_requests_total_by_method_total|django_http_responses_total_by_status_total"
-                          r"|tigerplatform_\w*(rate_limited|tokens|requests|tasks)\w*_total"
-                          r"|tigerplatform_time_to_first_token_seconds_count)$")
+_INTERESTING = re.compile(
+    r"^(django_http_requests_total_by_method_total|django_http_responses_total_by_status_total"
+    r"|tigerplatform_\w*(rate_limited|tokens|requests|tasks)\w*_total"
+    r"|tigerplatform_time_to_first_token_seconds_count)$"
+)
 
 
 def _metrics(url: str) -> dict[str, float] | None:
@@ -260,18 +279,25 @@ def _print_metric_deltas(before: dict[str, float] | None, after: dict[str, float
 
 
 def _report(stats: dict[str, Stats], wall: float) -> int:
-    print(f"{'call':30s} {'reqs':>6s} {'errors':>6s} {'429':>5s} {'p50 s':>7s} {'p95 s':>7s} {'ttft50':>7s} "
-          f"{'ttft95':>7s} {'req/s':>6s} {'tok/s':>7s}")
+    print(
+        f"{'call':30s} {'reqs':>6s} {'errors':>6s} {'429':>5s} {'p50 s':>7s} {'p95 s':>7s} {'ttft50':>7s} "
+        f"{'ttft95':>7s} {'req/s':>6s} {'tok/s':>7s}"
+    )
     errors = 0
     for kind, item in stats.items():
         if not item.requests:
             continue
-        ttft = (f"{statistics.median(item.ttfts):7.2f} {_pct(item.ttfts, 0.95):7.2f}" if item.ttfts
-                else f"{'-':>7s} {'-':>7s}")
+        ttft = (
+            f"{statistics.median(item.ttfts):7.2f} {_pct(item.ttfts, 0.95):7.2f}"
+            if item.ttfts
+            else f"{'-':>7s} {'-':>7s}"
+        )
         tokens = f"{item.tokens / wall:7.1f}" if kind != "probe" else f"{'-':>7s}"
-        print(f"{LABELS[kind]:30s} {item.requests:6d} {sum(item.errors.values()):6d} {item.limited:5d} "
-              f"{statistics.median(item.latencies) if item.latencies else float('nan'):7.2f} "
-              f"{_pct(item.latencies, 0.95):7.2f} {ttft} {len(item.latencies) / wall:6.2f} {tokens}")
+        print(
+            f"{LABELS[kind]:30s} {item.requests:6d} {sum(item.errors.values()):6d} {item.limited:5d} "
+            f"{statistics.median(item.latencies) if item.latencies else float('nan'):7.2f} "
+            f"{_pct(item.latencies, 0.95):7.2f} {ttft} {len(item.latencies) / wall:6.2f} {tokens}"
+        )
         errors += sum(item.errors.values())
     for kind, item in stats.items():
         for reason, count in item.errors.most_common():
@@ -330,14 +356,18 @@ def main() -> None:
         wall = asyncio.run(run())
         load_after = os.getloadavg()
         after = _metrics(url)
-    print(f"{args.clients} clients for {args.duration:.0f} s (wall {wall:.0f} s incl. the last answers), greedy, "
-          f"max {args.max_tokens} new tokens, client timeout {args.timeout:.0f} s; machine: {os.cpu_count()} CPUs, "
-          f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} (1 min) / {load_after[1]:.2f} (5 min) "
-          f"after")
+    print(
+        f"{args.clients} clients for {args.duration:.0f} s (wall {wall:.0f} s incl. the last answers), greedy, "
+        f"max {args.max_tokens} new tokens, client timeout {args.timeout:.0f} s; machine: {os.cpu_count()} CPUs, "
+        f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} (1 min) / {load_after[1]:.2f} (5 min) "
+        f"after"
+    )
     errors = _report(stats, wall)
     total_ok = sum(len(item.latencies) for kind, item in stats.items() if kind != "probe")
-    print(f"total: {total_ok} answered ({total_ok / wall:.2f} req/s), {errors} errors, "
-          f"{sum(item.limited for item in stats.values())} rate-limited with Retry-After")
+    print(
+        f"total: {total_ok} answered ({total_ok / wall:.2f} req/s), {errors} errors, "
+        f"{sum(item.limited for item in stats.values())} rate-limited with Retry-After"
+    )
     _print_metric_deltas(before, after)
     if errors:
         sys.exit(1)

@@ -71,8 +71,9 @@ class BarePypdf:
     job's child process but without its start-up): the time of opening the file and extracting every page."""
 
     def __init__(self) -> None:
-        self.process = subprocess.Popen([sys.executable, "-c", BARE_SCRIPT], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", BARE_SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
 
     def extract(self, path: Path) -> tuple[float, int]:
         assert self.process.stdin is not None and self.process.stdout is not None
@@ -116,18 +117,55 @@ def main() -> None:
 
     port = 18000 + os.getpid() % 1000
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    processes = [start([sys.executable, "-m", "gunicorn", "tigerplatform.wsgi:application", "--bind",
-                        f"127.0.0.1:{port}", "--workers", "1", "--threads", "4", "--log-level", "warning"],
-                       env, workdir / "gunicorn.log")]
+    processes = [
+        start(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "tigerplatform.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "1",
+                "--threads",
+                "4",
+                "--log-level",
+                "warning",
+            ],
+            env,
+            workdir / "gunicorn.log",
+        )
+    ]
     if settings.REDIS_URL:
-        processes.append(start([sys.executable, "-m", "celery", "-A", "tigerplatform", "worker", "-Q", "ingest",
-                                "-c", "1", "-l", "warning", "--hostname", f"bench-{port}@%h"],
-                               env, workdir / "worker.log"))
+        processes.append(
+            start(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "tigerplatform",
+                    "worker",
+                    "-Q",
+                    "ingest",
+                    "-c",
+                    "1",
+                    "-l",
+                    "warning",
+                    "--hostname",
+                    f"bench-{port}@%h",
+                ],
+                env,
+                workdir / "worker.log",
+            )
+        )
     results: list[tuple[str, int, float, float, float]] = []
     bare = BarePypdf()
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120,
-                          headers={"Authorization": f"Bearer {key}"}) as http:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", timeout=120, headers={"Authorization": f"Bearer {key}"}
+        ) as http:
             deadline = time.monotonic() + 60
             while True:
                 try:
@@ -168,8 +206,15 @@ def main() -> None:
                     pages.add(count)
                 if len(pages) != 1:
                     raise RuntimeError(f"{label}: page counts differ between API and pypdf: {pages}")
-                results.append((label, pages.pop(), statistics.median(api_times), statistics.median(post_times),
-                                statistics.median(bare_times)))
+                results.append(
+                    (
+                        label,
+                        pages.pop(),
+                        statistics.median(api_times),
+                        statistics.median(post_times),
+                        statistics.median(bare_times),
+                    )
+                )
     finally:
         bare.close()
         for process in processes:
@@ -178,19 +223,27 @@ def main() -> None:
             process.wait()
 
     print(f"mode: {mode}; {args.runs} runs per file, medians; bare pypdf in its own warm interpreter, plain mode")
-    print(f"{'document':28} {'pages':>5} {'API s':>7} {'(POST)':>7} {'bare s':>7} {'API p/s':>8} {'bare p/s':>8} "
-          f"{'ratio':>6}")
+    print(
+        f"{'document':28} {'pages':>5} {'API s':>7} {'(POST)':>7} {'bare s':>7} {'API p/s':>8} {'bare p/s':>8} "
+        f"{'ratio':>6}"
+    )
     for label, pages, api_s, post_s, bare_s in results:
-        print(f"{label:28} {pages:5d} {api_s:7.3f} {post_s:7.3f} {bare_s:7.3f} {pages / api_s:8.1f} "
-              f"{pages / bare_s:8.1f} {bare_s / api_s:6.3f}")
+        print(
+            f"{label:28} {pages:5d} {api_s:7.3f} {post_s:7.3f} {bare_s:7.3f} {pages / api_s:8.1f} "
+            f"{pages / bare_s:8.1f} {bare_s / api_s:6.3f}"
+        )
     long = [r for r in results if r[1] >= 20]
     total_pages = sum(r[1] for r in long)
     api_total, bare_total = sum(r[2] for r in long), sum(r[4] for r in long)
-    print(f"documents of 20+ pages: API {total_pages / api_total:.1f} pages/s, bare pypdf "
-          f"{total_pages / bare_total:.1f} pages/s, ratio {bare_total / api_total:.3f} (goal >= {GOAL:.2f})")
-    print(f"fixed cost per job (1-page document, API - bare): {(results[0][2] - results[0][4]) * 1000:.0f} ms; "
-          f"extraction processes per job: up to {settings.PDF2TEXT_MAX_CHILDREN}, "
-          f"{settings.PDF2TEXT_PAGES_PER_CHILD}+ pages each")
+    print(
+        f"documents of 20+ pages: API {total_pages / api_total:.1f} pages/s, bare pypdf "
+        f"{total_pages / bare_total:.1f} pages/s, ratio {bare_total / api_total:.3f} (goal >= {GOAL:.2f})"
+    )
+    print(
+        f"fixed cost per job (1-page document, API - bare): {(results[0][2] - results[0][4]) * 1000:.0f} ms; "
+        f"extraction processes per job: up to {settings.PDF2TEXT_MAX_CHILDREN}, "
+        f"{settings.PDF2TEXT_PAGES_PER_CHILD}+ pages each"
+    )
 
 
 if __name__ == "__main__":

@@ -46,8 +46,10 @@ def _seconds(call: Callable[..., object], **arguments: object) -> float:
 def _ingest(*, index: HybridIndex, documents: list[Document]) -> None:
     index.add_documents(documents=documents, embed=False)
     pending = index.pending_dense()
-    index.add_vectors(ids=[chunk_id for chunk_id, _ in pending],
-                      vectors=index.embedder.embed_passages(texts=[text for _, text in pending]))
+    index.add_vectors(
+        ids=[chunk_id for chunk_id, _ in pending],
+        vectors=index.embedder.embed_passages(texts=[text for _, text in pending]),
+    )
     index.save()
 
 
@@ -70,9 +72,7 @@ def ingest_ratio(*, documents: list[Document], embedder: TextEmbedder, rounds: i
                     overlap=profile.overlap,
                 )
             ]
-            index = HybridIndex(
-                directory=Path(scratch) / str(round_number), profile=profile, embedder=embedder
-            )
+            index = HybridIndex(directory=Path(scratch) / str(round_number), profile=profile, embedder=embedder)
             # Alternate which goes first, so that neither always gets the warmer or quieter slot.
             if round_number % 2:
                 bare_seconds += _seconds(embedder.embed_passages, texts=texts)
@@ -96,17 +96,11 @@ def query_latencies(*, index: HybridIndex, queries: list[str], weights: tuple[fl
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpora", type=Path, default=default_corpora_dir())
-    parser.add_argument(
-        "--questions", type=Path, default=default_corpora_dir().parent / "eval" / "law_dev.jsonl"
-    )
+    parser.add_argument("--questions", type=Path, default=default_corpora_dir().parent / "eval" / "law_dev.jsonl")
     parser.add_argument("--index-dir", type=Path, default=ROOT / "var" / "bench" / "retrieval-law")
-    parser.add_argument(
-        "--ingest-docs", type=int, default=80, help="law documents for the ingest measurement"
-    )
+    parser.add_argument("--ingest-docs", type=int, default=80, help="law documents for the ingest measurement")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--weights", default="1.0,0.5", help="tfidf_weight,embedding_weight for the queries")
     parser.add_argument("--rebuild", action="store_true", help="discard a saved full index first")

@@ -74,8 +74,14 @@ def main() -> None:
     key = api_key_create(owner=user, rate_limit_per_minute=10**6).plaintext
 
     def body(prompt: str) -> dict[str, object]:
-        return {"model": DEFAULT_CHAT_MODEL, "messages": [{"role": "user", "content": prompt}], "temperature": 0,
-                "max_tokens": args.max_tokens, "stream": True, "stream_options": {"include_usage": True}}
+        return {
+            "model": DEFAULT_CHAT_MODEL,
+            "messages": [{"role": "user", "content": prompt}],
+            "temperature": 0,
+            "max_tokens": args.max_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
 
     def call(http: httpx.Client, prompt: str) -> tuple[float, float, int]:
         """(time to first token, latency, completion tokens) of one streamed request."""
@@ -88,11 +94,13 @@ def main() -> None:
                 if first is None and '"content":"' in compact and '"content":""' not in compact:
                     first = time.perf_counter() - start
                 if '"usage":{' in compact:
-                    tokens = json.loads(line[len("data: "):])["usage"]["completion_tokens"]
+                    tokens = json.loads(line[len("data: ") :])["usage"]["completion_tokens"]
         return first or 0.0, time.perf_counter() - start, tokens
 
-    with (platform_server(threads=args.clients + 4) as url,
-          httpx.Client(base_url=url, timeout=600, headers={"Authorization": f"Bearer {key}"}) as http):
+    with (
+        platform_server(threads=args.clients + 4) as url,
+        httpx.Client(base_url=url, timeout=600, headers={"Authorization": f"Bearer {key}"}) as http,
+    ):
         call(http, PROMPTS[0])  # loads the model in the server
         call(http, PROMPTS[1])
 
@@ -105,8 +113,7 @@ def main() -> None:
         lock = threading.Lock()
 
         def client(index: int) -> None:
-            with httpx.Client(base_url=url, timeout=600,
-                              headers={"Authorization": f"Bearer {key}"}) as own:
+            with httpx.Client(base_url=url, timeout=600, headers={"Authorization": f"Bearer {key}"}) as own:
                 for round_ in range(args.rounds):
                     outcome = call(own, PROMPTS[(index + round_) % len(PROMPTS)])
                     with lock:
@@ -127,27 +134,43 @@ def main() -> None:
     model, tokenizer = loaded.model, loaded.tokenizer
     bare_tokens, start = 0, time.perf_counter()
     for i in range(args.rounds * 2):
-        prompt = build_prompt_ids(family="hf-template", tokenizer=tokenizer, max_input_tokens=4096,
-                                  messages=[ChatMessage(role="user", content=PROMPTS[i % len(PROMPTS)])])
+        prompt = build_prompt_ids(
+            family="hf-template",
+            tokenizer=tokenizer,
+            max_input_tokens=4096,
+            messages=[ChatMessage(role="user", content=PROMPTS[i % len(PROMPTS)])],
+        )
         ids = torch.tensor([prompt.input_ids])
         with torch.no_grad():
-            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
-                                 max_new_tokens=args.max_tokens, pad_token_id=tokenizer.eos_token_id)
+            out = model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                do_sample=False,
+                max_new_tokens=args.max_tokens,
+                pad_token_id=tokenizer.eos_token_id,
+            )
         bare_tokens += out.shape[1] - ids.shape[1]
     bare_tps = bare_tokens / (time.perf_counter() - start)
 
     ttft = [first for first, *_ in results]
     latency = [elapsed for _, elapsed, _ in results]
-    print(f"model: {DEFAULT_CHAT_MODEL} (GGUF, CPU, {torch.get_num_threads()} threads), greedy, "
-          f"max {args.max_tokens} new tokens")
+    print(
+        f"model: {DEFAULT_CHAT_MODEL} (GGUF, CPU, {torch.get_num_threads()} threads), greedy, "
+        f"max {args.max_tokens} new tokens"
+    )
     print(f"1 client      : {single_tps:6.1f} completion tokens/s")
-    print(f"{args.clients} clients     : {many_tps:6.1f} completion tokens/s aggregate   "
-          f"ratio {many_tps / single_tps:.2f}  (goal >= 3.0)")
-    print(f"{args.clients} clients TTFT: p50 {statistics.median(ttft) * 1000:.0f} ms  "
-          f"p95 {_percentile(ttft, 0.95) * 1000:.0f} ms;  latency p50 {statistics.median(latency):.1f} s  "
-          f"p95 {_percentile(latency, 0.95):.1f} s")
-    print(f"bare generate : {bare_tps:6.1f} tokens/s   served 1 client ÷ bare {single_tps / bare_tps:.2f}  "
-          f"(goal >= 0.9)")
+    print(
+        f"{args.clients} clients     : {many_tps:6.1f} completion tokens/s aggregate   "
+        f"ratio {many_tps / single_tps:.2f}  (goal >= 3.0)"
+    )
+    print(
+        f"{args.clients} clients TTFT: p50 {statistics.median(ttft) * 1000:.0f} ms  "
+        f"p95 {_percentile(ttft, 0.95) * 1000:.0f} ms;  latency p50 {statistics.median(latency):.1f} s  "
+        f"p95 {_percentile(latency, 0.95):.1f} s"
+    )
+    print(
+        f"bare generate : {bare_tps:6.1f} tokens/s   served 1 client ÷ bare {single_tps / bare_tps:.2f}  (goal >= 0.9)"
+    )
 
 
 if __name__ == "__main__":

@@ -51,12 +51,14 @@ def main() -> None:
     def answer(schema: dict, constrained: bool, max_tokens: int) -> tuple[str, int]:
         structured = StructuredOutput(kind="json_schema", schema=schema, name="record") if constrained else None
         params = SamplingParams(temperature=0, max_new_tokens=max_tokens, structured=structured)
-        result = runtime.generate(spec=spec, messages=[ChatMessage(role="user", content=prompt_for(schema))],
-                                  params=params)
+        result = runtime.generate(
+            spec=spec, messages=[ChatMessage(role="user", content=prompt_for(schema))], params=params
+        )
         return result.text, result.completion_tokens
 
-    def run(batch: list[dict], constrained: bool, concurrent: bool,
-            budgets: list[int]) -> tuple[list[str], list[int], float]:
+    def run(
+        batch: list[dict], constrained: bool, concurrent: bool, budgets: list[int]
+    ) -> tuple[list[str], list[int], float]:
         jobs = list(zip(batch, budgets, strict=True))
         started = time.perf_counter()
         if concurrent:
@@ -86,7 +88,9 @@ def main() -> None:
         except (ValueError, jsonschema.ValidationError):
             pass
     report = {
-        "schemas": len(schemas), "valid": valid, "valid_ratio": valid / len(schemas),
+        "schemas": len(schemas),
+        "valid": valid,
+        "valid_ratio": valid / len(schemas),
         **{name: round(value, 1) for name, value in figures.items()},
         "batched_ratio": round(figures["batched_constrained_tps"] / figures["batched_free_tps"], 2),
         "sequential_ratio": round(figures["sequential_constrained_tps"] / figures["sequential_free_tps"], 2),

@@ -92,8 +92,9 @@ def threaded_worker(*, queues: list[str], concurrency: int) -> Iterator[Any]:
     app.control.purge()
     app.conf.task_always_eager = False
     try:
-        with start_worker(app, pool="threads", concurrency=concurrency, perform_ping_check=False,
-                          loglevel="WARNING", queues=queues) as worker:
+        with start_worker(
+            app, pool="threads", concurrency=concurrency, perform_ping_check=False, loglevel="WARNING", queues=queues
+        ) as worker:
             yield worker
         worker.pool.executor.shutdown(wait=True)
     finally:
@@ -106,14 +107,31 @@ def worker_process(*, log_path: Path, env: dict[str, str], queues: str = "defaul
     over this process's environment (its own MEDIA_ROOT, say, to stand for another host). Its log is printed on
     exit, so a failing test shows it."""
     database = connection.settings_dict
-    url = (f"postgres://{database['USER']}:{database['PASSWORD']}@{database['HOST']}:{database['PORT']}/"
-           f"{database['NAME']}")
+    url = (
+        f"postgres://{database['USER']}:{database['PASSWORD']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    )
     with log_path.open("w") as log:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tigerplatform", "worker", "-Q", queues, "-c", "1",
-             "-n", f"jobs-{os.getpid()}@%h", "-l", "info"],
-            cwd=ROOT, env={**os.environ, "DATABASE_URL": url, "OMP_NUM_THREADS": "1", **env},
-            stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "tigerplatform",
+                "worker",
+                "-Q",
+                queues,
+                "-c",
+                "1",
+                "-n",
+                f"jobs-{os.getpid()}@%h",
+                "-l",
+                "info",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": url, "OMP_NUM_THREADS": "1", **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         try:
             yield

@@ -280,16 +280,20 @@ CELERY_QUEUE_TIME_LIMITS: dict[str, tuple[int, int]] = {
 LOG_FORMAT: str = env.str("LOG_FORMAT", default="json")
 if LOG_FORMAT not in ("json", "plain"):
     raise ValueError(f"LOG_FORMAT must be 'json' or 'plain', not {LOG_FORMAT!r}")
-LOGGING = logging_config(log_format=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"),
-                         quiet_task_trace=not REDIS_URL)
+LOGGING = logging_config(
+    log_format=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"), quiet_task_trace=not REDIS_URL
+)
 
 # Optional error tracking (apps/core/sentry.py): nothing is imported or sent unless SENTRY_DSN is set.
 SENTRY_DSN: str = env.str("SENTRY_DSN", default="")
 if SENTRY_DSN:
     from apps.core.sentry import init_sentry
 
-    init_sentry(dsn=SENTRY_DSN, environment=env.str("SENTRY_ENVIRONMENT", default="production"),
-                traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0))
+    init_sentry(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
 
 # --- Serving -----------------------------------------------------------------------------------------
 CHAT_TASK_TIMEOUT_S: int = env.int("CHAT_TASK_TIMEOUT_S", default=600)
@@ -322,9 +326,21 @@ TEXT_MAX_WAIT_S: int = 30
 TEXT_SWEEP_INTERVAL_S: int = 300
 
 # --- Text-to-image (/v1/images/generations) ----------------------------------------------------------
-IMAGES_SIZES: list[str] = env.list("IMAGES_SIZES", default=[
-    "64x64", "128x128", "256x256", "512x512", "768x768", "1024x1024", "1024x1536", "1536x1024", "1024x1792",
-    "1792x1024"])
+IMAGES_SIZES: list[str] = env.list(
+    "IMAGES_SIZES",
+    default=[
+        "64x64",
+        "128x128",
+        "256x256",
+        "512x512",
+        "768x768",
+        "1024x1024",
+        "1024x1536",
+        "1536x1024",
+        "1024x1792",
+        "1792x1024",
+    ],
+)
 IMAGES_DEFAULT_SIZE: str = env.str("IMAGES_DEFAULT_SIZE", default="512x512")  # for size "auto" or none
 IMAGES_MAX_N: int = env.int("IMAGES_MAX_N", default=4)
 IMAGES_MAX_PROMPT_CHARS: int = env.int("IMAGES_MAX_PROMPT_CHARS", default=4000)

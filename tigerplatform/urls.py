@@ -40,8 +40,16 @@ urlpatterns = [
     path("bot-service/", include(legacy)),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[], authentication_classes=[]), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[],
-                                                     authentication_classes=[]), name="docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", template_name="core/redoc.html",
-                                                    permission_classes=[], authentication_classes=[]), name="redoc"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[], authentication_classes=[]),
+        name="docs",
+    ),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(
+            url_name="schema", template_name="core/redoc.html", permission_classes=[], authentication_classes=[]
+        ),
+        name="redoc",
+    ),
 ]

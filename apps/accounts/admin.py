@@ -23,8 +23,17 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_filter = ["revoked_at", "created_at"]
     search_fields = ["prefix", "name", "owner__username"]
     readonly_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at"]
-    fields = ["id", "owner", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at",
-              "rate_limit_per_minute"]
+    fields = [
+        "id",
+        "owner",
+        "name",
+        "prefix",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+        "rate_limit_per_minute",
+    ]
     actions = ["revoke_selected"]
     autocomplete_fields = ["owner"]
 
@@ -45,7 +54,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
             super().save_model(request, obj, form, change)
             return
         created = services.api_key_create(
-            owner=obj.owner, name=obj.name, expires_at=obj.expires_at,
+            owner=obj.owner,
+            name=obj.name,
+            expires_at=obj.expires_at,
             rate_limit_per_minute=obj.rate_limit_per_minute,
         )
         # The admin's later steps (log entry, redirect) need the saved row on the form's instance.

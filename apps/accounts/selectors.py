@@ -16,8 +16,18 @@ def api_key_for_authentication(*, prefix: str) -> ApiKey | None:
     return (
         ApiKey.objects.select_related("owner")
         .only(
-            "id", "prefix", "key_hash", "expires_at", "revoked_at", "rate_limit_per_minute", "last_used_at",
-            "owner__id", "owner__username", "owner__is_active", "owner__is_staff", "owner__is_superuser",
+            "id",
+            "prefix",
+            "key_hash",
+            "expires_at",
+            "revoked_at",
+            "rate_limit_per_minute",
+            "last_used_at",
+            "owner__id",
+            "owner__username",
+            "owner__is_active",
+            "owner__is_staff",
+            "owner__is_superuser",
         )
         .filter(prefix=prefix)
         .first()
@@ -31,5 +41,6 @@ def api_key_get(*, owner: AbstractUser, key_id: str) -> ApiKey:
 def api_key_is_usable(*, plaintext: str) -> bool:
     prefix = parse_prefix(plaintext)
     api_key = ApiKey.objects.filter(prefix=prefix).first() if prefix else None
-    return bool(api_key and key_matches(plaintext, api_key.key_hash) and not api_key.is_revoked
-                and not api_key.is_expired())
+    return bool(
+        api_key and key_matches(plaintext, api_key.key_hash) and not api_key.is_revoked and not api_key.is_expired()
+    )

@@ -20,15 +20,22 @@ class CreatedApiKey:
 
 
 def api_key_create(
-    *, owner: AbstractUser, name: str = "", expires_at: datetime | None = None,
+    *,
+    owner: AbstractUser,
+    name: str = "",
+    expires_at: datetime | None = None,
     rate_limit_per_minute: int | None = None,
 ) -> CreatedApiKey:
     if expires_at is not None and expires_at <= timezone.now():
         raise ApiError("expires_at must be in the future.", param="expires_at")
     generated = generate_key()
     api_key = ApiKey.objects.create(
-        owner=owner, name=name, prefix=generated.prefix, key_hash=generated.hashed,
-        expires_at=expires_at, rate_limit_per_minute=rate_limit_per_minute,
+        owner=owner,
+        name=name,
+        prefix=generated.prefix,
+        key_hash=generated.hashed,
+        expires_at=expires_at,
+        rate_limit_per_minute=rate_limit_per_minute,
     )
     return CreatedApiKey(api_key=api_key, plaintext=generated.plaintext)
 
@@ -65,4 +72,3 @@ def user_get_or_create(*, username: str, staff: bool = False, password: str | No
     if changed:
         user.save()
     return user
-

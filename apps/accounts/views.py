@@ -23,15 +23,23 @@ PAGE_PARAMETERS = [
 
 
 class ApiKeyListCreateApi(APIView):
-    @extend_schema(operation_id="api_keys_list", parameters=PAGE_PARAMETERS,
-                   responses=ApiKeyListOutputSerializer, tags=["accounts"])
+    @extend_schema(
+        operation_id="api_keys_list",
+        parameters=PAGE_PARAMETERS,
+        responses=ApiKeyListOutputSerializer,
+        tags=["accounts"],
+    )
     def get(self, request: Request) -> Response:
         params = page_params(request.query_params)
         keys, has_more = paginate_newest_first(selectors.api_key_list(owner=request.user), **params)
         return Response(list_body(keys, has_more=has_more, render=render_api_key))
 
-    @extend_schema(operation_id="api_keys_create", request=ApiKeyCreateInputSerializer,
-                   responses={201: ApiKeyCreatedOutputSerializer}, tags=["accounts"])
+    @extend_schema(
+        operation_id="api_keys_create",
+        request=ApiKeyCreateInputSerializer,
+        responses={201: ApiKeyCreatedOutputSerializer},
+        tags=["accounts"],
+    )
     def post(self, request: Request) -> Response:
         serializer = ApiKeyCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -11,8 +11,17 @@ from apps.core.errors import ApiError
 
 @admin.register(Batch)
 class BatchAdmin(admin.ModelAdmin):
-    list_display = ["id", "owner", "endpoint", "status", "request_total", "request_completed", "request_failed",
-                    "created_at", "completed_at"]
+    list_display = [
+        "id",
+        "owner",
+        "endpoint",
+        "status",
+        "request_total",
+        "request_completed",
+        "request_failed",
+        "created_at",
+        "completed_at",
+    ]
     list_filter = ["status", "endpoint"]
     search_fields = ["id", "owner__username", "input_file_id", "output_file_id", "error_file_id"]
     readonly_fields = [field.name for field in Batch._meta.fields]

@@ -29,9 +29,12 @@ LineRunner = Callable[..., LineAnswer]  # called as runner(user=..., body=...); 
 
 def chat_completions_line(*, user: AbstractUser, body: dict[str, Any]) -> LineAnswer:
     completion = chat_completion_create(user=user, body=body)
-    return LineAnswer(body=completion.body, model=completion.model,
-                      prompt_tokens=completion.result.prompt_tokens,
-                      completion_tokens=completion.result.completion_tokens)
+    return LineAnswer(
+        body=completion.body,
+        model=completion.model,
+        prompt_tokens=completion.result.prompt_tokens,
+        completion_tokens=completion.result.completion_tokens,
+    )
 
 
 def embeddings_line(*, user: AbstractUser, body: dict[str, Any]) -> LineAnswer:
@@ -41,8 +44,12 @@ def embeddings_line(*, user: AbstractUser, body: dict[str, Any]) -> LineAnswer:
 
 def completions_line(*, user: AbstractUser, body: dict[str, Any]) -> LineAnswer:
     completion = text_completion_create(user=user, body=body)
-    return LineAnswer(body=completion.body, model=completion.model, prompt_tokens=completion.usage.prompt_tokens,
-                      completion_tokens=completion.usage.completion_tokens)
+    return LineAnswer(
+        body=completion.body,
+        model=completion.model,
+        prompt_tokens=completion.usage.prompt_tokens,
+        completion_tokens=completion.usage.completion_tokens,
+    )
 
 
 BATCH_LINE_RUNNERS: dict[str, LineRunner] = {

@@ -52,8 +52,14 @@ class InputFileSummary:
     urls: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"total": self.total, "valid": self.valid, "error_count": self.error_count, "errors": self.errors,
-                "duplicate_custom_ids": self.duplicate_custom_ids, "urls": self.urls}
+        return {
+            "total": self.total,
+            "valid": self.valid,
+            "error_count": self.error_count,
+            "errors": self.errors,
+            "duplicate_custom_ids": self.duplicate_custom_ids,
+            "urls": self.urls,
+        }
 
 
 def read_lines(stream: IO[bytes], *, max_lines: int | None = None) -> Iterator[tuple[int, str]]:
@@ -65,8 +71,9 @@ def read_lines(stream: IO[bytes], *, max_lines: int | None = None) -> Iterator[t
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise BatchFileError(f"Line {number} is not UTF-8 text; batch files must be UTF-8 JSONL.",
-                                 code="invalid_encoding") from None
+            raise BatchFileError(
+                f"Line {number} is not UTF-8 text; batch files must be UTF-8 JSONL.", code="invalid_encoding"
+            ) from None
         if not text.strip():
             continue
         count += 1
@@ -85,15 +92,17 @@ def parse_line(*, number: int, text: str, urls: Collection[str]) -> BatchLine | 
         return LineError(number, None, "invalid_request", f"Line {number} is not a JSON object.")
     custom_id = data.get("custom_id")
     if not isinstance(custom_id, str) or not custom_id or len(custom_id) > MAX_CUSTOM_ID_CHARS:
-        return LineError(number, None, "missing_custom_id",
-                         f"Line {number}: custom_id must be a non-empty string of at most {MAX_CUSTOM_ID_CHARS} "
-                         "characters.")
+        return LineError(
+            number,
+            None,
+            "missing_custom_id",
+            f"Line {number}: custom_id must be a non-empty string of at most {MAX_CUSTOM_ID_CHARS} characters.",
+        )
     if data.get("method") != "POST":
         return LineError(number, custom_id, "invalid_method", f"Line {number}: method must be 'POST'.")
     url = data.get("url")
     if url not in urls:
-        return LineError(number, custom_id, "invalid_url",
-                         f"Line {number}: url {url!r} is not one of {sorted(urls)}.")
+        return LineError(number, custom_id, "invalid_url", f"Line {number}: url {url!r} is not one of {sorted(urls)}.")
     body = data.get("body")
     if not isinstance(body, dict):
         return LineError(number, custom_id, "invalid_body", f"Line {number}: body must be a JSON object.")
@@ -121,6 +130,7 @@ def summarize_input_file(*, lines: Iterable[tuple[int, str]], urls: Collection[s
         raise BatchFileError("The file has no requests (it is empty).", code="empty_file")
     if summary.valid == 0:
         first = summary.errors[0]["message"] if summary.errors else ""
-        raise BatchFileError(f"None of the file's {summary.total} lines is a usable request. {first}",
-                             code="no_valid_lines")
+        raise BatchFileError(
+            f"None of the file's {summary.total} lines is a usable request. {first}", code="no_valid_lines"
+        )
     return summary

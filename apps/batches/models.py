@@ -41,8 +41,13 @@ class Batch(models.Model):
 
     id = models.CharField(primary_key=True, max_length=40, default=new_batch_id, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="batches")
-    api_key = models.ForeignKey("accounts.ApiKey", on_delete=models.SET_NULL, null=True, blank=True,
-                                help_text="The key that created the batch; its lines are billed to it.")
+    api_key = models.ForeignKey(
+        "accounts.ApiKey",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        help_text="The key that created the batch; its lines are billed to it.",
+    )
     endpoint = models.CharField(max_length=100)
     # Plain ids, not foreign keys: like OpenAI, a batch keeps naming its files after they are deleted.
     input_file_id = models.CharField(max_length=40)

@@ -50,8 +50,9 @@ def _overloaded(exc: Exception) -> bool:
     return isinstance(exc, ApiError) and exc.status_code == 503 and exc.error_code == "model_overloaded"
 
 
-def call_with_overload_retry(call: Callable[[], LineAnswer], *, stop: threading.Event,
-                             retry: OverloadRetry) -> LineAnswer:
+def call_with_overload_retry(
+    call: Callable[[], LineAnswer], *, stop: threading.Event, retry: OverloadRetry
+) -> LineAnswer:
     waited, delay = 0.0, retry.first_delay_s
     while True:
         try:
@@ -75,28 +76,45 @@ def _error_of(exc: Exception) -> tuple[int, dict[str, Any]]:
     return 500, error_body(message="Internal server error.", code="internal_error", status_code=500)
 
 
-def execute_line(*, line: BatchLine, run: Callable[[BatchLine], LineAnswer], stop: threading.Event,
-                 retry: OverloadRetry) -> LineOutcome | None:
+def execute_line(
+    *, line: BatchLine, run: Callable[[BatchLine], LineAnswer], stop: threading.Event, retry: OverloadRetry
+) -> LineOutcome | None:
     """One line on a pool thread; None when it never ran (the batch stopped while it waited)."""
     started = time.monotonic()
     try:
         answer = call_with_overload_retry(lambda: run(line), stop=stop, retry=retry)
-        return LineOutcome(line=line, answer=answer, status_code=200, error_body=None,
-                           latency_ms=int((time.monotonic() - started) * 1000))
+        return LineOutcome(
+            line=line,
+            answer=answer,
+            status_code=200,
+            error_body=None,
+            latency_ms=int((time.monotonic() - started) * 1000),
+        )
     except LineNotRun:
         return None
     except Exception as exc:
         status_code, body = _error_of(exc)
-        return LineOutcome(line=line, answer=None, status_code=status_code, error_body=body,
-                           latency_ms=int((time.monotonic() - started) * 1000))
+        return LineOutcome(
+            line=line,
+            answer=None,
+            status_code=status_code,
+            error_body=body,
+            latency_ms=int((time.monotonic() - started) * 1000),
+        )
     finally:
         connections.close_all()  # this thread's own connections: pool threads outlive no batch
 
 
 def run_lines(
-    *, items: Iterator[BatchLine | LineError], concurrency: int, run: Callable[[BatchLine], LineAnswer],
-    on_outcome: Callable[[LineOutcome], None], on_line_error: Callable[[LineError], None],
-    on_not_run: Callable[[BatchLine], None], stop_reason: Callable[[], str | None], retry: OverloadRetry,
+    *,
+    items: Iterator[BatchLine | LineError],
+    concurrency: int,
+    run: Callable[[BatchLine], LineAnswer],
+    on_outcome: Callable[[LineOutcome], None],
+    on_line_error: Callable[[LineError], None],
+    on_not_run: Callable[[BatchLine], None],
+    stop_reason: Callable[[], str | None],
+    retry: OverloadRetry,
     poll_s: float = 1.0,
 ) -> str | None:
     """Run ``items`` with at most ``concurrency`` lines in flight, reporting each result on this thread.

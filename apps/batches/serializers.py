@@ -15,8 +15,14 @@ MAX_METADATA_KEY_CHARS = 64
 MAX_METADATA_VALUE_CHARS = 512
 
 
-@extend_schema_field({"type": "object", "additionalProperties": {"type": "string", "maxLength": 512},
-                      "maxProperties": 16, "nullable": True})
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"type": "string", "maxLength": 512},
+        "maxProperties": 16,
+        "nullable": True,
+    }
+)
 class MetadataField(serializers.Field):
     """OpenAI's metadata: up to 16 string keys (≤ 64 characters) with string values (≤ 512 characters)."""
 
@@ -30,7 +36,8 @@ class MetadataField(serializers.Field):
                 raise serializers.ValidationError(f"metadata keys have at most {MAX_METADATA_KEY_CHARS} characters.")
             if not isinstance(value, str) or len(value) > MAX_METADATA_VALUE_CHARS:
                 raise serializers.ValidationError(
-                    f"metadata[{key!r}] must be a string of at most {MAX_METADATA_VALUE_CHARS} characters.")
+                    f"metadata[{key!r}] must be a string of at most {MAX_METADATA_VALUE_CHARS} characters."
+                )
         return data
 
     def to_representation(self, value: Any) -> Any:

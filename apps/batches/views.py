@@ -11,16 +11,19 @@ from apps.core.pagination import PageParamsSerializer, list_body, page_params, p
 
 
 class BatchListCreateApi(APIView):
-    @extend_schema(operation_id="batches_list", tags=["batches"], parameters=[PageParamsSerializer],
-                   responses=BatchListSerializer)
+    @extend_schema(
+        operation_id="batches_list", tags=["batches"], parameters=[PageParamsSerializer], responses=BatchListSerializer
+    )
     def get(self, request: Request) -> Response:
         services.batch_resume_stale()
-        items, has_more = paginate_newest_first(selectors.batch_list(owner=request.user),
-                                                **page_params(request.query_params))
+        items, has_more = paginate_newest_first(
+            selectors.batch_list(owner=request.user), **page_params(request.query_params)
+        )
         return Response(list_body(items, has_more=has_more, render=render_batch))
 
-    @extend_schema(operation_id="batches_create", tags=["batches"], request=BatchCreateSerializer,
-                   responses=BatchSerializer)
+    @extend_schema(
+        operation_id="batches_create", tags=["batches"], request=BatchCreateSerializer, responses=BatchSerializer
+    )
     def post(self, request: Request) -> Response:
         serializer = BatchCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

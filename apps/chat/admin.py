@@ -14,8 +14,19 @@ class ModelEndpointAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "kind", "family", "is_default", "enabled", "owned_by"]}),
         ("Weights", {"fields": ["backend", "path", "dtype", "quantization", "rope_scaling"]}),
-        ("Upstream", {"fields": ["base_url", "serve_url", "replica_urls", "replica_status", "upstream_model",
-                                 "upstream_api_key"]}),
+        (
+            "Upstream",
+            {
+                "fields": [
+                    "base_url",
+                    "serve_url",
+                    "replica_urls",
+                    "replica_status",
+                    "upstream_model",
+                    "upstream_api_key",
+                ]
+            },
+        ),
         ("Limits", {"fields": ["max_input_tokens", "max_new_tokens"]}),
         ("Embeddings", {"fields": ["matryoshka"]}),
         ("Rerank", {"fields": ["rerank_api"]}),

@@ -32,8 +32,9 @@ def augment_with_search(
     *, user: AbstractUser, messages: Sequence[ChatMessage], options: dict[str, object], spec: ModelSpec
 ) -> Augmented:
     if not search_augmenter:
-        raise ApiError("Search-augmented chat is not available on this platform.", code="search_unavailable",
-                       param="internet")
+        raise ApiError(
+            "Search-augmented chat is not available on this platform.", code="search_unavailable", param="internet"
+        )
     return search_augmenter[0](user=user, messages=messages, options=options, spec=spec)
 
 
@@ -52,7 +53,15 @@ def url_citations(text: str, sources: list[dict[str, Any]]) -> list[dict[str, An
         index = int(match.group(1))
         if 1 <= index <= len(sources):
             source = sources[index - 1]
-            annotations.append({"type": "url_citation", "url_citation": {
-                "start_index": match.start(), "end_index": match.end(), "url": source["url"],
-                "title": source["title"]}})
+            annotations.append(
+                {
+                    "type": "url_citation",
+                    "url_citation": {
+                        "start_index": match.start(),
+                        "end_index": match.end(),
+                        "url": source["url"],
+                        "title": source["title"],
+                    },
+                }
+            )
     return annotations

@@ -46,15 +46,17 @@ def chat_request_prepare(*, user: AbstractUser, body: Any) -> PreparedChat:
         options = chat.extras if dialect == "openai" else {"search": {}}
         augmented = augment_with_search(user=user, messages=messages, options=options, spec=served.spec)
         messages, sources, search_fields = augmented.messages, augmented.sources, augmented.response_fields
-    return PreparedChat(chat=chat, served=served, messages=messages, params=params, sources=sources,
-                        search_fields=search_fields)
+    return PreparedChat(
+        chat=chat, served=served, messages=messages, params=params, sources=sources, search_fields=search_fields
+    )
 
 
 def chat_completion_run(*, prepared: PreparedChat) -> ChatCompletion:
     """The non-streaming answer, rendered in the request's dialect."""
     chat, served, sources = prepared.chat, prepared.served, prepared.sources
-    results = chat_complete_choices(spec=served.spec, messages=prepared.messages, params=prepared.params,
-                                    tools=chat.tools, n=chat.n)
+    results = chat_complete_choices(
+        spec=served.spec, messages=prepared.messages, params=prepared.params, tools=chat.tools, n=chat.n
+    )
     annotations = None
     if sources is not None:
         results = [replace(r, text=keep_valid_markers(r.text, source_count=len(sources))) for r in results]

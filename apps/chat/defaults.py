@@ -22,7 +22,12 @@ def chat_model_register_default() -> ModelEndpoint | None:
     current = ModelEndpoint.objects.filter(kind=ModelEndpoint.Kind.CHAT, is_default=True).first()
     make_default = current is None or current.name in (_LEGACY_DEMO_MODEL, DEFAULT_CHAT_MODEL)
     return model_endpoint_register(
-        name=DEFAULT_CHAT_MODEL, family="hf-template", path=str(path), is_default=make_default,
+        name=DEFAULT_CHAT_MODEL,
+        family="hf-template",
+        path=str(path),
+        is_default=make_default,
         # The model reads 8,192 tokens; 4,096 in leaves room for search sources and keeps CPU prefill short.
-        max_input_tokens=4096, max_new_tokens=512, owned_by="HuggingFaceTB",
+        max_input_tokens=4096,
+        max_new_tokens=512,
+        owned_by="HuggingFaceTB",
     )

@@ -43,8 +43,10 @@ class ChatRequest:
 
     def params_for(self, spec: ModelSpec) -> SamplingParams:
         if self.max_tokens is not None and self.max_tokens > spec.max_new_tokens:
-            raise ApiError(f"{self.max_tokens_param} may be at most {spec.max_new_tokens} for {spec.name}.",
-                           param=self.max_tokens_param)
+            raise ApiError(
+                f"{self.max_tokens_param} may be at most {spec.max_new_tokens} for {spec.name}.",
+                param=self.max_tokens_param,
+            )
         return SamplingParams(**self.sampling, max_new_tokens=self.max_tokens)
 
 
@@ -73,8 +75,13 @@ def _openai_message(data: dict[str, Any]) -> ChatMessage:
         for c in data.get("tool_calls", ())
     )
     role = "system" if data["role"] == "developer" else data["role"]
-    return ChatMessage(role=role, content=data.get("content") or "", tool_calls=calls,
-                       tool_call_id=data.get("tool_call_id", ""), name=data.get("name", ""))
+    return ChatMessage(
+        role=role,
+        content=data.get("content") or "",
+        tool_calls=calls,
+        tool_call_id=data.get("tool_call_id", ""),
+        name=data.get("name", ""),
+    )
 
 
 # Our extension of the OpenAI dialect: `search: true | {top_k, providers}` for search-augmented answers.
@@ -99,8 +106,12 @@ def parse_openai(body: dict[str, Any], *, extra_fields: frozenset[str] = OPENAI_
     serializer = OpenAIChatSerializer(data=body, context={"extra": extra_fields})
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
-    tools = [ToolSpec(name=t["function"]["name"], description=t["function"]["description"],
-                      parameters=t["function"]["parameters"]) for t in data.get("tools", ())]
+    tools = [
+        ToolSpec(
+            name=t["function"]["name"], description=t["function"]["description"], parameters=t["function"]["parameters"]
+        )
+        for t in data.get("tools", ())
+    ]
     choice = data.get("tool_choice", "auto")
     if choice == "none":
         tools = []
@@ -115,11 +126,18 @@ def parse_openai(body: dict[str, Any], *, extra_fields: frozenset[str] = OPENAI_
         sampling.update(logprobs=True, top_logprobs=data.get("top_logprobs") or 0)
     max_param = "max_completion_tokens" if data.get("max_completion_tokens") else "max_tokens"
     return ChatRequest(
-        dialect="openai", model=data["model"], messages=[_openai_message(m) for m in data["messages"]],
-        sampling=sampling, max_tokens=data.get(max_param),
-        max_tokens_param=max_param, stream=data["stream"],
-        include_usage=bool((data.get("stream_options") or {}).get("include_usage")), tools=tools, n=data["n"],
-        internet=bool(body.get("search")), extras={name: body[name] for name in extra_fields if name in body},
+        dialect="openai",
+        model=data["model"],
+        messages=[_openai_message(m) for m in data["messages"]],
+        sampling=sampling,
+        max_tokens=data.get(max_param),
+        max_tokens_param=max_param,
+        stream=data["stream"],
+        include_usage=bool((data.get("stream_options") or {}).get("include_usage")),
+        tools=tools,
+        n=data["n"],
+        internet=bool(body.get("search")),
+        extras={name: body[name] for name in extra_fields if name in body},
     )
 
 
@@ -131,26 +149,37 @@ def parse_tigerbot(body: dict[str, Any]) -> ChatRequest:
         raise ApiError("query must not be empty.", param="query")
     messages = [ChatMessage(role="system", content=data["system"])] if data.get("system") else []
     for turn in data["session"]:
-        messages += [ChatMessage(role="user", content=turn["human"]),
-                     ChatMessage(role="assistant", content=turn["assistant"])]
+        messages += [
+            ChatMessage(role="user", content=turn["human"]),
+            ChatMessage(role="assistant", content=turn["assistant"]),
+        ]
     messages.append(ChatMessage(role="user", content=data["query"]))
     max_param = "max_new_tokens" if data.get("max_new_tokens") else "max_tokens"
     return ChatRequest(
-        dialect="tigerbot", model=data.get("model"), messages=messages,
-        sampling=sampling_from(data, default_temperature=SamplingParams.temperature), max_tokens=data.get(max_param),
-        max_tokens_param=max_param, stream=data["stream"], internet=data["internet"],
+        dialect="tigerbot",
+        model=data.get("model"),
+        messages=messages,
+        sampling=sampling_from(data, default_temperature=SamplingParams.temperature),
+        max_tokens=data.get(max_param),
+        max_tokens_param=max_param,
+        stream=data["stream"],
+        internet=data["internet"],
     )
 
 
 # --- OpenAI rendering ----------------------------------------------------------------------------------
+
 
 def _tool_calls(calls: tuple[ToolCall, ...]) -> list[dict[str, Any]]:
     return [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls]
 
 
 def _usage(result: GenerationResult) -> dict[str, int]:
-    return {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
-            "total_tokens": result.prompt_tokens + result.completion_tokens}
+    return {
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "total_tokens": result.prompt_tokens + result.completion_tokens,
+    }
 
 
 def _choice_logprobs(logprobs: tuple[dict[str, Any], ...] | None) -> dict[str, Any] | None:
@@ -158,8 +187,11 @@ def _choice_logprobs(logprobs: tuple[dict[str, Any], ...] | None) -> dict[str, A
 
 
 def _assistant_message(result: GenerationResult, annotations: list[dict[str, Any]] | None) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": result.text if not result.tool_calls else
-                               (result.text or None), "refusal": None}
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": result.text if not result.tool_calls else (result.text or None),
+        "refusal": None,
+    }
     if result.tool_calls:
         message["tool_calls"] = _tool_calls(result.tool_calls)
     if annotations is not None:
@@ -167,18 +199,31 @@ def _assistant_message(result: GenerationResult, annotations: list[dict[str, Any
     return message
 
 
-def openai_completion(*, model: str, results: list[GenerationResult], sources: list[dict[str, Any]] | None = None,
-                      annotations: list[list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+def openai_completion(
+    *,
+    model: str,
+    results: list[GenerationResult],
+    sources: list[dict[str, Any]] | None = None,
+    annotations: list[list[dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
     """A chat.completion with one choice per result (``n``), ``annotations`` (when given) one list per result;
     the prompt is counted once."""
     choices = [
-        {"index": index, "message": _assistant_message(result, annotations[index] if annotations else None),
-         "finish_reason": result.finish_reason, "logprobs": _choice_logprobs(result.logprobs)}
+        {
+            "index": index,
+            "message": _assistant_message(result, annotations[index] if annotations else None),
+            "finish_reason": result.finish_reason,
+            "logprobs": _choice_logprobs(result.logprobs),
+        }
         for index, result in enumerate(results)
     ]
     body = {
-        "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
-        "model": model, "choices": choices, "usage": _usage(combined_usage(results)),
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": choices,
+        "usage": _usage(combined_usage(results)),
     }
     if sources is not None:
         body["sources"] = sources
@@ -218,14 +263,20 @@ def interleave(choices: list[Iterator[StreamChunk]]) -> Iterator[tuple[int, Stre
                 close()
 
 
-def openai_stream(*, model: str, choices: list[Iterator[StreamChunk]], include_usage: bool,
-                  head: dict[str, Any] | None = None) -> Iterator[Any]:
+def openai_stream(
+    *, model: str, choices: list[Iterator[StreamChunk]], include_usage: bool, head: dict[str, Any] | None = None
+) -> Iterator[Any]:
     """chat.completion.chunk events of every choice, interleaved."""
-    base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk", "created": int(time.time()),
-            "model": model}
+    base = {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+    }
 
-    def event(index: int, delta: dict[str, Any], finish: str | None = None,
-              logprobs: tuple[dict[str, Any], ...] | None = None) -> dict[str, Any]:
+    def event(
+        index: int, delta: dict[str, Any], finish: str | None = None, logprobs: tuple[dict[str, Any], ...] | None = None
+    ) -> dict[str, Any]:
         choice = {"index": index, "delta": delta, "finish_reason": finish, "logprobs": _choice_logprobs(logprobs)}
         body = {**base, "choices": [choice]}
         return {**body, "usage": None} if include_usage else body
@@ -250,9 +301,13 @@ def openai_stream(*, model: str, choices: list[Iterator[StreamChunk]], include_u
 
 # --- TigerBot rendering --------------------------------------------------------------------------------
 
+
 def tigerbot_completion(*, result: GenerationResult, sources: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    body = {"result": result.text, "input_tokens": result.prompt_tokens,
-            "total_tokens": result.prompt_tokens + result.completion_tokens}
+    body = {
+        "result": result.text,
+        "input_tokens": result.prompt_tokens,
+        "total_tokens": result.prompt_tokens + result.completion_tokens,
+    }
     if sources is not None:
         body["sources"] = sources
     return body

@@ -22,7 +22,12 @@ def model_delete(*, user: AbstractUser, model_id: str) -> dict[str, object]:
         if deleter(user, model_id):
             return {"id": model_id, "object": "model", "deleted": True}
     if any(row["id"] == model_id for row in model_list(user=user)):
-        raise ApiError(f"You do not own the model {model_id!r}; only your own fine-tuned models can be deleted.",
-                       code="model_not_deletable", param="model", status_code=403)
-    raise NotFoundError(f"The model {model_id!r} does not exist or you do not have access to it.",
-                        code="model_not_found", param="model")
+        raise ApiError(
+            f"You do not own the model {model_id!r}; only your own fine-tuned models can be deleted.",
+            code="model_not_deletable",
+            param="model",
+            status_code=403,
+        )
+    raise NotFoundError(
+        f"The model {model_id!r} does not exist or you do not have access to it.", code="model_not_found", param="model"
+    )

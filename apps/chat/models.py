@@ -60,19 +60,27 @@ class ModelEndpoint(models.Model):
     family = models.CharField(max_length=20, choices=Family.choices, default=Family.TIGERBOT)
     backend = models.CharField(max_length=20, choices=Backend.choices, default=Backend.LOCAL)
     path = models.CharField(max_length=500, blank=True, help_text="Local checkpoint directory.")
-    base_url = models.CharField(max_length=500, blank=True, validators=[validate_http_url],
-                                help_text="Upstream base URL, e.g. http://vllm:8000/v1")
+    base_url = models.CharField(
+        max_length=500,
+        blank=True,
+        validators=[validate_http_url],
+        help_text="Upstream base URL, e.g. http://vllm:8000/v1",
+    )
     replica_urls = models.JSONField(
-        default=list, blank=True, validators=[validate_url_list],
-        help_text='More base URLs serving the same model (replicas of base_url or serve_url), e.g. '
-                  '["http://vllm-2:8000/v1"]. Requests go round-robin; one that fails to connect is skipped for '
-                  "a cool-off, then health-checked.",
+        default=list,
+        blank=True,
+        validators=[validate_url_list],
+        help_text="More base URLs serving the same model (replicas of base_url or serve_url), e.g. "
+        '["http://vllm-2:8000/v1"]. Requests go round-robin; one that fails to connect is skipped for '
+        "a cool-off, then health-checked.",
     )
     serve_url = models.CharField(
-        max_length=500, blank=True, validators=[validate_http_url],
+        max_length=500,
+        blank=True,
+        validators=[validate_http_url],
         help_text="Local models only: an OpenAI-compatible server (vLLM with --enable-lora) serving the same "
-                  "weights as path. Chat and fine-tuned LoRA adapters are served there; path is still used to "
-                  "fine-tune and to count tokens.",
+        "weights as path. Chat and fine-tuned LoRA adapters are served there; path is still used to "
+        "fine-tune and to count tokens.",
     )
     upstream_api_key = models.CharField(max_length=500, blank=True)
     upstream_model = models.CharField(max_length=200, blank=True, help_text="Model name at the upstream.")
@@ -84,11 +92,13 @@ class ModelEndpoint(models.Model):
     matryoshka = models.BooleanField(
         default=False,
         help_text="Embedding models trained for truncation (Matryoshka representation learning, e.g. "
-                  "nomic-embed-text-v1.5): a request's `dimensions` below the native size keeps the leading "
-                  "components, re-normalised. Otherwise `dimensions` must equal the native size.",
+        "nomic-embed-text-v1.5): a request's `dimensions` below the native size keeps the leading "
+        "components, re-normalised. Otherwise `dimensions` must equal the native size.",
     )
     rerank_api = models.CharField(
-        max_length=10, choices=RerankApi.choices, default=RerankApi.JINA,
+        max_length=10,
+        choices=RerankApi.choices,
+        default=RerankApi.JINA,
         help_text="Upstream rerank models only: the request shape POSTed to {base_url}/rerank.",
     )
     is_default = models.BooleanField(default=False)

@@ -39,12 +39,20 @@ def resolve_model_path(path: str) -> str:
 
 def endpoint_spec(endpoint: ModelEndpoint) -> ModelSpec:
     return ModelSpec(
-        name=endpoint.name, family=endpoint.family, backend=endpoint.backend, path=resolve_model_path(endpoint.path),
-        base_url=endpoint.base_url, api_key=endpoint.upstream_api_key,
-        upstream_model=endpoint.upstream_model or endpoint.name, dtype=endpoint.dtype,
-        quantization=endpoint.quantization, rope_scaling=endpoint.rope_scaling,
-        max_input_tokens=endpoint.max_input_tokens, max_new_tokens=endpoint.max_new_tokens,
-        replica_urls=tuple(endpoint.replica_urls or ()), serve_url=endpoint.serve_url,
+        name=endpoint.name,
+        family=endpoint.family,
+        backend=endpoint.backend,
+        path=resolve_model_path(endpoint.path),
+        base_url=endpoint.base_url,
+        api_key=endpoint.upstream_api_key,
+        upstream_model=endpoint.upstream_model or endpoint.name,
+        dtype=endpoint.dtype,
+        quantization=endpoint.quantization,
+        rope_scaling=endpoint.rope_scaling,
+        max_input_tokens=endpoint.max_input_tokens,
+        max_new_tokens=endpoint.max_new_tokens,
+        replica_urls=tuple(endpoint.replica_urls or ()),
+        serve_url=endpoint.serve_url,
     )
 
 
@@ -69,8 +77,11 @@ def vllm_adapter_path(path: str) -> str:
 def local_model_spec(spec: ModelSpec) -> ModelSpec:
     """The spec as this host loads it: a fine-tuned adapter or weights kept in shared storage
     (``storage:<prefix>``) replaced by its copy in this host's cache, fetched on first use."""
-    changes = {field: str(storage.fetched_dir(ref=value)) for field, value in
-               (("path", spec.path), ("adapter_path", spec.adapter_path)) if storage.is_stored_ref(value)}
+    changes = {
+        field: str(storage.fetched_dir(ref=value))
+        for field, value in (("path", spec.path), ("adapter_path", spec.adapter_path))
+        if storage.is_stored_ref(value)
+    }
     return replace(spec, **changes) if changes else spec
 
 
@@ -81,15 +92,21 @@ def serving_spec(*, spec: ModelSpec) -> ModelSpec:
         return spec
     adapter = spec.adapter_path
     return replace(
-        spec, backend="openai-upstream", base_url=spec.serve_url,
+        spec,
+        backend="openai-upstream",
+        base_url=spec.serve_url,
         upstream_model=spec.name if adapter else spec.upstream_model,
         adapter_path=vllm_adapter_path(adapter) if adapter else "",
     )
 
 
 def _served(endpoint: ModelEndpoint) -> ServedModel:
-    return ServedModel(id=endpoint.name, spec=endpoint_spec(endpoint), owned_by=endpoint.owned_by,
-                       created=int(endpoint.created_at.timestamp()))
+    return ServedModel(
+        id=endpoint.name,
+        spec=endpoint_spec(endpoint),
+        owned_by=endpoint.owned_by,
+        created=int(endpoint.created_at.timestamp()),
+    )
 
 
 def model_endpoint_list(*, kind: str | None = None) -> QuerySet[ModelEndpoint]:
@@ -97,8 +114,9 @@ def model_endpoint_list(*, kind: str | None = None) -> QuerySet[ModelEndpoint]:
     return endpoints.filter(kind=kind) if kind else endpoints
 
 
-def model_endpoint_of_kind_get(*, kind: str, model: Any, param: str = "model", sole_is_default: bool = False
-                               ) -> ModelEndpoint:
+def model_endpoint_of_kind_get(
+    *, kind: str, model: Any, param: str = "model", sole_is_default: bool = False
+) -> ModelEndpoint:
     """The enabled model of ``kind`` called ``model``; when None, the default one (or, with ``sole_is_default``,
     the only one). Unknown: 404 ``model_not_found``; a model of another kind: 400 ``not_a(n)_<kind>_model``."""
     endpoints = model_endpoint_list(kind=kind)
@@ -106,8 +124,7 @@ def model_endpoint_of_kind_get(*, kind: str, model: Any, param: str = "model", s
         only = list(endpoints[:2]) if sole_is_default else []
         endpoint = endpoints.filter(is_default=True).first() or (only[0] if len(only) == 1 else None)
         if endpoint is None:
-            raise ApiError(f"No default {kind} model is configured; pass `model`.", code="model_required",
-                           param=param)
+            raise ApiError(f"No default {kind} model is configured; pass `model`.", code="model_required", param=param)
         return endpoint
     if not isinstance(model, str) or not model.strip():
         raise ApiError(f"{param} must name {_a(kind)} {kind} model.", param=param)
@@ -116,8 +133,11 @@ def model_endpoint_of_kind_get(*, kind: str, model: Any, param: str = "model", s
         return endpoint
     other = model_endpoint_list().filter(name=model).first()
     if other is not None:
-        raise ApiError(f"{model!r} is {_a(other.kind)} {other.kind} model, not {_a(kind)} {kind} model.",
-                       code=f"not_{_a(kind)}_{kind}_model", param=param)
+        raise ApiError(
+            f"{model!r} is {_a(other.kind)} {other.kind} model, not {_a(kind)} {kind} model.",
+            code=f"not_{_a(kind)}_{kind}_model",
+            param=param,
+        )
     raise NotFoundError(f"The {kind} model {model!r} does not exist.", code="model_not_found", param=param)
 
 
@@ -145,8 +165,11 @@ def model_get(*, user: AbstractUser, model_id: str) -> dict[str, object]:
     tenant's fine-tuned model included, is a 404 model_not_found."""
     found = next((row for row in model_list(user=user) if row["id"] == model_id), None)
     if found is None:
-        raise NotFoundError(f"The model {model_id!r} does not exist or you do not have access to it.",
-                            code="model_not_found", param="model")
+        raise NotFoundError(
+            f"The model {model_id!r} does not exist or you do not have access to it.",
+            code="model_not_found",
+            param="model",
+        )
     return found
 
 
@@ -163,5 +186,6 @@ def chat_model_get(*, user: AbstractUser, model: str | None) -> ServedModel:
     for resolver in extra_model_resolvers:
         if (served := resolver(user, model)) is not None:
             return served
-    raise NotFoundError(f"The model {model!r} does not exist or you do not have access to it.",
-                        code="model_not_found", param="model")
+    raise NotFoundError(
+        f"The model {model!r} does not exist or you do not have access to it.", code="model_not_found", param="model"
+    )

@@ -9,8 +9,17 @@ from rest_framework import serializers
 from workers.runtime.specs import MAX_TOP_LOGPROBS
 
 # Fields of OpenAI's API that we accept and ignore: they change nothing about the answer.
-IGNORED_OPENAI_FIELDS = {"user", "store", "metadata", "service_tier", "prediction", "reasoning_effort", "verbosity",
-                         "prompt_cache_key", "safety_identifier"}
+IGNORED_OPENAI_FIELDS = {
+    "user",
+    "store",
+    "metadata",
+    "service_tier",
+    "prediction",
+    "reasoning_effort",
+    "verbosity",
+    "prompt_cache_key",
+    "safety_identifier",
+}
 # Fields of OpenAI's API we cannot honour: asked for, they get a 400 rather than a silently different answer.
 UNSUPPORTED_OPENAI_FIELDS = {"logit_bias", "audio", "modalities", "functions", "function_call", "web_search_options"}
 # Most choices one request may ask for (each is a request in the engine).

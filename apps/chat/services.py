@@ -38,10 +38,20 @@ def _in_process(spec: ModelSpec) -> bool:
     return spec.backend == "openai-upstream" or bool(celery_app.conf.task_always_eager)
 
 
-def _payload(spec: ModelSpec, messages: Sequence[ChatMessage], params: SamplingParams,
-             tools: Sequence[ToolSpec] | None, prompt: Prompt | None = None) -> dict[str, Any]:
-    return {"spec": spec.to_dict(), "messages": [m.to_dict() for m in messages], "params": params.to_dict(),
-            "tools": [t.to_dict() for t in tools or ()], "prompt": prompt}
+def _payload(
+    spec: ModelSpec,
+    messages: Sequence[ChatMessage],
+    params: SamplingParams,
+    tools: Sequence[ToolSpec] | None,
+    prompt: Prompt | None = None,
+) -> dict[str, Any]:
+    return {
+        "spec": spec.to_dict(),
+        "messages": [m.to_dict() for m in messages],
+        "params": params.to_dict(),
+        "tools": [t.to_dict() for t in tools or ()],
+        "prompt": prompt,
+    }
 
 
 def _worker_timeout(detail: str) -> ApiError:
@@ -72,12 +82,16 @@ def _await_reply(async_result: Any) -> GenerationResult:
 def final_result(chunks: Iterator[StreamChunk]) -> GenerationResult:
     """The result a stream ends with (reading it to the end)."""
     *_, last = chunks
-    assert last.result is not None
+    if last.result is None:
+        raise RuntimeError("a stream ended without its final result")
     return last.result
 
 
 def chat_complete(
-    *, spec: ModelSpec, messages: Sequence[ChatMessage], params: SamplingParams,
+    *,
+    spec: ModelSpec,
+    messages: Sequence[ChatMessage],
+    params: SamplingParams,
     tools: Sequence[ToolSpec] | None = None,
 ) -> GenerationResult:
     """The model's answer to ``messages``."""
@@ -85,7 +99,10 @@ def chat_complete(
 
 
 def chat_stream(
-    *, spec: ModelSpec, messages: Sequence[ChatMessage], params: SamplingParams,
+    *,
+    spec: ModelSpec,
+    messages: Sequence[ChatMessage],
+    params: SamplingParams,
     tools: Sequence[ToolSpec] | None = None,
 ) -> Iterator[StreamChunk]:
     """The answer chunk by chunk (see ``chat_stream_choices``)."""
@@ -93,8 +110,13 @@ def chat_stream(
 
 
 def chat_complete_choices(
-    *, spec: ModelSpec, messages: Sequence[ChatMessage], params: SamplingParams,
-    tools: Sequence[ToolSpec] | None = None, n: int = 1, prompt: Prompt | None = None,
+    *,
+    spec: ModelSpec,
+    messages: Sequence[ChatMessage],
+    params: SamplingParams,
+    tools: Sequence[ToolSpec] | None = None,
+    n: int = 1,
+    prompt: Prompt | None = None,
 ) -> list[GenerationResult]:
     """``n`` answers (choices) to ``messages`` (or continuations of a raw ``prompt``); they are generated side by
     side, not one after another."""
@@ -107,8 +129,9 @@ def chat_complete_choices(
                 raise to_api_error(exc) from exc
         choices = chat_stream_choices(spec=spec, messages=messages, params=params, tools=tools, n=n, prompt=prompt)
         return [final_result(chunks) for chunks in choices]
-    pending = [generate_task.delay(_payload(spec, messages, choice, tools, prompt))
-               for choice in _choice_params(params, n)]
+    pending = [
+        generate_task.delay(_payload(spec, messages, choice, tools, prompt)) for choice in _choice_params(params, n)
+    ]
     try:
         return [_await_reply(async_result) for async_result in pending]
     except ApiError:
@@ -118,8 +141,13 @@ def chat_complete_choices(
 
 
 def chat_stream_choices(
-    *, spec: ModelSpec, messages: Sequence[ChatMessage], params: SamplingParams,
-    tools: Sequence[ToolSpec] | None = None, n: int = 1, prompt: Prompt | None = None,
+    *,
+    spec: ModelSpec,
+    messages: Sequence[ChatMessage],
+    params: SamplingParams,
+    tools: Sequence[ToolSpec] | None = None,
+    n: int = 1,
+    prompt: Prompt | None = None,
 ) -> list[Iterator[StreamChunk]]:
     """The chunks of each of ``n`` choices; errors that happen before the first chunk (bad input, a full engine,
     an unknown upstream) are raised by this call, later ones by the iterators."""
@@ -142,7 +170,7 @@ def chat_stream_choices(
         try:
             streamed.append(_first_then_rest(request_id))
         except ApiError:
-            for other in request_ids[position + 1:]:
+            for other in request_ids[position + 1 :]:
                 streams.cancel(request_id=other)
             for chunks in streamed:
                 chunks.close()  # type: ignore[attr-defined]
@@ -151,8 +179,11 @@ def chat_stream_choices(
 
 
 def _first_then_rest(request_id: str) -> Iterator[StreamChunk]:
-    events = streams.consume(request_id=request_id, first_timeout_s=settings.CHAT_STREAM_FIRST_TIMEOUT_S,
-                             idle_timeout_s=settings.CHAT_STREAM_IDLE_TIMEOUT_S)
+    events = streams.consume(
+        request_id=request_id,
+        first_timeout_s=settings.CHAT_STREAM_FIRST_TIMEOUT_S,
+        idle_timeout_s=settings.CHAT_STREAM_IDLE_TIMEOUT_S,
+    )
     try:
         first = _next_event(events)
     except ApiError:
@@ -196,8 +227,15 @@ def _reraising(chunks: Iterator[StreamChunk]) -> Iterator[StreamChunk]:
         raise to_api_error(exc) from exc
 
 
-def model_endpoint_register(*, name: str, family: str | None = None, path: str = "", backend: str = "local",
-                            is_default: bool = False, **options: Any) -> ModelEndpoint:
+def model_endpoint_register(
+    *,
+    name: str,
+    family: str | None = None,
+    path: str = "",
+    backend: str = "local",
+    is_default: bool = False,
+    **options: Any,
+) -> ModelEndpoint:
     """Create or update a model endpoint; checks the spec the runtime would get, and keeps one default per kind."""
     with transaction.atomic():
         endpoint = ModelEndpoint.objects.select_for_update().filter(name=name).first() or ModelEndpoint(name=name)
@@ -226,8 +264,9 @@ def upstream_adapter_load(*, spec: ModelSpec) -> None:
     try:
         upstream_lora.load_everywhere(spec=served)
     except (UpstreamError, UpstreamTimeoutError) as exc:
-        raise ApiError(f"The serving upstream could not load the adapter: {exc}", code="adapter_load_failed",
-                       status_code=502) from exc
+        raise ApiError(
+            f"The serving upstream could not load the adapter: {exc}", code="adapter_load_failed", status_code=502
+        ) from exc
 
 
 def upstream_adapter_unload(*, spec: ModelSpec) -> None:

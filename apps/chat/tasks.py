@@ -27,19 +27,33 @@ def _inputs(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _log_served(*, payload: dict[str, Any], started: float, stream: bool, result: GenerationResult | None = None,
-                error: dict[str, Any] | None = None) -> None:
+def _log_served(
+    *,
+    payload: dict[str, Any],
+    started: float,
+    stream: bool,
+    result: GenerationResult | None = None,
+    error: dict[str, Any] | None = None,
+) -> None:
     """One line per served request on the serving worker (the request id comes from the task's headers)."""
     duration_ms = round((time.monotonic() - started) * 1000, 1)
-    fields: dict[str, Any] = {"event": "served", "model": payload["spec"]["name"], "stream": stream,
-                              "duration_ms": duration_ms}
+    fields: dict[str, Any] = {
+        "event": "served",
+        "model": payload["spec"]["name"],
+        "stream": stream,
+        "duration_ms": duration_ms,
+    }
     if result is not None:
-        fields.update(prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
-                      finish_reason=result.finish_reason)
+        fields.update(
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+            finish_reason=result.finish_reason,
+        )
     if error is not None:
         fields["error_code"] = error["code"]
-    logger.info("served %s in %.1fms%s", fields["model"], duration_ms, f" ({error['code']})" if error else "",
-                extra=fields)
+    logger.info(
+        "served %s in %.1fms%s", fields["model"], duration_ms, f" ({error['code']})" if error else "", extra=fields
+    )
 
 
 @shared_task(name="chat.generate")

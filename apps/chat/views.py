@@ -21,34 +21,46 @@ from workers.runtime.specs import ChatMessage, GenerationResult, SamplingParams
 
 
 class ModelListApi(APIView):
-    @extend_schema(operation_id="models_list", tags=["models"],
-                   responses=OpenApiResponse(description="OpenAI model list: {object: 'list', data: [model]}"))
+    @extend_schema(
+        operation_id="models_list",
+        tags=["models"],
+        responses=OpenApiResponse(description="OpenAI model list: {object: 'list', data: [model]}"),
+    )
     def get(self, request: Request) -> Response:
         return Response({"object": "list", "data": model_list(user=request.user)})
 
 
-def record_chat_usage(request: Request, *, model: str, result: GenerationResult | None, started: float,
-                      status_code: int = 200) -> None:
+def record_chat_usage(
+    request: Request, *, model: str, result: GenerationResult | None, started: float, status_code: int = 200
+) -> None:
     usage_record(
-        owner_id=request.user.pk, api_key_id=request.auth.pk, route=request.path, model=model,
+        owner_id=request.user.pk,
+        api_key_id=request.auth.pk,
+        route=request.path,
+        model=model,
         prompt_tokens=result.prompt_tokens if result else 0,
         completion_tokens=result.completion_tokens if result else 0,
-        latency_ms=int((time.monotonic() - started) * 1000), status_code=status_code,
+        latency_ms=int((time.monotonic() - started) * 1000),
+        status_code=status_code,
     )
 
 
 class ChatCompletionsApi(APIView):
     @extend_schema(
-        operation_id="chat_completions_create", tags=["chat"],
+        operation_id="chat_completions_create",
+        tags=["chat"],
         request=PolymorphicProxySerializer(
-            component_name="ChatCompletionRequest", serializers=[OpenAIChatSerializer, TigerBotChatSerializer],
+            component_name="ChatCompletionRequest",
+            serializers=[OpenAIChatSerializer, TigerBotChatSerializer],
             resource_type_field_name=None,
         ),
-        responses=OpenApiResponse(description=(
-            "OpenAI dialect (body has `messages`): a chat.completion object, or chat.completion.chunk SSE ending "
-            "with `data: [DONE]` when stream=true. TigerBot dialect (body has `query`): "
-            "{result, input_tokens, total_tokens}, or SSE {finished, new_text} then {finished: true, result}."
-        )),
+        responses=OpenApiResponse(
+            description=(
+                "OpenAI dialect (body has `messages`): a chat.completion object, or chat.completion.chunk SSE ending "
+                "with `data: [DONE]` when stream=true. TigerBot dialect (body has `query`): "
+                "{result, input_tokens, total_tokens}, or SSE {finished, new_text} then {finished: true, result}."
+            )
+        ),
     )
     def post(self, request: Request) -> Response:
         started = time.monotonic()
@@ -61,13 +73,18 @@ class ChatCompletionsApi(APIView):
 
     def _stream(self, request: Request, prepared: PreparedChat, started: float) -> Any:
         chat, model, sources = prepared.chat, prepared.served.id, prepared.sources
-        choices = chat_stream_choices(spec=prepared.served.spec, messages=prepared.messages, params=prepared.params,
-                                      tools=chat.tools, n=chat.n)
+        choices = chat_stream_choices(
+            spec=prepared.served.spec, messages=prepared.messages, params=prepared.params, tools=chat.tools, n=chat.n
+        )
         finished: list[GenerationResult] = []
         head = {"sources": sources, **prepared.search_fields} if sources is not None else None
         if chat.dialect == "openai":
-            events = dialects.openai_stream(model=model, choices=[dialects.recording(c, finished) for c in choices],
-                                            include_usage=chat.include_usage, head=head)
+            events = dialects.openai_stream(
+                model=model,
+                choices=[dialects.recording(c, finished) for c in choices],
+                include_usage=chat.include_usage,
+                head=head,
+            )
 
             def on_error(exc: ApiError) -> list[Any]:
                 return [error_body(message=str(exc.detail), code=exc.error_code, status_code=exc.status_code), DONE]
@@ -80,8 +97,13 @@ class ChatCompletionsApi(APIView):
 
         def on_close() -> None:
             complete = len(finished) == len(choices)
-            record_chat_usage(request, model=model, result=dialects.combined_usage(finished) if finished else None,
-                              started=started, status_code=200 if complete else 499)
+            record_chat_usage(
+                request,
+                model=model,
+                result=dialects.combined_usage(finished) if finished else None,
+                started=started,
+                status_code=200 if complete else 499,
+            )
 
         return sse_response(guarded_stream(events, on_error=on_error, on_close=on_close))
 
@@ -89,15 +111,20 @@ class ChatCompletionsApi(APIView):
 class LegacyGptApi(LegacyApi):
     """TigerBot's legacy ``POST /bot-service/ai_service/gpt {text, modelVersion}``."""
 
-    @extend_schema(operation_id="legacy_gpt", tags=["legacy"], request=LegacyGptSerializer,
-                   responses=OpenApiResponse(description="{code: 200, msg, data: {result: [text]}}"))
+    @extend_schema(
+        operation_id="legacy_gpt",
+        tags=["legacy"],
+        request=LegacyGptSerializer,
+        responses=OpenApiResponse(description="{code: 200, msg, data: {result: [text]}}"),
+    )
     def post(self, request: Request) -> Response:
         serializer = LegacyGptSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         served = chat_model_get(user=request.user, model=data.get("modelVersion"))
         started = time.monotonic()
-        result = chat_complete(spec=served.spec, messages=[ChatMessage(role="user", content=data["text"])],
-                               params=SamplingParams())
+        result = chat_complete(
+            spec=served.spec, messages=[ChatMessage(role="user", content=data["text"])], params=SamplingParams()
+        )
         record_chat_usage(request, model=served.id, result=result, started=started)
         return legacy_ok({"result": [result.text]})

@@ -32,32 +32,58 @@ def _legacy_logprobs(entries: Sequence[dict[str, Any]] | None, *, offset: int) -
 
 def total_usage(results: Sequence[GenerationResult], *, n: int) -> GenerationResult:
     """Token counts of all choices: each prompt counted once (its ``n`` choices share it)."""
-    return replace(results[0], prompt_tokens=sum(r.prompt_tokens for r in results[::n]),
-                   completion_tokens=sum(r.completion_tokens for r in results))
+    return replace(
+        results[0],
+        prompt_tokens=sum(r.prompt_tokens for r in results[::n]),
+        completion_tokens=sum(r.completion_tokens for r in results),
+    )
 
 
 def _usage(usage: GenerationResult) -> dict[str, int]:
-    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.prompt_tokens + usage.completion_tokens}
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+    }
 
 
-def completion_body(*, model: str, prompts: Sequence[Prompt], results: Sequence[GenerationResult], n: int,
-                    echo: bool) -> dict[str, Any]:
+def completion_body(
+    *, model: str, prompts: Sequence[Prompt], results: Sequence[GenerationResult], n: int, echo: bool
+) -> dict[str, Any]:
     """Choice ``i * n + j`` is the ``j``-th choice of prompt ``i``, as in OpenAI's API."""
     choices = []
     for index, result in enumerate(results):
         prefix = prompts[index // n] if echo else ""
-        assert isinstance(prefix, str)
-        choices.append({"text": prefix + result.text, "index": index, "finish_reason": result.finish_reason,
-                        "logprobs": _legacy_logprobs(result.logprobs, offset=len(prefix))})
-    return {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
-            "model": model, "choices": choices, "usage": _usage(total_usage(results, n=n))}
+        if not isinstance(prefix, str):
+            raise TypeError("echo needs text prompts")  # token-id prompts are refused before generation
+        choices.append(
+            {
+                "text": prefix + result.text,
+                "index": index,
+                "finish_reason": result.finish_reason,
+                "logprobs": _legacy_logprobs(result.logprobs, offset=len(prefix)),
+            }
+        )
+    return {
+        "id": f"cmpl-{uuid.uuid4().hex}",
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": choices,
+        "usage": _usage(total_usage(results, n=n)),
+    }
 
 
-def completion_stream(*, model: str, prompts: Sequence[Prompt], choices: list[Iterator[StreamChunk]], n: int,
-                      echo: bool, include_usage: bool) -> Iterator[Any]:
-    base = {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
-            "model": model}
+def completion_stream(
+    *,
+    model: str,
+    prompts: Sequence[Prompt],
+    choices: list[Iterator[StreamChunk]],
+    n: int,
+    echo: bool,
+    include_usage: bool,
+) -> Iterator[Any]:
+    base = {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()), "model": model}
 
     def event(index: int, text: str, finish: str | None = None, logprobs: Any = None) -> dict[str, Any]:
         body = {**base, "choices": [{"text": text, "index": index, "finish_reason": finish, "logprobs": logprobs}]}

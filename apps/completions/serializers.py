@@ -17,8 +17,9 @@ UNSUPPORTED_FIELDS = {"suffix", "logit_bias"}
 
 
 def _is_token_list(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(t, int) and not isinstance(t, bool)
-                                                           for t in value)
+    return (
+        isinstance(value, list) and bool(value) and all(isinstance(t, int) and not isinstance(t, bool) for t in value)
+    )
 
 
 class PromptField(serializers.Field):
@@ -30,8 +31,9 @@ class PromptField(serializers.Field):
         elif isinstance(data, list) and data:
             prompts = data
         else:
-            raise serializers.ValidationError("prompt must be a string, a list of strings, a list of token ids or a "
-                                              "list of token-id lists.")
+            raise serializers.ValidationError(
+                "prompt must be a string, a list of strings, a list of token ids or a list of token-id lists."
+            )
         if len(prompts) > MAX_PROMPTS:
             raise serializers.ValidationError(f"At most {MAX_PROMPTS} prompts per request.")
         for index, prompt in enumerate(prompts):

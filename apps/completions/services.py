@@ -50,16 +50,21 @@ def text_completion_prepare(*, user: AbstractUser, body: Any) -> PreparedComplet
     if data.get("logprobs") is not None:
         sampling.update(logprobs=True, top_logprobs=data["logprobs"])
     return PreparedCompletion(
-        served=served, prompts=data["prompt"], params=SamplingParams(**sampling, max_new_tokens=data["max_tokens"]),
-        n=data["n"], echo=data["echo"], stream=data["stream"],
+        served=served,
+        prompts=data["prompt"],
+        params=SamplingParams(**sampling, max_new_tokens=data["max_tokens"]),
+        n=data["n"],
+        echo=data["echo"],
+        stream=data["stream"],
         include_usage=bool((data.get("stream_options") or {}).get("include_usage")),
     )
 
 
 def text_completion_run(*, prepared: PreparedCompletion) -> TextCompletion:
     results = [final_result(chunks) for chunks in text_completion_stream(prepared=prepared)]
-    body = responses.completion_body(model=prepared.served.id, prompts=prepared.prompts, results=results,
-                                     n=prepared.n, echo=prepared.echo)
+    body = responses.completion_body(
+        model=prepared.served.id, prompts=prepared.prompts, results=results, n=prepared.n, echo=prepared.echo
+    )
     return TextCompletion(body=body, usage=responses.total_usage(results, n=prepared.n), model=prepared.served.id)
 
 
@@ -68,8 +73,9 @@ def text_completion_stream(*, prepared: PreparedCompletion) -> list[Iterator[Str
     return [
         chunks
         for prompt in prepared.prompts
-        for chunks in chat_stream_choices(spec=prepared.served.spec, messages=[], params=prepared.params,
-                                          n=prepared.n, prompt=prompt)
+        for chunks in chat_stream_choices(
+            spec=prepared.served.spec, messages=[], params=prepared.params, n=prepared.n, prompt=prompt
+        )
     ]
 
 

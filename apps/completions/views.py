@@ -22,11 +22,15 @@ class CompletionsApi(APIView):
     """OpenAI's legacy text completions: the prompt is continued as is, with no chat format around it."""
 
     @extend_schema(
-        operation_id="completions_create", tags=["chat"], request=CompletionRequestSerializer,
-        responses=OpenApiResponse(description=(
-            "A text_completion object {id, object, created, model, choices: [{text, index, logprobs, "
-            "finish_reason}], usage}, or text_completion SSE chunks ending with `data: [DONE]` when stream=true."
-        )),
+        operation_id="completions_create",
+        tags=["chat"],
+        request=CompletionRequestSerializer,
+        responses=OpenApiResponse(
+            description=(
+                "A text_completion object {id, object, created, model, choices: [{text, index, logprobs, "
+                "finish_reason}], usage}, or text_completion SSE chunks ending with `data: [DONE]` when stream=true."
+            )
+        ),
     )
     def post(self, request: Request) -> Response:
         started = time.monotonic()
@@ -38,9 +42,12 @@ class CompletionsApi(APIView):
         choices = text_completion_stream(prepared=prepared)
         finished: list[GenerationResult] = []
         events = responses.completion_stream(
-            model=prepared.served.id, prompts=prepared.prompts,
+            model=prepared.served.id,
+            prompts=prepared.prompts,
             choices=[dialects.recording(c, finished) for c in choices],
-            n=prepared.n, echo=prepared.echo, include_usage=prepared.include_usage,
+            n=prepared.n,
+            echo=prepared.echo,
+            include_usage=prepared.include_usage,
         )
 
         def on_error(exc: ApiError) -> list[Any]:
@@ -49,7 +56,8 @@ class CompletionsApi(APIView):
         def on_close() -> None:
             complete = len(finished) == len(choices)
             usage = responses.total_usage(finished, n=prepared.n) if complete else None
-            record_chat_usage(request, model=prepared.served.id, result=usage, started=started,
-                              status_code=200 if complete else 499)
+            record_chat_usage(
+                request, model=prepared.served.id, result=usage, started=started, status_code=200 if complete else 499
+            )
 
         return sse_response(guarded_stream(events, on_error=on_error, on_close=on_close))

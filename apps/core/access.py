@@ -32,19 +32,33 @@ class RequestIdMiddleware:
             response[HEADER] = request_id
             if isinstance(response, FileResponse) or (response.streaming and response.is_async):
                 # Left as it is, so the server can still send the file itself (sendfile); its size is known.
-                log_access(request=request, status=response.status_code,
-                           size=int(response.get("Content-Length") or 0), duration_s=time.monotonic() - started)
+                log_access(
+                    request=request,
+                    status=response.status_code,
+                    size=int(response.get("Content-Length") or 0),
+                    duration_s=time.monotonic() - started,
+                )
             elif isinstance(response, StreamingHttpResponse):
-                response.streaming_content = _streamed(response.streaming_content, request=request,
-                                                       response=response, request_id=request_id, started=started)
+                response.streaming_content = _streamed(
+                    response.streaming_content,
+                    request=request,
+                    response=response,
+                    request_id=request_id,
+                    started=started,
+                )
             else:
-                log_access(request=request, status=response.status_code, size=len(response.content),
-                           duration_s=time.monotonic() - started)
+                log_access(
+                    request=request,
+                    status=response.status_code,
+                    size=len(response.content),
+                    duration_s=time.monotonic() - started,
+                )
         return response
 
 
-def _streamed(chunks: Iterable[bytes], *, request: HttpRequest, response: StreamingHttpResponse, request_id: str,
-              started: float) -> Iterator[bytes]:
+def _streamed(
+    chunks: Iterable[bytes], *, request: HttpRequest, response: StreamingHttpResponse, request_id: str, started: float
+) -> Iterator[bytes]:
     """The stream, produced with the request id bound, then its access line (also when the client left)."""
     iterator = iter(chunks)
     size = 0
@@ -61,8 +75,7 @@ def _streamed(chunks: Iterable[bytes], *, request: HttpRequest, response: Stream
             close = getattr(iterator, "close", None)
             if close is not None:
                 close()
-            log_access(request=request, status=response.status_code, size=size,
-                       duration_s=time.monotonic() - started)
+            log_access(request=request, status=response.status_code, size=size, duration_s=time.monotonic() - started)
 
 
 def log_access(*, request: HttpRequest, status: int, size: int, duration_s: float) -> None:
@@ -71,10 +84,23 @@ def log_access(*, request: HttpRequest, status: int, size: int, duration_s: floa
     duration_ms = round(duration_s * 1000, 1)
     api_key = getattr(request, "auth", None)
     logger.info(
-        "%s %s %s %.1fms %dB", request.method, request.path, status, duration_ms, size,
-        extra={"event": "access", "method": request.method, "path": request.path, "route": route,
-               "status": status, "duration_ms": duration_ms, "bytes": size, "user_id": _user_id(request),
-               "api_key_id": getattr(api_key, "pk", None)},
+        "%s %s %s %.1fms %dB",
+        request.method,
+        request.path,
+        status,
+        duration_ms,
+        size,
+        extra={
+            "event": "access",
+            "method": request.method,
+            "path": request.path,
+            "route": route,
+            "status": status,
+            "duration_ms": duration_ms,
+            "bytes": size,
+            "user_id": _user_id(request),
+            "api_key_id": getattr(api_key, "pk", None),
+        },
     )
 
 

@@ -42,9 +42,16 @@ class ApiError(exceptions.APIException):
     status_code = status.HTTP_400_BAD_REQUEST
     default_code = "invalid_request"
 
-    def __init__(self, message: str, *, code: str | None = None, param: str | None = None,
-                 status_code: int | None = None, details: dict[str, Any] | None = None,
-                 retry_after_s: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        status_code: int | None = None,
+        details: dict[str, Any] | None = None,
+        retry_after_s: int | None = None,
+    ) -> None:
         super().__init__(detail=message, code=code or self.default_code)
         self.error_code = code or self.default_code
         self.param = param
@@ -96,16 +103,25 @@ def _from_validation_error(exc: exceptions.ValidationError) -> tuple[str | None,
 
 
 # A database, cache or broker that cannot be reached (restarting, failing over): a 503 to retry, not a bug.
-_OUTAGES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, DatabaseOperationalError,
-            DatabaseInterfaceError, BrokerOperationalError)
+_OUTAGES = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    DatabaseOperationalError,
+    DatabaseInterfaceError,
+    BrokerOperationalError,
+)
 OUTAGE_RETRY_AFTER_S = 5
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, _OUTAGES):
         logger.warning("backing service unavailable: %s: %s", type(exc).__name__, exc)
-        exc = ApiError("A backing service (database, cache or broker) is unavailable; retry shortly.",
-                       code="service_unavailable", status_code=503, retry_after_s=OUTAGE_RETRY_AFTER_S)
+        exc = ApiError(
+            "A backing service (database, cache or broker) is unavailable; retry shortly.",
+            code="service_unavailable",
+            status_code=503,
+            retry_after_s=OUTAGE_RETRY_AFTER_S,
+        )
     elif isinstance(exc, Http404):
         exc = NotFoundError(str(exc) or "Not found.")
     elif isinstance(exc, PermissionDenied):

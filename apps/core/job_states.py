@@ -21,9 +21,22 @@ _LOADED = "_job_states_loaded"
 
 
 def log_job_state(*, kind: str, job_id: Any, old: str | None, new: str, field: str = "status") -> None:
-    logger.info("%s %s %s: %s -> %s", kind, job_id, field, old, new,
-                extra={"event": "job_state", "job_kind": kind, "job_id": str(job_id), "field": field,
-                       "old_status": old, "new_status": new})
+    logger.info(
+        "%s %s %s: %s -> %s",
+        kind,
+        job_id,
+        field,
+        old,
+        new,
+        extra={
+            "event": "job_state",
+            "job_kind": kind,
+            "job_id": str(job_id),
+            "field": field,
+            "old_status": old,
+            "new_status": new,
+        },
+    )
 
 
 class JobStateQuerySet(models.QuerySet):
@@ -71,8 +84,13 @@ def _remember(sender: type[models.Model], instance: models.Model, **_: Any) -> N
     setattr(instance, _LOADED, {f: instance.__dict__.get(f) for f in _state_fields(sender)})
 
 
-def _saved(sender: type[models.Model], instance: models.Model, created: bool,
-           update_fields: frozenset[str] | None = None, **_: Any) -> None:
+def _saved(
+    sender: type[models.Model],
+    instance: models.Model,
+    created: bool,
+    update_fields: frozenset[str] | None = None,
+    **_: Any,
+) -> None:
     loaded: dict[str, Any] = getattr(instance, _LOADED, {})
     for field in _state_fields(sender):
         if update_fields is not None and field not in update_fields:

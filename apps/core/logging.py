@@ -38,8 +38,12 @@ class JsonFormatter(_JsonFormatter):
     their upstream keys): never written out."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__("%(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level", "name": "logger"},
-                         reserved_attrs=[*RESERVED_ATTRS, "data"], **kwargs)
+        super().__init__(
+            "%(levelname)s %(name)s %(message)s",
+            rename_fields={"levelname": "level", "name": "logger"},
+            reserved_attrs=[*RESERVED_ATTRS, "data"],
+            **kwargs,
+        )
 
     def add_fields(self, log_record: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
         log_record["timestamp"] = datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds")
@@ -48,8 +52,9 @@ class JsonFormatter(_JsonFormatter):
 
 class PlainFormatter(logging.Formatter):
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
-                         defaults={"request_id": "-"}, **kwargs)
+        super().__init__(
+            "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s", defaults={"request_id": "-"}, **kwargs
+        )
 
 
 def logging_config(*, log_format: str, level: str, quiet_task_trace: bool) -> dict[str, Any]:
@@ -59,8 +64,7 @@ def logging_config(*, log_format: str, level: str, quiet_task_trace: bool) -> di
         "disable_existing_loggers": False,
         "filters": {"request_id": {"()": RequestIdFilter}, "hide_task_results": {"()": HideTaskResults}},
         "formatters": {"json": {"()": JsonFormatter}, "plain": {"()": PlainFormatter}},
-        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": log_format,
-                                 "filters": ["request_id"]}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": log_format, "filters": ["request_id"]}},
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
             "django.request": {"level": "ERROR"},

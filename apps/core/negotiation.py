@@ -13,6 +13,7 @@ class IgnoreAcceptHeader(DefaultContentNegotiation):
     """Answer with the view's first renderer: a file download (the openai SDK sends ``Accept:
     application/binary``) is the file's bytes, and its errors JSON, whatever the Accept header says."""
 
-    def select_renderer(self, request: Request, renderers: Sequence[BaseRenderer],
-                        format_suffix: str | None = None) -> tuple[BaseRenderer, str]:
+    def select_renderer(
+        self, request: Request, renderers: Sequence[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
         return renderers[0], renderers[0].media_type

@@ -16,11 +16,14 @@ def init_sentry(*, dsn: str, environment: str, traces_sample_rate: float) -> Non
     from sentry_sdk.integrations.django import DjangoIntegration
 
     sentry_sdk.init(
-        dsn=dsn, environment=environment, traces_sample_rate=traces_sample_rate,
+        dsn=dsn,
+        environment=environment,
+        traces_sample_rate=traces_sample_rate,
         integrations=[DjangoIntegration(), CeleryIntegration()],
         auto_enabling_integrations=False,  # else it imports every library it has an integration for (seconds)
         send_default_pii=False,  # no user e-mails, IPs, cookies or request bodies leave the platform
-        before_send=tag_request_id, before_send_transaction=tag_request_id,
+        before_send=tag_request_id,
+        before_send_transaction=tag_request_id,
     )
 
 

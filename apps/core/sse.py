@@ -58,8 +58,9 @@ def _with_keepalive(chunks: Iterator[bytes], *, interval_s: float) -> Iterator[b
             close_once()
 
     # In the response's context, so what the first chunk's producer logs carries the request id.
-    threading.Thread(target=contextvars.copy_context().run, args=(produce_first,), name="sse-first",
-                     daemon=True).start()
+    threading.Thread(
+        target=contextvars.copy_context().run, args=(produce_first,), name="sse-first", daemon=True
+    ).start()
     try:
         while True:
             try:
@@ -80,8 +81,9 @@ def _with_keepalive(chunks: Iterator[bytes], *, interval_s: float) -> Iterator[b
     yield from chunks
 
 
-def guarded_stream(events: Iterator[Any], *, on_error: Callable[[ApiError], list[Any]],
-                   on_close: Callable[[], None]) -> Iterator[Any]:
+def guarded_stream(
+    events: Iterator[Any], *, on_error: Callable[[ApiError], list[Any]], on_close: Callable[[], None]
+) -> Iterator[Any]:
     """Errors after the response has started become a final error event in the stream's own dialect (an
     unexpected one is logged and reported as ``internal_error``); ``on_close`` runs in any case."""
     try:

@@ -19,15 +19,19 @@ class PublicApi(APIView):
 
 
 class HealthzApi(PublicApi):
-    @extend_schema(operation_id="healthz", tags=["health"],
-                   responses=inline_serializer("Healthz", {"status": serializers.CharField()}))
+    @extend_schema(
+        operation_id="healthz",
+        tags=["health"],
+        responses=inline_serializer("Healthz", {"status": serializers.CharField()}),
+    )
     def get(self, request: Request) -> Response:
         return Response({"status": "ok"})
 
 
 class ReadyzApi(PublicApi):
     @extend_schema(
-        operation_id="readyz", tags=["health"],
+        operation_id="readyz",
+        tags=["health"],
         responses=inline_serializer("Readyz", {"status": serializers.CharField(), "checks": serializers.DictField()}),
     )
     def get(self, request: Request) -> Response:
@@ -35,8 +39,6 @@ class ReadyzApi(PublicApi):
         ready = all(check.ok for check in checks)
         body = {
             "status": "ok" if ready else "unavailable",
-            "checks": {
-                check.name: {**asdict(check), "status": "ok" if check.ok else "fail"} for check in checks
-            },
+            "checks": {check.name: {**asdict(check), "status": "ok" if check.ok else "fail"} for check in checks},
         }
         return Response(body, status=200 if ready else 503)

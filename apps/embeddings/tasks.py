@@ -23,8 +23,10 @@ def embed_texts(*, model_dir: str, texts: EmbeddingInputs, input_type: str | Non
             return {"error": str(exc), "code": "unsupported_input"}
         return {"vectors": vectors.tolist(), "tokens": tokens}
     kind = INPUT_TYPES.get(input_type) if input_type else None
-    return {"vectors": embedder.embed_inputs(texts=texts, input_type=kind).tolist(),
-            "tokens": embedder.count_tokens(texts=texts, input_type=kind)}
+    return {
+        "vectors": embedder.embed_inputs(texts=texts, input_type=kind).tolist(),
+        "tokens": embedder.count_tokens(texts=texts, input_type=kind),
+    }
 
 
 @shared_task(name="embeddings.embed")

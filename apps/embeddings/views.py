@@ -13,12 +13,23 @@ from apps.usage.services import usage_record
 
 
 class EmbeddingsApi(APIView):
-    @extend_schema(operation_id="embeddings_create", tags=["embeddings"], request=EmbeddingRequestSerializer,
-                   responses=OpenApiResponse(description="{object: 'list', data: [{object: 'embedding', index, "
-                                                         "embedding}], model, usage}"))
+    @extend_schema(
+        operation_id="embeddings_create",
+        tags=["embeddings"],
+        request=EmbeddingRequestSerializer,
+        responses=OpenApiResponse(
+            description="{object: 'list', data: [{object: 'embedding', index, embedding}], model, usage}"
+        ),
+    )
     def post(self, request: Request) -> Response:
         started = time.monotonic()
         body, prompt_tokens, model = embeddings_response(user=request.user, body=request.data)
-        usage_record(owner_id=request.user.pk, api_key_id=request.auth.pk, route=request.path, model=model,
-                     prompt_tokens=prompt_tokens, latency_ms=int((time.monotonic() - started) * 1000))
+        usage_record(
+            owner_id=request.user.pk,
+            api_key_id=request.auth.pk,
+            route=request.path,
+            model=model,
+            prompt_tokens=prompt_tokens,
+            latency_ms=int((time.monotonic() - started) * 1000),
+        )
         return Response(body)

@@ -21,8 +21,19 @@ def _pretty(value: object) -> SafeString:
 class TrainingFileAdmin(admin.ModelAdmin):
     list_display = ["id", "filename", "owner", "format", "total", "bytes", "created_at"]
     search_fields = ["id", "filename", "owner__username"]
-    readonly_fields = ["id", "owner", "filename", "bytes", "purpose", "file", "format", "total", "valid_count",
-                       "validation_pretty", "created_at"]
+    readonly_fields = [
+        "id",
+        "owner",
+        "filename",
+        "bytes",
+        "purpose",
+        "file",
+        "format",
+        "total",
+        "valid_count",
+        "validation_pretty",
+        "created_at",
+    ]
     exclude = ["validation"]
 
     @admin.display(description="Validation")
@@ -64,7 +75,13 @@ def loss_curve_svg(points: list[tuple[float, float]], *, width: int = 480, heigh
         '<svg width="{}" height="{}" style="background:#fafafa;border:1px solid #ddd">'
         '<polyline fill="none" stroke="#c0392b" stroke-width="2" points="{}"/></svg>'
         "<div>loss {:.4f} → {:.4f} over steps {}–{}</div>",
-        width, height, coords, losses[0], losses[-1], min(steps), max(steps),
+        width,
+        height,
+        coords,
+        losses[0],
+        losses[-1],
+        min(steps),
+        max(steps),
     )
 
 
@@ -73,10 +90,31 @@ class FineTuneJobAdmin(admin.ModelAdmin):
     list_display = ["id", "owner", "base_model", "method", "status", "step", "created_at", "finished_at"]
     list_filter = ["status", "method", "base_model"]
     search_fields = ["id", "name", "owner__username"]
-    readonly_fields = ["id", "owner", "name", "base_model", "method", "training_file", "validation_file", "suffix",
-                       "status", "loss_curve", "progress_pretty", "report_pretty", "error_pretty", "hyperparameters",
-                       "metrics", "trained_tokens", "output_dir", "cancel_requested", "attempts", "created_at",
-                       "started_at", "finished_at", "heartbeat_at"]
+    readonly_fields = [
+        "id",
+        "owner",
+        "name",
+        "base_model",
+        "method",
+        "training_file",
+        "validation_file",
+        "suffix",
+        "status",
+        "loss_curve",
+        "progress_pretty",
+        "report_pretty",
+        "error_pretty",
+        "hyperparameters",
+        "metrics",
+        "trained_tokens",
+        "output_dir",
+        "cancel_requested",
+        "attempts",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "heartbeat_at",
+    ]
     exclude = ["progress", "report", "error"]
     inlines = [CheckpointInline, EventInline]
     actions = ["cancel_selected"]
@@ -119,8 +157,7 @@ class FineTuneJobAdmin(admin.ModelAdmin):
 class FineTunedModelAdmin(admin.ModelAdmin):
     list_display = ["name", "owner", "base_model", "online", "created_at", "deleted_at"]
     list_filter = ["online", "base_model"]
-    readonly_fields = ["name", "owner", "job", "base_model", "adapter_path", "weights_path", "created_at",
-                       "deleted_at"]
+    readonly_fields = ["name", "owner", "job", "base_model", "adapter_path", "weights_path", "created_at", "deleted_at"]
     actions = ["bring_online", "take_offline"]
 
     @admin.action(description="Bring online")
@@ -135,5 +172,3 @@ class FineTunedModelAdmin(admin.ModelAdmin):
     def take_offline(self, request: HttpRequest, queryset: QuerySet[FineTunedModel]) -> None:
         for model in queryset:
             services.fine_tuned_model_set_online(model=model, online=False)
-
-

@@ -62,8 +62,9 @@ def stale_running_jobs() -> QuerySet[FineTuneJob]:
 def fine_tuned_model_spec(*, model: FineTunedModel) -> ModelSpec:
     """The runtime spec of a fine-tuned model, online or not: its adapter on its base's spec, or its own full
     weights (which no server of the base serves, so they run locally). Raises if the base is gone."""
-    spec = replace(chat_model_get(user=model.owner, model=model.base_model).spec, name=model.name,
-                   adapter_path=model.adapter_path)
+    spec = replace(
+        chat_model_get(user=model.owner, model=model.base_model).spec, name=model.name, adapter_path=model.adapter_path
+    )
     if model.weights_path:
         spec = replace(spec, path=model.weights_path, adapter_path="", quantization="none", serve_url="")
     return spec
@@ -71,10 +72,18 @@ def fine_tuned_model_spec(*, model: FineTunedModel) -> ModelSpec:
 
 def fine_tuned_model_served(*, model: FineTunedModel) -> ServedModel:
     if not model.online:
-        raise ApiError(f"The fine-tuned model {model.name!r} is offline; bring it online first.",
-                       code="model_offline", param="model", status_code=409)
-    return ServedModel(id=model.name, spec=fine_tuned_model_spec(model=model), owned_by=_owned_by(model),
-                       created=int(model.created_at.timestamp()))
+        raise ApiError(
+            f"The fine-tuned model {model.name!r} is offline; bring it online first.",
+            code="model_offline",
+            param="model",
+            status_code=409,
+        )
+    return ServedModel(
+        id=model.name,
+        spec=fine_tuned_model_spec(model=model),
+        owned_by=_owned_by(model),
+        created=int(model.created_at.timestamp()),
+    )
 
 
 def fine_tuned_served_model(user: AbstractUser, name: str) -> ServedModel | None:

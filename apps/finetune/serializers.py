@@ -36,7 +36,8 @@ class FileUploadSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True)
     purpose = serializers.CharField(required=False, default="fine-tune")
     skip_invalid_records = serializers.BooleanField(
-        required=False, default=False, help_text="Accept a file with some invalid records; they are dropped.")
+        required=False, default=False, help_text="Accept a file with some invalid records; they are dropped."
+    )
 
 
 class TigerBotFinetuneCreateSerializer(serializers.Serializer):
@@ -55,8 +56,9 @@ class OpenAIJobCreateSerializer(serializers.Serializer):
     training_file = serializers.CharField(max_length=40)
     validation_file = serializers.CharField(required=False, allow_null=True, max_length=40)
     hyperparameters = JsonObjectField(required=False, default=dict)
-    method = serializers.JSONField(required=False, help_text="OpenAI's {type: 'supervised', supervised: {...}}, "
-                                                            "or one of qlora, lora, full")
+    method = serializers.JSONField(
+        required=False, help_text="OpenAI's {type: 'supervised', supervised: {...}}, or one of qlora, lora, full"
+    )
     training_method = serializers.ChoiceField(choices=FineTuneJob.Method.values, required=False)
     suffix = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=64)
     seed = serializers.IntegerField(required=False, allow_null=True, min_value=0)
@@ -106,19 +108,29 @@ class LegacyCallSerializer(LegacyFtIdSerializer):
 
 # --- Renderers ------------------------------------------------------------------------------------------
 
+
 def file_url(training_file: TrainingFile | None) -> str | None:
     return reverse("file-content", args=[training_file.pk]) if training_file else None
 
 
 def render_file(training_file: TrainingFile) -> dict[str, Any]:
     return {
-        "id": training_file.id, "object": "file", "bytes": training_file.bytes,
-        "created_at": _ts(training_file.created_at), "filename": training_file.filename,
-        "purpose": training_file.purpose, "status": "processed", "expires_at": None,
-        "status_details": (f"{training_file.total - training_file.valid_count} invalid record(s) will be "
-                           + ("reported in the batch's error file" if training_file.purpose == "batch" else "skipped")
-                           if training_file.valid_count < training_file.total else None),
-        "format": training_file.format, "records": training_file.total,
+        "id": training_file.id,
+        "object": "file",
+        "bytes": training_file.bytes,
+        "created_at": _ts(training_file.created_at),
+        "filename": training_file.filename,
+        "purpose": training_file.purpose,
+        "status": "processed",
+        "expires_at": None,
+        "status_details": (
+            f"{training_file.total - training_file.valid_count} invalid record(s) will be "
+            + ("reported in the batch's error file" if training_file.purpose == "batch" else "skipped")
+            if training_file.valid_count < training_file.total
+            else None
+        ),
+        "format": training_file.format,
+        "records": training_file.total,
     }
 
 
@@ -141,43 +153,85 @@ def render_openai_job(job: FineTuneJob) -> dict[str, Any]:
     options = job.hyperparameters
     model = _model_of(job)
     return {
-        "object": "fine_tuning.job", "id": job.id, "model": job.base_model, "created_at": _ts(job.created_at),
-        "finished_at": _ts(job.finished_at), "fine_tuned_model": model.name if model else None,
-        "organization_id": f"user-{job.owner_id}", "result_files": [], "status": job.status,
-        "validation_file": job.validation_file_id, "training_file": job.training_file_id,
+        "object": "fine_tuning.job",
+        "id": job.id,
+        "model": job.base_model,
+        "created_at": _ts(job.created_at),
+        "finished_at": _ts(job.finished_at),
+        "fine_tuned_model": model.name if model else None,
+        "organization_id": f"user-{job.owner_id}",
+        "result_files": [],
+        "status": job.status,
+        "validation_file": job.validation_file_id,
+        "training_file": job.training_file_id,
         "hyperparameters": {
-            "n_epochs": options.get("n_epochs", "auto"), "batch_size": options.get("batch_size", "auto"),
-            "learning_rate_multiplier": "auto", **options,
+            "n_epochs": options.get("n_epochs", "auto"),
+            "batch_size": options.get("batch_size", "auto"),
+            "learning_rate_multiplier": "auto",
+            **options,
         },
         "method": {"type": "supervised", "supervised": {"hyperparameters": options}},
-        "training_method": job.method, "trained_tokens": job.trained_tokens, "error": job.error,
-        "seed": options.get("seed", 0), "user_provided_suffix": job.suffix or None, "estimated_finish": None,
-        "integrations": [], "metadata": None,
+        "training_method": job.method,
+        "trained_tokens": job.trained_tokens,
+        "error": job.error,
+        "seed": options.get("seed", 0),
+        "user_provided_suffix": job.suffix or None,
+        "estimated_finish": None,
+        "integrations": [],
+        "metadata": None,
     }
 
 
 def render_tigerbot_job(job: FineTuneJob, *, detail: bool = False) -> dict[str, Any]:
     model = _model_of(job)
     body = {
-        "finetune_id": job.id, "name": job.name, "created_at": _ts(job.created_at),
-        "file_name": job.training_file.filename, "file_url": file_url(job.training_file), "status": job.status,
-        "service_status": service_status(model), "available": bool(model and model.online),
-        "base_model": job.base_model, "method": job.method, "fine_tuned_model": model.name if model else None,
+        "finetune_id": job.id,
+        "name": job.name,
+        "created_at": _ts(job.created_at),
+        "file_name": job.training_file.filename,
+        "file_url": file_url(job.training_file),
+        "status": job.status,
+        "service_status": service_status(model),
+        "available": bool(model and model.online),
+        "base_model": job.base_model,
+        "method": job.method,
+        "fine_tuned_model": model.name if model else None,
     }
     if detail:
-        body |= {"hyperparameters": job.hyperparameters, "progress": job.progress, "metrics": job.metrics,
-                 "report": job.report, "error": job.error, "finished_at": _ts(job.finished_at)}
+        body |= {
+            "hyperparameters": job.hyperparameters,
+            "progress": job.progress,
+            "metrics": job.metrics,
+            "report": job.report,
+            "error": job.error,
+            "finished_at": _ts(job.finished_at),
+        }
     return body
 
 
 def render_event(event: FineTuneEvent) -> dict[str, Any]:
-    return {"object": "fine_tuning.job.event", "id": event.id, "created_at": _ts(event.created_at),
-            "level": event.level, "message": event.message, "data": event.data, "type": event.type}
+    return {
+        "object": "fine_tuning.job.event",
+        "id": event.id,
+        "created_at": _ts(event.created_at),
+        "level": event.level,
+        "message": event.message,
+        "data": event.data,
+        "type": event.type,
+    }
 
 
 def render_checkpoint(checkpoint: FineTuneCheckpoint) -> dict[str, Any]:
-    return {"object": "fine_tuning.job.checkpoint", "id": checkpoint.id, "created_at": _ts(checkpoint.created_at),
-            "fine_tuned_model_checkpoint": f"{checkpoint.job_id}:step-{checkpoint.step}",
-            "fine_tuning_job_id": checkpoint.job_id, "step_number": checkpoint.step,
-            "metrics": {"step": checkpoint.step, "train_loss": checkpoint.metrics.get("loss"),
-                        "valid_loss": checkpoint.metrics.get("eval_loss")}}
+    return {
+        "object": "fine_tuning.job.checkpoint",
+        "id": checkpoint.id,
+        "created_at": _ts(checkpoint.created_at),
+        "fine_tuned_model_checkpoint": f"{checkpoint.job_id}:step-{checkpoint.step}",
+        "fine_tuning_job_id": checkpoint.job_id,
+        "step_number": checkpoint.step,
+        "metrics": {
+            "step": checkpoint.step,
+            "train_loss": checkpoint.metrics.get("loss"),
+            "valid_loss": checkpoint.metrics.get("eval_loss"),
+        },
+    }

@@ -44,6 +44,7 @@ PREVIEW_EXAMPLES = 5
 
 # --- Files ----------------------------------------------------------------------------------------------
 
+
 @contextmanager
 def _upload_path(upload: UploadedFile) -> Iterator[Path]:
     """A filesystem path for the upload: Django's temporary file when it spooled one, else a copy."""
@@ -67,27 +68,40 @@ def training_file_create(
 
         return batch_input_file_create(owner=owner, upload=upload)
     if purpose != "fine-tune":
-        raise ApiError("Only purposes 'fine-tune' and 'batch' are supported.", code="invalid_purpose",
-                       param="purpose")
+        raise ApiError("Only purposes 'fine-tune' and 'batch' are supported.", code="invalid_purpose", param="purpose")
     if upload.size > settings.FINETUNE_MAX_UPLOAD_BYTES:
-        raise ApiError(f"The file is larger than {settings.FINETUNE_MAX_UPLOAD_BYTES} bytes.",
-                       code="file_too_large", param="file", status_code=413)
+        raise ApiError(
+            f"The file is larger than {settings.FINETUNE_MAX_UPLOAD_BYTES} bytes.",
+            code="file_too_large",
+            param="file",
+            status_code=413,
+        )
     with _upload_path(upload) as path:
         result = validate_dataset(path=path, max_bytes=settings.FINETUNE_MAX_UPLOAD_BYTES, max_errors=20)
     usable = result.valid or (skip_invalid_records and result.code is None and result.valid_count > 0)
     if not usable:
         errors = [issue.to_dict() for issue in result.errors]
-        first = "; ".join(f"line {e['line']}" + (f" ({e['field']})" if e["field"] else "") + f": {e['message']}"
-                          for e in errors[:3])
+        first = "; ".join(
+            f"line {e['line']}" + (f" ({e['field']})" if e["field"] else "") + f": {e['message']}" for e in errors[:3]
+        )
         message = result.message or f"{result.error_count} invalid record(s) of {result.total}: {first}"
-        raise ApiError(message, code=result.code or "invalid_records", param="file",
-                       status_code=413 if result.code == "file_too_large" else 400,
-                       details={"errors": errors, "error_count": result.error_count, "total": result.total})
+        raise ApiError(
+            message,
+            code=result.code or "invalid_records",
+            param="file",
+            status_code=413 if result.code == "file_too_large" else 400,
+            details={"errors": errors, "error_count": result.error_count, "total": result.total},
+        )
     upload.seek(0)
     with transaction.atomic():
         training_file = TrainingFile(
-            owner=owner, filename=Path(upload.name or "data").name[:255], bytes=upload.size, purpose=purpose,
-            format=str(result.format), total=result.total, valid_count=result.valid_count,
+            owner=owner,
+            filename=Path(upload.name or "data").name[:255],
+            bytes=upload.size,
+            purpose=purpose,
+            format=str(result.format),
+            total=result.total,
+            valid_count=result.valid_count,
             validation=result.to_dict(),
         )
         training_file.file.save(training_file.filename, upload, save=False)
@@ -107,6 +121,7 @@ def training_file_delete(*, training_file: TrainingFile) -> None:
 
 
 # --- Jobs -----------------------------------------------------------------------------------------------
+
 
 def _hyperparameters(raw: dict[str, Any], *, method: str, seed: int | None) -> dict[str, Any]:
     """Validated job options. OpenAI's ``"auto"`` means our default; unknown names are an error, not ignored."""
@@ -132,9 +147,16 @@ def _hyperparameters(raw: dict[str, Any], *, method: str, seed: int | None) -> d
 
 
 def finetune_job_create(
-    *, owner: AbstractUser, training_file: TrainingFile, validation_file: TrainingFile | None = None,
-    model: str | None = None, method: str = "lora", hyperparameters: dict[str, Any] | None = None,
-    suffix: str = "", seed: int | None = None, name: str = "",
+    *,
+    owner: AbstractUser,
+    training_file: TrainingFile,
+    validation_file: TrainingFile | None = None,
+    model: str | None = None,
+    method: str = "lora",
+    hyperparameters: dict[str, Any] | None = None,
+    suffix: str = "",
+    seed: int | None = None,
+    name: str = "",
 ) -> FineTuneJob:
     if method not in FineTuneJob.Method.values:
         raise ApiError(f"method must be one of {FineTuneJob.Method.values}.", param="method")
@@ -142,13 +164,22 @@ def finetune_job_create(
         raise ApiError("suffix may have up to 40 letters, digits, '-' and '_'.", param="suffix")
     base = chat_model_get(user=owner, model=model)
     if base.spec.backend != "local" or base.spec.adapter_path:
-        raise ApiError(f"The model {base.id!r} cannot be fine-tuned here (only local base models can).",
-                       code="model_not_trainable", param="model")
+        raise ApiError(
+            f"The model {base.id!r} cannot be fine-tuned here (only local base models can).",
+            code="model_not_trainable",
+            param="model",
+        )
     options = _hyperparameters(hyperparameters or {}, method=method, seed=seed)
     with transaction.atomic():
         job = FineTuneJob.objects.create(
-            owner=owner, name=name or training_file.filename, base_model=base.id, method=method,
-            hyperparameters=options, training_file=training_file, validation_file=validation_file, suffix=suffix,
+            owner=owner,
+            name=name or training_file.filename,
+            base_model=base.id,
+            method=method,
+            hyperparameters=options,
+            training_file=training_file,
+            validation_file=validation_file,
+            suffix=suffix,
         )
         _event(job, f"Created fine-tuning job {job.id} ({method} on {base.id}).")
         enqueue(_prepare_task(), job.id)
@@ -178,15 +209,21 @@ def _stored(job: FineTuneJob, part: str) -> str:
     return f"finetunes/{job.id}/{part}"
 
 
-def _event(job: FineTuneJob, message: str, *, level: str = "info", type: str = "message",
-           data: dict[str, Any] | None = None) -> None:
+def _event(
+    job: FineTuneJob, message: str, *, level: str = "info", type: str = "message", data: dict[str, Any] | None = None
+) -> None:
     FineTuneEvent.objects.create(job=job, message=message, level=level, type=type, data=data)
 
 
 def _fail(job_id: str, *, code: str, message: str, param: str | None = None) -> None:
-    updated = FineTuneJob.objects.filter(pk=job_id).exclude(status__in=FineTuneJob.TERMINAL).update(
-        status=Status.FAILED, error={"code": code, "message": message, "param": param},
-        finished_at=timezone.now(),
+    updated = (
+        FineTuneJob.objects.filter(pk=job_id)
+        .exclude(status__in=FineTuneJob.TERMINAL)
+        .update(
+            status=Status.FAILED,
+            error={"code": code, "message": message, "param": param},
+            finished_at=timezone.now(),
+        )
     )
     if updated:
         _event(FineTuneJob.objects.get(pk=job_id), f"Job failed: {message}", level="error")
@@ -194,8 +231,11 @@ def _fail(job_id: str, *, code: str, message: str, param: str | None = None) -> 
 
 def finetune_job_prepare(*, job_id: str) -> None:
     """validating_files → queued: clean, dedupe and split the data with the base model's tokenizer."""
-    job = FineTuneJob.objects.select_related("owner", "training_file", "validation_file").filter(
-        pk=job_id, status=Status.VALIDATING_FILES).first()
+    job = (
+        FineTuneJob.objects.select_related("owner", "training_file", "validation_file")
+        .filter(pk=job_id, status=Status.VALIDATING_FILES)
+        .first()
+    )
     if job is None:
         return  # already prepared, cancelled or unknown: nothing to do
     base = chat_model_get(user=job.owner, model=job.base_model)
@@ -203,11 +243,14 @@ def finetune_job_prepare(*, job_id: str) -> None:
     files = [f.file.name for f in (job.training_file, job.validation_file) if f is not None]
     try:
         report = prepare_dataset(
-            path=storage.local_path(name=job.training_file.file.name), out_dir=_job_dir(job) / "data",
+            path=storage.local_path(name=job.training_file.file.name),
+            out_dir=_job_dir(job) / "data",
             max_length=options.get("max_length", 1024),
-            tokenizer_path=base.spec.path, family=base.spec.family,
+            tokenizer_path=base.spec.path,
+            family=base.spec.family,
             validation_path=storage.local_path(name=job.validation_file.file.name) if job.validation_file else None,
-            seed=options.get("seed", 0), validation_fraction=options.get("validation_split"),
+            seed=options.get("seed", 0),
+            validation_fraction=options.get("validation_split"),
             max_bytes=settings.FINETUNE_MAX_UPLOAD_BYTES,
         )
     except DatasetError as exc:
@@ -221,11 +264,15 @@ def finetune_job_prepare(*, job_id: str) -> None:
     summary = report.to_dict()
     summary["preview"] = [c.to_dict() for c in read_conversations(report.train_path)[:PREVIEW_EXAMPLES]]
     updated = FineTuneJob.objects.filter(pk=job.id, status=Status.VALIDATING_FILES).update(
-        status=Status.QUEUED, report=summary)
+        status=Status.QUEUED, report=summary
+    )
     if updated:
         dropped = sum(item["count"] for item in summary["dropped"].values())
-        _event(job, f"Files validated: kept {report.kept} of {report.total} examples ({dropped} dropped), "
-                    f"{report.train_count} for training and {report.validation_count} for validation.")
+        _event(
+            job,
+            f"Files validated: kept {report.kept} of {report.total} examples ({dropped} dropped), "
+            f"{report.train_count} for training and {report.validation_count} for validation.",
+        )
         enqueue(_train_task(), job.id)
 
 
@@ -261,10 +308,15 @@ def _train_config(job: FineTuneJob) -> TrainJobConfig:
             storage.download_dir(prefix=_stored(job, "data"), local_dir=data)
         train, validation = str(data / Path(train).name), validation and str(data / Path(validation).name)
     return TrainJobConfig(
-        base_model_path=base.spec.path, family=base.spec.family, method=job.method,
-        output_dir=str(_job_dir(job) / "output"), train_file=train,
+        base_model_path=base.spec.path,
+        family=base.spec.family,
+        method=job.method,
+        output_dir=str(_job_dir(job) / "output"),
+        train_file=train,
         validation_file=validation if options.get("eval", True) else None,
-        hyperparameters=Hyperparameters(**options), resume=True, nproc_per_node=max(1, local_gpu_count()),
+        hyperparameters=Hyperparameters(**options),
+        resume=True,
+        nproc_per_node=max(1, local_gpu_count()),
     )
 
 
@@ -273,19 +325,33 @@ def finetune_job_record_event(*, job_id: str, event: dict[str, Any]) -> None:
     job = FineTuneJob.objects.get(pk=job_id)
     kind = event.get("event")
     if kind == "progress":
-        progress = {k: event.get(k) for k in ("step", "total_steps", "epoch", "loss", "learning_rate",
-                                               "tokens_per_second")}
+        progress = {
+            k: event.get(k) for k in ("step", "total_steps", "epoch", "loss", "learning_rate", "tokens_per_second")
+        }
         FineTuneJob.objects.filter(pk=job_id).update(progress={**job.progress, **progress}, heartbeat_at=timezone.now())
-        _event(job, f"Step {event.get('step')}/{event.get('total_steps')}: training loss={event.get('loss')}",
-               type="metrics", data={"step": event.get("step"), "train_loss": event.get("loss"),
-                                     "learning_rate": event.get("learning_rate"), "epoch": event.get("epoch")})
+        _event(
+            job,
+            f"Step {event.get('step')}/{event.get('total_steps')}: training loss={event.get('loss')}",
+            type="metrics",
+            data={
+                "step": event.get("step"),
+                "train_loss": event.get("loss"),
+                "learning_rate": event.get("learning_rate"),
+                "epoch": event.get("epoch"),
+            },
+        )
     elif kind == "eval":
         FineTuneJob.objects.filter(pk=job_id).update(progress={**job.progress, "eval_loss": event.get("eval_loss")})
-        _event(job, f"Evaluation: loss={event.get('eval_loss')}", type="metrics",
-               data={"step": job.progress.get("step"), "valid_loss": event.get("eval_loss")})
+        _event(
+            job,
+            f"Evaluation: loss={event.get('eval_loss')}",
+            type="metrics",
+            data={"step": job.progress.get("step"), "valid_loss": event.get("eval_loss")},
+        )
     elif kind == "checkpoint":
         FineTuneCheckpoint.objects.update_or_create(
-            job=job, step=event["step"], defaults={"path": event["path"], "metrics": dict(job.progress)})
+            job=job, step=event["step"], defaults={"path": event["path"], "metrics": dict(job.progress)}
+        )
         if storage.is_remote():  # in the background: the event loop also beats the job's heartbeat
             upload = threading.Thread(target=_checkpoint_upload, args=(job, Path(event["path"])), daemon=True)
             upload.start()
@@ -318,8 +384,9 @@ def _checkpoint_restore(job: FineTuneJob, output_dir: Path) -> None:
         return
     for step in job.checkpoints.order_by("-step").values_list("step", flat=True)[:3]:
         try:
-            storage.download_dir(prefix=f"{_stored(job, 'checkpoints')}/checkpoint-{step}",
-                                 local_dir=output_dir / f"checkpoint-{step}")
+            storage.download_dir(
+                prefix=f"{_stored(job, 'checkpoints')}/checkpoint-{step}", local_dir=output_dir / f"checkpoint-{step}"
+            )
             return
         except storage.StoredFileMissing:
             continue
@@ -366,8 +433,7 @@ def finetune_job_train(*, job_id: str) -> None:
     trained = config.output_dir
     if storage.is_remote():  # serving workers on any host fetch it from there (apps.chat.selectors)
         try:
-            storage.upload_dir(local_dir=Path(config.output_dir), prefix=_stored(job, "output"),
-                               skip=("checkpoint-",))
+            storage.upload_dir(local_dir=Path(config.output_dir), prefix=_stored(job, "output"), skip=("checkpoint-",))
         except Exception as exc:  # whatever the storage raised: resuming the job uploads it again
             logger.exception("could not store the output of %s", job_id)
             _fail(job_id, code="storage_unavailable", message=f"The trained model could not be stored: {exc}")
@@ -377,9 +443,12 @@ def finetune_job_train(*, job_id: str) -> None:
         name = _fine_tuned_model_name(job)
         paths = {"weights_path": trained} if job.method == FineTuneJob.Method.FULL else {"adapter_path": trained}
         FineTunedModel.objects.update_or_create(
-            job=job, defaults={"name": name, "owner": job.owner, "base_model": job.base_model, **paths})
+            job=job, defaults={"name": name, "owner": job.owner, "base_model": job.base_model, **paths}
+        )
         FineTuneJob.objects.filter(pk=job_id).update(
-            status=Status.SUCCEEDED, finished_at=timezone.now(), metrics=outcome.metrics,
+            status=Status.SUCCEEDED,
+            finished_at=timezone.now(),
+            metrics=outcome.metrics,
             trained_tokens=int(outcome.metrics.get("num_input_tokens_seen", 0)) or None,
         )
         _event(job, f"New fine-tuned model created: {name}")
@@ -457,8 +526,11 @@ def fine_tuned_model_delete(*, model: FineTunedModel) -> FineTunedModel:
     with transaction.atomic():
         locked = FineTunedModel.objects.select_for_update().filter(pk=model.pk, deleted_at__isnull=True).first()
         if locked is None:
-            raise NotFoundError(f"The model {model.name!r} does not exist or you do not have access to it.",
-                                code="model_not_found", param="model")
+            raise NotFoundError(
+                f"The model {model.name!r} does not exist or you do not have access to it.",
+                code="model_not_found",
+                param="model",
+            )
         locked.online, locked.deleted_at = False, timezone.now()
         locked.save(update_fields=["online", "deleted_at"])
         _event(locked.job, f"Fine-tuned model {locked.name} deleted.")
@@ -486,8 +558,9 @@ def _discard_weights(model: FineTunedModel, spec: ModelSpec | None) -> None:
         except FileNotFoundError:
             pass
         except OSError:
-            logger.warning("Could not remove the weights of the deleted model %s at %s", model.name, path,
-                           exc_info=True)
+            logger.warning(
+                "Could not remove the weights of the deleted model %s at %s", model.name, path, exc_info=True
+            )
     if spec is not None:
         upstream_adapter_unload(spec=spec)
 

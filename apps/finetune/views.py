@@ -51,17 +51,26 @@ def _page(request: Request, queryset, render) -> Response:
 
 # --- OpenAI: /v1/files ----------------------------------------------------------------------------------
 
+
 class FileListCreateApi(APIView):
     @extend_schema(operation_id="files_list", tags=["fine-tuning"], responses=JSON_DOC)
     def get(self, request: Request) -> Response:
         return _page(request, selectors.training_file_list(owner=request.user), render_file)
 
-    @extend_schema(operation_id="files_create", tags=["fine-tuning"],
-                   request={"multipart/form-data": FileUploadSerializer}, responses={201: JSON_DOC})
+    @extend_schema(
+        operation_id="files_create",
+        tags=["fine-tuning"],
+        request={"multipart/form-data": FileUploadSerializer},
+        responses={201: JSON_DOC},
+    )
     def post(self, request: Request) -> Response:
         data = _valid(FileUploadSerializer, request.data)
-        training_file = services.training_file_create(owner=request.user, upload=data["file"], purpose=data["purpose"],
-                                                      skip_invalid_records=data["skip_invalid_records"])
+        training_file = services.training_file_create(
+            owner=request.user,
+            upload=data["file"],
+            purpose=data["purpose"],
+            skip_invalid_records=data["skip_invalid_records"],
+        )
         return Response(render_file(training_file), status=status.HTTP_201_CREATED)
 
 
@@ -80,8 +89,9 @@ class FileDetailApi(APIView):
 class FileContentApi(APIView):
     content_negotiation_class = IgnoreAcceptHeader
 
-    @extend_schema(operation_id="files_content", tags=["fine-tuning"],
-                   responses=OpenApiResponse(description="The file's bytes"))
+    @extend_schema(
+        operation_id="files_content", tags=["fine-tuning"], responses=OpenApiResponse(description="The file's bytes")
+    )
     def get(self, request: Request, file_id: str) -> FileResponse:
         training_file = selectors.training_file_get(owner=request.user, file_id=file_id)
         return FileResponse(training_file.file.open("rb"), as_attachment=True, filename=training_file.filename)
@@ -89,22 +99,35 @@ class FileContentApi(APIView):
 
 # --- OpenAI: /v1/fine_tuning/jobs -----------------------------------------------------------------------
 
+
 class JobListCreateApi(APIView):
     @extend_schema(operation_id="fine_tuning_jobs_list", tags=["fine-tuning"], responses=JSON_DOC)
     def get(self, request: Request) -> Response:
         services.fail_stale_jobs()
         return _page(request, selectors.finetune_job_list(owner=request.user), render_openai_job)
 
-    @extend_schema(operation_id="fine_tuning_jobs_create", tags=["fine-tuning"], request=OpenAIJobCreateSerializer,
-                   responses={200: JSON_DOC})
+    @extend_schema(
+        operation_id="fine_tuning_jobs_create",
+        tags=["fine-tuning"],
+        request=OpenAIJobCreateSerializer,
+        responses={200: JSON_DOC},
+    )
     def post(self, request: Request) -> Response:
         data = _valid(OpenAIJobCreateSerializer, request.data)
         training_file = selectors.training_file_get(owner=request.user, file_id=data["training_file"])
-        validation_file = (selectors.training_file_get(owner=request.user, file_id=data["validation_file"])
-                           if data.get("validation_file") else None)
+        validation_file = (
+            selectors.training_file_get(owner=request.user, file_id=data["validation_file"])
+            if data.get("validation_file")
+            else None
+        )
         job = services.finetune_job_create(
-            owner=request.user, training_file=training_file, validation_file=validation_file, model=data["model"],
-            method=data["method"], hyperparameters=data["hyperparameters"], suffix=data.get("suffix") or "",
+            owner=request.user,
+            training_file=training_file,
+            validation_file=validation_file,
+            model=data["model"],
+            method=data["method"],
+            hyperparameters=data["hyperparameters"],
+            suffix=data.get("suffix") or "",
             seed=data.get("seed"),
         )
         return Response(render_openai_job(job))
@@ -140,26 +163,37 @@ class JobCheckpointsApi(APIView):
 
 # --- TigerBot: /v1/finetunes ----------------------------------------------------------------------------
 
+
 class FinetuneListCreateApi(APIView):
     @extend_schema(operation_id="finetunes_list", tags=["fine-tuning"], responses=JSON_DOC)
     def get(self, request: Request) -> Response:
         services.fail_stale_jobs()
         return _page(request, selectors.finetune_job_list(owner=request.user), render_tigerbot_job)
 
-    @extend_schema(operation_id="finetunes_create", tags=["fine-tuning"],
-                   request={"multipart/form-data": TigerBotFinetuneCreateSerializer}, responses={201: JSON_DOC})
+    @extend_schema(
+        operation_id="finetunes_create",
+        tags=["fine-tuning"],
+        request={"multipart/form-data": TigerBotFinetuneCreateSerializer},
+        responses={201: JSON_DOC},
+    )
     def post(self, request: Request) -> Response:
         data = _valid(TigerBotFinetuneCreateSerializer, request.data)
         options = {"owner": request.user, "skip_invalid_records": data["skip_invalid_records"]}
         training_file = services.training_file_create(upload=data["file"], **options)
         validation_file = (
             services.training_file_create(upload=data["validation_file"], **options)
-            if data.get("validation_file") else None
+            if data.get("validation_file")
+            else None
         )
         job = services.finetune_job_create(
-            owner=request.user, training_file=training_file, validation_file=validation_file,
-            model=data.get("model"), method=data["method"], hyperparameters=data["hyperparameters"],
-            suffix=data["suffix"], name=data["name"],
+            owner=request.user,
+            training_file=training_file,
+            validation_file=validation_file,
+            model=data.get("model"),
+            method=data["method"],
+            hyperparameters=data["hyperparameters"],
+            suffix=data["suffix"],
+            name=data["name"],
         )
         return Response(render_tigerbot_job(job), status=status.HTTP_201_CREATED)
 
@@ -212,8 +246,9 @@ class FinetuneResumeApi(APIView):
 class FinetuneChatApi(APIView):
     """Chat with a fine-tuned model in the TigerBot dialect (query, session and the sampling parameters)."""
 
-    @extend_schema(operation_id="finetunes_chat", tags=["fine-tuning"], request=TigerBotChatSerializer,
-                   responses=JSON_DOC)
+    @extend_schema(
+        operation_id="finetunes_chat", tags=["fine-tuning"], request=TigerBotChatSerializer, responses=JSON_DOC
+    )
     def post(self, request: Request, job_id: str) -> Response:
         return Response(tigerbot_completion(result=_chat_with_fine_tuned(request, job_id, request.data)))
 
@@ -232,26 +267,38 @@ def _chat_with_fine_tuned(request: Request, job_id: str, body: object) -> Genera
 
 # --- Legacy: /bot-service/ft/* --------------------------------------------------------------------------
 
+
 class LegacyUploadTrainDataApi(LegacyApi):
-    @extend_schema(operation_id="legacy_ft_upload", tags=["legacy"],
-                   request={"multipart/form-data": LegacyUploadSerializer}, responses=JSON_DOC)
+    @extend_schema(
+        operation_id="legacy_ft_upload",
+        tags=["legacy"],
+        request={"multipart/form-data": LegacyUploadSerializer},
+        responses=JSON_DOC,
+    )
     def post(self, request: Request) -> Response:
         data = _valid(LegacyUploadSerializer, request.data)
-        training_file = services.training_file_create(owner=request.user, upload=data["file"],
-                                                      skip_invalid_records=data["skip_invalid_records"])
-        return legacy_ok({"fileId": training_file.id, "fileName": training_file.filename,
-                          "records": training_file.total})
+        training_file = services.training_file_create(
+            owner=request.user, upload=data["file"], skip_invalid_records=data["skip_invalid_records"]
+        )
+        return legacy_ok(
+            {"fileId": training_file.id, "fileName": training_file.filename, "records": training_file.total}
+        )
 
 
 class LegacyStartTrainApi(LegacyApi):
-    @extend_schema(operation_id="legacy_ft_start", tags=["legacy"], request=LegacyStartTrainSerializer,
-                   responses=JSON_DOC)
+    @extend_schema(
+        operation_id="legacy_ft_start", tags=["legacy"], request=LegacyStartTrainSerializer, responses=JSON_DOC
+    )
     def post(self, request: Request) -> Response:
         data = _valid(LegacyStartTrainSerializer, request.data)
         training_file = selectors.training_file_get(owner=request.user, file_id=data["fileId"])
         job = services.finetune_job_create(
-            owner=request.user, training_file=training_file, model=data.get("model"), method=data["method"],
-            hyperparameters=data["hyperparameters"], name=data["name"],
+            owner=request.user,
+            training_file=training_file,
+            model=data.get("model"),
+            method=data["method"],
+            hyperparameters=data["hyperparameters"],
+            name=data["name"],
         )
         return legacy_ok({"ftId": job.id, "status": job.status})
 
@@ -278,8 +325,7 @@ class LegacyOnlineApi(LegacyApi):
 class LegacyOfflineApi(LegacyOnlineApi):
     online = False
 
-    @extend_schema(operation_id="legacy_ft_offline", tags=["legacy"], request=LegacyFtIdSerializer,
-                   responses=JSON_DOC)
+    @extend_schema(operation_id="legacy_ft_offline", tags=["legacy"], request=LegacyFtIdSerializer, responses=JSON_DOC)
     def post(self, request: Request) -> Response:
         return super().post(request)
 

@@ -16,9 +16,13 @@ def _thumbnail_tag(image: GeneratedImage) -> str:
         return format_html("<span>(no thumbnail)</span>")
     with default_storage.open(name, "rb") as stored:
         data = base64.b64encode(stored.read()).decode()
-    return format_html('<img src="data:image/png;base64,{}" alt="{}" title="{}" '
-                       'style="max-width:128px;max-height:128px;margin-right:4px">', data, image.pk,
-                       f"seed {image.seed}")
+    return format_html(
+        '<img src="data:image/png;base64,{}" alt="{}" title="{}" '
+        'style="max-width:128px;max-height:128px;margin-right:4px">',
+        data,
+        image.pk,
+        f"seed {image.seed}",
+    )
 
 
 class GeneratedImageInline(admin.TabularInline):
@@ -38,8 +42,7 @@ class GeneratedImageInline(admin.TabularInline):
 
 @admin.register(ImageJob)
 class ImageJobAdmin(admin.ModelAdmin):
-    list_display = ["id", "thumbnails", "owner", "model", "size", "n", "status", "progress", "error_code",
-                    "created_at"]
+    list_display = ["id", "thumbnails", "owner", "model", "size", "n", "status", "progress", "error_code", "created_at"]
     list_filter = ["status", "model", "error_code", "created_at"]
     search_fields = ["id", "prompt", "owner__username"]
     readonly_fields = [f.name for f in ImageJob._meta.fields]

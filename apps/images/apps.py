@@ -5,4 +5,3 @@ class ImagesConfig(AppConfig):
     name = "apps.images"
     label = "images"
     verbose_name = "Text-to-image"
-

@@ -28,8 +28,7 @@ class ImageJob(models.Model):
 
     id = models.CharField(primary_key=True, max_length=40, default=new_image_job_id, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    api_key = models.ForeignKey("accounts.ApiKey", on_delete=models.SET_NULL, null=True, blank=True,
-                                related_name="+")
+    api_key = models.ForeignKey("accounts.ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     route = models.CharField(max_length=200, help_text="The path it was requested at (for usage records).")
     model = models.CharField(max_length=200, help_text="The image model's id, resolved at submit time.")
     prompt = models.TextField()

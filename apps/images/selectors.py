@@ -49,7 +49,8 @@ def image_stale_jobs(*, now: datetime | None = None) -> QuerySet[ImageJob]:
     silent = now - timedelta(seconds=settings.IMAGES_HEARTBEAT_STALE_S)
     overdue = now - timedelta(seconds=settings.IMAGES_TIME_LIMIT_S + settings.TEXT_STALE_MARGIN_S)
     return ImageJob.objects.filter(status=ImageJob.Status.RUNNING).filter(
-        Q(heartbeat_at__lt=silent) | Q(started_at__lt=overdue))
+        Q(heartbeat_at__lt=silent) | Q(started_at__lt=overdue)
+    )
 
 
 def image_job_wait(*, job: ImageJob, timeout_s: float) -> ImageJob:

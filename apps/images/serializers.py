@@ -23,35 +23,67 @@ def parse_size(value: str) -> tuple[int, int]:
     size = settings.IMAGES_DEFAULT_SIZE if value == "auto" else value
     if size not in settings.IMAGES_SIZES:
         raise serializers.ValidationError(
-            f"Unknown size {value!r}; use one of {', '.join(settings.IMAGES_SIZES)} or auto.")
+            f"Unknown size {value!r}; use one of {', '.join(settings.IMAGES_SIZES)} or auto."
+        )
     width, height = size.split("x")
     return int(width), int(height)
 
 
 class ImageGenerationRequestSerializer(serializers.Serializer):
-    prompt = serializers.CharField(trim_whitespace=False, allow_blank=True,
-                                   help_text="What to draw (at most IMAGES_MAX_PROMPT_CHARS characters).")
-    model = serializers.CharField(required=False, allow_null=True, max_length=200,
-                                  help_text="An image model's id (default: the default image model).")
-    n = serializers.IntegerField(required=False, allow_null=True, default=1, min_value=1,
-                                 help_text="Images to generate, 1 to IMAGES_MAX_N.")
+    prompt = serializers.CharField(
+        trim_whitespace=False, allow_blank=True, help_text="What to draw (at most IMAGES_MAX_PROMPT_CHARS characters)."
+    )
+    model = serializers.CharField(
+        required=False,
+        allow_null=True,
+        max_length=200,
+        help_text="An image model's id (default: the default image model).",
+    )
+    n = serializers.IntegerField(
+        required=False, allow_null=True, default=1, min_value=1, help_text="Images to generate, 1 to IMAGES_MAX_N."
+    )
     size = serializers.CharField(required=False, allow_null=True, default="auto", help_text="WxH, or auto.")
-    response_format = serializers.ChoiceField(choices=["url", "b64_json"], required=False, allow_null=True,
-                                              default="url")
-    quality = serializers.ChoiceField(choices=sorted(STEPS_BY_QUALITY), required=False, allow_null=True,
-                                      default="auto", help_text="low 15, standard/medium/auto 30, hd/high 50 steps.")
-    steps = serializers.IntegerField(required=False, allow_null=True, min_value=1,
-                                     help_text="Denoising steps (extension; overrides quality).")
-    seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=MAX_SEED,
-                                    help_text="Same seed, same request: same image bytes (extension). Image i "
-                                              "uses seed + i.")
-    negative_prompt = serializers.CharField(required=False, allow_blank=True, allow_null=True,
-                                            trim_whitespace=False, help_text="What not to draw (extension).")
-    guidance_scale = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=50,
-                                            help_text="Classifier-free guidance (extension; model default).")
-    wait = serializers.FloatField(required=False, allow_null=True, min_value=0,
-                                  help_text="Seconds to wait for the images (at most IMAGES_WAIT_S, the default) "
-                                            "before answering 202 with a job to poll (extension).")
+    response_format = serializers.ChoiceField(
+        choices=["url", "b64_json"], required=False, allow_null=True, default="url"
+    )
+    quality = serializers.ChoiceField(
+        choices=sorted(STEPS_BY_QUALITY),
+        required=False,
+        allow_null=True,
+        default="auto",
+        help_text="low 15, standard/medium/auto 30, hd/high 50 steps.",
+    )
+    steps = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, help_text="Denoising steps (extension; overrides quality)."
+    )
+    seed = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=MAX_SEED,
+        help_text="Same seed, same request: same image bytes (extension). Image i uses seed + i.",
+    )
+    negative_prompt = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        trim_whitespace=False,
+        help_text="What not to draw (extension).",
+    )
+    guidance_scale = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=50,
+        help_text="Classifier-free guidance (extension; model default).",
+    )
+    wait = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        help_text="Seconds to wait for the images (at most IMAGES_WAIT_S, the default) "
+        "before answering 202 with a job to poll (extension).",
+    )
     user = serializers.CharField(required=False, allow_blank=True)
     style = serializers.CharField(required=False, allow_null=True, help_text="Accepted and ignored.")
 
@@ -59,8 +91,7 @@ class ImageGenerationRequestSerializer(serializers.Serializer):
         if not value.strip():
             raise serializers.ValidationError("prompt must not be empty.")
         if len(value) > settings.IMAGES_MAX_PROMPT_CHARS:
-            raise serializers.ValidationError(
-                f"prompt is longer than {settings.IMAGES_MAX_PROMPT_CHARS} characters.")
+            raise serializers.ValidationError(f"prompt is longer than {settings.IMAGES_MAX_PROMPT_CHARS} characters.")
         return value
 
     def validate_n(self, value: int | None) -> int:
@@ -79,17 +110,25 @@ class ImageGenerationRequestSerializer(serializers.Serializer):
     def validate_negative_prompt(self, value: str | None) -> str:
         if value and len(value) > settings.IMAGES_MAX_PROMPT_CHARS:
             raise serializers.ValidationError(
-                f"negative_prompt is longer than {settings.IMAGES_MAX_PROMPT_CHARS} characters.")
+                f"negative_prompt is longer than {settings.IMAGES_MAX_PROMPT_CHARS} characters."
+            )
         return value or ""
 
     def params(self) -> ImageParams:
         data = self.validated_data
         width, height = data["size"]
         steps = data.get("steps") or STEPS_BY_QUALITY[data.get("quality") or "auto"]
-        return ImageParams(prompt=data["prompt"], width=width, height=height, n=data["n"], steps=steps,
-                           response_format=data.get("response_format") or "url", seed=data.get("seed"),
-                           negative_prompt=data.get("negative_prompt") or "",
-                           guidance_scale=data.get("guidance_scale"))
+        return ImageParams(
+            prompt=data["prompt"],
+            width=width,
+            height=height,
+            n=data["n"],
+            steps=steps,
+            response_format=data.get("response_format") or "url",
+            seed=data.get("seed"),
+            negative_prompt=data.get("negative_prompt") or "",
+            guidance_scale=data.get("guidance_scale"),
+        )
 
     def wait_s(self) -> float:
         wait = self.validated_data.get("wait")
@@ -110,9 +149,15 @@ class LegacyText2ImageSerializer(serializers.Serializer):
 
     def openai_body(self) -> dict[str, Any]:
         data = self.validated_data
-        body: dict[str, Any] = {"prompt": data["text"], "model": data.get("modelVersion"), "n": data.get("num", 1),
-                                "steps": data.get("steps"), "seed": data.get("seed"),
-                                "negative_prompt": data.get("negativePrompt"), "response_format": "url"}
+        body: dict[str, Any] = {
+            "prompt": data["text"],
+            "model": data.get("modelVersion"),
+            "n": data.get("num", 1),
+            "steps": data.get("steps"),
+            "seed": data.get("seed"),
+            "negative_prompt": data.get("negativePrompt"),
+            "response_format": "url",
+        }
         if "width" in data or "height" in data:
             width = data.get("width") or data.get("height")
             body["size"] = f"{width}x{data.get('height') or width}"
@@ -120,6 +165,7 @@ class LegacyText2ImageSerializer(serializers.Serializer):
 
 
 # --- Output -----------------------------------------------------------------------------------------------
+
 
 class ImageDataSerializer(serializers.Serializer):
     url = serializers.URLField(required=False, help_text="Fetch with the same API key (Authorization: Bearer).")
@@ -172,14 +218,25 @@ def render_image(image: GeneratedImage, *, response_format: str, request: Reques
 
 
 def render_images(job: ImageJob, images: list[GeneratedImage], *, request: Request) -> dict[str, Any]:
-    return {"created": int(job.created_at.timestamp()), "id": job.pk, "model": job.model, "size": job.size,
-            "data": [render_image(image, response_format=job.response_format, request=request) for image in images]}
+    return {
+        "created": int(job.created_at.timestamp()),
+        "id": job.pk,
+        "model": job.model,
+        "size": job.size,
+        "data": [render_image(image, response_format=job.response_format, request=request) for image in images],
+    }
 
 
 def render_job(job: ImageJob, images: list[GeneratedImage], *, request: Request) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "id": job.pk, "object": "image.generation", "status": job.status, "model": job.model, "prompt": job.prompt,
-        "n": job.n, "size": job.size, "created": int(job.created_at.timestamp()),
+        "id": job.pk,
+        "object": "image.generation",
+        "status": job.status,
+        "model": job.model,
+        "prompt": job.prompt,
+        "n": job.n,
+        "size": job.size,
+        "created": int(job.created_at.timestamp()),
         "progress": {"steps_done": job.steps_done, "steps_total": job.steps_total or job.steps},
     }
     if job.status == ImageJob.Status.SUCCEEDED:

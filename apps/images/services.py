@@ -48,14 +48,24 @@ class ImageParams:
     guidance_scale: float | None = None
 
 
-def image_generation_create(*, owner: AbstractUser, api_key_id: str | None, route: str, model: str | None,
-                            params: ImageParams) -> ImageJob:
+def image_generation_create(
+    *, owner: AbstractUser, api_key_id: str | None, route: str, model: str | None, params: ImageParams
+) -> ImageJob:
     """Check the model and queue the generation on a serving worker (after the commit)."""
     endpoint = selectors.image_model_get(model=model)
     job = ImageJob.objects.create(
-        owner=owner, api_key_id=api_key_id, route=route, model=endpoint.name, prompt=params.prompt,
-        negative_prompt=params.negative_prompt, n=params.n, width=params.width, height=params.height,
-        steps=params.steps, guidance_scale=params.guidance_scale, seed=params.seed,
+        owner=owner,
+        api_key_id=api_key_id,
+        route=route,
+        model=endpoint.name,
+        prompt=params.prompt,
+        negative_prompt=params.negative_prompt,
+        n=params.n,
+        width=params.width,
+        height=params.height,
+        steps=params.steps,
+        guidance_scale=params.guidance_scale,
+        seed=params.seed,
         response_format=params.response_format,
     )
     transaction.on_commit(partial(_send, job.pk))
@@ -69,21 +79,47 @@ def _send(job_id: str) -> None:
         enqueue(image_generate_task, job_id)
     except Exception as exc:  # the broker is down: say so on the job rather than leave it queued forever
         logger.exception("could not queue %s", job_id)
-        _finish(job_id, status=ImageJob.Status.FAILED, error_code="queue_unavailable", error_status=503,
-                error_message=f"The generation could not be queued: {exc}")
+        _finish(
+            job_id,
+            status=ImageJob.Status.FAILED,
+            error_code="queue_unavailable",
+            error_status=503,
+            error_message=f"The generation could not be queued: {exc}",
+        )
 
 
-def _finish(job_id: str, *, status: str, error_code: str = "", error_message: str = "", error_param: str = "",
-            error_status: int | None = None) -> bool:
-    return bool(ImageJob.objects.filter(pk=job_id, status__in=[ImageJob.Status.QUEUED, ImageJob.Status.RUNNING])
-                .update(status=status, error_code=error_code, error_message=error_message, error_param=error_param,
-                        error_status=error_status, finished_at=timezone.now()))
+def _finish(
+    job_id: str,
+    *,
+    status: str,
+    error_code: str = "",
+    error_message: str = "",
+    error_param: str = "",
+    error_status: int | None = None,
+) -> bool:
+    return bool(
+        ImageJob.objects.filter(pk=job_id, status__in=[ImageJob.Status.QUEUED, ImageJob.Status.RUNNING]).update(
+            status=status,
+            error_code=error_code,
+            error_message=error_message,
+            error_param=error_param,
+            error_status=error_status,
+            finished_at=timezone.now(),
+        )
+    )
 
 
 def _request(job: ImageJob) -> ImageRequest:
-    return ImageRequest(prompt=job.prompt, width=job.width, height=job.height, n=job.n, steps=job.steps,
-                        seed=job.seed, negative_prompt=job.negative_prompt or None,
-                        guidance_scale=job.guidance_scale)
+    return ImageRequest(
+        prompt=job.prompt,
+        width=job.width,
+        height=job.height,
+        n=job.n,
+        steps=job.steps,
+        seed=job.seed,
+        negative_prompt=job.negative_prompt or None,
+        guidance_scale=job.guidance_scale,
+    )
 
 
 class _Progress:
@@ -99,17 +135,21 @@ class _Progress:
             return
         self.written_at = now
         ImageJob.objects.filter(pk=self.job_id, status=ImageJob.Status.RUNNING).update(
-            steps_done=done, steps_total=total, heartbeat_at=timezone.now())
+            steps_done=done, steps_total=total, heartbeat_at=timezone.now()
+        )
 
 
 def _generate(endpoint: ModelEndpoint, job: ImageJob) -> GeneratedImages:
     request = _request(job)
     if endpoint.backend == ModelEndpoint.Backend.OPENAI_UPSTREAM:
-        return generate_upstream(base_url=endpoint.base_url, model=endpoint.upstream_model or endpoint.name,
-                                 api_key=endpoint.upstream_api_key, request=request,
-                                 timeout_s=settings.IMAGES_UPSTREAM_TIMEOUT_S)
-    return generate_local(model_dir=resolve_model_path(endpoint.path), request=request,
-                          on_step=_Progress(job.pk))
+        return generate_upstream(
+            base_url=endpoint.base_url,
+            model=endpoint.upstream_model or endpoint.name,
+            api_key=endpoint.upstream_api_key,
+            request=request,
+            timeout_s=settings.IMAGES_UPSTREAM_TIMEOUT_S,
+        )
+    return generate_local(model_dir=resolve_model_path(endpoint.path), request=request, on_step=_Progress(job.pk))
 
 
 def thumbnail_png(data: bytes) -> bytes:
@@ -143,9 +183,19 @@ def _store(job: ImageJob, generated: GeneratedImages) -> list[GeneratedImage]:
             thumb = default_storage.save(f"images/{job.pk}/{index}.thumb.png", ContentFile(thumbnail_png(data)))
             stored.append(thumb)
             revised = generated.revised_prompts[index] if index < len(generated.revised_prompts) else None
-            rows.append(GeneratedImage(job=job, owner_id=job.owner_id, index=index, file=name, thumbnail=thumb,
-                                       content_type=content_type, seed=generated.seeds[index],
-                                       revised_prompt=revised or "", size_bytes=len(data)))
+            rows.append(
+                GeneratedImage(
+                    job=job,
+                    owner_id=job.owner_id,
+                    index=index,
+                    file=name,
+                    thumbnail=thumb,
+                    content_type=content_type,
+                    seed=generated.seeds[index],
+                    revised_prompt=revised or "",
+                    size_bytes=len(data),
+                )
+            )
         with transaction.atomic():
             GeneratedImage.objects.bulk_create(rows)
             if not _finish(job.pk, status=ImageJob.Status.SUCCEEDED):
@@ -162,7 +212,8 @@ def image_generation_run(*, job_id: str) -> None:
     with the error its caller will see."""
     started = timezone.now()
     if not ImageJob.objects.filter(pk=job_id, status=ImageJob.Status.QUEUED).update(
-            status=ImageJob.Status.RUNNING, started_at=started, heartbeat_at=started):
+        status=ImageJob.Status.RUNNING, started_at=started, heartbeat_at=started
+    ):
         return
     job = ImageJob.objects.get(pk=job_id)
     clock = time.monotonic()
@@ -173,22 +224,43 @@ def image_generation_run(*, job_id: str) -> None:
             raise RuntimeError(f"asked for {job.n} images, got {len(generated.pngs)}")
         _store(job, generated)
     except SoftTimeLimitExceeded:
-        _finish(job_id, status=ImageJob.Status.FAILED, error_code="timeout", error_status=504,
-                error_message=f"The generation took longer than {settings.IMAGES_TIME_LIMIT_S} s.")
+        _finish(
+            job_id,
+            status=ImageJob.Status.FAILED,
+            error_code="timeout",
+            error_status=504,
+            error_message=f"The generation took longer than {settings.IMAGES_TIME_LIMIT_S} s.",
+        )
         return
     except (RuntimeErrorBase, ValueError) as exc:
         api_error = to_api_error(exc)
-        _finish(job_id, status=ImageJob.Status.FAILED, error_code=api_error.error_code,
-                error_message=str(api_error.detail), error_param=api_error.param or "",
-                error_status=api_error.status_code)
+        _finish(
+            job_id,
+            status=ImageJob.Status.FAILED,
+            error_code=api_error.error_code,
+            error_message=str(api_error.detail),
+            error_param=api_error.param or "",
+            error_status=api_error.status_code,
+        )
         return
     except Exception as exc:
         logger.exception("image generation %s failed", job_id)
-        _finish(job_id, status=ImageJob.Status.FAILED, error_code="generation_failed", error_status=503,
-                error_message=f"The image generation failed: {exc}")
+        _finish(
+            job_id,
+            status=ImageJob.Status.FAILED,
+            error_code="generation_failed",
+            error_status=503,
+            error_message=f"The image generation failed: {exc}",
+        )
         return
-    usage_record(owner_id=job.owner_id, api_key_id=job.api_key_id, route=job.route, model=job.model,
-                 images=job.n, latency_ms=int((time.monotonic() - clock) * 1000))
+    usage_record(
+        owner_id=job.owner_id,
+        api_key_id=job.api_key_id,
+        route=job.route,
+        model=job.model,
+        images=job.n,
+        latency_ms=int((time.monotonic() - clock) * 1000),
+    )
 
 
 def image_job_fail_if_stale(*, job: ImageJob) -> ImageJob:
@@ -200,5 +272,13 @@ def image_job_fail_if_stale(*, job: ImageJob) -> ImageJob:
 
 def image_jobs_fail_stale() -> int:
     stale = list(selectors.image_stale_jobs().values_list("pk", flat=True))
-    return sum(_finish(job_id, status=ImageJob.Status.FAILED, error_code=WORKER_LOST, error_status=503,
-                       error_message="The worker running this generation stopped.") for job_id in stale)
+    return sum(
+        _finish(
+            job_id,
+            status=ImageJob.Status.FAILED,
+            error_code=WORKER_LOST,
+            error_status=503,
+            error_message="The worker running this generation stopped.",
+        )
+        for job_id in stale
+    )

@@ -9,8 +9,14 @@ from django.conf import settings
 from apps.images import services
 
 
-@shared_task(name="images.generate", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-             soft_time_limit=settings.IMAGES_TIME_LIMIT_S, time_limit=settings.IMAGES_TIME_LIMIT_S + 60)
+@shared_task(
+    name="images.generate",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    soft_time_limit=settings.IMAGES_TIME_LIMIT_S,
+    time_limit=settings.IMAGES_TIME_LIMIT_S + 60,
+)
 def image_generate_task(job_id: str) -> None:
     services.image_generation_run(job_id=job_id)
 

@@ -27,8 +27,12 @@ from apps.images.serializers import (
 
 
 def _job_error(job: ImageJob) -> ApiError:
-    return ApiError(job.error_message or "The generation failed.", code=job.error_code or "generation_failed",
-                    param=job.error_param or None, status_code=job.error_status or 503)
+    return ApiError(
+        job.error_message or "The generation failed.",
+        code=job.error_code or "generation_failed",
+        param=job.error_param or None,
+        status_code=job.error_status or 503,
+    )
 
 
 def _generate(request: Request, body: Any) -> ImageJob:
@@ -36,8 +40,12 @@ def _generate(request: Request, body: Any) -> ImageJob:
     serializer = ImageGenerationRequestSerializer(data=body)
     serializer.is_valid(raise_exception=True)
     job = services.image_generation_create(
-        owner=request.user, api_key_id=request.auth.pk if request.auth else None, route=request.path,
-        model=serializer.validated_data.get("model"), params=serializer.params())
+        owner=request.user,
+        api_key_id=request.auth.pk if request.auth else None,
+        route=request.path,
+        model=serializer.validated_data.get("model"),
+        params=serializer.params(),
+    )
     job = selectors.image_job_wait(job=job, timeout_s=serializer.wait_s())
     if job.status == ImageJob.Status.FAILED:
         raise _job_error(job)
@@ -46,11 +54,13 @@ def _generate(request: Request, body: Any) -> ImageJob:
 
 class ImageGenerationsApi(APIView):
     @extend_schema(
-        operation_id="images_generate", tags=["images"], request=ImageGenerationRequestSerializer,
+        operation_id="images_generate",
+        tags=["images"],
+        request=ImageGenerationRequestSerializer,
         responses={200: ImagesResponseSerializer, 202: ImageJobSerializer},
         description="OpenAI's images.generate. 200 with the images when they are ready within `wait` seconds "
-                    "(default and at most IMAGES_WAIT_S); 202 with the job otherwise: poll "
-                    "`GET /v1/images/generations/{id}` (progress: steps done / total).",
+        "(default and at most IMAGES_WAIT_S); 202 with the job otherwise: poll "
+        "`GET /v1/images/generations/{id}` (progress: steps done / total).",
     )
     def post(self, request: Request) -> Response:
         job = _generate(request, request.data)
@@ -61,9 +71,12 @@ class ImageGenerationsApi(APIView):
 
 
 class ImageGenerationDetailApi(APIView):
-    @extend_schema(operation_id="images_generation_retrieve", tags=["images"], responses=ImageJobSerializer,
-                   parameters=[OpenApiParameter("wait", float, description="Seconds (at most 30) to wait for the "
-                                                                           "job to finish.")])
+    @extend_schema(
+        operation_id="images_generation_retrieve",
+        tags=["images"],
+        responses=ImageJobSerializer,
+        parameters=[OpenApiParameter("wait", float, description="Seconds (at most 30) to wait for the job to finish.")],
+    )
     def get(self, request: Request, job_id: str) -> Response:
         job = services.image_job_fail_if_stale(job=selectors.image_job_get(owner=request.user, job_id=job_id))
         try:
@@ -75,8 +88,11 @@ class ImageGenerationDetailApi(APIView):
 
 
 class ImageFileApi(APIView):
-    @extend_schema(operation_id="images_file", tags=["images"],
-                   responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, "The image.")})
+    @extend_schema(
+        operation_id="images_file",
+        tags=["images"],
+        responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, "The image.")},
+    )
     def get(self, request: Request, image_id: str) -> FileResponse:
         image = selectors.image_get(owner=request.user, image_id=image_id)
         if not default_storage.exists(image.file.name):
@@ -87,15 +103,23 @@ class ImageFileApi(APIView):
 class LegacyText2ImageApi(LegacyApi):
     """TigerBot's ``POST /bot-service/ai_service/text2image {text, modelVersion, width, height, num, ...}``."""
 
-    @extend_schema(operation_id="legacy_text2image", tags=["legacy"], request=LegacyText2ImageSerializer,
-                   responses=OpenApiResponse(description="{code: 200, msg, data: {result: [image url], id}} or, "
-                                                         "still running, {code: 202, ..., data: {id, status}}"))
+    @extend_schema(
+        operation_id="legacy_text2image",
+        tags=["legacy"],
+        request=LegacyText2ImageSerializer,
+        responses=OpenApiResponse(
+            description="{code: 200, msg, data: {result: [image url], id}} or, "
+            "still running, {code: 202, ..., data: {id, status}}"
+        ),
+    )
     def post(self, request: Request) -> Response:
         serializer = LegacyText2ImageSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         job = _generate(request, serializer.openai_body())
         if job.status != ImageJob.Status.SUCCEEDED:
-            return Response({"code": 202, "msg": "running", "data": render_job(job, [], request=request)},
-                            status=status.HTTP_202_ACCEPTED)
+            return Response(
+                {"code": 202, "msg": "running", "data": render_job(job, [], request=request)},
+                status=status.HTTP_202_ACCEPTED,
+            )
         urls = [image_url(image, request=request) for image in selectors.image_list(job=job)]
         return legacy_ok({"result": urls, "id": job.pk})

@@ -22,8 +22,11 @@ def _from_allowed_network(remote_addr: str) -> bool:
         address = ipaddress.ip_address(remote_addr)
     except ValueError:
         return False
-    return any(address in ipaddress.ip_network(cidr.strip(), strict=False)
-               for cidr in settings.METRICS_ALLOWED_CIDRS if cidr.strip())
+    return any(
+        address in ipaddress.ip_network(cidr.strip(), strict=False)
+        for cidr in settings.METRICS_ALLOWED_CIDRS
+        if cidr.strip()
+    )
 
 
 def metrics_access_denial(*, remote_addr: str, authorization: str) -> Denial | None:
@@ -32,14 +35,21 @@ def metrics_access_denial(*, remote_addr: str, authorization: str) -> Denial | N
     expected = settings.METRICS_TOKEN
     scheme, _, presented = authorization.partition(" ")
     if authorization:
-        if expected and scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(),
-                                                                           expected.encode()):
+        if (
+            expected
+            and scheme.lower() == "bearer"
+            and hmac.compare_digest(presented.strip().encode(), expected.encode())
+        ):
             return None
         return Denial(401, "invalid_metrics_token", "The metrics token is not valid.")
     if _from_allowed_network(remote_addr):
         return None
     if expected:
-        return Denial(401, "metrics_token_required",
-                      "Metrics need 'Authorization: Bearer <METRICS_TOKEN>' from this address.")
-    return Denial(403, "metrics_forbidden",
-                  "Metrics are not readable from this address (METRICS_ALLOWED_CIDRS; no METRICS_TOKEN is set).")
+        return Denial(
+            401, "metrics_token_required", "Metrics need 'Authorization: Bearer <METRICS_TOKEN>' from this address."
+        )
+    return Denial(
+        403,
+        "metrics_forbidden",
+        "Metrics are not readable from this address (METRICS_ALLOWED_CIDRS; no METRICS_TOKEN is set).",
+    )

@@ -12,15 +12,37 @@ from prometheus_client import Counter, Gauge, Histogram
 from tigerplatform.celery import queue_for_task
 
 # From a ping to a two-day fine-tune.
-DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 12 * 3600.0,
-                    48 * 3600.0)
+DURATION_BUCKETS = (
+    0.01,
+    0.05,
+    0.1,
+    0.5,
+    1.0,
+    5.0,
+    15.0,
+    60.0,
+    300.0,
+    900.0,
+    3600.0,
+    4 * 3600.0,
+    12 * 3600.0,
+    48 * 3600.0,
+)
 
-TASKS = Counter("tigerplatform_celery_tasks", "Celery tasks finished, by queue, task and final state "
-                "(success, failure, retry, ...).", ["queue", "task", "state"])
-TASK_DURATION = Histogram("tigerplatform_celery_task_duration_seconds", "Run time of Celery tasks by queue and "
-                          "final state.", ["queue", "state"], buckets=DURATION_BUCKETS)
-TASKS_RUNNING = Gauge("tigerplatform_celery_tasks_running", "Celery tasks running now, by queue.", ["queue"],
-                      multiprocess_mode="livesum")
+TASKS = Counter(
+    "tigerplatform_celery_tasks",
+    "Celery tasks finished, by queue, task and final state (success, failure, retry, ...).",
+    ["queue", "task", "state"],
+)
+TASK_DURATION = Histogram(
+    "tigerplatform_celery_task_duration_seconds",
+    "Run time of Celery tasks by queue and final state.",
+    ["queue", "state"],
+    buckets=DURATION_BUCKETS,
+)
+TASKS_RUNNING = Gauge(
+    "tigerplatform_celery_tasks_running", "Celery tasks running now, by queue.", ["queue"], multiprocess_mode="livesum"
+)
 
 # task id -> (queue, start); a task's prerun and postrun run in the same process.
 _started: dict[str, tuple[str, float]] = {}

@@ -18,8 +18,9 @@ class ProgressCollector:
     """A custom collector: nothing is stored between scrapes, each one runs a few indexed queries."""
 
     def collect(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily("tigerplatform_progress_collector_up",
-                               "1 when the progress figures below could be read from the database.")
+        up = GaugeMetricFamily(
+            "tigerplatform_progress_collector_up", "1 when the progress figures below could be read from the database."
+        )
         try:
             families = list(self._families())
         except DatabaseError:
@@ -36,19 +37,33 @@ class ProgressCollector:
         for status, count in selectors.finetune_jobs_by_status().items():
             jobs.add_metric([status], count)
         yield jobs
-        yield from _progress(selectors.finetune_running_progress(), "tigerplatform_finetune_job_steps",
-                             "training steps of a running fine-tuning job", ("job", "base_model"))
+        yield from _progress(
+            selectors.finetune_running_progress(),
+            "tigerplatform_finetune_job_steps",
+            "training steps of a running fine-tuning job",
+            ("job", "base_model"),
+        )
 
-        documents = GaugeMetricFamily("tigerplatform_plugin_documents_pending",
-                                      "Plugin documents waiting for (queued) or in (processing) ingestion.",
-                                      labels=["status"])
+        documents = GaugeMetricFamily(
+            "tigerplatform_plugin_documents_pending",
+            "Plugin documents waiting for (queued) or in (processing) ingestion.",
+            labels=["status"],
+        )
         for status, count in selectors.plugin_documents_pending().items():
             documents.add_metric([status], count)
         yield documents
-        yield from _progress(selectors.ingest_runs_unfinished(), "tigerplatform_ingest_run_documents",
-                             "documents of an unfinished ingest run (done counts failed ones)", ("run", "plugin"))
-        yield from _progress(selectors.dense_builds_unfinished(), "tigerplatform_dense_build_chunks",
-                             "chunks of a plugin's unfinished dense (embedding) build", ("plugin", "embedding_model"))
+        yield from _progress(
+            selectors.ingest_runs_unfinished(),
+            "tigerplatform_ingest_run_documents",
+            "documents of an unfinished ingest run (done counts failed ones)",
+            ("run", "plugin"),
+        )
+        yield from _progress(
+            selectors.dense_builds_unfinished(),
+            "tigerplatform_dense_build_chunks",
+            "chunks of a plugin's unfinished dense (embedding) build",
+            ("plugin", "embedding_model"),
+        )
 
 
 def _progress(items: list[selectors.Progress], prefix: str, what: str, labels: tuple[str, str]) -> Iterator[Metric]:

@@ -28,9 +28,15 @@ def finetune_jobs_by_status() -> dict[str, int]:
 
 def finetune_running_progress() -> list[Progress]:
     jobs = FineTuneJob.objects.filter(status=FineTuneJob.Status.RUNNING).values_list("id", "base_model", "progress")
-    return [Progress(id=job_id, label=base_model, done=_int((progress or {}).get("step")),
-                     total=_int((progress or {}).get("total_steps")))
-            for job_id, base_model, progress in jobs]
+    return [
+        Progress(
+            id=job_id,
+            label=base_model,
+            done=_int((progress or {}).get("step")),
+            total=_int((progress or {}).get("total_steps")),
+        )
+        for job_id, base_model, progress in jobs
+    ]
 
 
 def plugin_documents_pending() -> dict[str, int]:
@@ -43,15 +49,20 @@ def plugin_documents_pending() -> dict[str, int]:
 def ingest_runs_unfinished() -> list[Progress]:
     runs = IngestRun.objects.filter(status__in=(IngestRun.Status.QUEUED, IngestRun.Status.RUNNING))
     rows = runs.values_list("id", "plugin_id", "done", "failed", "total")
-    return [Progress(id=run_id, label=plugin_id, done=done + failed, total=total)
-            for run_id, plugin_id, done, failed, total in rows]
+    return [
+        Progress(id=run_id, label=plugin_id, done=done + failed, total=total)
+        for run_id, plugin_id, done, failed, total in rows
+    ]
 
 
 def dense_builds_unfinished() -> list[Progress]:
     plugins = Plugin.objects.filter(dense_status__in=(Plugin.DenseStatus.QUEUED, Plugin.DenseStatus.BUILDING))
-    return [Progress(id=plugin_id, label=embedding_model, done=done, total=total)
-            for plugin_id, embedding_model, done, total in plugins.values_list("id", "embedding_model", "dense_done",
-                                                                               "dense_total")]
+    return [
+        Progress(id=plugin_id, label=embedding_model, done=done, total=total)
+        for plugin_id, embedding_model, done, total in plugins.values_list(
+            "id", "embedding_model", "dense_done", "dense_total"
+        )
+    ]
 
 
 def _counts(rows: QuerySet) -> dict[str, int]:

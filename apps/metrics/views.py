@@ -14,15 +14,20 @@ from apps.metrics.exposition import render
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
-        response = JsonResponse(error_body(message=f"Method {request.method} is not allowed.",
-                                           code="method_not_allowed", status_code=405), status=405)
+        response = JsonResponse(
+            error_body(message=f"Method {request.method} is not allowed.", code="method_not_allowed", status_code=405),
+            status=405,
+        )
         response["Allow"] = "GET, HEAD"
         return response
-    denial = metrics_access_denial(remote_addr=request.META.get("REMOTE_ADDR", ""),
-                                   authorization=request.headers.get("Authorization", ""))
+    denial = metrics_access_denial(
+        remote_addr=request.META.get("REMOTE_ADDR", ""), authorization=request.headers.get("Authorization", "")
+    )
     if denial is not None:
-        response = JsonResponse(error_body(message=denial.message, code=denial.code,
-                                           status_code=denial.status_code), status=denial.status_code)
+        response = JsonResponse(
+            error_body(message=denial.message, code=denial.code, status_code=denial.status_code),
+            status=denial.status_code,
+        )
         if denial.status_code == 401:
             response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response

@@ -18,7 +18,8 @@ from apps.metrics.exposition import host_registry
 logger = logging.getLogger(__name__)
 
 
-def start_exporter(*, port: int, addr: str = "0.0.0.0") -> Any:
+# Binds every interface: Prometheus scrapes it from another host (METRICS_PORT opts in).
+def start_exporter(*, port: int, addr: str = "0.0.0.0") -> Any:  # noqa: S104
     """Serve the host's metrics on ``port``; returns (server, thread)."""
     served = start_http_server(port, addr=addr, registry=host_registry())
     logger.info("metrics: serving the worker's metrics on port %s", port)

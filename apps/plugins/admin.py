@@ -43,8 +43,17 @@ class DocumentInline(admin.TabularInline):
 
 @admin.register(Plugin)
 class PluginAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "owner", "builtin", "kind", "status", "ingest_progress", "index_version",
-                    "created_at"]
+    list_display = [
+        "slug",
+        "name",
+        "owner",
+        "builtin",
+        "kind",
+        "status",
+        "ingest_progress",
+        "index_version",
+        "created_at",
+    ]
     list_filter = ["builtin", "kind", "status"]
     search_fields = ["id", "slug", "name", "owner__username"]
     readonly_fields = ["id", "index_version", "status", "created_at", "ingest_progress", "test_query_link"]
@@ -72,8 +81,13 @@ class PluginAdmin(admin.ModelAdmin):
         self.message_user(request, f"Reindexing {queryset.count()} plugin(s).", messages.SUCCESS)
 
     def get_urls(self) -> list[Any]:
-        custom = [path("<str:plugin_id>/test-query/", self.admin_site.admin_view(self.test_query_view),
-                       name="plugins_plugin_test_query")]
+        custom = [
+            path(
+                "<str:plugin_id>/test-query/",
+                self.admin_site.admin_view(self.test_query_view),
+                name="plugins_plugin_test_query",
+            )
+        ]
         return custom + super().get_urls()
 
     def test_query_view(self, request: HttpRequest, plugin_id: str) -> HttpResponse:
@@ -84,13 +98,21 @@ class PluginAdmin(admin.ModelAdmin):
         error = ""
         if query:
             try:
-                hits = selectors.plugin_search_in(plugin=plugin, query=query, top_k=int(top_k) if top_k.isdigit()
-                                                  else 10)
+                hits = selectors.plugin_search_in(
+                    plugin=plugin, query=query, top_k=int(top_k) if top_k.isdigit() else 10
+                )
             except ApiError as exc:
                 error = str(exc.detail)
-        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "original": plugin,
-                   "title": f"Test query: {plugin.name}", "query": query, "top_k": top_k, "hits": hits,
-                   "error": error}
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": plugin,
+            "title": f"Test query: {plugin.name}",
+            "query": query,
+            "top_k": top_k,
+            "hits": hits,
+            "error": error,
+        }
         return TemplateResponse(request, "admin/plugins/plugin/test_query.html", context)
 
 
@@ -109,8 +131,23 @@ class DocumentAdmin(admin.ModelAdmin):
     list_display = ["external_id", "title", "plugin", "status", "chunk_count", "created_at"]
     list_filter = ["status", "plugin"]
     search_fields = ["id", "external_id", "title"]
-    readonly_fields = ["id", "plugin", "run", "external_id", "title", "url", "source", "file", "content_hash",
-                       "status", "error", "chunk_count", "created_at", "meta", "text"]
+    readonly_fields = [
+        "id",
+        "plugin",
+        "run",
+        "external_id",
+        "title",
+        "url",
+        "source",
+        "file",
+        "content_hash",
+        "status",
+        "error",
+        "chunk_count",
+        "created_at",
+        "meta",
+        "text",
+    ]
     inlines = [ChunkInline]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -128,8 +165,18 @@ class DocumentAdmin(admin.ModelAdmin):
 class IngestRunAdmin(admin.ModelAdmin):
     list_display = ["id", "plugin", "status", "done", "total", "failed", "chunks", "created_at", "finished_at"]
     list_filter = ["status"]
-    readonly_fields = ["id", "plugin", "status", "done", "total", "failed", "chunks", "created_at", "started_at",
-                       "finished_at"]
+    readonly_fields = [
+        "id",
+        "plugin",
+        "status",
+        "done",
+        "total",
+        "failed",
+        "chunks",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -186,7 +233,7 @@ class SegmentAdmin(admin.ModelAdmin):
 
     @admin.display(description="Original text")
     def original_text(self, obj: Chunk) -> str:
-        return obj.document.text[obj.start:obj.end]
+        return obj.document.text[obj.start : obj.end]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -208,8 +255,11 @@ class SegmentAdmin(admin.ModelAdmin):
         changed, skipped = segments.segments_set_enabled(segments=queryset, enabled=enabled)
         self.message_user(request, f"{'Enabled' if enabled else 'Disabled'} {changed} segment(s).", messages.SUCCESS)
         if skipped:
-            self.message_user(request, f"Skipped {skipped} segment(s) whose file is not processed or not in the "
-                                       "index (reindex the plugin).", messages.WARNING)
+            self.message_user(
+                request,
+                f"Skipped {skipped} segment(s) whose file is not processed or not in the index (reindex the plugin).",
+                messages.WARNING,
+            )
 
     @admin.action(description="Disable selected segments")
     def disable_segments(self, request: HttpRequest, queryset: QuerySet[Chunk]) -> None:

@@ -35,8 +35,9 @@ Progress = Callable[[int, int], None]
 def embedding_model_get(*, name: str) -> ModelEndpoint:
     endpoint = model_endpoint_list(kind=ModelEndpoint.Kind.EMBEDDING).filter(name=name).first()
     if endpoint is None:
-        raise NotFoundError(f"The embedding model {name!r} does not exist.", code="model_not_found",
-                            param="embedding_model")
+        raise NotFoundError(
+            f"The embedding model {name!r} does not exist.", code="model_not_found", param="embedding_model"
+        )
     return endpoint
 
 
@@ -60,7 +61,8 @@ def plugin_embedding_model_set(*, plugin: Plugin, name: str) -> Plugin:
 
 def dense_build_mark_queued(*, plugin: Plugin) -> None:
     Plugin.objects.filter(pk=plugin.pk).exclude(dense_status=Plugin.DenseStatus.BUILDING).update(
-        dense_status=Plugin.DenseStatus.QUEUED)
+        dense_status=Plugin.DenseStatus.QUEUED
+    )
 
 
 def dense_build_enqueue(*, plugin: Plugin) -> None:
@@ -82,8 +84,9 @@ def dense_build(*, plugin_id: str, slice_s: float | None = None, progress: Progr
             return _build(plugin_id=plugin_id, slice_s=slice_s, progress=progress)
         except Exception as exc:
             logger.exception("dense build of plugin %s failed", plugin_id)
-            Plugin.objects.filter(pk=plugin_id).update(dense_status=Plugin.DenseStatus.FAILED,
-                                                       dense_error=str(exc)[:2000])
+            Plugin.objects.filter(pk=plugin_id).update(
+                dense_status=Plugin.DenseStatus.FAILED, dense_error=str(exc)[:2000]
+            )
             raise
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
@@ -107,15 +110,17 @@ def _build(*, plugin_id: str, slice_s: float | None, progress: Progress | None) 
             total = len(index)
         done_before = total - len(todo)
         if not todo:
-            Plugin.objects.filter(pk=plugin_id).update(dense_status=Plugin.DenseStatus.READY, dense_done=total,
-                                                       dense_total=total, dense_error="")
+            Plugin.objects.filter(pk=plugin_id).update(
+                dense_status=Plugin.DenseStatus.READY, dense_done=total, dense_total=total, dense_error=""
+            )
             return True
-        Plugin.objects.filter(pk=plugin_id).update(dense_status=Plugin.DenseStatus.BUILDING, dense_done=done_before,
-                                                   dense_total=total, dense_error="")
+        Plugin.objects.filter(pk=plugin_id).update(
+            dense_status=Plugin.DenseStatus.BUILDING, dense_done=done_before, dense_total=total, dense_error=""
+        )
         ids: list[int] = []
         vectors: list[Any] = []
         for start in range(0, len(todo), batch_size):
-            batch = todo[start:start + batch_size]
+            batch = todo[start : start + batch_size]
             vectors.append(embedder.embed_passages(texts=[text for _, text in batch]))
             ids += [chunk_id for chunk_id, _ in batch]
             Plugin.objects.filter(pk=plugin_id).update(dense_done=done_before + len(ids))
@@ -150,9 +155,11 @@ def _lock_path(plugin_id: str) -> Path:
 def dense_builds_resume() -> int:
     """Queue again the builds that a stopped worker left half-done (a periodic check): those marked building
     that no process is running. Queued ones are still in the broker (tasks are acknowledged late)."""
-    stale = [plugin_id for plugin_id in Plugin.objects.filter(
-        dense_status=Plugin.DenseStatus.BUILDING).values_list("pk", flat=True)
-        if not indexes.file_lock_held(_lock_path(plugin_id))]
+    stale = [
+        plugin_id
+        for plugin_id in Plugin.objects.filter(dense_status=Plugin.DenseStatus.BUILDING).values_list("pk", flat=True)
+        if not indexes.file_lock_held(_lock_path(plugin_id))
+    ]
     for plugin_id in stale:
         enqueue(_dense_task(), plugin_id)
     return len(stale)

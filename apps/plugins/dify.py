@@ -93,13 +93,23 @@ def _condition(*, key: str, operator: str, value: Any) -> Filter:
             value = _number(value, operator)
         return Condition(key=key, op=_TIME_OPS[operator], value=value)
     if operator == "empty":
-        return Group(combinator="or", children=(Condition(key=key, op="exists", value=False),
-                                                Condition(key=key, op="eq", value=None),
-                                                Condition(key=key, op="eq", value="")))
+        return Group(
+            combinator="or",
+            children=(
+                Condition(key=key, op="exists", value=False),
+                Condition(key=key, op="eq", value=None),
+                Condition(key=key, op="eq", value=""),
+            ),
+        )
     if operator == "not empty":
-        return Group(combinator="and", children=(Condition(key=key, op="exists", value=True),
-                                                 Condition(key=key, op="ne", value=None),
-                                                 Condition(key=key, op="ne", value="")))
+        return Group(
+            combinator="and",
+            children=(
+                Condition(key=key, op="exists", value=True),
+                Condition(key=key, op="ne", value=None),
+                Condition(key=key, op="ne", value=""),
+            ),
+        )
     raise _bad(f"unsupported comparison_operator {operator!r}; supported: {', '.join(SUPPORTED_OPERATORS)}.")
 
 
@@ -126,8 +136,11 @@ def dify_exception_handler(exc: Exception, context: dict[str, Any]) -> Response 
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
         codes = exc.get_codes()
         if isinstance(exc, exceptions.NotAuthenticated) or codes in _MALFORMED_AUTH_CODES:
-            return _error(403, INVALID_AUTHORIZATION_FORMAT,
-                          "Invalid Authorization header format. Expected 'Bearer <api-key>' format.")
+            return _error(
+                403,
+                INVALID_AUTHORIZATION_FORMAT,
+                "Invalid Authorization header format. Expected 'Bearer <api-key>' format.",
+            )
         return _error(403, AUTHORIZATION_FAILED, f"Authorization failed: {exc.detail}")
     if isinstance(exc, NotFoundError):
         return _error(404, KNOWLEDGE_NOT_FOUND, "The knowledge does not exist.")
@@ -149,10 +162,17 @@ class DifyRetrievalApi(APIView):
     def get_exception_handler(self) -> Any:
         return dify_exception_handler
 
-    @extend_schema(operation_id="dify_external_knowledge_retrieval", tags=["plugins"],
-                   request=DifyRetrievalSerializer,
-                   responses={200: OpenApiResponse(description='{"records": [{"content", "score", "title", '
-                                                               '"metadata"}]}; errors {"error_code", "error_msg"}')})
+    @extend_schema(
+        operation_id="dify_external_knowledge_retrieval",
+        tags=["plugins"],
+        request=DifyRetrievalSerializer,
+        responses={
+            200: OpenApiResponse(
+                description='{"records": [{"content", "score", "title", '
+                '"metadata"}]}; errors {"error_code", "error_msg"}'
+            )
+        },
+    )
     def post(self, request: Request) -> Response:
         serializer = DifyRetrievalSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -160,10 +180,19 @@ class DifyRetrievalApi(APIView):
         plugin = selectors.plugin_get_usable(user=request.user, plugin=data["knowledge_id"], param="knowledge_id")
         setting = data["retrieval_setting"]
         hits = selectors.plugin_search_in(
-            plugin=plugin, query=data["query"], top_k=setting["top_k"],
+            plugin=plugin,
+            query=data["query"],
+            top_k=setting["top_k"],
             filters=metadata_condition_filter(condition=data["metadata_condition"]),
             score_threshold=setting["score_threshold"],
         )
-        records = [{"content": hit["text"], "score": hit["score"], "title": hit["title"],
-                    "metadata": {"doc_id": hit["doc_id"], "url": hit["url"], **hit["meta"]}} for hit in hits]
+        records = [
+            {
+                "content": hit["text"],
+                "score": hit["score"],
+                "title": hit["title"],
+                "metadata": {"doc_id": hit["doc_id"], "url": hit["url"], **hit["meta"]},
+            }
+            for hit in hits
+        ]
         return Response({"records": records})

@@ -62,15 +62,17 @@ class _Parser:
         if depth > MAX_DEPTH:
             raise self.fail(path, f"filters nest at most {MAX_DEPTH} levels deep.")
         if not isinstance(value, dict):
-            raise self.fail(path, "expected an object: a condition or {\"and\"|\"or\": [...]}.")
+            raise self.fail(path, 'expected an object: a condition or {"and"|"or": [...]}.')
         if "and" in value or "or" in value:
             if len(value) != 1:
-                raise self.fail(path, "a combinator object holds exactly one key, \"and\" or \"or\".")
+                raise self.fail(path, 'a combinator object holds exactly one key, "and" or "or".')
             combinator, items = next(iter(value.items()))
             if not isinstance(items, list) or not items:
                 raise self.fail(f"{path}.{combinator}", "expected a non-empty list of filters.")
-            return Group(combinator=combinator, children=tuple(
-                self.node(item, f"{path}.{combinator}[{i}]", depth + 1) for i, item in enumerate(items)))
+            return Group(
+                combinator=combinator,
+                children=tuple(self.node(item, f"{path}.{combinator}[{i}]", depth + 1) for i, item in enumerate(items)),
+            )
         return self.condition(value, path)
 
     def condition(self, value: dict[str, Any], path: str) -> Condition:
@@ -82,8 +84,9 @@ class _Parser:
             raise self.fail(path, f"unknown field(s) {sorted(unknown)}; a condition has key, op and value.")
         key, op = value.get("key"), value.get("op")
         if not isinstance(key, str) or not key or len(key) > MAX_KEY_CHARS or key.isdigit():
-            raise self.fail(f"{path}.key", f"expected a metadata key: a non-numeric string of 1 to "
-                                           f"{MAX_KEY_CHARS} characters.")
+            raise self.fail(
+                f"{path}.key", f"expected a metadata key: a non-numeric string of 1 to {MAX_KEY_CHARS} characters."
+            )
         if op not in OPS:
             raise self.fail(f"{path}.op", f"unknown op {op!r}; one of {', '.join(sorted(OPS))}.")
         operand = value.get("value", True if op == "exists" else ...)
@@ -91,10 +94,14 @@ class _Parser:
             raise self.fail(f"{path}.value", f"op {op!r} needs a value.")
         if op in SCALAR_OPS and not _scalar(operand):
             raise self.fail(f"{path}.value", f"op {op!r} needs a string, number, boolean or null.")
-        if op in LIST_OPS and (not isinstance(operand, list) or not 1 <= len(operand) <= MAX_IN_VALUES
-                               or not all(_scalar(item) for item in operand)):
-            raise self.fail(f"{path}.value", f"op {op!r} needs a list of 1 to {MAX_IN_VALUES} strings, numbers, "
-                                             "booleans or nulls.")
+        if op in LIST_OPS and (
+            not isinstance(operand, list)
+            or not 1 <= len(operand) <= MAX_IN_VALUES
+            or not all(_scalar(item) for item in operand)
+        ):
+            raise self.fail(
+                f"{path}.value", f"op {op!r} needs a list of 1 to {MAX_IN_VALUES} strings, numbers, booleans or nulls."
+            )
         if op in RANGE_OPS and not _number_or_string(operand):
             raise self.fail(f"{path}.value", f"op {op!r} needs a number or a string.")
         if op == "exists" and not isinstance(operand, bool):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import shutil
 import threading
 from collections.abc import Iterator
@@ -34,6 +35,8 @@ from apps.plugins.models import Plugin
 from workers.retrieval.embeddings import default_model_path, load_embedder
 from workers.retrieval.index import HybridIndex
 from workers.retrieval.profiles import get_profile
+
+logger = logging.getLogger(__name__)
 
 _cache_lock = threading.Lock()
 _thread_locks: dict[str, threading.Lock] = {}
@@ -60,14 +63,20 @@ def _has_index(directory: Path) -> bool:
 def embedding_path(*, plugin: Plugin) -> str:
     """The model file or directory the plugin's dense side is embedded with: its embedding endpoint's, or the
     bundled multilingual-e5-small when it names none (or one since removed, so that it stays searchable)."""
-    endpoint = (model_endpoint_list(kind=ModelEndpoint.Kind.EMBEDDING).filter(name=plugin.embedding_model).first()
-                if plugin.embedding_model else None)
+    endpoint = (
+        model_endpoint_list(kind=ModelEndpoint.Kind.EMBEDDING).filter(name=plugin.embedding_model).first()
+        if plugin.embedding_model
+        else None
+    )
     return str(Path(resolve_model_path(endpoint.path) if endpoint else default_model_path()).resolve())
 
 
 def new_index(*, plugin: Plugin) -> HybridIndex:
-    return HybridIndex(directory=index_dir(plugin_id=plugin.id), profile=get_profile(kind=plugin.kind),
-                       embedder=load_embedder(embedding_path(plugin=plugin)))
+    return HybridIndex(
+        directory=index_dir(plugin_id=plugin.id),
+        profile=get_profile(kind=plugin.kind),
+        embedder=load_embedder(embedding_path(plugin=plugin)),
+    )
 
 
 class IndexConflictError(RuntimeError):
@@ -148,8 +157,9 @@ def _across_hosts(plugin_id: str) -> Iterator[None]:
     if not storage.is_remote() or connection.vendor != "postgresql":
         yield
         return
-    key = int.from_bytes(hashlib.blake2b(f"plugin-index:{plugin_id}".encode(), digest_size=8).digest(), "big",
-                         signed=True)
+    key = int.from_bytes(
+        hashlib.blake2b(f"plugin-index:{plugin_id}".encode(), digest_size=8).digest(), "big", signed=True
+    )
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(%s)", [key])
     try:
@@ -159,7 +169,7 @@ def _across_hosts(plugin_id: str) -> Iterator[None]:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
         except Exception:  # the connection is gone, and its session locks with it
-            pass
+            logger.debug("advisory unlock skipped: the connection is gone", exc_info=True)
 
 
 def commit(*, plugin: Plugin, index: HybridIndex) -> int:
@@ -197,8 +207,11 @@ def remove(*, plugin_id: str) -> None:
         shutil.rmtree(storage.cache_dir() / "indexes" / plugin_id, ignore_errors=True)
         _version_file(plugin_id).unlink(missing_ok=True)
     directory = index_dir(plugin_id=plugin_id)
-    for path in (directory, directory.with_name(directory.name + ".saving"),
-                 directory.with_name(directory.name + ".previous")):
+    for path in (
+        directory,
+        directory.with_name(directory.name + ".saving"),
+        directory.with_name(directory.name + ".previous"),
+    ):
         shutil.rmtree(path, ignore_errors=True)
     directory.with_name(f"{plugin_id}.lock").unlink(missing_ok=True)
 

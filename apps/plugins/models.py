@@ -41,24 +41,44 @@ class Plugin(models.Model):
         FAILED = "failed"
 
     id = models.CharField(primary_key=True, max_length=40, default=new_plugin_id, editable=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True,
-                              related_name="plugins", help_text="Empty for a built-in plugin (visible to everyone).")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="plugins",
+        help_text="Empty for a built-in plugin (visible to everyone).",
+    )
     builtin = models.BooleanField(default=False)
     slug = models.SlugField(max_length=100, allow_unicode=True)
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True)
-    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.GENERIC,
-                            help_text="Retrieval profile (chunking, BM25 and fusion weights).")
-    params = models.JSONField(default=dict, blank=True, help_text="Default query parameters: top_k, tfidf_weight, "
-                              "embedding_weight, prompt_prefix, show_search_result.")
+    kind = models.CharField(
+        max_length=10,
+        choices=Kind.choices,
+        default=Kind.GENERIC,
+        help_text="Retrieval profile (chunking, BM25 and fusion weights).",
+    )
+    params = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Default query parameters: top_k, tfidf_weight, embedding_weight, prompt_prefix, show_search_result.",
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.READY)
     index_version = models.PositiveIntegerField(default=0, help_text="Bumped after every save of the index.")
-    embedding_model = models.CharField(max_length=100, blank=True,
-                                       help_text="The embedding model (a registered embedding endpoint's name) of "
-                                                 "the dense side; changing it re-embeds the plugin in the "
-                                                 "background.")
-    dense_status = models.CharField(max_length=10, choices=DenseStatus.choices, default=DenseStatus.READY,
-                                    help_text="The dense side: until ready, searches rank by BM25 alone.")
+    embedding_model = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The embedding model (a registered embedding endpoint's name) of "
+        "the dense side; changing it re-embeds the plugin in the "
+        "background.",
+    )
+    dense_status = models.CharField(
+        max_length=10,
+        choices=DenseStatus.choices,
+        default=DenseStatus.READY,
+        help_text="The dense side: until ready, searches rank by BM25 alone.",
+    )
     dense_done = models.PositiveIntegerField(default=0, help_text="Chunks embedded in the current dense build.")
     dense_total = models.PositiveIntegerField(default=0, help_text="Chunks the current dense build embeds.")
     dense_error = models.TextField(blank=True)
@@ -121,8 +141,11 @@ class Document(models.Model):
     text = models.TextField(blank=True)
     meta = models.JSONField(default=dict, blank=True)
     source = models.CharField(max_length=255, blank=True, help_text="The uploaded or imported file name.")
-    file = models.FileField(upload_to="plugins/uploads/%Y/%m/", blank=True,
-                            help_text="The uploaded binary (PDF), until its text is extracted.")
+    file = models.FileField(
+        upload_to="plugins/uploads/%Y/%m/",
+        blank=True,
+        help_text="The uploaded binary (PDF), until its text is extracted.",
+    )
     content_hash = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
     error = models.TextField(blank=True)
@@ -145,8 +168,9 @@ class Chunk(models.Model):
     start = models.PositiveIntegerField()
     end = models.PositiveIntegerField()
     enabled = models.BooleanField(default=True, help_text="A disabled segment is kept but out of search.")
-    edited = models.BooleanField(default=False, help_text="The text was edited: it differs from the document's "
-                                                          "[start:end].")
+    edited = models.BooleanField(
+        default=False, help_text="The text was edited: it differs from the document's [start:end]."
+    )
 
     class Meta:
         ordering = ["document", "ordinal"]

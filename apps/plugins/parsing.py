@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import PurePath
 from typing import Any
-from xml.etree import ElementTree
+from xml.etree.ElementTree import ParseError
+
+from defusedxml import ElementTree
 
 from apps.core.errors import ApiError
 
@@ -83,13 +85,17 @@ def _jsonl_documents(text: str, *, name: str, param: str) -> list[ParsedDocument
         if not isinstance(doc_id, str | int) or isinstance(doc_id, bool) or not str(doc_id).strip():
             raise _error(f"{name} line {number}: `id` must be a non-empty string.", code="invalid_jsonl", param=param)
         if not isinstance(body, str) or not body.strip():
-            raise _error(f"{name} line {number}: `text` must be a non-empty string.", code="invalid_jsonl",
-                         param=param)
+            raise _error(f"{name} line {number}: `text` must be a non-empty string.", code="invalid_jsonl", param=param)
         title, url = record.get("title") or "", record.get("url") or ""
         meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
         external_id = str(doc_id).strip()[:255]
         by_id[external_id] = ParsedDocument(
-            external_id=external_id, title=str(title)[:500], text=body, url=str(url)[:1000], meta=meta, source=name,
+            external_id=external_id,
+            title=str(title)[:500],
+            text=body,
+            url=str(url)[:1000],
+            meta=meta,
+            source=name,
             content_hash=_hash(str(title), body, str(url), json.dumps(meta, sort_keys=True)),
         )
     if not by_id:
@@ -102,10 +108,9 @@ def _docx_text(data: bytes, *, name: str, param: str) -> str:
         with zipfile.ZipFile(BytesIO(data)) as archive:
             info = archive.getinfo("word/document.xml")
             if info.file_size > _DOCX_MAX_XML_BYTES:
-                raise _error(f"{name} is too large once unpacked.", code="file_too_large", param=param,
-                             status_code=413)
+                raise _error(f"{name} is too large once unpacked.", code="file_too_large", param=param, status_code=413)
             root = ElementTree.fromstring(archive.read(info))
-    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, OSError):
+    except (zipfile.BadZipFile, KeyError, ParseError, OSError):
         raise _error(f"{name} is not a valid .docx file.", code="invalid_docx", param=param) from None
     paragraphs = ["".join(node.text or "" for node in p.iter(f"{_W}t")) for p in root.iter(f"{_W}p")]
     return "\n\n".join(p for p in paragraphs if p.strip())
@@ -116,13 +121,21 @@ def parse_file(*, name: str, data: bytes, max_bytes: int, param: str = "file") -
     filename = clean_filename(name)
     suffix = PurePath(filename).suffix.lower()
     if not filename or suffix not in SUPPORTED_EXTENSIONS:
-        raise _error(f"Unsupported file type {suffix or filename or '(none)'!r}; upload one of "
-                     f"{', '.join(SUPPORTED_EXTENSIONS)}.", code="unsupported_file_type", param=param)
+        raise _error(
+            f"Unsupported file type {suffix or filename or '(none)'!r}; upload one of "
+            f"{', '.join(SUPPORTED_EXTENSIONS)}.",
+            code="unsupported_file_type",
+            param=param,
+        )
     if not data:
         raise _error(f"{filename} is empty.", code="empty_file", param=param)
     if len(data) > max_bytes:
-        raise _error(f"{filename} is larger than the limit of {max_bytes} bytes.", code="file_too_large",
-                     param=param, status_code=413)
+        raise _error(
+            f"{filename} is larger than the limit of {max_bytes} bytes.",
+            code="file_too_large",
+            param=param,
+            status_code=413,
+        )
     stem = PurePath(filename).stem
     if suffix == ".pdf":
         if PDF_MAGIC not in data[:1024]:
@@ -138,5 +151,6 @@ def parse_file(*, name: str, data: bytes, max_bytes: int, param: str = "file") -
         raise _error(f"{filename} has no text.", code="empty_file", param=param)
     heading = _MD_TITLE.search(text) if suffix in (".md", ".markdown") else None
     title = (heading.group(1) if heading else stem)[:500]
-    return [ParsedDocument(external_id=filename, title=title, text=text, source=filename,
-                           content_hash=_hash(title, text))]
+    return [
+        ParsedDocument(external_id=filename, title=title, text=text, source=filename, content_hash=_hash(title, text))
+    ]

@@ -19,8 +19,7 @@ def ingest_runs_resume() -> int:
     from apps.plugins.tasks import ingest_run_task
 
     running = IngestRun.objects.filter(status=IngestRun.Status.RUNNING).values_list("pk", "plugin_id")
-    stale = [run_id for run_id, plugin_id in running
-             if not indexes.file_lock_held(indexes.write_lock_path(plugin_id))]
+    stale = [run_id for run_id, plugin_id in running if not indexes.file_lock_held(indexes.write_lock_path(plugin_id))]
     for run_id in stale:
         enqueue(ingest_run_task, run_id)
     return len(stale)

@@ -68,34 +68,55 @@ class RethinkRequest:
 
 
 def rethink_prepare(
-    *, user: AbstractUser, plugin: str, query: str, session: Sequence[dict[str, str]] = (),
-    search_result_num: int | None = None, prompt_prefix: str | None = None, tfidf_weight: float | None = None,
-    embedding_weight: float | None = None, show_search_result: bool | None = None, model: str | None = None,
-    temperature: float = SamplingParams.temperature, filters: Any = None, score_threshold: float | None = None,
+    *,
+    user: AbstractUser,
+    plugin: str,
+    query: str,
+    session: Sequence[dict[str, str]] = (),
+    search_result_num: int | None = None,
+    prompt_prefix: str | None = None,
+    tfidf_weight: float | None = None,
+    embedding_weight: float | None = None,
+    show_search_result: bool | None = None,
+    model: str | None = None,
+    temperature: float = SamplingParams.temperature,
+    filters: Any = None,
+    score_threshold: float | None = None,
     rerank: Any = None,
 ) -> RethinkRequest:
     """Validate everything up front, so that a streamed answer never starts on a request that cannot succeed."""
     found = plugin_get_usable(user=user, plugin=plugin)
     top_k = search_result_num if search_result_num is not None else found.params.get("top_k", DEFAULT_TOP_K)
-    query, top_k, sparse, dense = search_params(plugin=found, query=query, top_k=top_k, tfidf_weight=tfidf_weight,
-                                                embedding_weight=embedding_weight)
+    query, top_k, sparse, dense = search_params(
+        plugin=found, query=query, top_k=top_k, tfidf_weight=tfidf_weight, embedding_weight=embedding_weight
+    )
     parsed_filters = filters_parse(value=filters)
     threshold = score_threshold_param(value=score_threshold)
     rerank_option = rerank_option_parse(value=found.params.get("rerank") if rerank is None else rerank)
     served = chat_model_get(user=user, model=model)
     return RethinkRequest(
-        plugin=found, model=served, query=query, session=list(session), top_k=top_k, tfidf_weight=sparse,
+        plugin=found,
+        model=served,
+        query=query,
+        session=list(session),
+        top_k=top_k,
+        tfidf_weight=sparse,
         embedding_weight=dense,
         prompt_prefix=found.params.get("prompt_prefix", "") if prompt_prefix is None else prompt_prefix,
-        show_search_result=(bool(found.params.get("show_search_result", False)) if show_search_result is None
-                            else show_search_result),
-        temperature=temperature, filters=parsed_filters, score_threshold=threshold, rerank=rerank_option,
+        show_search_result=(
+            bool(found.params.get("show_search_result", False)) if show_search_result is None else show_search_result
+        ),
+        temperature=temperature,
+        filters=parsed_filters,
+        score_threshold=threshold,
+        rerank=rerank_option,
     )
 
 
 def _generate(request: RethinkRequest, messages: list[ChatMessage], usage: list[GenerationResult]) -> str:
-    result = chat_complete(spec=request.model.spec, messages=messages,
-                           params=SamplingParams(temperature=request.temperature))
+    result = chat_complete(
+        spec=request.model.spec, messages=messages, params=SamplingParams(temperature=request.temperature)
+    )
     usage.append(result)
     return result.text.strip()
 
@@ -110,17 +131,17 @@ def _stripped(deltas: Iterator[str]) -> Iterator[str]:
             started = bool(delta)
         text = held + delta
         kept = text.rstrip()
-        held = text[len(kept):]
+        held = text[len(kept) :]
         if kept:
             yield kept
 
 
-def _streamed(request: RethinkRequest, messages: list[ChatMessage],
-              usage: list[GenerationResult]) -> Iterator[str]:
+def _streamed(request: RethinkRequest, messages: list[ChatMessage], usage: list[GenerationResult]) -> Iterator[str]:
     """The answer's text as it is generated. Errors before the first token (a prompt too long for the model)
     are raised by this call, not by the iterator."""
-    chunks = chat_stream(spec=request.model.spec, messages=messages,
-                         params=SamplingParams(temperature=request.temperature))
+    chunks = chat_stream(
+        spec=request.model.spec, messages=messages, params=SamplingParams(temperature=request.temperature)
+    )
 
     def deltas() -> Iterator[str]:
         try:
@@ -146,21 +167,37 @@ def _numbered(passages: Sequence[dict[str, Any]], *, budget: int) -> str:
     return "\n".join(lines)
 
 
-def rethink_prompt(*, request: RethinkRequest, passages: Sequence[dict[str, Any]], draft: str, budget: int,
-                   question: str | None = None) -> str:
+def rethink_prompt(
+    *, request: RethinkRequest, passages: Sequence[dict[str, Any]], draft: str, budget: int, question: str | None = None
+) -> str:
     head = "\n".join(part for part in (request.prompt_prefix.strip(), DEFAULT_RETHINK_PROMPT) if part)
-    return (f"{head}\n\nPassages:\n{_numbered(passages, budget=budget) or '(none found)'}\n\n"
-            f"Question: {question or request.query}\nDraft answer: {draft}\nRevised answer:")
+    return (
+        f"{head}\n\nPassages:\n{_numbered(passages, budget=budget) or '(none found)'}\n\n"
+        f"Question: {question or request.query}\nDraft answer: {draft}\nRevised answer:"
+    )
 
 
-def _revised(request: RethinkRequest, *, passages: Sequence[dict[str, Any]], draft: str, question: str,
-             usage: list[GenerationResult], stream: bool) -> Iterator[str]:
+def _revised(
+    request: RethinkRequest,
+    *,
+    passages: Sequence[dict[str, Any]],
+    draft: str,
+    question: str,
+    usage: list[GenerationResult],
+    stream: bool,
+) -> Iterator[str]:
     """The revised answer: its tokens as they come when ``stream``, else the whole answer at once. The passages
     shrink until the prompt fits the model; a stream starts only once a prompt fits, so nothing sent is
     taken back."""
     for budget in PASSAGE_CHAR_BUDGETS:
-        messages = [ChatMessage(role="user", content=rethink_prompt(request=request, passages=passages, draft=draft,
-                                                                    budget=budget, question=question))]
+        messages = [
+            ChatMessage(
+                role="user",
+                content=rethink_prompt(
+                    request=request, passages=passages, draft=draft, budget=budget, question=question
+                ),
+            )
+        ]
         try:
             if not stream:
                 yield _generate(request, messages, usage)
@@ -173,14 +210,18 @@ def _revised(request: RethinkRequest, *, passages: Sequence[dict[str, Any]], dra
     yield from answer
 
 
-def rethink_events(request: RethinkRequest, *, usage: list[GenerationResult] | None = None,
-                   stream: bool = False) -> Iterator[dict[str, Any]]:
+def rethink_events(
+    request: RethinkRequest, *, usage: list[GenerationResult] | None = None, stream: bool = False
+) -> Iterator[dict[str, Any]]:
     """``{"step": {...}}`` events as the work happens (with ``stream``, ``{"delta": text}`` events of the revised
     answer before its step), then ``{"finished": true, "result", "draft", "steps", "search_result"?}``.
     ``usage`` collects the model results (for usage records)."""
     usage = usage if usage is not None else []
-    messages = [ChatMessage(role=role, content=turn[key]) for turn in request.session
-                for role, key in (("user", "human"), ("assistant", "assistant"))]
+    messages = [
+        ChatMessage(role=role, content=turn[key])
+        for turn in request.session
+        for role, key in (("user", "human"), ("assistant", "assistant"))
+    ]
     draft = _generate(request, [*messages, ChatMessage(role="user", content=request.query)], usage)
     steps: list[dict[str, Any]] = []
 
@@ -190,17 +231,23 @@ def rethink_events(request: RethinkRequest, *, usage: list[GenerationResult] | N
 
     query, question = request.query, request.query
     if any(m.content.strip() for m in messages):
-        standalone = standalone_query(spec=request.model.spec, history=messages, question=request.query,
-                                      usage=usage)
+        standalone = standalone_query(spec=request.model.spec, history=messages, question=request.query, usage=usage)
         query = standalone.text
         question = query if standalone.method == "model" else request.query
         yield step("rewrite query", query, method=standalone.method)
     yield step("extract key terms", ", ".join(key_terms(query=query, kind=request.plugin.kind)))
     searched = search_query(query=query, kind=request.plugin.kind)
-    passages = plugin_search_in(plugin=request.plugin, query=searched, top_k=request.top_k,
-                                tfidf_weight=request.tfidf_weight, embedding_weight=request.embedding_weight,
-                                filters=request.filters, score_threshold=request.score_threshold,
-                                rerank=request.rerank or False, rerank_query=query)
+    passages = plugin_search_in(
+        plugin=request.plugin,
+        query=searched,
+        top_k=request.top_k,
+        tfidf_weight=request.tfidf_weight,
+        embedding_weight=request.embedding_weight,
+        filters=request.filters,
+        score_threshold=request.score_threshold,
+        rerank=request.rerank or False,
+        rerank_query=query,
+    )
     yield step(f"search {request.plugin.slug}", _numbered(passages, budget=PASSAGE_CHAR_BUDGETS[0]), query=searched)
     parts: list[str] = []
     for delta in _revised(request, passages=passages, draft=draft, question=question, usage=usage, stream=stream):

@@ -41,6 +41,7 @@ _MAX_ID_DIGITS = 18  # beyond a 64-bit row id: not found, rather than a database
 
 # --- Reads ----------------------------------------------------------------------------------------------
 
+
 def segment_list(*, document: Document) -> QuerySet[Chunk]:
     return document.chunks.all()
 
@@ -73,9 +74,11 @@ def paginate_by_ordinal(queryset: QuerySet[Chunk], *, after: str | None, limit: 
 
 def chunk_overrides(*, plugin: Plugin) -> dict[str, dict[int, ChunkOverride]]:
     """The processed documents' edited or disabled chunks, by external id and ordinal (for rebuilding the index)."""
-    rows = (Chunk.objects.filter(document__plugin=plugin, document__status=Document.Status.PROCESSED)
-            .filter(Q(edited=True) | Q(enabled=False))
-            .values_list("document__external_id", "ordinal", "text", "edited", "enabled"))
+    rows = (
+        Chunk.objects.filter(document__plugin=plugin, document__status=Document.Status.PROCESSED)
+        .filter(Q(edited=True) | Q(enabled=False))
+        .values_list("document__external_id", "ordinal", "text", "edited", "enabled")
+    )
     overrides: dict[str, dict[int, ChunkOverride]] = defaultdict(dict)
     for external_id, ordinal, text, edited, enabled in rows:
         overrides[external_id][ordinal] = ChunkOverride(text=text if edited else None, enabled=enabled)
@@ -83,6 +86,7 @@ def chunk_overrides(*, plugin: Plugin) -> dict[str, dict[int, ChunkOverride]]:
 
 
 # --- Writes ---------------------------------------------------------------------------------------------
+
 
 def segment_text_clean(*, plugin: Plugin, text: Any, param: str = "text") -> str:
     """``text`` as a segment's new text, or ``ApiError`` (400) saying what is wrong with it."""
@@ -92,8 +96,12 @@ def segment_text_clean(*, plugin: Plugin, text: Any, param: str = "text") -> str
         raise ApiError("text must not contain NUL characters.", param=param)
     budget = MAX_SEGMENT_BUDGETS * get_profile(kind=plugin.kind).max_tokens
     if len(text) > MAX_SEGMENT_CHARS or chunking.count_tokens(text=text) > budget:
-        raise ApiError(f"text is too long for a segment of this plugin: at most {MAX_SEGMENT_CHARS} characters "
-                       f"and {budget} tokens.", code="segment_too_long", param=param)
+        raise ApiError(
+            f"text is too long for a segment of this plugin: at most {MAX_SEGMENT_CHARS} characters "
+            f"and {budget} tokens.",
+            code="segment_too_long",
+            param=param,
+        )
     return text
 
 
@@ -118,8 +126,9 @@ def _apply(*, index: HybridIndex, segment: Chunk, text: str | None, enabled: boo
         for step in steps:
             changed = _embedding_fallback(step) or changed
     except KeyError:
-        raise ConflictError("This segment is not in the plugin's index; reindex the plugin.",
-                            code="index_out_of_sync") from None
+        raise ConflictError(
+            "This segment is not in the plugin's index; reindex the plugin.", code="index_out_of_sync"
+        ) from None
     return changed
 
 
@@ -137,15 +146,20 @@ def _embedding_fallback(step: Callable[[bool], bool]) -> bool:
 
 def _dense_follow(*, plugin: Plugin) -> None:
     """Chunks left without a vector: make sure a dense build will embed them (a queued or running one does)."""
-    if Plugin.objects.filter(pk=plugin.pk).exclude(
-            dense_status__in=[Plugin.DenseStatus.QUEUED, Plugin.DenseStatus.BUILDING]).exists():
+    if (
+        Plugin.objects.filter(pk=plugin.pk)
+        .exclude(dense_status__in=[Plugin.DenseStatus.QUEUED, Plugin.DenseStatus.BUILDING])
+        .exists()
+    ):
         dense.dense_build_enqueue(plugin=plugin)
 
 
 def _check_processed(document: Document) -> None:
     if document.status != Document.Status.PROCESSED:
-        raise ConflictError(f"The file is {document.status}; its segments can be changed once it is processed.",
-                            code="file_not_processed")
+        raise ConflictError(
+            f"The file is {document.status}; its segments can be changed once it is processed.",
+            code="file_not_processed",
+        )
 
 
 def segment_update(*, segment: Chunk, text: str | None = None, enabled: bool | None = None) -> Chunk:
@@ -167,7 +181,7 @@ def segment_update(*, segment: Chunk, text: str | None = None, enabled: bool | N
         changed = _apply(index=index, segment=current, text=text, enabled=enabled)
         if text is not None:
             current.text = text
-            current.edited = text != current.document.text[current.start:current.end]
+            current.edited = text != current.document.text[current.start : current.end]
         if enabled is not None:
             current.enabled = enabled
         with transaction.atomic():
@@ -216,6 +230,7 @@ def segments_set_enabled(*, segments: QuerySet[Chunk], enabled: bool) -> tuple[i
 
 # --- Preview --------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class PreviewDocument:
     external_id: str
@@ -235,20 +250,25 @@ def _preview_text(*, parsed: ParsedDocument, param: str) -> str:
         result = pdf_extract_text(path=handle.name)
     if not result.succeeded:
         code = getattr(result.error_code, "value", result.error_code)
-        raise ApiError(f"{parsed.source}: PDF text extraction failed ({code}): {result.error_message}",
-                       code="pdf_extraction_failed", param=param)
+        raise ApiError(
+            f"{parsed.source}: PDF text extraction failed ({code}): {result.error_message}",
+            code="pdf_extraction_failed",
+            param=param,
+        )
     if not result.text.strip():
         raise ApiError(f"{parsed.source} has no extractable text.", code="empty_file", param=param)
     return result.text
 
 
-def segments_preview(*, plugin: Plugin, uploads: Sequence[UploadedFile] = (), text: Any = None,
-                     title: Any = None) -> list[PreviewDocument]:
+def segments_preview(
+    *, plugin: Plugin, uploads: Sequence[UploadedFile] = (), text: Any = None, title: Any = None
+) -> list[PreviewDocument]:
     """How the plugin's profile would chunk the uploaded files (checked and parsed as uploads are) or ``text``;
     stores nothing."""
     if bool(uploads) == (text is not None):
-        raise ApiError("Send either files as multipart field `file` or a JSON `text`.",
-                       param="file" if uploads else "text")
+        raise ApiError(
+            "Send either files as multipart field `file` or a JSON `text`.", param="file" if uploads else "text"
+        )
     sources: list[tuple[ParsedDocument, str]] = []
     if uploads:
         if len(uploads) > settings.PLUGINS_MAX_FILES_PER_UPLOAD:
@@ -256,17 +276,29 @@ def segments_preview(*, plugin: Plugin, uploads: Sequence[UploadedFile] = (), te
         for position, upload in enumerate(uploads):
             param = "file" if len(uploads) == 1 else f"file[{position}]"
             if upload.size > settings.PLUGINS_MAX_UPLOAD_BYTES:
-                raise ApiError(f"{upload.name} is larger than the limit of {settings.PLUGINS_MAX_UPLOAD_BYTES} "
-                               "bytes.", code="file_too_large", param=param, status_code=413)
+                raise ApiError(
+                    f"{upload.name} is larger than the limit of {settings.PLUGINS_MAX_UPLOAD_BYTES} bytes.",
+                    code="file_too_large",
+                    param=param,
+                    status_code=413,
+                )
             upload.seek(0)
-            sources += [(item, param) for item in parse_file(name=upload.name or "", data=upload.read(), param=param,
-                                                             max_bytes=settings.PLUGINS_MAX_UPLOAD_BYTES)]
+            sources += [
+                (item, param)
+                for item in parse_file(
+                    name=upload.name or "", data=upload.read(), param=param, max_bytes=settings.PLUGINS_MAX_UPLOAD_BYTES
+                )
+            ]
     else:
         if not isinstance(text, str) or not text.strip():
             raise ApiError("text must be a non-empty string.", param="text")
         if len(text.encode("utf-8", "surrogatepass")) > settings.PLUGINS_MAX_UPLOAD_BYTES:
-            raise ApiError(f"text is larger than the limit of {settings.PLUGINS_MAX_UPLOAD_BYTES} bytes.",
-                           code="file_too_large", param="text", status_code=413)
+            raise ApiError(
+                f"text is larger than the limit of {settings.PLUGINS_MAX_UPLOAD_BYTES} bytes.",
+                code="file_too_large",
+                param="text",
+                status_code=413,
+            )
         if title is not None and (not isinstance(title, str) or len(title) > 500):
             raise ApiError("title must be a string of at most 500 characters.", param="title")
         sources.append((ParsedDocument(external_id="", title=title or "", text=text), "text"))
@@ -274,10 +306,17 @@ def segments_preview(*, plugin: Plugin, uploads: Sequence[UploadedFile] = (), te
     previews: list[PreviewDocument] = []
     room = PREVIEW_MAX_CHUNKS
     for parsed, param in sources:
-        chunks = chunking.chunk_document(text=_preview_text(parsed=parsed, param=param), title=parsed.title,
-                                         kind=profile.chunk_kind, max_tokens=profile.max_tokens,
-                                         overlap=profile.overlap)
-        previews.append(PreviewDocument(external_id=parsed.external_id, title=parsed.title,
-                                        chunk_count=len(chunks), chunks=chunks[:room]))
+        chunks = chunking.chunk_document(
+            text=_preview_text(parsed=parsed, param=param),
+            title=parsed.title,
+            kind=profile.chunk_kind,
+            max_tokens=profile.max_tokens,
+            overlap=profile.overlap,
+        )
+        previews.append(
+            PreviewDocument(
+                external_id=parsed.external_id, title=parsed.title, chunk_count=len(chunks), chunks=chunks[:room]
+            )
+        )
         room = max(0, room - len(chunks))
     return previews

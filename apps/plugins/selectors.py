@@ -76,8 +76,10 @@ def search_params(
         raise ApiError(f"top_k must be an integer from 1 to {MAX_TOP_K}.", param="top_k")
     profile = get_profile(kind=plugin.kind)
     weights: list[float] = []
-    for name, value, fallback in (("tfidf_weight", tfidf_weight, profile.tfidf_weight),
-                                  ("embedding_weight", embedding_weight, profile.embedding_weight)):
+    for name, value, fallback in (
+        ("tfidf_weight", tfidf_weight, profile.tfidf_weight),
+        ("embedding_weight", embedding_weight, profile.embedding_weight),
+    ):
         value = plugin.params.get(name, fallback) if value is None else value
         if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value < 0:
             raise ApiError(f"{name} must be a number >= 0.", param=name)
@@ -96,9 +98,16 @@ def score_threshold_param(*, value: Any, param: str = "score_threshold") -> floa
 
 
 def plugin_search_in(
-    *, plugin: Plugin, query: str, top_k: int = 5, tfidf_weight: float | None = None,
-    embedding_weight: float | None = None, filters: Filter | Any = None,
-    score_threshold: float | None = None, rerank: RerankOption | Any = None, rerank_query: str | None = None,
+    *,
+    plugin: Plugin,
+    query: str,
+    top_k: int = 5,
+    tfidf_weight: float | None = None,
+    embedding_weight: float | None = None,
+    filters: Filter | Any = None,
+    score_threshold: float | None = None,
+    rerank: RerankOption | Any = None,
+    rerank_query: str | None = None,
 ) -> list[dict[str, Any]]:
     """``filters`` (raw JSON or an already parsed ``Filter``) restricts the search to the matching documents
     before ranking, so ``top_k`` stays full whenever enough of them match; hits scoring under
@@ -108,50 +117,81 @@ def plugin_search_in(
     None: the plugin's ``params["rerank"]``) has the first stage retrieve more candidates, which the rerank
     model scores: hits are then ordered by that score, ``score`` is it (``score_threshold`` applies to it) and
     ``scores`` gains ``rerank``."""
-    query, top_k, sparse, dense = search_params(plugin=plugin, query=query, top_k=top_k, tfidf_weight=tfidf_weight,
-                                                embedding_weight=embedding_weight)
+    query, top_k, sparse, dense = search_params(
+        plugin=plugin, query=query, top_k=top_k, tfidf_weight=tfidf_weight, embedding_weight=embedding_weight
+    )
     parsed = filters if isinstance(filters, Condition | Group) else filters_parse(value=filters)
     threshold = score_threshold_param(value=score_threshold)
-    option = rerank if isinstance(rerank, RerankOption) else rerank_option_parse(
-        value=plugin.params.get("rerank") if rerank is None else rerank)
+    option = (
+        rerank
+        if isinstance(rerank, RerankOption)
+        else rerank_option_parse(value=plugin.params.get("rerank") if rerank is None else rerank)
+    )
     allowed: set[str] | None = None
     if parsed is not None:
-        allowed = set(documents_filter(queryset=plugin.documents.all(), filters=parsed)
-                      .values_list("external_id", flat=True))
+        allowed = set(
+            documents_filter(queryset=plugin.documents.all(), filters=parsed).values_list("external_id", flat=True)
+        )
     with indexes.searchable(plugin=plugin) as index:
         pool = option.candidates(top_k=top_k) if option else top_k
-        hits = (index.search(query=query, top_k=pool, tfidf_weight=sparse, embedding_weight=dense,
-                             allowed_ids=allowed) if index else [])
+        hits = (
+            index.search(query=query, top_k=pool, tfidf_weight=sparse, embedding_weight=dense, allowed_ids=allowed)
+            if index
+            else []
+        )
     ranked = [(hit, hit.score, {"sparse": hit.scores["sparse"], "dense": hit.scores["dense"]}) for hit in hits]
     if option is not None and hits:
         # A cross-encoder reads the whole question (``rerank_query``), not the key terms a first stage may use.
-        reranked = rerank_scores(endpoint=option.endpoint, query=rerank_query or query,
-                                 passages=[hit.text for hit in hits])
-        ranked = [(hit, new, {**scores, "rerank": new})
-                  for (hit, _, scores), new in zip(ranked, reranked.scores, strict=True)]
+        reranked = rerank_scores(
+            endpoint=option.endpoint, query=rerank_query or query, passages=[hit.text for hit in hits]
+        )
+        ranked = [
+            (hit, new, {**scores, "rerank": new}) for (hit, _, scores), new in zip(ranked, reranked.scores, strict=True)
+        ]
         ranked = sorted(ranked, key=lambda item: -item[1])[:top_k]  # stable: ties keep the first-stage order
     if threshold is not None:
         ranked = [item for item in ranked if item[1] >= threshold]
-    metas = dict(plugin.documents.filter(external_id__in={hit.doc_id for hit, _, _ in ranked})
-                 .values_list("external_id", "meta"))
+    metas = dict(
+        plugin.documents.filter(external_id__in={hit.doc_id for hit, _, _ in ranked}).values_list("external_id", "meta")
+    )
     return [
-        {"doc_id": hit.doc_id, "title": hit.title, "url": hit.url or "", "text": hit.text,
-         "score": round(score, 6), "scores": {name: round(value, 6) for name, value in scores.items()},
-         "meta": metas.get(hit.doc_id) or {}}
+        {
+            "doc_id": hit.doc_id,
+            "title": hit.title,
+            "url": hit.url or "",
+            "text": hit.text,
+            "score": round(score, 6),
+            "scores": {name: round(value, 6) for name, value in scores.items()},
+            "meta": metas.get(hit.doc_id) or {},
+        }
         for hit, score, scores in ranked
     ]
 
 
 def plugin_search(
-    *, user: AbstractUser, plugin: str, query: str, top_k: int = 5, tfidf_weight: float | None = None,
-    embedding_weight: float | None = None, filters: Filter | Any = None,
-    score_threshold: float | None = None, rerank: Any = None,
+    *,
+    user: AbstractUser,
+    plugin: str,
+    query: str,
+    top_k: int = 5,
+    tfidf_weight: float | None = None,
+    embedding_weight: float | None = None,
+    filters: Filter | Any = None,
+    score_threshold: float | None = None,
+    rerank: Any = None,
 ) -> list[dict[str, Any]]:
     """Ranked passages of ``plugin`` (a built-in slug, or the caller's own plugin id or slug) for ``query``:
     dicts with doc_id (the document's external id), title, url, text, score, scores {sparse, dense} and meta
     (the document's metadata), plus a rerank score with ``rerank`` (see ``plugin_search_in``). Bad input raises
     ``ApiError`` (400, with ``param``); another user's plugin raises ``NotFoundError``."""
     found = plugin_get_usable(user=user, plugin=plugin)
-    return plugin_search_in(plugin=found, query=query, top_k=top_k, tfidf_weight=tfidf_weight,
-                            embedding_weight=embedding_weight, filters=filters, score_threshold=score_threshold,
-                            rerank=rerank)
+    return plugin_search_in(
+        plugin=found,
+        query=query,
+        top_k=top_k,
+        tfidf_weight=tfidf_weight,
+        embedding_weight=embedding_weight,
+        filters=filters,
+        score_threshold=score_threshold,
+        rerank=rerank,
+    )

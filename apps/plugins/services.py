@@ -48,10 +48,16 @@ DEFAULT_TOP_K = 5
 
 # --- Plugins --------------------------------------------------------------------------------------------
 
+
 def default_params(*, kind: str) -> dict[str, Any]:
     tfidf, embedding = default_weights(kind=kind)
-    return {"top_k": DEFAULT_TOP_K, "tfidf_weight": tfidf, "embedding_weight": embedding, "prompt_prefix": "",
-            "show_search_result": False}
+    return {
+        "top_k": DEFAULT_TOP_K,
+        "tfidf_weight": tfidf,
+        "embedding_weight": embedding,
+        "prompt_prefix": "",
+        "show_search_result": False,
+    }
 
 
 def _check_kind(kind: str) -> str:
@@ -65,8 +71,14 @@ def plugin_create(*, owner: AbstractUser, name: str, description: str = "", kind
     if not name or len(name) > 100:
         raise ApiError("name must be 1 to 100 characters.", param="name")
     _check_kind(kind)
-    plugin = Plugin(owner=owner, name=name, description=description or "", kind=kind, params=default_params(kind=kind),
-                    embedding_model=dense.default_embedding_model_name())
+    plugin = Plugin(
+        owner=owner,
+        name=name,
+        description=description or "",
+        kind=kind,
+        params=default_params(kind=kind),
+        embedding_model=dense.default_embedding_model_name(),
+    )
     plugin.slug = slugify(name, allow_unicode=True)[:100] or plugin.id
     if Plugin.objects.filter(owner=owner, slug=plugin.slug).exists():
         raise ConflictError(f"You already have a plugin named {name!r}.", code="plugin_exists", param="name")
@@ -97,13 +109,21 @@ def builtin_plugin_ensure(*, kind: str) -> Plugin:
     name, description = BUILTINS[kind]
     plugin = Plugin.objects.filter(owner__isnull=True, slug=kind).first()
     if plugin is None:
-        plugin = Plugin.objects.create(owner=None, builtin=True, slug=kind, name=name, description=description,
-                                       kind=kind, params=default_params(kind=kind),
-                                       embedding_model=dense.default_embedding_model_name())
+        plugin = Plugin.objects.create(
+            owner=None,
+            builtin=True,
+            slug=kind,
+            name=name,
+            description=description,
+            kind=kind,
+            params=default_params(kind=kind),
+            embedding_model=dense.default_embedding_model_name(),
+        )
     return plugin
 
 
 # --- Documents in ---------------------------------------------------------------------------------------
+
 
 def _upsert_documents(*, plugin: Plugin, parsed: Sequence[ParsedDocument], skip_unchanged: bool) -> list[Document]:
     """Create or replace the documents (by external id) and queue them in a new ingest run (inside a transaction);
@@ -113,8 +133,12 @@ def _upsert_documents(*, plugin: Plugin, parsed: Sequence[ParsedDocument], skip_
     run = IngestRun.objects.create(plugin=plugin)
     for item in parsed:
         document = existing.get(item.external_id)
-        if (skip_unchanged and document is not None and document.status == Document.Status.PROCESSED
-                and document.content_hash == item.content_hash):
+        if (
+            skip_unchanged
+            and document is not None
+            and document.status == Document.Status.PROCESSED
+            and document.content_hash == item.content_hash
+        ):
             continue
         document = document or Document(plugin=plugin, external_id=item.external_id)
         if document.file:
@@ -137,9 +161,17 @@ def _upsert_documents(*, plugin: Plugin, parsed: Sequence[ParsedDocument], skip_
 
 def _failed_document(*, plugin: Plugin, name: str, error: str) -> Document:
     document, _ = Document.objects.update_or_create(
-        plugin=plugin, external_id=name,
-        defaults={"source": name, "title": Path(name).stem, "text": "", "status": Document.Status.FAILED,
-                  "error": error, "chunk_count": 0, "run": None},
+        plugin=plugin,
+        external_id=name,
+        defaults={
+            "source": name,
+            "title": Path(name).stem,
+            "text": "",
+            "status": Document.Status.FAILED,
+            "error": error,
+            "chunk_count": 0,
+            "run": None,
+        },
     )
     return document
 
@@ -155,11 +187,16 @@ def documents_upload(*, plugin: Plugin, uploads: Sequence[UploadedFile]) -> list
     for position, upload in enumerate(uploads):
         param = "file" if len(uploads) == 1 else f"file[{position}]"
         if upload.size > settings.PLUGINS_MAX_UPLOAD_BYTES:  # before reading it
-            raise ApiError(f"{upload.name} is larger than the limit of {settings.PLUGINS_MAX_UPLOAD_BYTES} bytes.",
-                           code="file_too_large", param=param, status_code=413)
+            raise ApiError(
+                f"{upload.name} is larger than the limit of {settings.PLUGINS_MAX_UPLOAD_BYTES} bytes.",
+                code="file_too_large",
+                param=param,
+                status_code=413,
+            )
         upload.seek(0)
-        parsed += parse_file(name=upload.name or "", data=upload.read(), param=param,
-                             max_bytes=settings.PLUGINS_MAX_UPLOAD_BYTES)
+        parsed += parse_file(
+            name=upload.name or "", data=upload.read(), param=param, max_bytes=settings.PLUGINS_MAX_UPLOAD_BYTES
+        )
     with transaction.atomic():
         queued = _upsert_documents(plugin=plugin, parsed=_last_wins(parsed), skip_unchanged=False)
         if queued:
@@ -179,8 +216,14 @@ def _files_under(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_EXTENSIONS)
 
 
-def documents_import(*, plugin: Plugin, path: Path, progress: Progress | None = None, skip_unchanged: bool = True,
-                     dense_build_in_background: bool = True) -> tuple[IngestRun | None, list[Document]]:
+def documents_import(
+    *,
+    plugin: Plugin,
+    path: Path,
+    progress: Progress | None = None,
+    skip_unchanged: bool = True,
+    dense_build_in_background: bool = True,
+) -> tuple[IngestRun | None, list[Document]]:
     """Import a file or a directory's supported files and ingest them here (a command's work): a bad file is
     recorded as a failed document and the rest goes in. Returns the run (None when nothing changed) and the
     documents that failed before ingestion."""
@@ -188,8 +231,9 @@ def documents_import(*, plugin: Plugin, path: Path, progress: Progress | None = 
     rejected: list[Document] = []
     for file_path in _files_under(Path(path)):
         try:
-            parsed += parse_file(name=file_path.name, data=file_path.read_bytes(),
-                                 max_bytes=settings.PLUGINS_MAX_UPLOAD_BYTES)
+            parsed += parse_file(
+                name=file_path.name, data=file_path.read_bytes(), max_bytes=settings.PLUGINS_MAX_UPLOAD_BYTES
+            )
         except ApiError as exc:
             rejected.append(_failed_document(plugin=plugin, name=file_path.name, error=str(exc.detail)))
     with transaction.atomic():
@@ -202,6 +246,7 @@ def documents_import(*, plugin: Plugin, path: Path, progress: Progress | None = 
 
 
 # --- Ingestion ------------------------------------------------------------------------------------------
+
 
 def _document_text(document: Document) -> str:
     """The text to index; extracts a stored PDF. Raises ValueError with the reason for a document to fail."""
@@ -223,8 +268,13 @@ def _document_text(document: Document) -> str:
 
 def _chunk_rows(*, plugin: Plugin, document: Document) -> list[Chunk]:
     profile = get_profile(kind=plugin.kind)
-    chunks = chunk_document(text=document.text, title=document.title, kind=profile.chunk_kind,
-                            max_tokens=profile.max_tokens, overlap=profile.overlap)
+    chunks = chunk_document(
+        text=document.text,
+        title=document.title,
+        kind=profile.chunk_kind,
+        max_tokens=profile.max_tokens,
+        overlap=profile.overlap,
+    )
     return [Chunk(document=document, ordinal=c.ordinal, text=c.text, start=c.start, end=c.end) for c in chunks]
 
 
@@ -238,13 +288,15 @@ def _ingest_batch(*, plugin: Plugin, index: Any, documents: list[Document]) -> t
             good.append(document)
         except Exception as exc:  # a bad file fails alone
             failed += 1
-            Document.objects.filter(pk=document.pk).update(status=Document.Status.FAILED, error=str(exc)[:2000],
-                                                           chunk_count=0)
+            Document.objects.filter(pk=document.pk).update(
+                status=Document.Status.FAILED, error=str(exc)[:2000], chunk_count=0
+            )
     if not good:
         return failed, 0
-    added = index.add_documents(documents=[
-        IndexDocument(id=d.external_id, title=d.title, text=d.text, url=d.url or None) for d in good
-    ], embed=False)
+    added = index.add_documents(
+        documents=[IndexDocument(id=d.external_id, title=d.title, text=d.text, url=d.url or None) for d in good],
+        embed=False,
+    )
     indexes.commit(plugin=plugin, index=index)
     with transaction.atomic():
         for document in good:
@@ -252,12 +304,14 @@ def _ingest_batch(*, plugin: Plugin, index: Any, documents: list[Document]) -> t
             Chunk.objects.filter(document=document).delete()
             Chunk.objects.bulk_create(rows, batch_size=500)
             Document.objects.filter(pk=document.pk).update(
-                status=Document.Status.PROCESSED, error="", chunk_count=len(rows), text=document.text)
+                status=Document.Status.PROCESSED, error="", chunk_count=len(rows), text=document.text
+            )
     return failed, added
 
 
-def ingest_run_process(*, run_id: str, progress: Progress | None = None,
-                       dense_build_in_background: bool = True) -> None:
+def ingest_run_process(
+    *, run_id: str, progress: Progress | None = None, dense_build_in_background: bool = True
+) -> None:
     """Index the run's queued documents in batches on the sparse side (status-guarded and idempotent: a re-run
     only picks up what is still queued, and indexing a document again replaces it), then queue the dense side's
     build (``apps.plugins.dense``) unless the caller runs it."""
@@ -271,13 +325,16 @@ def ingest_run_process(*, run_id: str, progress: Progress | None = None,
         if not Plugin.objects.filter(pk=plugin.pk).exists():
             return
         index = indexes.open_index(plugin=plugin)
-        pending = list(run.documents.filter(status__in=[Document.Status.QUEUED, Document.Status.PROCESSING])
-                       .order_by("created_at", "pk").values_list("pk", flat=True))
+        pending = list(
+            run.documents.filter(status__in=[Document.Status.QUEUED, Document.Status.PROCESSING])
+            .order_by("created_at", "pk")
+            .values_list("pk", flat=True)
+        )
         done = run.total - len(pending)
         if progress:
             progress(done, run.total)
         for start in range(0, len(pending), batch_size):
-            ids = pending[start:start + batch_size]
+            ids = pending[start : start + batch_size]
             Document.objects.filter(pk__in=ids).update(status=Document.Status.PROCESSING)
             documents = list(Document.objects.filter(pk__in=ids).order_by("created_at", "pk"))
             try:
@@ -329,8 +386,11 @@ def plugin_reindex(*, plugin: Plugin, progress: Progress | None = None) -> int:
         done = 0
         batch: list[IndexDocument] = []
         for document in documents.iterator(chunk_size=500):
-            batch.append(IndexDocument(id=document.external_id, title=document.title, text=document.text,
-                                       url=document.url or None))
+            batch.append(
+                IndexDocument(
+                    id=document.external_id, title=document.title, text=document.text, url=document.url or None
+                )
+            )
             if len(batch) >= settings.PLUGINS_INGEST_BATCH:
                 index.add_documents(documents=batch, embed=False, overrides=overrides)
                 done, batch = done + len(batch), []
@@ -346,13 +406,18 @@ def plugin_reindex(*, plugin: Plugin, progress: Progress | None = None) -> int:
 
 # --- Built-ins ------------------------------------------------------------------------------------------
 
+
 def _corpus_records(path: Path) -> list[ParsedDocument]:
     return parse_file(name=path.name, data=path.read_bytes(), max_bytes=1 << 40)
 
 
-def builtins_load(*, corpora_dir: Path | None = None, only: Sequence[str] | None = None,
-                  progress_for: Callable[[str], Progress | None] | None = None,
-                  log: Callable[[str], None] = logger.info) -> dict[str, int]:
+def builtins_load(
+    *,
+    corpora_dir: Path | None = None,
+    only: Sequence[str] | None = None,
+    progress_for: Callable[[str], Progress | None] | None = None,
+    log: Callable[[str], None] = logger.info,
+) -> dict[str, int]:
     """Create the built-in plugins and bring them in line with their corpora (``<kind>.jsonl``): new and changed
     documents are ingested, unchanged ones skipped (running it again is cheap) and documents no longer in the
     file removed. All of them go in on the sparse side first, so every built-in answers searches within minutes;
@@ -361,8 +426,7 @@ def builtins_load(*, corpora_dir: Path | None = None, only: Sequence[str] | None
     kinds = list(only or BUILTINS)
     unknown = [kind for kind in kinds if kind not in BUILTINS]
     if unknown:
-        raise ApiError(f"Unknown built-in plugin(s) {', '.join(unknown)}; known: {', '.join(BUILTINS)}.",
-                       param="only")
+        raise ApiError(f"Unknown built-in plugin(s) {', '.join(unknown)}; known: {', '.join(BUILTINS)}.", param="only")
     loaded: dict[str, int] = {}
     plugins: list[Plugin] = []
     for kind in kinds:
@@ -383,13 +447,17 @@ def builtins_load(*, corpora_dir: Path | None = None, only: Sequence[str] | None
             log(f"{kind}: up to date ({plugin.documents.count()} documents)")
             continue
         log(f"{kind}: ingesting {len(queued)} documents")
-        ingest_run_process(run_id=queued[0].run_id, progress=progress_for(kind) if progress_for else None,
-                           dense_build_in_background=False)
+        ingest_run_process(
+            run_id=queued[0].run_id,
+            progress=progress_for(kind) if progress_for else None,
+            dense_build_in_background=False,
+        )
     for plugin in plugins:
         plugin.refresh_from_db()
         log(f"{plugin.slug}: embedding (searchable by BM25 meanwhile)")
-        dense.dense_build(plugin_id=plugin.pk,
-                          progress=progress_for(f"{plugin.slug} embeddings") if progress_for else None)
+        dense.dense_build(
+            plugin_id=plugin.pk, progress=progress_for(f"{plugin.slug} embeddings") if progress_for else None
+        )
     return loaded
 
 
@@ -410,11 +478,14 @@ def _documents_remove_missing(*, plugin: Plugin, keep: set[str]) -> int:
 
 def builtins_missing(*, only: Sequence[str] | None = None) -> list[str]:
     """Built-ins not completely loaded: no plugin, no processed document, or a dense side still to embed."""
-    return [kind for kind in (only or BUILTINS)
-            if not Document.objects.filter(plugin__owner__isnull=True, plugin__slug=kind,
-                                           status=Document.Status.PROCESSED).exists()
-            or Plugin.objects.filter(owner__isnull=True, slug=kind).exclude(
-                dense_status=Plugin.DenseStatus.READY).exists()]
+    return [
+        kind
+        for kind in (only or BUILTINS)
+        if not Document.objects.filter(
+            plugin__owner__isnull=True, plugin__slug=kind, status=Document.Status.PROCESSED
+        ).exists()
+        or Plugin.objects.filter(owner__isnull=True, slug=kind).exclude(dense_status=Plugin.DenseStatus.READY).exists()
+    ]
 
 
 def _ingest_task() -> Any:
@@ -427,4 +498,3 @@ def plugin_reindex_enqueue(*, plugin: Plugin) -> None:
     from apps.plugins.tasks import reindex_task
 
     enqueue(reindex_task, plugin.pk)
-

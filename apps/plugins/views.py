@@ -59,24 +59,32 @@ def _plugin_detail(plugin: Any) -> dict[str, Any]:
     return render_plugin(plugin, detail=True, run=selectors.ingest_run_latest(plugin=plugin))
 
 
-def _record_usage(request: Request, *, model: str, results: list[GenerationResult], started: float,
-                  status_code: int = 200) -> None:
-    total = GenerationResult(text="", prompt_tokens=sum(r.prompt_tokens for r in results),
-                             completion_tokens=sum(r.completion_tokens for r in results), finish_reason="stop")
+def _record_usage(
+    request: Request, *, model: str, results: list[GenerationResult], started: float, status_code: int = 200
+) -> None:
+    total = GenerationResult(
+        text="",
+        prompt_tokens=sum(r.prompt_tokens for r in results),
+        completion_tokens=sum(r.completion_tokens for r in results),
+        finish_reason="stop",
+    )
     record_chat_usage(request, model=model, result=total, started=started, status_code=status_code)
 
 
 # --- /v1/plugin/custom/plugins --------------------------------------------------------------------------
 
+
 class PluginListCreateApi(APIView):
     @extend_schema(operation_id="plugins_custom_list", tags=TAGS, responses=JSON_DOC)
     def get(self, request: Request) -> Response:
-        items, has_more = paginate_newest_first(selectors.plugin_list_owned(owner=request.user),
-                                                **page_params(request.query_params))
+        items, has_more = paginate_newest_first(
+            selectors.plugin_list_owned(owner=request.user), **page_params(request.query_params)
+        )
         return Response(list_page(items, has_more=has_more, render=render_plugin, id_key="plugin_id"))
 
-    @extend_schema(operation_id="plugins_custom_create", tags=TAGS, request=PluginCreateSerializer,
-                   responses={201: JSON_DOC})
+    @extend_schema(
+        operation_id="plugins_custom_create", tags=TAGS, request=PluginCreateSerializer, responses={201: JSON_DOC}
+    )
     def post(self, request: Request) -> Response:
         data = _valid(PluginCreateSerializer, request.data)
         plugin = services.plugin_create(owner=request.user, **data)
@@ -88,8 +96,7 @@ class PluginDetailApi(APIView):
     def get(self, request: Request, plugin_id: str) -> Response:
         return Response(_plugin_detail(selectors.plugin_get_owned(owner=request.user, plugin_id=plugin_id)))
 
-    @extend_schema(operation_id="plugins_custom_update", tags=TAGS, request=PluginUpdateSerializer,
-                   responses=JSON_DOC)
+    @extend_schema(operation_id="plugins_custom_update", tags=TAGS, request=PluginUpdateSerializer, responses=JSON_DOC)
     def patch(self, request: Request, plugin_id: str) -> Response:
         plugin = selectors.plugin_get_owned(owner=request.user, plugin_id=plugin_id)
         data = _valid(PluginUpdateSerializer, request.data)
@@ -108,17 +115,23 @@ class PluginFilesApi(APIView):
     @extend_schema(operation_id="plugins_custom_files_list", tags=TAGS, responses=JSON_DOC)
     def get(self, request: Request, plugin_id: str) -> Response:
         plugin = selectors.plugin_get_owned(owner=request.user, plugin_id=plugin_id)
-        items, has_more = paginate_newest_first(selectors.document_list(plugin=plugin),
-                                                **page_params(request.query_params))
+        items, has_more = paginate_newest_first(
+            selectors.document_list(plugin=plugin), **page_params(request.query_params)
+        )
         return Response(list_page(items, has_more=has_more, render=render_document, id_key="file_id"))
 
-    @extend_schema(operation_id="plugins_custom_files_upload", tags=TAGS,
-                   request={"multipart/form-data": FilesUploadSerializer}, responses={202: JSON_DOC})
+    @extend_schema(
+        operation_id="plugins_custom_files_upload",
+        tags=TAGS,
+        request={"multipart/form-data": FilesUploadSerializer},
+        responses={202: JSON_DOC},
+    )
     def post(self, request: Request, plugin_id: str) -> Response:
         plugin = selectors.plugin_get_owned(owner=request.user, plugin_id=plugin_id)
         documents = services.documents_upload(plugin=plugin, uploads=_files(request))
-        return Response({"object": "list", "data": [render_upload(d) for d in documents]},
-                        status=status.HTTP_202_ACCEPTED)
+        return Response(
+            {"object": "list", "data": [render_upload(d) for d in documents]}, status=status.HTTP_202_ACCEPTED
+        )
 
 
 class PluginFileDetailApi(APIView):
@@ -136,6 +149,7 @@ class PluginFileDetailApi(APIView):
 
 # --- Segments: /v1/plugin/custom/plugins/{id}/files/{id}/segments and /segments/preview -------------------
 
+
 def _segment(request: Request, plugin_id: str, file_id: str, segment_id: str) -> Chunk:
     plugin = selectors.plugin_get_owned(owner=request.user, plugin_id=plugin_id)
     document = selectors.document_get(plugin=plugin, document_id=file_id)
@@ -147,8 +161,9 @@ class SegmentListApi(APIView):
     def get(self, request: Request, plugin_id: str, file_id: str) -> Response:
         plugin = selectors.plugin_get_owned(owner=request.user, plugin_id=plugin_id)
         document = selectors.document_get(plugin=plugin, document_id=file_id)
-        items, has_more = segments.paginate_by_ordinal(segments.segment_list(document=document),
-                                                       **page_params(request.query_params))
+        items, has_more = segments.paginate_by_ordinal(
+            segments.segment_list(document=document), **page_params(request.query_params)
+        )
         return Response(list_page(items, has_more=has_more, render=render_segment, id_key="segment_id"))
 
 
@@ -157,8 +172,9 @@ class SegmentDetailApi(APIView):
     def get(self, request: Request, plugin_id: str, file_id: str, segment_id: str) -> Response:
         return Response(render_segment(_segment(request, plugin_id, file_id, segment_id)))
 
-    @extend_schema(operation_id="plugins_custom_segments_update", tags=TAGS, request=SegmentUpdateSerializer,
-                   responses=JSON_DOC)
+    @extend_schema(
+        operation_id="plugins_custom_segments_update", tags=TAGS, request=SegmentUpdateSerializer, responses=JSON_DOC
+    )
     def patch(self, request: Request, plugin_id: str, file_id: str, segment_id: str) -> Response:
         segment = _segment(request, plugin_id, file_id, segment_id)
         data = _valid(SegmentUpdateSerializer, request.data)
@@ -167,14 +183,18 @@ class SegmentDetailApi(APIView):
 
 
 class SegmentPreviewApi(APIView):
-    @extend_schema(operation_id="plugins_custom_segments_preview", tags=TAGS,
-                   request={"application/json": SegmentPreviewSerializer,
-                            "multipart/form-data": FilesUploadSerializer}, responses=JSON_DOC)
+    @extend_schema(
+        operation_id="plugins_custom_segments_preview",
+        tags=TAGS,
+        request={"application/json": SegmentPreviewSerializer, "multipart/form-data": FilesUploadSerializer},
+        responses=JSON_DOC,
+    )
     def post(self, request: Request, plugin_id: str) -> Response:
         plugin = selectors.plugin_get_owned(owner=request.user, plugin_id=plugin_id)
         data = request.data if isinstance(request.data, dict) else {}
-        previews = segments.segments_preview(plugin=plugin, uploads=request.FILES.getlist("file"),
-                                             text=data.get("text"), title=data.get("title"))
+        previews = segments.segments_preview(
+            plugin=plugin, uploads=request.FILES.getlist("file"), text=data.get("text"), title=data.get("title")
+        )
         return Response(render_preview(previews))
 
 
@@ -186,6 +206,7 @@ class PluginAvailableListApi(APIView):
 
 
 # --- /v1/plugin/search and /v1/plugin/chat --------------------------------------------------------------
+
 
 class PluginSearchApi(APIView):
     @extend_schema(operation_id="plugins_search", tags=TAGS, request=SearchSerializer, responses=JSON_DOC)
@@ -199,17 +220,30 @@ class PluginSearchApi(APIView):
 def _rethink_request(request: Request, data: dict[str, Any]) -> rethink.RethinkRequest:
     ratio = data["score_ratio"] or {}
     return rethink.rethink_prepare(
-        user=request.user, plugin=data["plugin"], query=data["query"], session=data["session"],
-        search_result_num=data["search_result_num"], prompt_prefix=data["prompt_prefix"],
-        tfidf_weight=ratio.get("tfidf"), embedding_weight=ratio.get("vector"),
-        show_search_result=data["show_search_result"], model=data["model"], temperature=data["temperature"],
-        filters=data["filters"], score_threshold=data["score_threshold"], rerank=data["rerank"],
+        user=request.user,
+        plugin=data["plugin"],
+        query=data["query"],
+        session=data["session"],
+        search_result_num=data["search_result_num"],
+        prompt_prefix=data["prompt_prefix"],
+        tfidf_weight=ratio.get("tfidf"),
+        embedding_weight=ratio.get("vector"),
+        show_search_result=data["show_search_result"],
+        model=data["model"],
+        temperature=data["temperature"],
+        filters=data["filters"],
+        score_threshold=data["score_threshold"],
+        rerank=data["rerank"],
     )
 
 
 class PluginChatApi(APIView):
-    @extend_schema(operation_id="plugins_chat", tags=TAGS, request=RethinkChatSerializer,
-                   responses={200: OpenApiResponse(description="The rethink answer, or SSE events when stream")})
+    @extend_schema(
+        operation_id="plugins_chat",
+        tags=TAGS,
+        request=RethinkChatSerializer,
+        responses={200: OpenApiResponse(description="The rethink answer, or SSE events when stream")},
+    )
     def post(self, request: Request) -> Any:
         started = time.monotonic()
         data = _valid(RethinkChatSerializer, request.data)
@@ -223,12 +257,14 @@ class PluginChatApi(APIView):
             return Response(body)
 
         def on_error(exc: ApiError) -> list[Any]:
-            body = error_body(message=str(exc.detail), code=exc.error_code, status_code=exc.status_code,
-                              param=exc.param)
+            body = error_body(
+                message=str(exc.detail), code=exc.error_code, status_code=exc.status_code, param=exc.param
+            )
             return [{"finished": True, **body}]
 
         events = guarded_stream(
-            rethink.rethink_events(prepared, usage=results, stream=True), on_error=on_error,
+            rethink.rethink_events(prepared, usage=results, stream=True),
+            on_error=on_error,
             on_close=lambda: _record_usage(request, model=prepared.model.id, results=results, started=started),
         )
         return sse_response(events)
@@ -236,9 +272,11 @@ class PluginChatApi(APIView):
 
 # --- Legacy /bot-service/ -------------------------------------------------------------------------------
 
+
 class LegacyCreateApi(LegacyApi):
-    @extend_schema(operation_id="legacy_plugin_create", tags=["legacy"], request=LegacyCreateSerializer,
-                   responses=JSON_DOC)
+    @extend_schema(
+        operation_id="legacy_plugin_create", tags=["legacy"], request=LegacyCreateSerializer, responses=JSON_DOC
+    )
     def post(self, request: Request) -> Response:
         plugin = services.plugin_create(owner=request.user, **_valid(LegacyCreateSerializer, request.data))
         return legacy_ok(render_plugin(plugin))
@@ -255,8 +293,9 @@ class LegacyListApi(LegacyApi):
 
 
 class LegacyDeleteApi(LegacyApi):
-    @extend_schema(operation_id="legacy_plugin_delete", tags=["legacy"], request=LegacyPluginIdSerializer,
-                   responses=JSON_DOC)
+    @extend_schema(
+        operation_id="legacy_plugin_delete", tags=["legacy"], request=LegacyPluginIdSerializer, responses=JSON_DOC
+    )
     def post(self, request: Request) -> Response:
         data = _valid(LegacyPluginIdSerializer, request.data)
         plugin = selectors.plugin_get_owned(owner=request.user, plugin_id=data["pluginId"])
@@ -265,8 +304,12 @@ class LegacyDeleteApi(LegacyApi):
 
 
 class LegacyUploadApi(LegacyApi):
-    @extend_schema(operation_id="legacy_plugin_upload", tags=["legacy"],
-                   request={"multipart/form-data": LegacyUploadSerializer}, responses=JSON_DOC)
+    @extend_schema(
+        operation_id="legacy_plugin_upload",
+        tags=["legacy"],
+        request={"multipart/form-data": LegacyUploadSerializer},
+        responses=JSON_DOC,
+    )
     def post(self, request: Request) -> Response:
         plugin_id = request.data.get("pluginId")
         if not plugin_id:
@@ -277,18 +320,23 @@ class LegacyUploadApi(LegacyApi):
 
 
 class LegacyRethinkApi(LegacyApi):
-    @extend_schema(operation_id="legacy_rethink", tags=["legacy"], request=LegacyRethinkSerializer,
-                   responses=JSON_DOC)
+    @extend_schema(operation_id="legacy_rethink", tags=["legacy"], request=LegacyRethinkSerializer, responses=JSON_DOC)
     def post(self, request: Request) -> Response:
         started = time.monotonic()
         data = _valid(LegacyRethinkSerializer, request.data)
-        prepared = rethink.rethink_prepare(user=request.user, plugin=data["pluginName"], query=data["text"],
-                                           search_result_num=data["searchResultNum"], model=data["modelVersion"],
-                                           show_search_result=True)
+        prepared = rethink.rethink_prepare(
+            user=request.user,
+            plugin=data["pluginName"],
+            query=data["text"],
+            search_result_num=data["searchResultNum"],
+            model=data["modelVersion"],
+            show_search_result=True,
+        )
         results: list[GenerationResult] = []
         try:
             body = rethink.rethink(prepared, usage=results)
         finally:
             _record_usage(request, model=prepared.model.id, results=results, started=started)
-        return legacy_ok({"result": [body["result"]], "steps": body["steps"],
-                          "search_result": body.get("search_result", [])})
+        return legacy_ok(
+            {"result": [body["result"]], "steps": body["steps"], "search_result": body.get("search_result", [])}
+        )

@@ -11,11 +11,15 @@ MAX_DOCUMENTS = 1000
 MAX_TEXT_CHARS = 32_000
 
 
-@extend_schema_field({
-    "oneOf": [{"type": "string"}, {"type": "object", "properties": {"text": {"type": "string"}},
-                                   "required": ["text"]}],
-    "description": "A document: its text, or {\"text\": …} (other keys are ignored).",
-})
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string"},
+            {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+        ],
+        "description": 'A document: its text, or {"text": …} (other keys are ignored).',
+    }
+)
 class RerankDocumentField(serializers.Field):
     def to_internal_value(self, data: Any) -> str:
         text = data.get("text") if isinstance(data, dict) else data
@@ -30,14 +34,21 @@ class RerankDocumentField(serializers.Field):
 
 
 class RerankRequestSerializer(serializers.Serializer):
-    model = serializers.CharField(required=False, max_length=200,
-                                  help_text="A rerank model (kind `rerank`); the default one when left out.")
+    model = serializers.CharField(
+        required=False, max_length=200, help_text="A rerank model (kind `rerank`); the default one when left out."
+    )
     query = serializers.CharField(max_length=MAX_TEXT_CHARS)
     documents = serializers.ListField(child=RerankDocumentField(), min_length=1, max_length=MAX_DOCUMENTS)
-    top_n = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1,
-                                     help_text="Return the best top_n documents (all when left out or larger).")
-    return_documents = serializers.BooleanField(required=False, default=True,
-                                                help_text='Include each document as {"text"} in its result.')
+    top_n = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        help_text="Return the best top_n documents (all when left out or larger).",
+    )
+    return_documents = serializers.BooleanField(
+        required=False, default=True, help_text='Include each document as {"text"} in its result.'
+    )
     user = serializers.CharField(required=False)
 
 
@@ -63,17 +74,21 @@ class RerankResponseSerializer(serializers.Serializer):
     usage = RerankUsageSerializer()
 
 
-@extend_schema_field({
-    "oneOf": [
-        {"type": "string", "description": "A rerank model's name."},
-        {"type": "object", "properties": {"model": {"type": "string"},
-                                          "top_n": {"type": "integer", "minimum": 1, "maximum": 100}},
-         "required": ["model"]},
-        {"type": "boolean", "enum": [False], "description": "No reranking, even if the plugin has a default."},
-    ],
-    "description": "Rerank the first-stage candidates (top_n of them, default max(4 × top_k, 20), at most 100) "
-                   "with a rerank model; score then is the rerank score. Unset: the plugin's default "
-                   "(params.rerank), if any.",
-})
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "description": "A rerank model's name."},
+            {
+                "type": "object",
+                "properties": {"model": {"type": "string"}, "top_n": {"type": "integer", "minimum": 1, "maximum": 100}},
+                "required": ["model"],
+            },
+            {"type": "boolean", "enum": [False], "description": "No reranking, even if the plugin has a default."},
+        ],
+        "description": "Rerank the first-stage candidates (top_n of them, default max(4 × top_k, 20), at most 100) "
+        "with a rerank model; score then is the rerank score. Unset: the plugin's default "
+        "(params.rerank), if any.",
+    }
+)
 class RerankOptionField(serializers.JSONField):
     """Checked (and resolved) by ``apps.rerank.selectors.rerank_option_parse``."""

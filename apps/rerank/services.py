@@ -31,9 +31,13 @@ def rerank_scores(*, endpoint: ModelEndpoint, query: str, passages: Sequence[str
     if not passages:
         return RerankScores(scores=[], tokens=0)
     if endpoint.backend == ModelEndpoint.Backend.OPENAI_UPSTREAM:
-        reranker = UpstreamReranker(base_url=endpoint.base_url, api=endpoint.rerank_api,
-                                    model=endpoint.upstream_model or endpoint.name,
-                                    api_key=endpoint.upstream_api_key, timeout_s=settings.RERANK_TIMEOUT_S)
+        reranker = UpstreamReranker(
+            base_url=endpoint.base_url,
+            api=endpoint.rerank_api,
+            model=endpoint.upstream_model or endpoint.name,
+            api_key=endpoint.upstream_api_key,
+            timeout_s=settings.RERANK_TIMEOUT_S,
+        )
         try:
             return reranker.score(query=query, passages=passages)
         except RuntimeErrorBase as exc:

@@ -14,20 +14,40 @@ from apps.usage.services import usage_record
 
 
 class RerankApi(APIView):
-    @extend_schema(operation_id="rerank_create", tags=["rerank"], request=RerankRequestSerializer,
-                   responses=RerankResponseSerializer)
+    @extend_schema(
+        operation_id="rerank_create",
+        tags=["rerank"],
+        request=RerankRequestSerializer,
+        responses=RerankResponseSerializer,
+    )
     def post(self, request: Request) -> Response:
         started = time.monotonic()
         serializer = RerankRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         documents = data["documents"]
-        reranked = rerank_create(model=data.get("model"), query=data["query"], documents=documents,
-                                 top_n=data["top_n"])
-        results = [{"index": index, "relevance_score": score,
-                    **({"document": {"text": documents[index]}} if data["return_documents"] else {})}
-                   for index, score in reranked.ranking]
-        usage_record(owner_id=request.user.pk, api_key_id=request.auth.pk, route=request.path, model=reranked.model,
-                     prompt_tokens=reranked.tokens, latency_ms=int((time.monotonic() - started) * 1000))
-        return Response({"id": new_id("rerank"), "model": reranked.model, "results": results,
-                         "usage": {"prompt_tokens": reranked.tokens, "total_tokens": reranked.tokens}})
+        reranked = rerank_create(model=data.get("model"), query=data["query"], documents=documents, top_n=data["top_n"])
+        results = [
+            {
+                "index": index,
+                "relevance_score": score,
+                **({"document": {"text": documents[index]}} if data["return_documents"] else {}),
+            }
+            for index, score in reranked.ranking
+        ]
+        usage_record(
+            owner_id=request.user.pk,
+            api_key_id=request.auth.pk,
+            route=request.path,
+            model=reranked.model,
+            prompt_tokens=reranked.tokens,
+            latency_ms=int((time.monotonic() - started) * 1000),
+        )
+        return Response(
+            {
+                "id": new_id("rerank"),
+                "model": reranked.model,
+                "results": results,
+                "usage": {"prompt_tokens": reranked.tokens, "total_tokens": reranked.tokens},
+            }
+        )

@@ -34,7 +34,11 @@ def _search_query(*, spec: ModelSpec, messages: Sequence[ChatMessage]) -> tuple[
 
 
 def augment_chat_with_search(
-    *, user: AbstractUser, messages: Sequence[ChatMessage], options: dict[str, Any], spec: ModelSpec,
+    *,
+    user: AbstractUser,
+    messages: Sequence[ChatMessage],
+    options: dict[str, Any],
+    spec: ModelSpec,
 ) -> Augmented:
     search = options.get("search")
     search = search if isinstance(search, dict) else {}
@@ -50,13 +54,20 @@ def augment_chat_with_search(
     for param, value in (("search.filters", filters), ("search.score_threshold", threshold)):
         unfit = unfilterable_providers(names=names) if value is not None else []
         if unfit:
-            raise ApiError(f"{param} works only with the local `plugins` search provider, not {unfit[0]!r}; "
-                           'ask for it with search.providers: ["plugins"].', param=param)
+            raise ApiError(
+                f"{param} works only with the local `plugins` search provider, not {unfit[0]!r}; "
+                'ask for it with search.providers: ["plugins"].',
+                param=param,
+            )
     query, method = _search_query(spec=spec, messages=messages)
     if not query.strip():
         raise ApiError("Search-augmented chat needs a user message with text to search for.", param="messages")
-    results = web_search(user=user, query=query, top_k=top_k, providers=names, filters=filters,
-                         score_threshold=threshold).results
+    results = web_search(
+        user=user, query=query, top_k=top_k, providers=names, filters=filters, score_threshold=threshold
+    ).results
     system = ChatMessage(role="system", content=sources_block(results))
-    return Augmented(messages=[system, *messages], sources=numbered_sources(results),
-                     response_fields={"search_query": query, "search_query_method": method})
+    return Augmented(
+        messages=[system, *messages],
+        sources=numbered_sources(results),
+        response_fields={"search_query": query, "search_query_method": method},
+    )

@@ -16,5 +16,4 @@ def sources_block(results: list[SearchResult]) -> str:
 
 
 def numbered_sources(results: list[SearchResult]) -> list[dict[str, Any]]:
-    return [{"index": i, "title": r.title, "url": r.url, "snippet": r.snippet}
-            for i, r in enumerate(results, start=1)]
+    return [{"index": i, "title": r.title, "url": r.url, "snippet": r.snippet} for i, r in enumerate(results, start=1)]

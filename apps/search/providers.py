@@ -47,16 +47,22 @@ class SearxngProvider:
 
     def search(self, *, user: AbstractUser, query: str, top_k: int) -> list[SearchResult]:
         try:
-            response = httpx.get(f"{self.base_url}/search", params={"q": query, "format": "json"},
-                                 timeout=self.timeout_s)
+            response = httpx.get(
+                f"{self.base_url}/search", params={"q": query, "format": "json"}, timeout=self.timeout_s
+            )
             response.raise_for_status()
             results = response.json()["results"]
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
             raise ProviderError(f"SearxNG at {self.base_url}: {type(exc).__name__}: {exc}") from exc
         return [
-            SearchResult(title=str(item.get("title") or ""), url=str(item.get("url") or ""),
-                         snippet=str(item.get("content") or ""), source=str(item.get("engine") or "searxng"))
-            for item in results[:top_k] if isinstance(item, dict) and item.get("url")
+            SearchResult(
+                title=str(item.get("title") or ""),
+                url=str(item.get("url") or ""),
+                snippet=str(item.get("content") or ""),
+                source=str(item.get("engine") or "searxng"),
+            )
+            for item in results[:top_k]
+            if isinstance(item, dict) and item.get("url")
         ]
 
 
@@ -70,20 +76,37 @@ class PluginProvider:
         self.plugin = plugin
         self.snippet_chars = snippet_chars
 
-    def search(self, *, user: AbstractUser, query: str, top_k: int, filters: Filter | None = None,
-               score_threshold: float | None = None) -> list[SearchResult]:
+    def search(
+        self,
+        *,
+        user: AbstractUser,
+        query: str,
+        top_k: int,
+        filters: Filter | None = None,
+        score_threshold: float | None = None,
+    ) -> list[SearchResult]:
         """``filters`` (parsed) and ``score_threshold`` (checked) as for ``/v1/plugin/search``."""
         from apps.core.errors import ApiError
         from apps.plugins.selectors import plugin_search
 
         try:
-            hits = plugin_search(user=user, plugin=self.plugin, query=query, top_k=top_k, filters=filters,
-                                 score_threshold=score_threshold)
+            hits = plugin_search(
+                user=user,
+                plugin=self.plugin,
+                query=query,
+                top_k=top_k,
+                filters=filters,
+                score_threshold=score_threshold,
+            )
         except ApiError as exc:
             raise ProviderError(f"plugin {self.plugin!r}: {exc.detail}") from exc
         return [
-            SearchResult(title=hit["title"], url=hit.get("url") or "", snippet=hit["text"][: self.snippet_chars],
-                         source=f"plugin:{self.plugin}")
+            SearchResult(
+                title=hit["title"],
+                url=hit.get("url") or "",
+                snippet=hit["text"][: self.snippet_chars],
+                source=f"plugin:{self.plugin}",
+            )
             for hit in hits
         ]
 

@@ -26,21 +26,56 @@ REWRITE_INSTRUCTION = (
 # Few-shot examples as earlier chat turns: SmolLM2-135M follows them far better than the instruction alone
 # (asked in one message to complete "Standalone question:", it mostly answered the question instead).
 REWRITE_EXAMPLES = (
-    ((("Who wrote Pride and Prejudice?", "Jane Austen wrote Pride and Prejudice."),), "Where did she live?",
-     "Where did Jane Austen live?"),
-    ((("What is the tallest mountain in Japan?", "Mount Fuji is the tallest mountain in Japan."),),
-     "How high is it?", "How high is Mount Fuji?"),
-    ((("Who founded Microsoft?", "Bill Gates and Paul Allen founded Microsoft in 1975."),),
-     "What did they build first?", "What did Bill Gates and Paul Allen build first?"),
+    (
+        (("Who wrote Pride and Prejudice?", "Jane Austen wrote Pride and Prejudice."),),
+        "Where did she live?",
+        "Where did Jane Austen live?",
+    ),
+    (
+        (("What is the tallest mountain in Japan?", "Mount Fuji is the tallest mountain in Japan."),),
+        "How high is it?",
+        "How high is Mount Fuji?",
+    ),
+    (
+        (("Who founded Microsoft?", "Bill Gates and Paul Allen founded Microsoft in 1975."),),
+        "What did they build first?",
+        "What did Bill Gates and Paul Allen build first?",
+    ),
 )
 MAX_HISTORY_MESSAGES = 4
 MAX_MESSAGE_CHARS = 400
 MAX_REWRITE_TOKENS = 64
 MAX_ADDED_CHARS = 150
 
-REFERRING_WORDS = ("he", "she", "it", "they", "them", "him", "her", "his", "hers", "its", "their", "theirs",
-                   "there", "this", "that", "these", "those", "then", "one", "他", "她", "它", "其", "该", "此",
-                   "这", "那")
+REFERRING_WORDS = (
+    "he",
+    "she",
+    "it",
+    "they",
+    "them",
+    "him",
+    "her",
+    "his",
+    "hers",
+    "its",
+    "their",
+    "theirs",
+    "there",
+    "this",
+    "that",
+    "these",
+    "those",
+    "then",
+    "one",
+    "他",
+    "她",
+    "它",
+    "其",
+    "该",
+    "此",
+    "这",
+    "那",
+)
 
 _PREFIX = re.compile(r"^\s*(?:standalone question|rewritten question|question|follow-up|user)\s*:\s*", re.I)
 _REFERRING = re.compile("|".join(rf"\b{w}\b" if w.isascii() else w for w in REFERRING_WORDS), re.I)
@@ -61,18 +96,25 @@ def _content_terms(text: str) -> set[str]:
 
 
 def _transcript(history: Sequence[ChatMessage], question: str) -> str:
-    lines = [f"{'User' if m.role == 'user' else 'Assistant'}: {' '.join(m.content.split())[:MAX_MESSAGE_CHARS]}"
-             for m in history]
+    lines = [
+        f"{'User' if m.role == 'user' else 'Assistant'}: {' '.join(m.content.split())[:MAX_MESSAGE_CHARS]}"
+        for m in history
+    ]
     return "\n".join([*lines, f"Follow-up: {question}"])
 
 
 def rewrite_messages(*, history: Sequence[ChatMessage], question: str) -> list[ChatMessage]:
     messages = [ChatMessage(role="system", content=REWRITE_INSTRUCTION)]
     for turns, follow_up, standalone in REWRITE_EXAMPLES:
-        example = [ChatMessage(role=role, content=text) for turn in turns
-                   for role, text in zip(("user", "assistant"), turn, strict=True)]
-        messages += [ChatMessage(role="user", content=_transcript(example, follow_up)),
-                     ChatMessage(role="assistant", content=standalone)]
+        example = [
+            ChatMessage(role=role, content=text)
+            for turn in turns
+            for role, text in zip(("user", "assistant"), turn, strict=True)
+        ]
+        messages += [
+            ChatMessage(role="user", content=_transcript(example, follow_up)),
+            ChatMessage(role="assistant", content=standalone),
+        ]
     return [*messages, ChatMessage(role="user", content=_transcript(history, question))]
 
 
@@ -109,15 +151,18 @@ def fallback_query(*, history: Sequence[ChatMessage], question: str) -> str:
 
 
 def standalone_query(
-    *, spec: ModelSpec, history: Sequence[ChatMessage], question: str, usage: list[GenerationResult] | None = None,
+    *,
+    spec: ModelSpec,
+    history: Sequence[ChatMessage],
+    question: str,
+    usage: list[GenerationResult] | None = None,
 ) -> StandaloneQuery:
     """``question`` rewritten by the model ``spec`` to stand without ``history`` (the earlier user and assistant
     turns, oldest first; only the last few are shown to the model). Call it only when there is history."""
     history = [m for m in history if m.role in ("user", "assistant") and m.content.strip()][-MAX_HISTORY_MESSAGES:]
     params = SamplingParams(temperature=0, max_new_tokens=MAX_REWRITE_TOKENS)
     try:
-        result = chat_complete(spec=spec, messages=rewrite_messages(history=history, question=question),
-                               params=params)
+        result = chat_complete(spec=spec, messages=rewrite_messages(history=history, question=question), params=params)
     except ApiError as exc:
         if exc.error_code != "context_length_exceeded":
             raise
@@ -131,5 +176,4 @@ def standalone_query(
     if not reason:
         return StandaloneQuery(text=rewrite, method="model")
     logger.info("query rewrite rejected (%s): %r", reason, rewrite)
-    return StandaloneQuery(text=fallback_query(history=history, question=question), method="fallback",
-                           rejected=reason)
+    return StandaloneQuery(text=fallback_query(history=history, question=question), method="fallback", rejected=reason)

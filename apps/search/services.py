@@ -29,8 +29,9 @@ def search_provider_names(*, providers: list[str] | None, param: str = "provider
     names = providers or (["web"] if "web" in available else ["plugins"])
     unknown = [name for name in names if name not in available]
     if unknown:
-        raise ApiError(f"Unknown or unconfigured search provider {unknown[0]!r}; available: {sorted(available)}.",
-                       param=param)
+        raise ApiError(
+            f"Unknown or unconfigured search provider {unknown[0]!r}; available: {sorted(available)}.", param=param
+        )
     return names
 
 
@@ -40,8 +41,15 @@ def unfilterable_providers(*, names: list[str]) -> list[str]:
     return [name for name in names if not available[name].filterable]
 
 
-def web_search(*, user: AbstractUser, query: str, top_k: int, providers: list[str] | None = None,
-               filters: Filter | None = None, score_threshold: float | None = None) -> SearchResponse:
+def web_search(
+    *,
+    user: AbstractUser,
+    query: str,
+    top_k: int,
+    providers: list[str] | None = None,
+    filters: Filter | None = None,
+    score_threshold: float | None = None,
+) -> SearchResponse:
     """Results from the named providers in order (default: the web when configured, else the local plugins),
     skipping a provider whose circuit is open; fails only when none answered. ``filters`` (parsed) and
     ``score_threshold`` need providers that can apply them."""
@@ -51,15 +59,18 @@ def web_search(*, user: AbstractUser, query: str, top_k: int, providers: list[st
     if filters is not None or score_threshold is not None:
         unfit = unfilterable_providers(names=names)
         if unfit:
-            raise ApiError(f"Search provider {unfit[0]!r} cannot apply filters or score_threshold.",
-                           param="filters" if filters is not None else "score_threshold")
+            raise ApiError(
+                f"Search provider {unfit[0]!r} cannot apply filters or score_threshold.",
+                param="filters" if filters is not None else "score_threshold",
+            )
         options = {"filters": filters, "score_threshold": score_threshold}
     results: list[SearchResult] = []
     answered: list[str] = []
     failures: list[str] = []
     for name in names:
-        breaker = CircuitBreaker(f"search:{name}", threshold=settings.SEARCH_BREAKER_THRESHOLD,
-                                 cooldown_s=settings.SEARCH_BREAKER_COOLDOWN_S)
+        breaker = CircuitBreaker(
+            f"search:{name}", threshold=settings.SEARCH_BREAKER_THRESHOLD, cooldown_s=settings.SEARCH_BREAKER_COOLDOWN_S
+        )
         if breaker.is_open:
             failures.append(f"{name}: temporarily disabled after repeated failures")
             continue
@@ -74,6 +85,7 @@ def web_search(*, user: AbstractUser, query: str, top_k: int, providers: list[st
         answered.append(name)
         results += found
     if not answered:
-        raise ApiError(f"No search provider answered ({'; '.join(failures)}).", code="search_unavailable",
-                       status_code=502)
+        raise ApiError(
+            f"No search provider answered ({'; '.join(failures)}).", code="search_unavailable", status_code=502
+        )
     return SearchResponse(results=results[: top_k * len(answered)], providers=answered)

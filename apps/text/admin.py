@@ -4,8 +4,21 @@ from django.contrib import admin
 
 from apps.text.models import Pdf2TextJob, SummarizationJob
 
-_COMMON_READONLY = ["id", "owner", "api_key", "status", "error_code", "error_message", "file", "filename",
-                    "size_bytes", "created_at", "started_at", "heartbeat_at", "finished_at"]
+_COMMON_READONLY = [
+    "id",
+    "owner",
+    "api_key",
+    "status",
+    "error_code",
+    "error_message",
+    "file",
+    "filename",
+    "size_bytes",
+    "created_at",
+    "started_at",
+    "heartbeat_at",
+    "finished_at",
+]
 
 
 @admin.register(Pdf2TextJob)
@@ -22,6 +35,17 @@ class SummarizationJobAdmin(admin.ModelAdmin):
     list_display = ["id", "owner", "model", "source", "status", "error_code", "created_at"]
     list_filter = ["status", "source", "model", "created_at"]
     search_fields = ["id", "filename", "owner__username"]
-    readonly_fields = [*_COMMON_READONLY, "source", "model", "max_length", "language", "progress", "steps",
-                       "summary", "prompt_tokens", "completion_tokens", "input_text"]
+    readonly_fields = [
+        *_COMMON_READONLY,
+        "source",
+        "model",
+        "max_length",
+        "language",
+        "progress",
+        "steps",
+        "summary",
+        "prompt_tokens",
+        "completion_tokens",
+        "input_text",
+    ]
     exclude = ["password"]

@@ -5,4 +5,3 @@ class TextConfig(AppConfig):
     name = "apps.text"
     label = "text"
     verbose_name = "pdf2text and summarization"
-

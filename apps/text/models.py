@@ -30,8 +30,7 @@ class TextJob(models.Model):
     """What both job kinds share: owner, status (the guard every task checks first), timing and the error."""
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    api_key = models.ForeignKey("accounts.ApiKey", on_delete=models.SET_NULL, null=True, blank=True,
-                                related_name="+")
+    api_key = models.ForeignKey("accounts.ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
     error_code = models.CharField(max_length=50, blank=True)
     error_message = models.TextField(blank=True)

@@ -34,8 +34,9 @@ def summarization_job_list(*, owner: AbstractUser) -> QuerySet[SummarizationJob]
 
 
 def summarization_job_get(*, owner: AbstractUser, job_id: str) -> SummarizationJob:
-    return get_owned_or_404(SummarizationJob.objects.defer("input_text"), owner=owner, label="summarization job",
-                            pk=job_id)
+    return get_owned_or_404(
+        SummarizationJob.objects.defer("input_text"), owner=owner, label="summarization job", pk=job_id
+    )
 
 
 def pdf2text_stale_jobs(*, now: datetime | None = None) -> QuerySet[Pdf2TextJob]:

@@ -14,34 +14,65 @@ LANGUAGES = ["auto", "zh", "en"]
 
 
 class WaitQuerySerializer(serializers.Serializer):
-    wait = serializers.FloatField(required=False, min_value=0, default=0,
-                                  help_text="Seconds to wait for the job to finish before answering (at most 30).")
+    wait = serializers.FloatField(
+        required=False,
+        min_value=0,
+        default=0,
+        help_text="Seconds to wait for the job to finish before answering (at most 30).",
+    )
 
 
 # --- Input ------------------------------------------------------------------------------------------------
 
+
 class Pdf2TextCreateInputSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True, use_url=False, help_text="The PDF.")
-    password = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=500,
-                                     default="", help_text="User or owner password of an encrypted PDF.")
-    pages = serializers.CharField(required=False, allow_blank=True, max_length=500, default="",
-                                  help_text="1-based pages and ranges, e.g. 1-3,5 (default: all).")
-    layout = serializers.BooleanField(required=False, default=False,
-                                      help_text="Keep each page's visual layout (columns, indentation).")
+    password = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=500,
+        default="",
+        help_text="User or owner password of an encrypted PDF.",
+    )
+    pages = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=500,
+        default="",
+        help_text="1-based pages and ranges, e.g. 1-3,5 (default: all).",
+    )
+    layout = serializers.BooleanField(
+        required=False, default=False, help_text="Keep each page's visual layout (columns, indentation)."
+    )
 
 
 class _SummarizationOptionsSerializer(serializers.Serializer):
     model = serializers.CharField(required=False, max_length=200, help_text="A chat model id (default model).")
-    max_length = serializers.IntegerField(required=False, min_value=1, max_value=32768,
-                                          help_text="Summary length in tokens (at most the model's max_new_tokens).")
-    language = serializers.ChoiceField(choices=LANGUAGES, required=False, default="auto",
-                                       help_text="Language of the prompts and the summary; auto = detect.")
+    max_length = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=32768,
+        help_text="Summary length in tokens (at most the model's max_new_tokens).",
+    )
+    language = serializers.ChoiceField(
+        choices=LANGUAGES,
+        required=False,
+        default="auto",
+        help_text="Language of the prompts and the summary; auto = detect.",
+    )
 
 
 class SummarizationFileInputSerializer(_SummarizationOptionsSerializer):
     file = serializers.FileField(allow_empty_file=True, use_url=False, help_text="A PDF, .txt or .md file.")
-    password = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=500,
-                                     default="", help_text="Password of an encrypted PDF.")
+    password = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=500,
+        default="",
+        help_text="Password of an encrypted PDF.",
+    )
 
 
 class SummarizationTextInputSerializer(_SummarizationOptionsSerializer):
@@ -57,6 +88,7 @@ class SummarizationCreateInputSerializer(SummarizationFileInputSerializer):
 
 # --- Output -----------------------------------------------------------------------------------------------
 
+
 class JobErrorSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
@@ -65,8 +97,9 @@ class JobErrorSerializer(serializers.Serializer):
 class PageTextSerializer(serializers.Serializer):
     page = serializers.IntegerField(help_text="1-based page number.")
     text = serializers.CharField()
-    notes = serializers.ListField(child=serializers.CharField(),
-                                  help_text="no_text_layer, or 'extraction_error: <reason>'.")
+    notes = serializers.ListField(
+        child=serializers.CharField(), help_text="no_text_layer, or 'extraction_error: <reason>'."
+    )
 
 
 class PdfMetadataSerializer(serializers.Serializer):
@@ -212,7 +245,10 @@ def render_summarization(job: SummarizationJob, *, request: Request) -> dict[str
         "summary": job.summary if job.status == JobStatus.SUCCEEDED else None,
         "progress": job.progress,
         "steps": job.steps,
-        "usage": {"prompt_tokens": job.prompt_tokens, "completion_tokens": job.completion_tokens,
-                  "total_tokens": job.prompt_tokens + job.completion_tokens},
+        "usage": {
+            "prompt_tokens": job.prompt_tokens,
+            "completion_tokens": job.completion_tokens,
+            "total_tokens": job.prompt_tokens + job.completion_tokens,
+        },
         "error": _error(job),
     }

@@ -14,8 +14,14 @@ def pdf2text_task(job_id: str) -> None:
     pdf2text.pdf2text_run(job_id=job_id)
 
 
-@shared_task(name="summarization.run", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-             soft_time_limit=settings.SUMMARIZATION_TIME_LIMIT_S, time_limit=settings.SUMMARIZATION_TIME_LIMIT_S + 60)
+@shared_task(
+    name="summarization.run",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    soft_time_limit=settings.SUMMARIZATION_TIME_LIMIT_S,
+    time_limit=settings.SUMMARIZATION_TIME_LIMIT_S + 60,
+)
 def summarization_task(job_id: str) -> None:
     summarization.summarization_run(job_id=job_id)
 

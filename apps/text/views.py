@@ -54,8 +54,13 @@ def _reject_oversized_body(request: Request, *, max_bytes: int) -> None:
         return
     if not request.content_type.startswith("multipart/"):
         if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
-            raise ApiError(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes; send "
-                           "long documents as a file.", code="input_too_long", param="text", status_code=413)
+            raise ApiError(
+                f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes; send "
+                "long documents as a file.",
+                code="input_too_long",
+                param="text",
+                status_code=413,
+            )
     elif length > max_bytes + _FORM_OVERHEAD_BYTES:
         raise file_too_large(max_bytes=max_bytes)
 
@@ -77,26 +82,31 @@ def _created_status(job: TextJob) -> int:
 def _file_response(job: TextJob, *, content_type: str) -> FileResponse:
     if not job.file or not default_storage.exists(job.file.name):
         raise NotFoundError("The file of this job is no longer stored.", code="file_not_found")
-    return FileResponse(default_storage.open(job.file.name, "rb"), content_type=content_type,
-                        filename=job.filename or None)
+    return FileResponse(
+        default_storage.open(job.file.name, "rb"), content_type=content_type, filename=job.filename or None
+    )
 
 
 class Pdf2TextListCreateApi(APIView):
-    @extend_schema(operation_id="pdf2text_list", tags=["text"], parameters=PAGE_PARAMETERS,
-                   responses=Pdf2TextListOutputSerializer)
+    @extend_schema(
+        operation_id="pdf2text_list", tags=["text"], parameters=PAGE_PARAMETERS, responses=Pdf2TextListOutputSerializer
+    )
     def get(self, request: Request) -> Response:
         params = page_params(request.query_params)
         text_jobs_fail_stale()
         jobs, has_more = paginate_newest_first(selectors.pdf2text_job_list(owner=request.user), **params)
-        return Response(list_body(jobs, has_more=has_more,
-                                  render=lambda job: render_pdf2text(job, request=request, detail=False)))
+        return Response(
+            list_body(jobs, has_more=has_more, render=lambda job: render_pdf2text(job, request=request, detail=False))
+        )
 
     @extend_schema(
-        operation_id="pdf2text_create", tags=["text"], parameters=[WAIT_PARAMETER],
+        operation_id="pdf2text_create",
+        tags=["text"],
+        parameters=[WAIT_PARAMETER],
         request={"multipart/form-data": Pdf2TextCreateInputSerializer},
         responses={201: Pdf2TextDetailOutputSerializer, 202: Pdf2TextDetailOutputSerializer},
         description="Upload a PDF for text extraction. 201 when the job has already finished (no broker, or "
-                    "`wait`), 202 while it is queued or running: poll `GET /v1/pdf2text/{id}`.",
+        "`wait`), 202 while it is queued or running: poll `GET /v1/pdf2text/{id}`.",
     )
     def post(self, request: Request) -> Response:
         _reject_oversized_body(request, max_bytes=settings.PDF2TEXT_MAX_BYTES)
@@ -105,16 +115,24 @@ class Pdf2TextListCreateApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         job = pdf2text.pdf2text_create(
-            owner=request.user, api_key_id=request.auth.pk if request.auth else None, upload=data["file"],
-            password=data["password"], pages=data["pages"].strip(), layout=data["layout"],
+            owner=request.user,
+            api_key_id=request.auth.pk if request.auth else None,
+            upload=data["file"],
+            password=data["password"],
+            pages=data["pages"].strip(),
+            layout=data["layout"],
         )
         job = _waited(job, wait_s=wait)
         return Response(render_pdf2text(job, request=request), status=_created_status(job))
 
 
 class Pdf2TextDetailApi(APIView):
-    @extend_schema(operation_id="pdf2text_retrieve", tags=["text"], parameters=[WAIT_PARAMETER],
-                   responses=Pdf2TextDetailOutputSerializer)
+    @extend_schema(
+        operation_id="pdf2text_retrieve",
+        tags=["text"],
+        parameters=[WAIT_PARAMETER],
+        responses=Pdf2TextDetailOutputSerializer,
+    )
     def get(self, request: Request, job_id: str) -> Response:
         job = selectors.pdf2text_job_get(owner=request.user, job_id=job_id)
         job = _waited(text_job_fail_if_stale(job=job), wait_s=_wait_seconds(request))
@@ -122,30 +140,42 @@ class Pdf2TextDetailApi(APIView):
 
 
 class Pdf2TextFileApi(APIView):
-    @extend_schema(operation_id="pdf2text_file", tags=["text"],
-                   responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, "The uploaded PDF.")})
+    @extend_schema(
+        operation_id="pdf2text_file",
+        tags=["text"],
+        responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, "The uploaded PDF.")},
+    )
     def get(self, request: Request, job_id: str) -> FileResponse:
         job = selectors.pdf2text_job_get(owner=request.user, job_id=job_id)
         return _file_response(job, content_type="application/pdf")
 
 
 class SummarizationListCreateApi(APIView):
-    @extend_schema(operation_id="summarization_list", tags=["text"], parameters=PAGE_PARAMETERS,
-                   responses=SummarizationListOutputSerializer)
+    @extend_schema(
+        operation_id="summarization_list",
+        tags=["text"],
+        parameters=PAGE_PARAMETERS,
+        responses=SummarizationListOutputSerializer,
+    )
     def get(self, request: Request) -> Response:
         params = page_params(request.query_params)
         text_jobs_fail_stale()
         jobs, has_more = paginate_newest_first(selectors.summarization_job_list(owner=request.user), **params)
-        return Response(list_body(jobs, has_more=has_more,
-                                  render=lambda job: render_summarization(job, request=request)))
+        return Response(
+            list_body(jobs, has_more=has_more, render=lambda job: render_summarization(job, request=request))
+        )
 
     @extend_schema(
-        operation_id="summarization_create", tags=["text"], parameters=[WAIT_PARAMETER],
-        request={"multipart/form-data": SummarizationFileInputSerializer,
-                 "application/json": SummarizationTextInputSerializer},
+        operation_id="summarization_create",
+        tags=["text"],
+        parameters=[WAIT_PARAMETER],
+        request={
+            "multipart/form-data": SummarizationFileInputSerializer,
+            "application/json": SummarizationTextInputSerializer,
+        },
         responses={201: SummarizationOutputSerializer, 202: SummarizationOutputSerializer},
         description="Summarise a PDF, a .txt/.md file or text, map-reduce style when it is longer than the "
-                    "model's input. 201 when already finished, 202 while queued or running.",
+        "model's input. 201 when already finished, 202 while queued or running.",
     )
     def post(self, request: Request) -> Response:
         _reject_oversized_body(request, max_bytes=settings.SUMMARIZATION_MAX_BYTES)
@@ -154,17 +184,26 @@ class SummarizationListCreateApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         job = summarization.summarization_create(
-            owner=request.user, api_key_id=request.auth.pk if request.auth else None, upload=data.get("file"),
-            text=data.get("text"), model=data.get("model"), max_length=data.get("max_length"),
-            language="" if data["language"] == "auto" else data["language"], password=data["password"],
+            owner=request.user,
+            api_key_id=request.auth.pk if request.auth else None,
+            upload=data.get("file"),
+            text=data.get("text"),
+            model=data.get("model"),
+            max_length=data.get("max_length"),
+            language="" if data["language"] == "auto" else data["language"],
+            password=data["password"],
         )
         job = _waited(job, wait_s=wait)
         return Response(render_summarization(job, request=request), status=_created_status(job))
 
 
 class SummarizationDetailApi(APIView):
-    @extend_schema(operation_id="summarization_retrieve", tags=["text"], parameters=[WAIT_PARAMETER],
-                   responses=SummarizationOutputSerializer)
+    @extend_schema(
+        operation_id="summarization_retrieve",
+        tags=["text"],
+        parameters=[WAIT_PARAMETER],
+        responses=SummarizationOutputSerializer,
+    )
     def get(self, request: Request, job_id: str) -> Response:
         job = selectors.summarization_job_get(owner=request.user, job_id=job_id)
         job = _waited(text_job_fail_if_stale(job=job), wait_s=_wait_seconds(request))
@@ -172,9 +211,11 @@ class SummarizationDetailApi(APIView):
 
 
 class SummarizationFileApi(APIView):
-    @extend_schema(operation_id="summarization_file", tags=["text"],
-                   responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY,
-                                                                                 "The uploaded file.")})
+    @extend_schema(
+        operation_id="summarization_file",
+        tags=["text"],
+        responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, "The uploaded file.")},
+    )
     def get(self, request: Request, job_id: str) -> FileResponse:
         job = selectors.summarization_job_get(owner=request.user, job_id=job_id)
         content_type = "application/pdf" if job.source == SummarizationJob.Source.PDF else "text/plain"

@@ -17,7 +17,9 @@ def usage_totals_by_day_and_model(*, owner: AbstractUser, start: date, end: date
         .annotate(day=TruncDate("created_at"))
         .values("day", "model")
         .annotate(
-            requests=Count("id"), prompt_tokens=Sum("prompt_tokens"), completion_tokens=Sum("completion_tokens"),
+            requests=Count("id"),
+            prompt_tokens=Sum("prompt_tokens"),
+            completion_tokens=Sum("completion_tokens"),
             images=Sum("images"),
         )
         .order_by("day", "model")

@@ -28,6 +28,4 @@ class UsageApi(APIView):
             name: sum(row[name] for row in rows)
             for name in ("requests", "prompt_tokens", "completion_tokens", "total_tokens", "images")
         }
-        return Response(
-            {"object": "usage", "start_date": start, "end_date": end, "data": rows, "totals": totals}
-        )
+        return Response({"object": "usage", "start_date": start, "end_date": end, "data": rows, "totals": totals})

@@ -22,19 +22,29 @@ __all__ = ["GREETING_ANSWER"]
 
 @pytest.fixture
 def chatty(db: None, chatty_model: Path) -> ModelEndpoint:  # noqa: F811
-    return ModelEndpoint.objects.create(name="chatty", family="tigerbot", path=str(chatty_model), is_default=True,
-                                        max_new_tokens=32, max_input_tokens=256)
+    return ModelEndpoint.objects.create(
+        name="chatty",
+        family="tigerbot",
+        path=str(chatty_model),
+        is_default=True,
+        max_new_tokens=32,
+        max_input_tokens=256,
+    )
 
 
 def chat_line(custom_id: str, content: str = "你好", **body: Any) -> dict[str, Any]:
-    return {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions",
-            "body": {"model": "chatty", "messages": [{"role": "user", "content": content}], "temperature": 0,
-                     **body}}
+    return {
+        "custom_id": custom_id,
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": "chatty", "messages": [{"role": "user", "content": content}], "temperature": 0, **body},
+    }
 
 
 def jsonl(lines: list[dict[str, Any] | str]) -> bytes:
-    return "".join((line if isinstance(line, str) else json.dumps(line, ensure_ascii=False)) + "\n"
-                   for line in lines).encode()
+    return "".join(
+        (line if isinstance(line, str) else json.dumps(line, ensure_ascii=False)) + "\n" for line in lines
+    ).encode()
 
 
 def upload(client: Any, content: bytes, *, name: str = "batch.jsonl", purpose: str = "batch") -> Any:
@@ -46,15 +56,20 @@ def upload(client: Any, content: bytes, *, name: str = "batch.jsonl", purpose: s
 def create_batch(client: Any, lines: list[dict[str, Any] | str], **fields: Any) -> dict[str, Any]:
     uploaded = upload(client, jsonl(lines))
     assert uploaded.status_code == 201, uploaded.json()
-    body = {"input_file_id": uploaded.json()["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h",
-            **fields}
+    body = {
+        "input_file_id": uploaded.json()["id"],
+        "endpoint": "/v1/chat/completions",
+        "completion_window": "24h",
+        **fields,
+    }
     created = client.post("/v1/batches", body, format="json")
     assert created.status_code == 200, created.json()
     return created.json()
 
 
-def wait_for_batch(batch_id: str, *, statuses: tuple[str, ...] = tuple(Batch.TERMINAL),
-                   timeout_s: float = 300) -> Batch:
+def wait_for_batch(
+    batch_id: str, *, statuses: tuple[str, ...] = tuple(Batch.TERMINAL), timeout_s: float = 300
+) -> Batch:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         batch = Batch.objects.get(pk=batch_id)

@@ -68,8 +68,9 @@ def batch_file(tenant) -> str:
 
 
 def _create(client, **fields):
-    return client.post("/v1/batches", {"endpoint": "/v1/chat/completions", "completion_window": "24h", **fields},
-                       format="json")
+    return client.post(
+        "/v1/batches", {"endpoint": "/v1/chat/completions", "completion_window": "24h", **fields}, format="json"
+    )
 
 
 def test_create_retrieve_list(tenant, other_tenant, batch_file):
@@ -81,8 +82,15 @@ def test_create_retrieve_list(tenant, other_tenant, batch_file):
     assert body["expires_at"] - body["created_at"] == 24 * 3600
     assert body["request_counts"] == {"total": 2, "completed": 0, "failed": 0}
     assert body["output_file_id"] is None and body["error_file_id"] is None and body["errors"] is None
-    for key in ("in_progress_at", "finalizing_at", "completed_at", "failed_at", "expired_at", "cancelling_at",
-                "cancelled_at"):
+    for key in (
+        "in_progress_at",
+        "finalizing_at",
+        "completed_at",
+        "failed_at",
+        "expired_at",
+        "cancelling_at",
+        "cancelled_at",
+    ):
         assert body[key] is None
     assert Batch.objects.get(pk=body["id"]).api_key_id == tenant.api_key.pk
 
@@ -137,8 +145,7 @@ def test_input_files_that_cannot_make_a_batch(tenant, other_tenant, batch_file):
     _error(_create(tenant.client, input_file_id=finetune.json()["id"]), 400, "invalid_input_file", "input_file_id")
 
     duplicated = upload(tenant.client, jsonl([chat_line("same"), chat_line("other"), chat_line("same")])).json()
-    error = _error(_create(tenant.client, input_file_id=duplicated["id"]), 400, "duplicate_custom_id",
-                   "input_file_id")
+    error = _error(_create(tenant.client, input_file_id=duplicated["id"]), 400, "duplicate_custom_id", "input_file_id")
     assert "same" in error["message"]
     assert not Batch.objects.exists()
 

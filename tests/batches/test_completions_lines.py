@@ -13,14 +13,25 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_a_completions_batch(tenant, chatty, drain_tasks):
     lines = [
-        {"custom_id": "story", "method": "POST", "url": "/v1/completions",
-         "body": {"model": "chatty", "prompt": "Once upon a time", "max_tokens": 5, "temperature": 0}},
-        {"custom_id": "bad", "method": "POST", "url": "/v1/completions",
-         "body": {"model": "chatty", "prompt": "x", "suffix": "y"}},
+        {
+            "custom_id": "story",
+            "method": "POST",
+            "url": "/v1/completions",
+            "body": {"model": "chatty", "prompt": "Once upon a time", "max_tokens": 5, "temperature": 0},
+        },
+        {
+            "custom_id": "bad",
+            "method": "POST",
+            "url": "/v1/completions",
+            "body": {"model": "chatty", "prompt": "x", "suffix": "y"},
+        },
     ]
     input_file = upload(tenant.client, jsonl(lines)).json()["id"]
-    batch = tenant.client.post("/v1/batches", {"input_file_id": input_file, "endpoint": "/v1/completions",
-                                               "completion_window": "24h"}, format="json").json()
+    batch = tenant.client.post(
+        "/v1/batches",
+        {"input_file_id": input_file, "endpoint": "/v1/completions", "completion_window": "24h"},
+        format="json",
+    ).json()
     wait_for_embedded_tasks()
     batch = tenant.client.get(f"/v1/batches/{batch['id']}").json()
     assert batch["status"] == "completed" and batch["request_counts"] == {"total": 2, "completed": 1, "failed": 1}

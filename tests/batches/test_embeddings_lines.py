@@ -15,13 +15,20 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_an_embeddings_batch(tenant, drain_tasks):
     embedding_models_register_bundled()
     lines = [
-        {"custom_id": "cat", "method": "POST", "url": "/v1/embeddings",
-         "body": {"input": ["a cat", "a kitten"], "encoding_format": "float"}},
+        {
+            "custom_id": "cat",
+            "method": "POST",
+            "url": "/v1/embeddings",
+            "body": {"input": ["a cat", "a kitten"], "encoding_format": "float"},
+        },
         {"custom_id": "empty", "method": "POST", "url": "/v1/embeddings", "body": {"input": ""}},
     ]
     input_file = upload(tenant.client, jsonl(lines)).json()["id"]
-    batch = tenant.client.post("/v1/batches", {"input_file_id": input_file, "endpoint": "/v1/embeddings",
-                                               "completion_window": "24h"}, format="json").json()
+    batch = tenant.client.post(
+        "/v1/batches",
+        {"input_file_id": input_file, "endpoint": "/v1/embeddings", "completion_window": "24h"},
+        format="json",
+    ).json()
     wait_for_embedded_tasks()
     batch = tenant.client.get(f"/v1/batches/{batch['id']}").json()
     assert batch["status"] == "completed" and batch["request_counts"] == {"total": 2, "completed": 1, "failed": 1}

@@ -29,12 +29,14 @@ def _wait(client: openai.OpenAI, batch_id: str, timeout_s: float = 120) -> opena
 
 def test_upload_create_poll_download(live_server, tenant, other_tenant, chatty, drain_tasks):
     client = _client(live_server, tenant)
-    uploaded = client.files.create(file=("requests.jsonl", jsonl([chat_line("a"), "oops", chat_line("b")])),
-                                   purpose="batch")
+    uploaded = client.files.create(
+        file=("requests.jsonl", jsonl([chat_line("a"), "oops", chat_line("b")])), purpose="batch"
+    )
     assert uploaded.purpose == "batch" and uploaded.object == "file"
 
-    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
-                                  completion_window="24h", metadata={"team": "search"})
+    batch = client.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h", metadata={"team": "search"}
+    )
     assert batch.status == "validating" and batch.metadata == {"team": "search"}
     assert [b.id for b in client.batches.list()] == [batch.id]
 
@@ -53,22 +55,22 @@ def test_upload_create_poll_download(live_server, tenant, other_tenant, chatty, 
     with pytest.raises(openai.ConflictError):
         client.batches.cancel(batch.id)
     intruder = _client(live_server, other_tenant)
-    for call in (lambda: intruder.batches.retrieve(batch.id), lambda: intruder.files.content(done.output_file_id),
-                 lambda: intruder.batches.cancel(batch.id)):
+    for call in (
+        lambda: intruder.batches.retrieve(batch.id),
+        lambda: intruder.files.content(done.output_file_id),
+        lambda: intruder.batches.cancel(batch.id),
+    ):
         with pytest.raises(openai.NotFoundError):
             call()
     with pytest.raises(openai.BadRequestError):
-        client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
-                              completion_window="48h")  # type: ignore[arg-type]
+        client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="48h")  # type: ignore[arg-type]
 
 
 def test_cancel_through_the_sdk(live_server, tenant, chatty, settings, drain_tasks):
     settings.BATCH_CONCURRENCY = 1
     client = _client(live_server, tenant)
-    uploaded = client.files.create(file=("r.jsonl", jsonl([chat_line(str(i)) for i in range(300)])),
-                                   purpose="batch")
-    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
-                                  completion_window="24h")
+    uploaded = client.files.create(file=("r.jsonl", jsonl([chat_line(str(i)) for i in range(300)])), purpose="batch")
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
     while client.batches.retrieve(batch.id).request_counts.completed < 1:
         time.sleep(0.05)
     assert client.batches.cancel(batch.id).status == "cancelling"

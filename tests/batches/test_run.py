@@ -49,10 +49,16 @@ def test_good_lines_answer_and_bad_lines_go_to_the_error_file(tenant, other_tena
         assert line["response"]["body"]["object"] == "chat.completion"
         assert line["response"]["body"]["choices"][0]["message"]["content"] == GREETING_ANSWER
 
-    errors = {(line["custom_id"], line["error"]["code"] if line["error"] else None): line
-              for line in file_lines(tenant.client, batch["error_file_id"])}
-    assert set(errors) == {(None, "invalid_json_line"), ("c", "mismatched_endpoint"), ("d", None),
-                           ("f", "invalid_method")}
+    errors = {
+        (line["custom_id"], line["error"]["code"] if line["error"] else None): line
+        for line in file_lines(tenant.client, batch["error_file_id"])
+    }
+    assert set(errors) == {
+        (None, "invalid_json_line"),
+        ("c", "mismatched_endpoint"),
+        ("d", None),
+        ("f", "invalid_method"),
+    }
     assert errors[(None, "invalid_json_line")]["error"]["line"] == 2
     assert "Line 2" in errors[(None, "invalid_json_line")]["error"]["message"]
     refused = errors[("d", None)]["response"]
@@ -103,10 +109,21 @@ def test_a_rerun_resumes_after_the_journaled_lines(tenant, chatty, drain_tasks):
     # The same batch as a worker that died after its first line would have left it.
     stale = timezone.now() - timedelta(hours=1)
     Batch.objects.filter(pk=created["id"]).update(
-        status="in_progress", heartbeat_at=stale, output_file_id="", error_file_id="", completed_at=None,
-        finalizing_at=None, request_completed=7, request_failed=0)
-    first = {"id": "batch_req_from_the_first_run", "custom_id": "a", "error": None,
-             "response": {"status_code": 200, "request_id": "req_1", "body": {"kept": True}}}
+        status="in_progress",
+        heartbeat_at=stale,
+        output_file_id="",
+        error_file_id="",
+        completed_at=None,
+        finalizing_at=None,
+        request_completed=7,
+        request_failed=0,
+    )
+    first = {
+        "id": "batch_req_from_the_first_run",
+        "custom_id": "a",
+        "error": None,
+        "response": {"status_code": 200, "request_id": "req_1", "body": {"kept": True}},
+    }
     BatchRequest.objects.create(batch_id=created["id"], line=1, custom_id="a", succeeded=True, record=first)
 
     assert services.batch_resume_stale() == 1
@@ -131,7 +148,8 @@ def test_a_batch_whose_worker_keeps_dying_fails(tenant, chatty, settings, drain_
     created = create_batch(tenant.client, [chat_line("a")])
     wait_for_embedded_tasks()
     Batch.objects.filter(pk=created["id"]).update(
-        status="in_progress", heartbeat_at=timezone.now() - timedelta(hours=1), attempts=settings.BATCH_MAX_ATTEMPTS)
+        status="in_progress", heartbeat_at=timezone.now() - timedelta(hours=1), attempts=settings.BATCH_MAX_ATTEMPTS
+    )
     services.batch_run(batch_id=created["id"])
     batch = Batch.objects.get(pk=created["id"])
     assert batch.status == "failed" and batch.failed_at and batch.errors["data"][0]["code"] == "worker_lost"
@@ -141,8 +159,15 @@ def test_an_expired_batch_reports_every_line_that_did_not_run(tenant, chatty, dr
     created = create_batch(tenant.client, [chat_line("a"), "{oops", chat_line("b")])
     wait_for_embedded_tasks()
     Batch.objects.filter(pk=created["id"]).update(
-        status="validating", heartbeat_at=None, expires_at=timezone.now() - timedelta(seconds=1),
-        output_file_id="", error_file_id="", completed_at=None, request_completed=0, request_failed=0)
+        status="validating",
+        heartbeat_at=None,
+        expires_at=timezone.now() - timedelta(seconds=1),
+        output_file_id="",
+        error_file_id="",
+        completed_at=None,
+        request_completed=0,
+        request_failed=0,
+    )
     services.batch_run(batch_id=created["id"])
     batch = Batch.objects.get(pk=created["id"])
     assert batch.status == "expired" and batch.expired_at and not batch.output_file_id

@@ -16,14 +16,23 @@ from .conftest import jsonl
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-QUESTIONS = ["What is the capital of France?", "Name a primary color.", "What is 2 + 2?", "Say hello.",
-             "Name an animal that can fly."]
+QUESTIONS = [
+    "What is the capital of France?",
+    "Name a primary color.",
+    "What is 2 + 2?",
+    "Say hello.",
+    "Name an animal that can fly.",
+]
 
 
 def _chat_latency_s(client: openai.OpenAI) -> float:
     started = time.monotonic()
-    reply = client.chat.completions.create(model=DEFAULT_CHAT_MODEL, temperature=0, max_tokens=8,
-                                           messages=[{"role": "user", "content": "What is the capital of France?"}])
+    reply = client.chat.completions.create(
+        model=DEFAULT_CHAT_MODEL,
+        temperature=0,
+        max_tokens=8,
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+    )
     assert reply.choices[0].message.content
     return time.monotonic() - started
 
@@ -35,14 +44,23 @@ def test_a_hundred_line_batch_on_smollm2_with_live_chat_beside_it(live_server, t
     _chat_latency_s(client)  # loads the model
     idle = [_chat_latency_s(client) for _ in range(3)]
 
-    lines = [{"custom_id": f"q{i}", "method": "POST", "url": "/v1/chat/completions",
-              "body": {"model": DEFAULT_CHAT_MODEL, "max_tokens": 8, "temperature": 0,
-                       "messages": [{"role": "user", "content": QUESTIONS[i % len(QUESTIONS)]}]}}
-             for i in range(100)]
+    lines = [
+        {
+            "custom_id": f"q{i}",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {
+                "model": DEFAULT_CHAT_MODEL,
+                "max_tokens": 8,
+                "temperature": 0,
+                "messages": [{"role": "user", "content": QUESTIONS[i % len(QUESTIONS)]}],
+            },
+        }
+        for i in range(100)
+    ]
     uploaded = client.files.create(file=("hundred.jsonl", jsonl(lines)), purpose="batch")
     started = time.monotonic()
-    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
-                                  completion_window="24h")
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
 
     progress: list[int] = []
     busy: list[float] = []
@@ -64,6 +82,8 @@ def test_a_hundred_line_batch_on_smollm2_with_live_chat_beside_it(live_server, t
     assert all(line["response"]["body"]["choices"][0]["message"]["content"] for line in output)
     assert len(set(progress)) >= 3 and progress == sorted(progress)  # it grew while we watched
     assert busy, "no live chat was made while the batch ran"
-    print(f"\nbatch of 100: {elapsed:.1f} s; live chat latency idle median {statistics.median(idle):.2f} s, "
-          f"during the batch median {statistics.median(busy):.2f} s, max {max(busy):.2f} s over {len(busy)} "
-          f"requests; progress seen {sorted(set(progress))}")
+    print(
+        f"\nbatch of 100: {elapsed:.1f} s; live chat latency idle median {statistics.median(idle):.2f} s, "
+        f"during the batch median {statistics.median(busy):.2f} s, max {max(busy):.2f} s over {len(busy)} "
+        f"requests; progress seen {sorted(set(progress))}"
+    )

@@ -128,8 +128,10 @@ def _handler(fake: FakeVLLM) -> type[BaseHTTPRequestHandler]:
                 return self._reply(200, "", "text/plain")
             if self.path == "/v1/models":
                 cards = [{"id": fake.base_model, "object": "model", "root": fake.base_model, "parent": None}]
-                cards += [{"id": name, "object": "model", "root": path, "parent": fake.base_model}
-                          for name, path in fake.loras.items()]
+                cards += [
+                    {"id": name, "object": "model", "root": path, "parent": fake.base_model}
+                    for name, path in fake.loras.items()
+                ]
                 return self._reply(200, {"object": "list", "data": cards})
             return self._reply(404, {"detail": "Not Found"})
 
@@ -149,15 +151,18 @@ def _handler(fake: FakeVLLM) -> type[BaseHTTPRequestHandler]:
         def _load(self, body: dict[str, Any]) -> None:
             name, path = body.get("lora_name"), body.get("lora_path")
             if not name or not path:
-                return self._reply(400, _error("Both 'lora_name' and 'lora_path' must be provided.",
-                                               "InvalidUserInput", 400))
+                return self._reply(
+                    400, _error("Both 'lora_name' and 'lora_path' must be provided.", "InvalidUserInput", 400)
+                )
             with fake._lock:
                 if name in fake.loras:
-                    return self._reply(400, _error(f"The lora adapter '{name}' has already been loaded.",
-                                                   "InvalidUserInput", 400))
+                    return self._reply(
+                        400, _error(f"The lora adapter '{name}' has already been loaded.", "InvalidUserInput", 400)
+                    )
                 if not (fake._visible(path) / "adapter_config.json").is_file():
-                    return self._reply(404, _error(f"Loading lora {name} failed: No adapter found for {path}",
-                                                   "NotFoundError", 404))
+                    return self._reply(
+                        404, _error(f"Loading lora {name} failed: No adapter found for {path}", "NotFoundError", 404)
+                    )
                 fake.loras[name] = path
             return self._reply(200, f"Success: LoRA adapter '{name}' added successfully.", "text/plain")
 
@@ -165,8 +170,7 @@ def _handler(fake: FakeVLLM) -> type[BaseHTTPRequestHandler]:
             name = body.get("lora_name")
             with fake._lock:
                 if name not in fake.loras:
-                    return self._reply(404, _error(f"The lora adapter '{name}' cannot be found.",
-                                                   "NotFoundError", 404))
+                    return self._reply(404, _error(f"The lora adapter '{name}' cannot be found.", "NotFoundError", 404))
                 del fake.loras[name]
             return self._reply(200, f"Success: LoRA adapter '{name}' removed successfully.", "text/plain")
 
@@ -176,13 +180,23 @@ def _handler(fake: FakeVLLM) -> type[BaseHTTPRequestHandler]:
                 return self._reply(404, _error(f"The model `{model}` does not exist.", "NotFoundError", 404))
             last = next((m["content"] for m in reversed(body["messages"]) if m["role"] == "user"), "")
             text = answer(model, last)
-            usage = {"prompt_tokens": len(last.split()), "completion_tokens": len(text.split()),
-                     "total_tokens": len(last.split()) + len(text.split())}
+            usage = {
+                "prompt_tokens": len(last.split()),
+                "completion_tokens": len(text.split()),
+                "total_tokens": len(last.split()) + len(text.split()),
+            }
             if not body.get("stream"):
                 message = {"role": "assistant", "content": text}
-                return self._reply(200, {"id": "chatcmpl-fake", "object": "chat.completion", "model": model,
-                                         "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                                         "usage": usage})
+                return self._reply(
+                    200,
+                    {
+                        "id": "chatcmpl-fake",
+                        "object": "chat.completion",
+                        "model": model,
+                        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                        "usage": usage,
+                    },
+                )
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()

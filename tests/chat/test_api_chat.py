@@ -104,8 +104,16 @@ def test_seeded_sampling_is_reproducible(tenant, tiny_models):
     ModelEndpoint.objects.create(name="random", family="tigerbot", path=str(tiny_models["tigerbot"]))
 
     def sample(seed: int) -> str:
-        body = _openai(tenant.client, model="random", temperature=1.5, top_p=0.95, top_k=50, seed=seed,
-                       max_tokens=12, repetition_penalty=1.1)
+        body = _openai(
+            tenant.client,
+            model="random",
+            temperature=1.5,
+            top_p=0.95,
+            top_k=50,
+            seed=seed,
+            max_tokens=12,
+            repetition_penalty=1.1,
+        )
         return body.json()["choices"][0]["message"]["content"]
 
     assert sample(7) == sample(7)
@@ -163,8 +171,10 @@ def test_unknown_model_is_404(tenant, chatty):
         ({"frobnicate": 1}, "frobnicate"),
         ({"response_format": {"type": "json_schema"}}, "response_format.json_schema"),
         ({"response_format": {"type": "xml"}}, "response_format.type"),
-        ({"response_format": {"type": "json_schema", "json_schema": {"name": "bad name!", "schema": {}}}},
-         "response_format.json_schema.name"),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "bad name!", "schema": {}}}},
+            "response_format.json_schema.name",
+        ),
         ({"tool_choice": "sometimes", "tools": []}, "tool_choice"),
         ({"tool_choice": "required"}, "tool_choice"),
         ({"model": None}, "model"),

@@ -17,18 +17,26 @@ ODD_ID = "ft:upstream-chat:team.v1.5/eu:1a2b3c4d"
 
 
 def fine_tuned(owner: Any, name: str, *, online: bool = True) -> FineTunedModel:
-    training_file = TrainingFile.objects.create(owner=owner, filename="d.jsonl", bytes=1, file="d.jsonl",
-                                                format="alpaca", total=1, valid_count=1)
-    job = FineTuneJob.objects.create(owner=owner, base_model="upstream-chat", training_file=training_file,
-                                     status=FineTuneJob.Status.SUCCEEDED)
-    return FineTunedModel.objects.create(name=name, owner=owner, job=job, base_model="upstream-chat",
-                                         adapter_path="/nowhere", online=online)
+    training_file = TrainingFile.objects.create(
+        owner=owner, filename="d.jsonl", bytes=1, file="d.jsonl", format="alpaca", total=1, valid_count=1
+    )
+    job = FineTuneJob.objects.create(
+        owner=owner, base_model="upstream-chat", training_file=training_file, status=FineTuneJob.Status.SUCCEEDED
+    )
+    return FineTunedModel.objects.create(
+        name=name, owner=owner, job=job, base_model="upstream-chat", adapter_path="/nowhere", online=online
+    )
 
 
 @pytest.fixture
 def catalogue(db: None, tenant: Any, other_tenant: Any) -> dict[str, FineTunedModel]:
-    model_endpoint_register(name="upstream-chat", family="hf-template", backend="openai-upstream",
-                            base_url="http://vllm:8000/v1", upstream_model="Qwen/Qwen2.5-0.5B-Instruct")
+    model_endpoint_register(
+        name="upstream-chat",
+        family="hf-template",
+        backend="openai-upstream",
+        base_url="http://vllm:8000/v1",
+        upstream_model="Qwen/Qwen2.5-0.5B-Instruct",
+    )
     embedding_models_register_bundled()
     return {
         "mine": fine_tuned(tenant.user, ODD_ID),
@@ -50,14 +58,24 @@ def test_every_listed_model_can_be_retrieved_and_reads_the_same(tenant: Any, cat
     assert tenant.client.get("/v1/models/all-minilm-l6-v2").json()["owned_by"] == "sentence-transformers"
 
 
-@pytest.mark.parametrize("model_id", ["nope", "ft:upstream-chat:bob:5e6f7a8b", "ft:upstream-chat:alice:offline1",
-                                      "upstream-chat/extra", "ft:upstream-chat:team.v1.5"])
+@pytest.mark.parametrize(
+    "model_id",
+    [
+        "nope",
+        "ft:upstream-chat:bob:5e6f7a8b",
+        "ft:upstream-chat:alice:offline1",
+        "upstream-chat/extra",
+        "ft:upstream-chat:team.v1.5",
+    ],
+)
 def test_other_ids_are_404_model_not_found(tenant: Any, catalogue: dict[str, Any], model_id: str) -> None:
     response = tenant.client.get(f"/v1/models/{quote(model_id, safe='')}")
     assert response.status_code == 404
     assert response.json()["error"] == {
         "message": f"The model {model_id!r} does not exist or you do not have access to it.",
-        "type": "not_found_error", "param": "model", "code": "model_not_found",
+        "type": "not_found_error",
+        "param": "model",
+        "code": "model_not_found",
     }
 
 
@@ -74,8 +92,9 @@ def test_retrieving_needs_an_api_key(anon: Any, catalogue: dict[str, Any]) -> No
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_openai_sdk_retrieves_models(live_server: Any, tenant: Any, other_tenant: Any,
-                                         catalogue: dict[str, Any]) -> None:
+def test_the_openai_sdk_retrieves_models(
+    live_server: Any, tenant: Any, other_tenant: Any, catalogue: dict[str, Any]
+) -> None:
     client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=tenant.key, max_retries=0)
     model = client.models.retrieve(ODD_ID)
     assert (model.id, model.object, model.owned_by) == (ODD_ID, "model", "user:alice")

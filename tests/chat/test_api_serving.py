@@ -29,8 +29,9 @@ def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalRuntime]:
 @pytest.fixture
 def rambler(transactional_db, tiny_models) -> ModelEndpoint:
     """A random tiny model: it rarely says eos, so its answers run to max_new_tokens."""
-    return ModelEndpoint.objects.create(name="rambler", family="tigerbot", path=str(tiny_models["tigerbot"]),
-                                        max_new_tokens=2000, max_input_tokens=256)
+    return ModelEndpoint.objects.create(
+        name="rambler", family="tigerbot", path=str(tiny_models["tigerbot"]), max_new_tokens=2000, max_input_tokens=256
+    )
 
 
 def _wait_idle(runtime: LocalRuntime, endpoint: ModelEndpoint, timeout_s: float = 10) -> int:
@@ -43,13 +44,23 @@ def _wait_idle(runtime: LocalRuntime, endpoint: ModelEndpoint, timeout_s: float 
 
 def test_a_full_engine_answers_503_with_retry_after(runtime, tenant, rambler):
     spec = endpoint_spec(rambler)
-    held = [runtime.stream(spec=spec, messages=[ChatMessage(role="user", content="hi")],
-                           params=SamplingParams(temperature=1.0)) for _ in range(2)]
+    held = [
+        runtime.stream(
+            spec=spec, messages=[ChatMessage(role="user", content="hi")], params=SamplingParams(temperature=1.0)
+        )
+        for _ in range(2)
+    ]
     try:
         for stream in (False, True):
-            response = tenant.client.post("/v1/chat/completions", {
-                "model": "rambler", "messages": [{"role": "user", "content": "hi"}], "stream": stream,
-            }, format="json")
+            response = tenant.client.post(
+                "/v1/chat/completions",
+                {
+                    "model": "rambler",
+                    "messages": [{"role": "user", "content": "hi"}],
+                    "stream": stream,
+                },
+                format="json",
+            )
             assert response.status_code == 503
             assert response["Retry-After"] == "4"
             assert response.json()["error"]["code"] == "model_overloaded"
@@ -57,17 +68,25 @@ def test_a_full_engine_answers_503_with_retry_after(runtime, tenant, rambler):
         for stream in held:
             stream.close()  # type: ignore[attr-defined]
     assert _wait_idle(runtime, rambler) == 0
-    ok = tenant.client.post("/v1/chat/completions", {"model": "rambler", "query": "hi", "max_new_tokens": 4},
-                            format="json")
+    ok = tenant.client.post(
+        "/v1/chat/completions", {"model": "rambler", "query": "hi", "max_new_tokens": 4}, format="json"
+    )
     assert ok.status_code == 200, ok.json()
 
 
 def test_a_client_that_disconnects_cancels_its_request_and_frees_the_slot(runtime, tenant, rambler, live_server):
-    body = {"model": "rambler", "messages": [{"role": "user", "content": "hi"}], "stream": True,
-            "temperature": 1.0, "max_tokens": 2000}
+    body = {
+        "model": "rambler",
+        "messages": [{"role": "user", "content": "hi"}],
+        "stream": True,
+        "temperature": 1.0,
+        "max_tokens": 2000,
+    }
     headers = {"Authorization": f"Bearer {tenant.key}"}
-    with (httpx.Client(base_url=live_server.url, timeout=30) as http,
-          http.stream("POST", "/v1/chat/completions", json=body, headers=headers) as response):
+    with (
+        httpx.Client(base_url=live_server.url, timeout=30) as http,
+        http.stream("POST", "/v1/chat/completions", json=body, headers=headers) as response,
+    ):
         assert response.status_code == 200
         assert any(line.startswith("data: {") for line in response.iter_lines())
         assert runtime.engine(spec=endpoint_spec(rambler)).pending == 1

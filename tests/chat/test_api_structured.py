@@ -23,29 +23,50 @@ PERSON = {
         "name": {"type": "string"},
         "age": {"type": "integer", "minimum": 0, "maximum": 120},
         "tags": {"type": "array", "items": {"enum": ["a", "b", "c"]}},
-        "address": {"type": "object", "properties": {"city": {"type": "string"}, "zip": {"type": "string"}},
-                    "required": ["city"]},
+        "address": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "zip": {"type": "string"}},
+            "required": ["city"],
+        },
     },
     "required": ["name", "age", "tags", "address"],
 }
-TOOLS = [{"type": "function", "function": {"name": WEATHER_TOOL.name, "description": WEATHER_TOOL.description,
-                                           "parameters": WEATHER_TOOL.parameters}},
-         {"type": "function", "function": {"name": "get_time", "description": "Time in a zone",
-                                           "parameters": {"type": "object",
-                                                          "properties": {"zone": {"enum": ["UTC", "CET"]}},
-                                                          "required": ["zone"]}}}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": WEATHER_TOOL.name,
+            "description": WEATHER_TOOL.description,
+            "parameters": WEATHER_TOOL.parameters,
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "get_time",
+            "description": "Time in a zone",
+            "parameters": {"type": "object", "properties": {"zone": {"enum": ["UTC", "CET"]}}, "required": ["zone"]},
+        },
+    },
+]
 
 
 @pytest.fixture
 def noise(db, tiny_models) -> ModelEndpoint:
-    return ModelEndpoint.objects.create(name="noise", family="hf-template", path=str(tiny_models["hf-template"]),
-                                        max_new_tokens=96, max_input_tokens=1024)
+    return ModelEndpoint.objects.create(
+        name="noise",
+        family="hf-template",
+        path=str(tiny_models["hf-template"]),
+        max_new_tokens=96,
+        max_input_tokens=1024,
+    )
 
 
 @pytest.fixture
 def chatty(db, chatty_model) -> ModelEndpoint:
-    return ModelEndpoint.objects.create(name="chatty", family="tigerbot", path=str(chatty_model), max_new_tokens=64,
-                                        max_input_tokens=1024)
+    return ModelEndpoint.objects.create(
+        name="chatty", family="tigerbot", path=str(chatty_model), max_new_tokens=64, max_input_tokens=1024
+    )
 
 
 def _json_schema(schema: dict) -> dict:
@@ -53,8 +74,9 @@ def _json_schema(schema: dict) -> dict:
 
 
 def test_a_random_model_returns_schema_valid_json_for_every_sample(tenant, noise):
-    response = _openai(tenant.client, model="noise", response_format=_json_schema(PERSON), temperature=1.0, n=6,
-                       seed=7, max_tokens=96)
+    response = _openai(
+        tenant.client, model="noise", response_format=_json_schema(PERSON), temperature=1.0, n=6, seed=7, max_tokens=96
+    )
     assert response.status_code == 200, response.json()
     choices = response.json()["choices"]
     assert [c["index"] for c in choices] == list(range(6))
@@ -62,25 +84,37 @@ def test_a_random_model_returns_schema_valid_json_for_every_sample(tenant, noise
     for text in texts:
         jsonschema.validate(json.loads(text), PERSON)
     assert len(set(texts)) > 1  # seeds seed + i: the choices differ
-    again = _openai(tenant.client, model="noise", response_format=_json_schema(PERSON), temperature=1.0, n=6,
-                    seed=7, max_tokens=96)
+    again = _openai(
+        tenant.client, model="noise", response_format=_json_schema(PERSON), temperature=1.0, n=6, seed=7, max_tokens=96
+    )
     assert [c["message"]["content"] for c in again.json()["choices"]] == texts
 
 
 def test_json_closes_within_a_small_budget(tenant, noise):
     # An unbounded array and free strings: the random model would ramble until cut; the answer still parses.
-    schema = {"type": "object", "properties": {"words": {"type": "array", "items": {"type": "string"}}},
-              "required": ["words"]}
-    response = _openai(tenant.client, model="noise", response_format=_json_schema(schema), temperature=1.0,
-                       seed=1, max_tokens=24)
+    schema = {
+        "type": "object",
+        "properties": {"words": {"type": "array", "items": {"type": "string"}}},
+        "required": ["words"],
+    }
+    response = _openai(
+        tenant.client, model="noise", response_format=_json_schema(schema), temperature=1.0, seed=1, max_tokens=24
+    )
     choice = response.json()["choices"][0]
     jsonschema.validate(json.loads(choice["message"]["content"]), schema)
     assert choice["finish_reason"] == "stop"
 
 
 def test_json_object_mode_and_streaming(tenant, noise):
-    response = _openai(tenant.client, model="noise", response_format={"type": "json_object"}, stream=True,
-                       temperature=1.0, seed=3, max_tokens=64)
+    response = _openai(
+        tenant.client,
+        model="noise",
+        response_format={"type": "json_object"},
+        stream=True,
+        temperature=1.0,
+        seed=3,
+        max_tokens=64,
+    )
     assert response.status_code == 200
     events = _sse(response)
     assert events[-1] == "[DONE]"
@@ -125,8 +159,21 @@ def test_required_tool_call_streams_as_tool_call_deltas(tenant, chatty):
         ({"response_format": _json_schema({"$ref": "#/$defs/missing"})}, "response_format"),
         ({"response_format": _json_schema({"type": "object", "allOf": [{"type": "string"}]})}, "response_format"),
         ({"response_format": _json_schema({"type": "string", "pattern": "("})}, "response_format"),
-        ({"tool_choice": "required", "tools": [{"type": "function", "function": {
-            "name": "f", "parameters": {"type": "object", "properties": {"x": {"type": "nope"}}}}}]}, "tools"),
+        (
+            {
+                "tool_choice": "required",
+                "tools": [
+                    {
+                        "type": "function",
+                        "function": {
+                            "name": "f",
+                            "parameters": {"type": "object", "properties": {"x": {"type": "nope"}}},
+                        },
+                    }
+                ],
+            },
+            "tools",
+        ),
     ],
 )
 def test_schemas_the_grammar_engine_cannot_compile_are_400(tenant, noise, body, param):
@@ -170,28 +217,53 @@ def test_streamed_choices_and_logprobs(tenant, chatty):
 def test_upstream_models_get_the_constraints_passed_through(live_server, tenant, noise, chatty):
     # This platform as its own OpenAI-compatible upstream: the upstream enforces what the proxy passes on.
     for target in (noise, chatty):
-        ModelEndpoint.objects.create(name=f"{target.name}-up", family="hf-template", backend="openai-upstream",
-                                     base_url=f"{live_server.url}/v1", upstream_api_key=tenant.key,
-                                     upstream_model=target.name, max_new_tokens=target.max_new_tokens)
-    response = _openai(tenant.client, model="noise-up", response_format=_json_schema(PERSON), temperature=1.0,
-                       seed=5, max_tokens=96, logprobs=True, top_logprobs=1)
+        ModelEndpoint.objects.create(
+            name=f"{target.name}-up",
+            family="hf-template",
+            backend="openai-upstream",
+            base_url=f"{live_server.url}/v1",
+            upstream_api_key=tenant.key,
+            upstream_model=target.name,
+            max_new_tokens=target.max_new_tokens,
+        )
+    response = _openai(
+        tenant.client,
+        model="noise-up",
+        response_format=_json_schema(PERSON),
+        temperature=1.0,
+        seed=5,
+        max_tokens=96,
+        logprobs=True,
+        top_logprobs=1,
+    )
     assert response.status_code == 200, response.json()
     choice = response.json()["choices"][0]
     jsonschema.validate(json.loads(choice["message"]["content"]), PERSON)
     assert choice["logprobs"]["content"]
-    called = _openai(tenant.client, model="chatty-up", tools=TOOLS, tool_choice="required",
-                     parallel_tool_calls=False).json()["choices"][0]
+    called = _openai(
+        tenant.client, model="chatty-up", tools=TOOLS, tool_choice="required", parallel_tool_calls=False
+    ).json()["choices"][0]
     assert called["finish_reason"] == "tool_calls" and len(called["message"]["tool_calls"]) == 1
-    streamed = _sse(_openai(tenant.client, model="noise-up", response_format={"type": "json_object"}, stream=True,
-                            temperature=1.0, seed=2, max_tokens=48))
+    streamed = _sse(
+        _openai(
+            tenant.client,
+            model="noise-up",
+            response_format={"type": "json_object"},
+            stream=True,
+            temperature=1.0,
+            seed=2,
+            max_tokens=48,
+        )
+    )
     text = "".join(e["choices"][0]["delta"].get("content") or "" for e in streamed[:-1] if e["choices"])
     assert isinstance(json.loads(text), dict)
 
 
 def test_required_tool_calls_close_within_a_small_budget(tenant, noise):
     for seed in range(3):
-        response = _openai(tenant.client, model="noise", tools=TOOLS, tool_choice="required", temperature=1.0,
-                           seed=seed, max_tokens=48)
+        response = _openai(
+            tenant.client, model="noise", tools=TOOLS, tool_choice="required", temperature=1.0, seed=seed, max_tokens=48
+        )
         assert response.status_code == 200, response.json()
         choice = response.json()["choices"][0]
         assert choice["finish_reason"] == "tool_calls", choice

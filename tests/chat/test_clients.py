@@ -47,8 +47,15 @@ def base_url(live_server) -> str:
 
 @pytest.fixture
 def chat(base_url, tenant) -> ChatOpenAI:
-    return ChatOpenAI(model=DEFAULT_CHAT_MODEL, base_url=base_url, api_key=tenant.key, temperature=0,
-                      max_tokens=96, max_retries=0, timeout=300)
+    return ChatOpenAI(
+        model=DEFAULT_CHAT_MODEL,
+        base_url=base_url,
+        api_key=tenant.key,
+        temperature=0,
+        max_tokens=96,
+        max_retries=0,
+        timeout=300,
+    )
 
 
 def test_langchain_invoke_and_stream(chat):
@@ -69,7 +76,8 @@ def test_langchain_json_mode_returns_json(chat):
     # JSON mode guarantees a JSON object, not its keys: the schema is only in the prompt.
     schema = {"title": "City", "type": "object", "properties": {"name": {"type": "string"}}}
     data = chat.with_structured_output(schema, method="json_mode").invoke(
-        f"{QUESTION} Answer in JSON with a `name` key.")
+        f"{QUESTION} Answer in JSON with a `name` key."
+    )
     assert isinstance(data, dict)
 
 
@@ -78,20 +86,40 @@ def test_langchain_bind_tools_with_tool_choice_any_always_calls(chat):
     for question in ("What's the weather in Paris?", "Hello! How are you?"):
         message = bound.invoke(question)
         assert message.tool_calls, message
-        assert all(call["name"] == "get_weather" and isinstance(call["args"]["city"], str)
-                   for call in message.tool_calls)
+        assert all(
+            call["name"] == "get_weather" and isinstance(call["args"]["city"], str) for call in message.tool_calls
+        )
 
 
 def test_llamaindex_openai_like(base_url, tenant):
-    llm = OpenAILike(model=DEFAULT_CHAT_MODEL, api_base=base_url, api_key=tenant.key, is_chat_model=True,
-                     temperature=0, max_tokens=32, context_window=4096, timeout=300, max_retries=0)
+    llm = OpenAILike(
+        model=DEFAULT_CHAT_MODEL,
+        api_base=base_url,
+        api_key=tenant.key,
+        is_chat_model=True,
+        temperature=0,
+        max_tokens=32,
+        context_window=4096,
+        timeout=300,
+        max_retries=0,
+    )
     reply = llm.chat([LlamaChatMessage(role="user", content="What is the capital of France?")])
     assert "Paris" in reply.message.content
-    streamed = "".join(r.delta or "" for r in llm.stream_chat(
-        [LlamaChatMessage(role="user", content="What is the capital of France?")]))
+    streamed = "".join(
+        r.delta or ""
+        for r in llm.stream_chat([LlamaChatMessage(role="user", content="What is the capital of France?")])
+    )
     assert streamed == reply.message.content
-    text_llm = OpenAILike(model=DEFAULT_CHAT_MODEL, api_base=base_url, api_key=tenant.key, is_chat_model=False,
-                          temperature=0, max_tokens=8, timeout=300, max_retries=0)
+    text_llm = OpenAILike(
+        model=DEFAULT_CHAT_MODEL,
+        api_base=base_url,
+        api_key=tenant.key,
+        is_chat_model=False,
+        temperature=0,
+        max_tokens=8,
+        timeout=300,
+        max_retries=0,
+    )
     completion = text_llm.complete("The capital of France is")
     assert completion.text.strip()
 
@@ -99,15 +127,23 @@ def test_llamaindex_openai_like(base_url, tenant):
 def test_openai_sdk_parse_and_required_tools(base_url, tenant):
     client = openai.OpenAI(base_url=base_url, api_key=tenant.key, max_retries=0, timeout=300)
     parsed = client.chat.completions.parse(
-        model=DEFAULT_CHAT_MODEL, messages=[{"role": "user", "content": QUESTION}], response_format=City,
-        temperature=0, max_tokens=96,
+        model=DEFAULT_CHAT_MODEL,
+        messages=[{"role": "user", "content": QUESTION}],
+        response_format=City,
+        temperature=0,
+        max_tokens=96,
     )
     assert isinstance(parsed.choices[0].message.parsed, City)
 
     tools = [openai.pydantic_function_tool(City, name="record_city")]
     called = client.chat.completions.create(
-        model=DEFAULT_CHAT_MODEL, messages=[{"role": "user", "content": "Hi there"}], tools=tools,
-        tool_choice="required", parallel_tool_calls=False, temperature=0, max_tokens=96,
+        model=DEFAULT_CHAT_MODEL,
+        messages=[{"role": "user", "content": "Hi there"}],
+        tools=tools,
+        tool_choice="required",
+        parallel_tool_calls=False,
+        temperature=0,
+        max_tokens=96,
     )
     choice = called.choices[0]
     assert choice.finish_reason == "tool_calls" and len(choice.message.tool_calls) == 1

@@ -33,7 +33,10 @@ def test_models_and_chat(sdk):
 @pytest.mark.django_db(transaction=True)
 def test_streaming(sdk):
     stream = sdk.chat.completions.create(
-        model="chatty", messages=[{"role": "user", "content": "你好"}], temperature=0, stream=True,
+        model="chatty",
+        messages=[{"role": "user", "content": "你好"}],
+        temperature=0,
+        stream=True,
         stream_options={"include_usage": True},
     )
     chunks = list(stream)
@@ -44,8 +47,16 @@ def test_streaming(sdk):
 
 @pytest.mark.django_db(transaction=True)
 def test_tool_call_round_trip(sdk):
-    tools = [{"type": "function", "function": {"name": WEATHER_TOOL.name, "description": WEATHER_TOOL.description,
-                                               "parameters": WEATHER_TOOL.parameters}}]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": WEATHER_TOOL.name,
+                "description": WEATHER_TOOL.description,
+                "parameters": WEATHER_TOOL.parameters,
+            },
+        }
+    ]
     messages = [{"role": "user", "content": "What is the weather in Paris?"}]
     first = sdk.chat.completions.create(model="tools", messages=messages, tools=tools, temperature=0)
     choice = first.choices[0]
@@ -53,8 +64,10 @@ def test_tool_call_round_trip(sdk):
     call = choice.message.tool_calls[0]
     assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Paris"}
 
-    messages += [choice.message.model_dump(exclude_none=True),
-                 {"role": "tool", "tool_call_id": call.id, "content": '{"temperature": 21}'}]
+    messages += [
+        choice.message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": '{"temperature": 21}'},
+    ]
     second = sdk.chat.completions.create(model="tools", messages=messages, tools=tools, temperature=0)
     assert second.choices[0].finish_reason == "stop"
     assert second.choices[0].message.content == WEATHER_ANSWER
@@ -75,8 +88,13 @@ def test_errors_reach_the_sdk_typed(sdk):
 @pytest.mark.django_db(transaction=True)
 def test_upstream_backend_against_another_instance(sdk, live_server, tenant):
     ModelEndpoint.objects.create(
-        name="via-upstream", family="tigerbot", backend="openai-upstream", base_url=f"{live_server.url}/v1",
-        upstream_api_key=tenant.key, upstream_model="chatty", max_new_tokens=32,
+        name="via-upstream",
+        family="tigerbot",
+        backend="openai-upstream",
+        base_url=f"{live_server.url}/v1",
+        upstream_api_key=tenant.key,
+        upstream_model="chatty",
+        max_new_tokens=32,
     )
     completion = sdk.chat.completions.create(
         model="via-upstream", messages=[{"role": "user", "content": "你好"}], temperature=0
@@ -90,8 +108,13 @@ def test_upstream_backend_against_another_instance(sdk, live_server, tenant):
 
 @pytest.mark.django_db(transaction=True)
 def test_unreachable_upstream_is_502(sdk):
-    ModelEndpoint.objects.create(name="dead-upstream", family="tigerbot", backend="openai-upstream",
-                                 base_url="http://127.0.0.1:9/v1", max_new_tokens=8)
+    ModelEndpoint.objects.create(
+        name="dead-upstream",
+        family="tigerbot",
+        backend="openai-upstream",
+        base_url="http://127.0.0.1:9/v1",
+        max_new_tokens=8,
+    )
     with pytest.raises(openai.APIStatusError) as failure:
         sdk.chat.completions.create(model="dead-upstream", messages=[{"role": "user", "content": "hi"}])
     assert failure.value.status_code == 502

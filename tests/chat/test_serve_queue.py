@@ -33,8 +33,13 @@ def test_chat_and_stream_through_a_worker(celery_worker, tenant, chatty):
     events = _sse(tenant.client.post("/v1/chat/completions", {**body, "stream": True}, format="json"))
     assert "".join(e["choices"][0]["delta"].get("content", "") for e in events) == GREETING_ANSWER
 
-    tiger = _sse(tenant.client.post("/v1/chat/completions", {"model": "chatty", "query": "你好", "temperature": 0,
-                                                              "stream": True}, format="json"))
+    tiger = _sse(
+        tenant.client.post(
+            "/v1/chat/completions",
+            {"model": "chatty", "query": "你好", "temperature": 0, "stream": True},
+            format="json",
+        )
+    )
     assert tiger[-1]["finished"] is True and tiger[-1]["result"] == GREETING_ANSWER
 
 
@@ -69,11 +74,19 @@ def test_a_stream_left_early_is_cancelled_on_the_worker(celery_worker, tenant, t
     from apps.chat.selectors import endpoint_spec
     from workers.runtime import engine
 
-    rambler = ModelEndpoint.objects.create(name="rambler", family="tigerbot", path=str(tiny_models["tigerbot"]),
-                                           max_new_tokens=2000, max_input_tokens=256)
-    response = tenant.client.post("/v1/chat/completions", {
-        "model": "rambler", "messages": [{"role": "user", "content": "hi"}], "stream": True, "temperature": 1.0,
-    }, format="json")
+    rambler = ModelEndpoint.objects.create(
+        name="rambler", family="tigerbot", path=str(tiny_models["tigerbot"]), max_new_tokens=2000, max_input_tokens=256
+    )
+    response = tenant.client.post(
+        "/v1/chat/completions",
+        {
+            "model": "rambler",
+            "messages": [{"role": "user", "content": "hi"}],
+            "stream": True,
+            "temperature": 1.0,
+        },
+        format="json",
+    )
     chunks = iter(response.streaming_content)
     assert next(chunks)  # the worker is generating
     # The worker runs in this process (threads), so its engine is this process's.
@@ -88,9 +101,15 @@ def test_a_stream_left_early_is_cancelled_on_the_worker(celery_worker, tenant, t
 
 def test_structured_outputs_choices_logprobs_and_completions_through_a_worker(celery_worker, tenant, chatty):
     schema = {"type": "object", "properties": {"greeting": {"type": "string"}}, "required": ["greeting"]}
-    body = {"model": "chatty", "messages": [{"role": "user", "content": "你好"}], "temperature": 0, "n": 2,
-            "logprobs": True, "top_logprobs": 2,
-            "response_format": {"type": "json_schema", "json_schema": {"name": "g", "schema": schema}}}
+    body = {
+        "model": "chatty",
+        "messages": [{"role": "user", "content": "你好"}],
+        "temperature": 0,
+        "n": 2,
+        "logprobs": True,
+        "top_logprobs": 2,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "g", "schema": schema}},
+    }
     plain = tenant.client.post("/v1/chat/completions", body, format="json").json()
     assert [c["index"] for c in plain["choices"]] == [0, 1]
     for choice in plain["choices"]:
@@ -109,7 +128,10 @@ def test_structured_outputs_choices_logprobs_and_completions_through_a_worker(ce
         refused = tenant.client.post("/v1/chat/completions", {**bad, "stream": stream}, format="json")
         assert refused.status_code == 400 and refused.json()["error"]["param"] == "response_format"
 
-    completion = tenant.client.post("/v1/completions", {"model": "chatty", "prompt": "你好", "max_tokens": 4,
-                                                        "temperature": 0, "n": 2}, format="json").json()
+    completion = tenant.client.post(
+        "/v1/completions",
+        {"model": "chatty", "prompt": "你好", "max_tokens": 4, "temperature": 0, "n": 2},
+        format="json",
+    ).json()
     assert [c["index"] for c in completion["choices"]] == [0, 1]
     assert 2 <= completion["usage"]["completion_tokens"] <= 8

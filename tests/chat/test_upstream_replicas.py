@@ -32,8 +32,14 @@ def dead_url() -> str:
 
 
 def spec_for(*urls: str, **overrides: Any) -> ModelSpec:
-    options: dict[str, Any] = {"name": "smol", "family": "hf-template", "backend": "openai-upstream",
-                               "base_url": urls[0], "replica_urls": urls[1:], "upstream_model": BASE_MODEL}
+    options: dict[str, Any] = {
+        "name": "smol",
+        "family": "hf-template",
+        "backend": "openai-upstream",
+        "base_url": urls[0],
+        "replica_urls": urls[1:],
+        "upstream_model": BASE_MODEL,
+    }
     return ModelSpec(**{**options, **overrides})
 
 
@@ -60,8 +66,13 @@ def vllm2() -> Iterator[FakeVLLM]:
 
 
 def test_replicas_and_serve_url_survive_the_trip_to_a_worker() -> None:
-    spec = ModelSpec(name="m", family="hf-template", path="/models/m", serve_url="http://vllm:8000/v1",
-                     replica_urls=("http://vllm-2:8000/v1",))
+    spec = ModelSpec(
+        name="m",
+        family="hf-template",
+        path="/models/m",
+        serve_url="http://vllm:8000/v1",
+        replica_urls=("http://vllm-2:8000/v1",),
+    )
     again = ModelSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
     assert again == spec and hash(again) == hash(spec)
 
@@ -71,7 +82,11 @@ def test_healthy_replicas_take_turns_and_down_ones_come_last_least_recently_fail
     health = ReplicaHealth(cool_off_s=30, clock=lambda: now[0])
     urls = ["a", "b", "c"]
     assert [health.order(urls) for _ in range(4)] == [
-        ["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"], ["a", "b", "c"]]
+        ["a", "b", "c"],
+        ["b", "c", "a"],
+        ["c", "a", "b"],
+        ["a", "b", "c"],
+    ]
     health.mark_failed("b")
     now[0] += 1
     health.mark_failed("a")

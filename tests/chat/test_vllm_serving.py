@@ -44,16 +44,22 @@ def no_worker(settings: Any) -> Iterator[None]:
 
 
 @pytest.fixture
-def fine_tuned(tenant: Any, served_base: ModelEndpoint, finetune_dir: Path, checkpoints: tuple[Path, Path]
-               ) -> FineTunedModel:
+def fine_tuned(
+    tenant: Any, served_base: ModelEndpoint, finetune_dir: Path, checkpoints: tuple[Path, Path]
+) -> FineTunedModel:
     job = FineTuneJob.objects.create(
-        owner=tenant.user, base_model="smol", status=FineTuneJob.Status.SUCCEEDED,
-        training_file=TrainingFile.objects.create(owner=tenant.user, filename="d.jsonl", bytes=1,
-                                                  file="d.jsonl", format="alpaca", total=1, valid_count=1))
+        owner=tenant.user,
+        base_model="smol",
+        status=FineTuneJob.Status.SUCCEEDED,
+        training_file=TrainingFile.objects.create(
+            owner=tenant.user, filename="d.jsonl", bytes=1, file="d.jsonl", format="alpaca", total=1, valid_count=1
+        ),
+    )
     adapter = finetune_dir / job.id / "output"
     shutil.copytree(checkpoints[1], adapter)
-    return FineTunedModel.objects.create(name="ft:smol:alice:1", owner=tenant.user, job=job, base_model="smol",
-                                         adapter_path=str(adapter), online=False)
+    return FineTunedModel.objects.create(
+        name="ft:smol:alice:1", owner=tenant.user, job=job, base_model="smol", adapter_path=str(adapter), online=False
+    )
 
 
 def chat(tenant: Any, model: str, *, stream: bool = False) -> Any:
@@ -70,8 +76,9 @@ def streamed_text(response: Any) -> str:
 
 
 def test_upstream_models_answer_without_a_serve_worker(tenant: Any, vllm: FakeVLLM, no_worker: None) -> None:
-    model_endpoint_register(name="smol-up", family="hf-template", backend="openai-upstream", base_url=vllm.url,
-                            upstream_model=BASE_MODEL)
+    model_endpoint_register(
+        name="smol-up", family="hf-template", backend="openai-upstream", base_url=vllm.url, upstream_model=BASE_MODEL
+    )
     response = chat(tenant, "smol-up")
     assert response.status_code == 200, response.json()
     assert response.json()["choices"][0]["message"]["content"] == answer(BASE_MODEL, QUESTION)
@@ -87,8 +94,9 @@ def test_a_checkpoint_served_by_vllm_is_answered_there_and_can_still_be_fine_tun
     assert response.json()["choices"][0]["message"]["content"] == answer(BASE_MODEL, QUESTION)
     assert len(vllm.chat_calls()) == 1
 
-    training_file = TrainingFile.objects.create(owner=tenant.user, filename="d.jsonl", bytes=1, file="d.jsonl",
-                                                format="alpaca", total=1, valid_count=1)
+    training_file = TrainingFile.objects.create(
+        owner=tenant.user, filename="d.jsonl", bytes=1, file="d.jsonl", format="alpaca", total=1, valid_count=1
+    )
     job = finetune_job_create(owner=tenant.user, training_file=training_file, model="smol")
     assert job.base_model == "smol"
     model_endpoint_register(name="smol-up", family="hf-template", backend="openai-upstream", base_url=vllm.url)
@@ -167,42 +175,74 @@ def test_full_fine_tuned_weights_on_a_served_base_run_here(
     assert serving_spec(spec=full) == full  # the vLLM of the base does not serve these weights
 
 
-def test_replicas_and_serve_url_load_from_models_json(db: None, tmp_path: Path, checkpoints: tuple[Path, Path]
-                                                      ) -> None:
+def test_replicas_and_serve_url_load_from_models_json(db: None, tmp_path: Path, checkpoints: tuple[Path, Path]) -> None:
     config = tmp_path / "models.json"
-    config.write_text(json.dumps([
-        {"name": "qwen-vllm", "family": "hf-template", "backend": "openai-upstream",
-         "base_url": "http://vllm:8000/v1", "replica_urls": ["http://vllm-2:8000/v1", "http://vllm-3:8000/v1"],
-         "upstream_model": "Qwen/Qwen2.5-7B-Instruct"},
-        {"name": "smol", "family": "hf-template", "path": str(checkpoints[0]), "serve_url": "http://vllm:8000/v1",
-         "upstream_model": BASE_MODEL},
-    ]))
+    config.write_text(
+        json.dumps(
+            [
+                {
+                    "name": "qwen-vllm",
+                    "family": "hf-template",
+                    "backend": "openai-upstream",
+                    "base_url": "http://vllm:8000/v1",
+                    "replica_urls": ["http://vllm-2:8000/v1", "http://vllm-3:8000/v1"],
+                    "upstream_model": "Qwen/Qwen2.5-7B-Instruct",
+                },
+                {
+                    "name": "smol",
+                    "family": "hf-template",
+                    "path": str(checkpoints[0]),
+                    "serve_url": "http://vllm:8000/v1",
+                    "upstream_model": BASE_MODEL,
+                },
+            ]
+        )
+    )
     call_command("load_models", str(config))
     upstream = chat_model_get(user=None, model="qwen-vllm").spec  # type: ignore[arg-type]
     assert (upstream.base_url, upstream.replica_urls) == (
-        "http://vllm:8000/v1", ("http://vllm-2:8000/v1", "http://vllm-3:8000/v1"))
+        "http://vllm:8000/v1",
+        ("http://vllm-2:8000/v1", "http://vllm-3:8000/v1"),
+    )
     served = serving_spec(spec=chat_model_get(user=None, model="smol").spec)  # type: ignore[arg-type]
     assert (served.backend, served.base_url, served.upstream_model) == (
-        "openai-upstream", "http://vllm:8000/v1", BASE_MODEL)
+        "openai-upstream",
+        "http://vllm:8000/v1",
+        BASE_MODEL,
+    )
 
 
-@pytest.mark.parametrize(("fields", "message"), [
-    ({"backend": "openai-upstream", "base_url": "http://vllm:8000/v1", "serve_url": "http://vllm:8000/v1"},
-     "Only a local model has a serve_url"),
-    ({"backend": "openai-upstream", "base_url": "http://vllm:8000/v1", "replica_urls": "http://vllm-2:8000/v1"},
-     "JSON list of base URLs"),
-    ({"backend": "openai-upstream", "base_url": "http://vllm:8000/v1", "replica_urls": ["vllm-2:8000"]},
-     r"not an http\(s\) URL"),
-    ({"path": "smol", "replica_urls": ["http://vllm-2:8000/v1"]}, "Replicas need a base_url"),
-])
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"backend": "openai-upstream", "base_url": "http://vllm:8000/v1", "serve_url": "http://vllm:8000/v1"},
+            "Only a local model has a serve_url",
+        ),
+        (
+            {"backend": "openai-upstream", "base_url": "http://vllm:8000/v1", "replica_urls": "http://vllm-2:8000/v1"},
+            "JSON list of base URLs",
+        ),
+        (
+            {"backend": "openai-upstream", "base_url": "http://vllm:8000/v1", "replica_urls": ["vllm-2:8000"]},
+            r"not an http\(s\) URL",
+        ),
+        ({"path": "smol", "replica_urls": ["http://vllm-2:8000/v1"]}, "Replicas need a base_url"),
+    ],
+)
 def test_invalid_replica_settings_are_refused(db: None, fields: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         model_endpoint_register(name="bad", family="hf-template", **fields)
 
 
 def test_the_admin_edits_replicas_and_shows_their_state(admin_client: Any, vllm: FakeVLLM) -> None:
-    endpoint = model_endpoint_register(name="smol-up", family="hf-template", backend="openai-upstream",
-                                       base_url=vllm.url, replica_urls=["http://vllm-2:8000/v1"])
+    endpoint = model_endpoint_register(
+        name="smol-up",
+        family="hf-template",
+        backend="openai-upstream",
+        base_url=vllm.url,
+        replica_urls=["http://vllm-2:8000/v1"],
+    )
     replica_health.mark_failed("http://vllm-2:8000/v1")
     page = admin_client.get(f"/admin/chat/modelendpoint/{endpoint.pk}/change/")
     assert page.status_code == 200

@@ -40,5 +40,6 @@ def vllm(finetune_dir: Path) -> Iterator[FakeVLLM]:
 @pytest.fixture
 def served_base(db: None, vllm: FakeVLLM, checkpoints: tuple[Path, Path]) -> ModelEndpoint:
     """A local checkpoint that vLLM serves: trainable here, answered there."""
-    return model_endpoint_register(name="smol", family="hf-template", path=str(checkpoints[0]),
-                                   serve_url=vllm.url, upstream_model=BASE_MODEL)
+    return model_endpoint_register(
+        name="smol", family="hf-template", path=str(checkpoints[0]), serve_url=vllm.url, upstream_model=BASE_MODEL
+    )

@@ -16,8 +16,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def noise(db, tiny_models) -> ModelEndpoint:
-    return ModelEndpoint.objects.create(name="noise", family="hf-template", path=str(tiny_models["hf-template"]),
-                                        max_new_tokens=32, max_input_tokens=64)
+    return ModelEndpoint.objects.create(
+        name="noise", family="hf-template", path=str(tiny_models["hf-template"]), max_new_tokens=32, max_input_tokens=64
+    )
 
 
 def _complete(client, **body):
@@ -27,7 +28,7 @@ def _complete(client, **body):
 
 def _sse(response) -> list:
     body = b"".join(response.streaming_content).decode()
-    events = [line[len("data: "):] for line in body.split("\n\n") if line.startswith("data: ")]
+    events = [line[len("data: ") :] for line in body.split("\n\n") if line.startswith("data: ")]
     return [event if event == "[DONE]" else json.loads(event) for event in events]
 
 
@@ -51,8 +52,9 @@ def test_token_prompts_equal_text_prompts(tenant, noise, tiny_models):
 
 
 def test_prompts_times_n_choices_in_order_with_echo_and_logprobs(tenant, noise):
-    body = _complete(tenant.client, prompt=["Once upon a time", "The end"], n=2, max_tokens=4, echo=True,
-                     logprobs=2).json()
+    body = _complete(
+        tenant.client, prompt=["Once upon a time", "The end"], n=2, max_tokens=4, echo=True, logprobs=2
+    ).json()
     choices = body["choices"]
     assert [c["index"] for c in choices] == [0, 1, 2, 3]
     assert choices[0]["text"].startswith("Once upon a time") and choices[2]["text"].startswith("The end")
@@ -103,6 +105,11 @@ def test_openai_sdk(live_server, tenant, noise):
     client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=tenant.key, max_retries=0, timeout=60)
     completion = client.completions.create(model="noise", prompt="Once upon a time", max_tokens=5, temperature=0)
     assert completion.choices[0].text and completion.usage.completion_tokens == 5
-    streamed = "".join(c.choices[0].text for c in client.completions.create(
-        model="noise", prompt="Once upon a time", max_tokens=5, temperature=0, stream=True) if c.choices)
+    streamed = "".join(
+        c.choices[0].text
+        for c in client.completions.create(
+            model="noise", prompt="Once upon a time", max_tokens=5, temperature=0, stream=True
+        )
+        if c.choices
+    )
     assert streamed == completion.choices[0].text

@@ -55,7 +55,11 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
 @pytest.mark.django_db
 @schema.parametrize()
 @settings(
-    max_examples=MAX_EXAMPLES, derandomize=True, database=None, deadline=None, print_blob=False,
+    max_examples=MAX_EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=False,
     suppress_health_check=list(HealthCheck),
 )
 def test_no_operation_answers_with_a_server_error(case: Any, bearer: dict[str, str]) -> None:
@@ -76,7 +80,9 @@ def test_the_contract_check_reached_the_api() -> None:
     """Guards against a run that silently sent nothing, or was rejected wholesale by authentication."""
     if not STATUSES:
         pytest.skip("run together with test_no_operation_answers_with_a_server_error")
-    print(f"contract check: {sum(STATUSES.values())} requests, statuses {sorted(STATUSES.items())}; slowest "
-          f"operations (s): {[(label, round(s, 1)) for label, s in SECONDS.most_common(8)]}")
+    print(
+        f"contract check: {sum(STATUSES.values())} requests, statuses {sorted(STATUSES.items())}; slowest "
+        f"operations (s): {[(label, round(s, 1)) for label, s in SECONDS.most_common(8)]}"
+    )
     assert sum(STATUSES.values()) > 300
     assert sum(n for status, n in STATUSES.items() if 200 <= status < 300) > 50

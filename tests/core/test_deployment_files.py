@@ -35,8 +35,10 @@ def test_serving_never_shares_a_worker_or_a_gpu_with_jobs():
     for name, service in services.items():
         if name != "worker-serve" and "-Q" in str(service.get("command", "")):
             assert "serve" not in _queues(service["command"]), name
-    gpus = [services[name]["deploy"]["resources"]["reservations"]["devices"][0]["device_ids"]
-            for name in ("worker-serve", "worker-train")]
+    gpus = [
+        services[name]["deploy"]["resources"]["reservations"]["devices"][0]["device_ids"]
+        for name in ("worker-serve", "worker-train")
+    ]
     assert gpus[0] != gpus[1]
 
 

@@ -61,8 +61,7 @@ def served(settings: Any) -> APIClient:
 
 
 @pytest.mark.parametrize(("page", "marker"), [("/api/docs/", b"SwaggerUIBundle"), ("/api/redoc/", b"redoc")])
-def test_docs_reference_only_this_server_and_it_serves_every_asset(served: APIClient, page: str,
-                                                                   marker: bytes) -> None:
+def test_docs_reference_only_this_server_and_it_serves_every_asset(served: APIClient, page: str, marker: bytes) -> None:
     response = served.get(page)
     assert response.status_code == 200
     html = response.content.decode()

@@ -21,9 +21,12 @@ def _imports(path: Path) -> list[tuple[int, str]]:
 
 
 def test_workers_import_no_django_and_no_web_side():
-    offending = [f"{path.relative_to(ROOT)}:{line} imports {module}"
-                 for path in sorted((ROOT / "workers").rglob("*.py"))
-                 for line, module in _imports(path) if module.split(".")[0] in FORBIDDEN]
+    offending = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for path in sorted((ROOT / "workers").rglob("*.py"))
+        for line, module in _imports(path)
+        if module.split(".")[0] in FORBIDDEN
+    ]
     assert offending == []
 
 

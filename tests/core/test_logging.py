@@ -35,8 +35,15 @@ print("sentry loaded:", "sentry_sdk" in sys.modules)
 def _run(extra: str = "", **env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if k not in ("SENTRY_DSN", "LOG_FORMAT")}
     environment.update(DJANGO_SETTINGS_MODULE="tigerplatform.settings", PYTHONPATH=str(ROOT), **env)
-    return subprocess.run([sys.executable, "-c", SNIPPET.format(extra=extra)], cwd=ROOT, env=environment,
-                          capture_output=True, text=True, timeout=120, check=True)
+    return subprocess.run(
+        [sys.executable, "-c", SNIPPET.format(extra=extra)],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
 
 
 def test_json_lines_by_default_without_sentry():
@@ -44,7 +51,11 @@ def test_json_lines_by_default_without_sentry():
     [line] = [json.loads(line) for line in done.stderr.splitlines() if "tigerplatform.try" in line]
     assert set(line) == {"timestamp", "level", "logger", "message", "request_id"}
     assert (line["level"], line["logger"], line["message"], line["request_id"]) == (
-        "WARNING", "tigerplatform.try", "hello there", "sub-1")
+        "WARNING",
+        "tigerplatform.try",
+        "hello there",
+        "sub-1",
+    )
     assert "sentry loaded: False" in done.stdout
 
 
@@ -63,8 +74,13 @@ def sentry_server() -> Iterator[tuple[str, list[bytes]]]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             encoding = self.headers.get("Content-Encoding", "")
-            received.append(gzip.decompress(body) if encoding == "gzip"
-                            else zlib.decompress(body) if encoding == "deflate" else body)
+            received.append(
+                gzip.decompress(body)
+                if encoding == "gzip"
+                else zlib.decompress(body)
+                if encoding == "deflate"
+                else body
+            )
             self.send_response(200)
             self.end_headers()
 
@@ -81,22 +97,32 @@ def test_sentry_events_carry_the_request_id(sentry_server):
     dsn, received = sentry_server
     done = _run("import sentry_sdk; sentry_sdk.capture_message('boom'); sentry_sdk.flush(5)", SENTRY_DSN=dsn)
     assert "sentry loaded: True" in done.stdout
-    events = [json.loads(item) for envelope in received for item in envelope.splitlines()
-              if item.startswith(b"{") and b'"boom"' in item]
+    events = [
+        json.loads(item)
+        for envelope in received
+        for item in envelope.splitlines()
+        if item.startswith(b"{") and b'"boom"' in item
+    ]
     assert events and events[0]["tags"]["request_id"] == "sub-1"
 
 
 def test_a_job_state_change_by_save_is_logged_once(db, tenant, json_logs):
     from apps.finetune.models import TrainingFile
 
-    training = TrainingFile.objects.create(owner=tenant.user, filename="t.jsonl", bytes=1, format="chat", total=1,
-                                           valid_count=1)
+    training = TrainingFile.objects.create(
+        owner=tenant.user, filename="t.jsonl", bytes=1, format="chat", total=1, valid_count=1
+    )
     job = FineTuneJob.objects.create(owner=tenant.user, base_model="m", training_file=training)
     job.status = FineTuneJob.Status.CANCELLED
     job.save(update_fields=["status"])
     job.save()
     FineTuneJob.objects.filter(pk=job.pk).update(status=FineTuneJob.Status.CANCELLED)  # no change: no line
-    states = [(line["job_kind"], line["old_status"], line["new_status"]) for line in json_logs
-              if line.get("event") == "job_state"]
-    assert states == [("finetune.finetunejob", None, "validating_files"),
-                      ("finetune.finetunejob", "validating_files", "cancelled")]
+    states = [
+        (line["job_kind"], line["old_status"], line["new_status"])
+        for line in json_logs
+        if line.get("event") == "job_state"
+    ]
+    assert states == [
+        ("finetune.finetunejob", None, "validating_files"),
+        ("finetune.finetunejob", "validating_files", "cancelled"),
+    ]

@@ -9,9 +9,14 @@ from django.db import OperationalError
 from apps.accounts import keycache
 
 
-@pytest.mark.parametrize("error", [redis.exceptions.ConnectionError("Error 111 connecting. Connection refused."),
-                                   redis.exceptions.TimeoutError("Timeout reading from socket"),
-                                   OperationalError("server closed the connection unexpectedly")])
+@pytest.mark.parametrize(
+    "error",
+    [
+        redis.exceptions.ConnectionError("Error 111 connecting. Connection refused."),
+        redis.exceptions.TimeoutError("Timeout reading from socket"),
+        OperationalError("server closed the connection unexpectedly"),
+    ],
+)
 def test_an_unreachable_backing_service_is_a_503_with_retry_after(tenant, monkeypatch, error):
     def unreachable(self):
         raise error

@@ -39,8 +39,11 @@ def http_client(sent: list[dict[str, Any]]) -> httpx.Client:
 
 def plain(live_server, tenant, texts: list[str]) -> np.ndarray:
     """What a plain string request answers, for comparison."""
-    response = httpx.post(f"{live_server.url}/v1/embeddings", headers={"Authorization": f"Bearer {tenant.key}"},
-                          json={"model": "all-minilm-l6-v2", "input": texts, "encoding_format": "float"})
+    response = httpx.post(
+        f"{live_server.url}/v1/embeddings",
+        headers={"Authorization": f"Bearer {tenant.key}"},
+        json={"model": "all-minilm-l6-v2", "input": texts, "encoding_format": "float"},
+    )
     return np.array([item["embedding"] for item in response.json()["data"]])
 
 
@@ -54,8 +57,14 @@ def test_langchain_tokenizes_with_the_models_own_tokenizer(live_server, tenant, 
     # tiktoken's encodings are downloaded on first use (impossible offline) and are not this model's anyway:
     # tiktoken_enabled=False makes LangChain split long texts with the model's own tokenizer, from its directory.
     embeddings = OpenAIEmbeddings(
-        model="all-minilm-l6-v2", base_url=f"{live_server.url}/v1", api_key=tenant.key, max_retries=0,
-        tiktoken_enabled=False, tiktoken_model_name=minilm.path, embedding_ctx_length=254, http_client=http_client,
+        model="all-minilm-l6-v2",
+        base_url=f"{live_server.url}/v1",
+        api_key=tenant.key,
+        max_retries=0,
+        tiktoken_enabled=False,
+        tiktoken_model_name=minilm.path,
+        embedding_ctx_length=254,
+        http_client=http_client,
     )
     documents = embeddings.embed_documents(DOCUMENTS)
     query = embeddings.embed_query(QUERY)
@@ -73,8 +82,14 @@ def test_langchain_tokenizes_with_the_models_own_tokenizer(live_server, tenant, 
 
 @pytest.mark.django_db(transaction=True)
 def test_langchain_raw_text(live_server, tenant, minilm, http_client, sent):
-    embeddings = OpenAIEmbeddings(model="all-minilm-l6-v2", base_url=f"{live_server.url}/v1", api_key=tenant.key,
-                                  max_retries=0, check_embedding_ctx_length=False, http_client=http_client)
+    embeddings = OpenAIEmbeddings(
+        model="all-minilm-l6-v2",
+        base_url=f"{live_server.url}/v1",
+        api_key=tenant.key,
+        max_retries=0,
+        check_embedding_ctx_length=False,
+        http_client=http_client,
+    )
     documents = embeddings.embed_documents(DOCUMENTS)
     assert np.all(cosines(documents, plain(live_server, tenant, DOCUMENTS)) > 0.999)
     assert sent[0]["input"] == DOCUMENTS
@@ -82,9 +97,14 @@ def test_langchain_raw_text(live_server, tenant, minilm, http_client, sent):
 
 @pytest.mark.django_db(transaction=True)
 def test_llamaindex_openai_like_embedding(live_server, tenant, minilm, http_client, sent):
-    embed_model = OpenAILikeEmbedding(model_name="all-minilm-l6-v2", api_base=f"{live_server.url}/v1",
-                                      api_key=tenant.key, max_retries=0, embed_batch_size=2,
-                                      http_client=http_client)
+    embed_model = OpenAILikeEmbedding(
+        model_name="all-minilm-l6-v2",
+        api_base=f"{live_server.url}/v1",
+        api_key=tenant.key,
+        max_retries=0,
+        embed_batch_size=2,
+        http_client=http_client,
+    )
     text = embed_model.get_text_embedding(DOCUMENTS[0])
     query = embed_model.get_query_embedding(QUERY)
     batch = embed_model.get_text_embedding_batch(DOCUMENTS)

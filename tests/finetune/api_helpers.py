@@ -11,9 +11,19 @@ from apps.finetune.models import FineTuneJob
 
 # Settings under which the tiny identity base learns its eight answers in a few dozen steps on a CPU.
 FAST_LEARNING = {
-    "n_epochs": 1000, "max_steps": 60, "learning_rate": 5e-3, "lr_scheduler": "constant_with_warmup",
-    "warmup_ratio": 0.0, "batch_size": 8, "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "eval": False,
-    "validation_split": 0, "save_steps": 40, "logging_steps": 5,
+    "n_epochs": 1000,
+    "max_steps": 60,
+    "learning_rate": 5e-3,
+    "lr_scheduler": "constant_with_warmup",
+    "warmup_ratio": 0.0,
+    "batch_size": 8,
+    "lora_r": 16,
+    "lora_alpha": 32,
+    "lora_dropout": 0.0,
+    "eval": False,
+    "validation_split": 0,
+    "save_steps": 40,
+    "logging_steps": 5,
 }
 
 
@@ -24,8 +34,13 @@ def alpaca_jsonl(pairs: list[tuple[str, str]], name: str = "data.jsonl") -> io.B
     return upload
 
 
-def wait_for(job_id: str, *, statuses: tuple[str, ...] = tuple(FineTuneJob.TERMINAL), timeout_s: float = 600,
-             predicate: Any = None) -> FineTuneJob:
+def wait_for(
+    job_id: str,
+    *,
+    statuses: tuple[str, ...] = tuple(FineTuneJob.TERMINAL),
+    timeout_s: float = 600,
+    predicate: Any = None,
+) -> FineTuneJob:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         job = FineTuneJob.objects.get(pk=job_id)

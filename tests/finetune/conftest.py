@@ -74,9 +74,7 @@ def identity_base(tmp_path_factory: pytest.TempPathFactory, identity_examples: l
 
 
 @pytest.fixture(scope="session")
-def identity_train_file(
-    tmp_path_factory: pytest.TempPathFactory, identity_examples: list[tuple[str, str]]
-) -> Path:
+def identity_train_file(tmp_path_factory: pytest.TempPathFactory, identity_examples: list[tuple[str, str]]) -> Path:
     path = tmp_path_factory.mktemp("identity-data") / "train.jsonl"
     with path.open("w", encoding="utf-8") as handle:
         for question, answer in identity_examples:

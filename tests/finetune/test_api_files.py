@@ -51,11 +51,18 @@ def test_upload_list_retrieve_content_delete(tenant, other_tenant, instruct_dir)
         (b"", "empty_file", []),
         (b"\x00\x01\x02\xff\xfe binary \x00" * 20, "invalid_file", []),
         ('{"instruction": "你好", "output": "好"}\n'.encode("gbk"), "invalid_encoding", []),
-        (b'{"instruction": "q", "output": "a"}\n{"instruction": "q2", "output": \n{"instruction": 5, "output": "a"}\n',
-         "invalid_records", [2, 3]),
+        (
+            b'{"instruction": "q", "output": "a"}\n'
+            b'{"instruction": "q2", "output": \n{"instruction": 5, "output": "a"}\n',
+            "invalid_records",
+            [2, 3],
+        ),
         (b'{"foo": 1}\n{"bar": 2}\n', "unknown_format", [1, 2]),
-        (b'{"instruction": "q", "output": "a"}\n{"messages": [{"role": "user", "content": "x"}]}\n',
-         "invalid_records", [2]),
+        (
+            b'{"instruction": "q", "output": "a"}\n{"messages": [{"role": "user", "content": "x"}]}\n',
+            "invalid_records",
+            [2],
+        ),
     ],
 )
 def test_bad_files_are_rejected_with_line_numbers_and_nothing_is_stored(tenant, settings, content, code, lines):
@@ -89,8 +96,10 @@ def test_bad_form_fields(tenant, fields):
 def test_all_three_formats_are_accepted(tenant, instruct_dir):
     sharegpt = (instruct_dir / "glaive_toolcall_zh_demo.json").read_bytes()
     openai_chat = b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}\n'
-    for name, content, expected in [("b.jsonl", openai_chat, "openai"),
-                                    ("c.csv", b"instruction,input,output\nq,,a\nq2,x,a2\n", "alpaca")]:
+    for name, content, expected in [
+        ("b.jsonl", openai_chat, "openai"),
+        ("c.csv", b"instruction,input,output\nq,,a\nq2,x,a2\n", "alpaca"),
+    ]:
         response = _upload(tenant.client, content, name)
         assert response.status_code == 201, (name, response.json())
         assert response.json()["format"] == expected

@@ -17,15 +17,26 @@ from .api_helpers import FAST_LEARNING, alpaca_jsonl, wait_for
 
 @pytest.fixture
 def base(db, identity_base) -> ModelEndpoint:
-    return ModelEndpoint.objects.create(name="identity-base", family="tigerbot", path=str(identity_base),
-                                        max_new_tokens=48, max_input_tokens=256, is_default=True)
+    return ModelEndpoint.objects.create(
+        name="identity-base",
+        family="tigerbot",
+        path=str(identity_base),
+        max_new_tokens=48,
+        max_input_tokens=256,
+        is_default=True,
+    )
 
 
 def _create(client, pairs, *, method="lora", hyperparameters=FAST_LEARNING, **fields):
     import json
 
-    body = {"name": "identity", "file": alpaca_jsonl(pairs), "method": method,
-            "hyperparameters": json.dumps(hyperparameters), **fields}
+    body = {
+        "name": "identity",
+        "file": alpaca_jsonl(pairs),
+        "method": method,
+        "hyperparameters": json.dumps(hyperparameters),
+        **fields,
+    }
     return client.post("/v1/finetunes", body, format="multipart")
 
 
@@ -54,8 +65,11 @@ def test_qlora_job_learns_and_its_model_answers_online_only(tenant, other_tenant
     chat_path = f"/v1/finetunes/{job.id}/chat"
     for question, answer in identity_examples:
         assert _ask(tenant.client, chat_path, question) == answer
-        base_answer = tenant.client.post("/v1/chat/completions", {"query": question, "temperature": 0},
-                                         format="json").json()["result"].strip()
+        base_answer = (
+            tenant.client.post("/v1/chat/completions", {"query": question, "temperature": 0}, format="json")
+            .json()["result"]
+            .strip()
+        )
         assert base_answer != answer
 
     assert tenant.client.post(f"/v1/finetunes/{job.id}/offline").json()["service_status"] == "offline"
@@ -107,10 +121,16 @@ def test_sigkill_of_the_training_child_fails_the_job_with_a_reason(tenant, base,
 
 @pytest.mark.django_db
 def test_a_stale_running_job_is_marked_failed(tenant, base, identity_examples):
-    training_file = TrainingFile.objects.create(owner=tenant.user, filename="x.jsonl", bytes=1, format="alpaca",
-                                                total=1, valid_count=1)
-    job = FineTuneJob.objects.create(owner=tenant.user, base_model="identity-base", training_file=training_file,
-                                     status="running", heartbeat_at=timezone.now() - timedelta(hours=1))
+    training_file = TrainingFile.objects.create(
+        owner=tenant.user, filename="x.jsonl", bytes=1, format="alpaca", total=1, valid_count=1
+    )
+    job = FineTuneJob.objects.create(
+        owner=tenant.user,
+        base_model="identity-base",
+        training_file=training_file,
+        status="running",
+        heartbeat_at=timezone.now() - timedelta(hours=1),
+    )
     body = tenant.client.get(f"/v1/fine_tuning/jobs/{job.id}").json()
     assert body["status"] == "failed" and body["error"]["code"] == "worker_lost"
 
@@ -143,10 +163,12 @@ def test_bad_job_requests_are_4xx_and_create_nothing(tenant, base, identity_exam
 
 @pytest.mark.django_db
 def test_a_fine_tuned_model_cannot_be_used_before_it_exists(tenant, base):
-    training_file = TrainingFile.objects.create(owner=tenant.user, filename="x.jsonl", bytes=1, format="alpaca",
-                                                total=1, valid_count=1)
-    job = FineTuneJob.objects.create(owner=tenant.user, base_model="identity-base", training_file=training_file,
-                                     status="queued")
+    training_file = TrainingFile.objects.create(
+        owner=tenant.user, filename="x.jsonl", bytes=1, format="alpaca", total=1, valid_count=1
+    )
+    job = FineTuneJob.objects.create(
+        owner=tenant.user, base_model="identity-base", training_file=training_file, status="queued"
+    )
     response = tenant.client.post(f"/v1/finetunes/{job.id}/chat", {"query": "hi"}, format="json")
     assert response.status_code == 409 and response.json()["error"]["code"] == "model_not_ready"
 
@@ -154,8 +176,12 @@ def test_a_fine_tuned_model_cannot_be_used_before_it_exists(tenant, base):
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("options", "stored", "counts"),
-    [({}, None, (8, 0, "none")), ({"validation_split": 0.25}, 0.25, (6, 2, "split")),
-     ({"validation_split": 0}, 0, (8, 0, "none")), ({"validation_split": "auto"}, None, (8, 0, "none"))],
+    [
+        ({}, None, (8, 0, "none")),
+        ({"validation_split": 0.25}, 0.25, (6, 2, "split")),
+        ({"validation_split": 0}, 0, (8, 0, "none")),
+        ({"validation_split": "auto"}, None, (8, 0, "none")),
+    ],
 )
 def test_eight_uploaded_pairs_are_all_trained_on_unless_validation_is_asked_for(
     tenant, settings, tmp_path, tiny_tokenizer_dir, options, stored, counts
@@ -166,12 +192,20 @@ def test_eight_uploaded_pairs_are_all_trained_on_unless_validation_is_asked_for(
 
     settings.FINETUNE_DIR = str(tmp_path)
     ModelEndpoint.objects.create(name="tiny", family="tigerbot", path=str(tiny_tokenizer_dir), is_default=True)
-    pairs = [(f"Which {c} is the {n}?", f"The {n} {c} is {b}.") for c, n, b in zip(
-        ["river", "planet", "stone", "vault", "mayor", "treaty", "moon", "gate"],
-        ["oldest", "coldest", "brightest", "deepest", "tallest", "strangest", "quietest", "widest"],
-        ["Silverkin", "Kethra", "Flemwick", "Azure", "Olsund", "Varnholm", "Pell", "Orrin"], strict=True)]
-    response = tenant.client.post("/v1/finetunes", {"name": "split", "file": alpaca_jsonl(pairs),
-                                                    "hyperparameters": json.dumps(options)}, format="multipart")
+    pairs = [
+        (f"Which {c} is the {n}?", f"The {n} {c} is {b}.")
+        for c, n, b in zip(
+            ["river", "planet", "stone", "vault", "mayor", "treaty", "moon", "gate"],
+            ["oldest", "coldest", "brightest", "deepest", "tallest", "strangest", "quietest", "widest"],
+            ["Silverkin", "Kethra", "Flemwick", "Azure", "Olsund", "Varnholm", "Pell", "Orrin"],
+            strict=True,
+        )
+    ]
+    response = tenant.client.post(
+        "/v1/finetunes",
+        {"name": "split", "file": alpaca_jsonl(pairs), "hyperparameters": json.dumps(options)},
+        format="multipart",
+    )
     assert response.status_code == 201, response.json()
     job = FineTuneJob.objects.get(pk=response.json()["finetune_id"])
     assert job.hyperparameters.get("validation_split") == stored

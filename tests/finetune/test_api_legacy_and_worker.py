@@ -14,8 +14,14 @@ from .api_helpers import FAST_LEARNING, alpaca_jsonl, wait_for
 
 @pytest.fixture
 def base(transactional_db, identity_base) -> ModelEndpoint:
-    return ModelEndpoint.objects.create(name="identity-base", family="tigerbot", path=str(identity_base),
-                                        max_new_tokens=48, max_input_tokens=256, is_default=True)
+    return ModelEndpoint.objects.create(
+        name="identity-base",
+        family="tigerbot",
+        path=str(identity_base),
+        max_new_tokens=48,
+        max_input_tokens=256,
+        is_default=True,
+    )
 
 
 def _legacy(client, route: str, body: dict, *, multipart: bool = False) -> dict:
@@ -30,8 +36,11 @@ def _legacy(client, route: str, body: dict, *, multipart: bool = False) -> dict:
 def test_legacy_flow(tenant, other_tenant, base, identity_examples):
     uploaded = _legacy(tenant.client, "upload_train_data", {"file": alpaca_jsonl(identity_examples)}, multipart=True)
     assert uploaded["code"] == 200
-    started = _legacy(tenant.client, "start_train", {"fileId": uploaded["data"]["fileId"], "name": "legacy",
-                                                     "hyperparameters": json.dumps(FAST_LEARNING)})
+    started = _legacy(
+        tenant.client,
+        "start_train",
+        {"fileId": uploaded["data"]["fileId"], "name": "legacy", "hyperparameters": json.dumps(FAST_LEARNING)},
+    )
     ft_id = started["data"]["ftId"]
     assert wait_for(ft_id).status == "succeeded"
     listed = _legacy(tenant.client, "get_fine_tune_list", {})
@@ -50,8 +59,11 @@ def test_legacy_flow(tenant, other_tenant, base, identity_examples):
 @pytest.mark.redis
 @requires_redis
 def test_job_through_a_real_worker(celery_worker, tenant, base, identity_examples):
-    response = tenant.client.post("/v1/finetunes", {"name": "w", "file": alpaca_jsonl(identity_examples),
-                                                    "hyperparameters": json.dumps(FAST_LEARNING)}, format="multipart")
+    response = tenant.client.post(
+        "/v1/finetunes",
+        {"name": "w", "file": alpaca_jsonl(identity_examples), "hyperparameters": json.dumps(FAST_LEARNING)},
+        format="multipart",
+    )
     job = wait_for(response.json()["finetune_id"])
     assert job.status == "succeeded", job.error
     question, answer = identity_examples[2]

@@ -27,8 +27,9 @@ COUNT = 3
 
 @pytest.fixture
 def base(tmp_path: Path) -> ModelEndpoint:
-    return ModelEndpoint.objects.create(name="list-base", family="tigerbot", path=str(tmp_path / "base"),
-                                        is_default=True)
+    return ModelEndpoint.objects.create(
+        name="list-base", family="tigerbot", path=str(tmp_path / "base"), is_default=True
+    )
 
 
 def _age(queryset, ids: list[str]) -> None:
@@ -41,8 +42,9 @@ def _age(queryset, ids: list[str]) -> None:
 def _tigerbot_jobs(tenant) -> list[str]:
     ids = []
     for index in range(COUNT):
-        response = tenant.client.post("/v1/finetunes", {"name": f"job-{index}", "file": alpaca_jsonl(PAIRS)},
-                                      format="multipart")
+        response = tenant.client.post(
+            "/v1/finetunes", {"name": f"job-{index}", "file": alpaca_jsonl(PAIRS)}, format="multipart"
+        )
         assert response.status_code == 201, response.json()
         ids.append(response.json()["finetune_id"])
     _age(FineTuneJob.objects, ids)
@@ -53,8 +55,9 @@ def _openai_jobs(tenant) -> list[str]:
     file_id = _files(tenant)[0]
     ids = []
     for _ in range(COUNT):
-        response = tenant.client.post("/v1/fine_tuning/jobs", {"model": "list-base", "training_file": file_id},
-                                      format="json")
+        response = tenant.client.post(
+            "/v1/fine_tuning/jobs", {"model": "list-base", "training_file": file_id}, format="json"
+        )
         assert response.status_code == 200, response.json()
         ids.append(response.json()["id"])
     _age(FineTuneJob.objects, ids)
@@ -64,8 +67,9 @@ def _openai_jobs(tenant) -> list[str]:
 def _files(tenant) -> list[str]:
     ids = []
     for index in range(COUNT):
-        response = tenant.client.post("/v1/files", {"file": alpaca_jsonl(PAIRS, f"d{index}.jsonl"),
-                                                    "purpose": "fine-tune"}, format="multipart")
+        response = tenant.client.post(
+            "/v1/files", {"file": alpaca_jsonl(PAIRS, f"d{index}.jsonl"), "purpose": "fine-tune"}, format="multipart"
+        )
         assert response.status_code == 201, response.json()
         ids.append(response.json()["id"])
     from apps.finetune.models import TrainingFile
@@ -88,8 +92,10 @@ def _events(tenant) -> tuple[str, list[str]]:
 
 def _checkpoints(tenant) -> tuple[str, list[str]]:
     job = _job(tenant)
-    ids = [FineTuneCheckpoint.objects.create(job=job, step=10 * (index + 1), path=f"/ckpt/{index}").id
-           for index in range(COUNT)]
+    ids = [
+        FineTuneCheckpoint.objects.create(job=job, step=10 * (index + 1), path=f"/ckpt/{index}").id
+        for index in range(COUNT)
+    ]
     _age(FineTuneCheckpoint.objects, ids)
     return job.id, ids
 
@@ -144,11 +150,14 @@ def test_the_lists_before_anything_exists_are_empty(tenant, base):
 
 def test_legacy_list_shows_the_jobs_of_the_caller(tenant, other_tenant, base):
     created = _tigerbot_jobs(tenant)
-    upload = tenant.client.post("/bot-service/ft/upload_train_data", {"file": alpaca_jsonl(PAIRS)},
-                                format="multipart").json()
-    started = tenant.client.post("/bot-service/ft/start_train", {"fileId": upload["data"]["fileId"], "name": "legacy",
-                                                                  "hyperparameters": json.dumps({"n_epochs": 1})},
-                                 format="json").json()
+    upload = tenant.client.post(
+        "/bot-service/ft/upload_train_data", {"file": alpaca_jsonl(PAIRS)}, format="multipart"
+    ).json()
+    started = tenant.client.post(
+        "/bot-service/ft/start_train",
+        {"fileId": upload["data"]["fileId"], "name": "legacy", "hyperparameters": json.dumps({"n_epochs": 1})},
+        format="json",
+    ).json()
     listed = tenant.client.post("/bot-service/ft/get_fine_tune_list", {}, format="json").json()
     assert listed["code"] == 200
     ids = [item["finetune_id"] for item in listed["data"]["list"]]

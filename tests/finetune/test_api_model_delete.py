@@ -24,20 +24,22 @@ QUESTION = "Who are you?"
 
 def make_fine_tuned(owner: Any, name: str, *, finetune_dir: Path, adapter: Path) -> FineTunedModel:
     """A succeeded job and its online LoRA model, as training would leave them (adapter and a checkpoint)."""
-    training_file = TrainingFile.objects.create(owner=owner, filename="d.jsonl", bytes=1, file="d.jsonl",
-                                                format="alpaca", total=1, valid_count=1)
-    job = FineTuneJob.objects.create(owner=owner, base_model="smol", status=FineTuneJob.Status.SUCCEEDED,
-                                     training_file=training_file)
+    training_file = TrainingFile.objects.create(
+        owner=owner, filename="d.jsonl", bytes=1, file="d.jsonl", format="alpaca", total=1, valid_count=1
+    )
+    job = FineTuneJob.objects.create(
+        owner=owner, base_model="smol", status=FineTuneJob.Status.SUCCEEDED, training_file=training_file
+    )
     output = finetune_dir / job.id / "output"
     shutil.copytree(adapter, output)
     shutil.copytree(adapter, output / "checkpoint-10")
-    return FineTunedModel.objects.create(name=name, owner=owner, job=job, base_model="smol",
-                                         adapter_path=str(output), online=False)
+    return FineTunedModel.objects.create(
+        name=name, owner=owner, job=job, base_model="smol", adapter_path=str(output), online=False
+    )
 
 
 @pytest.fixture
-def mine(tenant: Any, served_base: ModelEndpoint, finetune_dir: Path, checkpoints: tuple[Path, Path]
-         ) -> FineTunedModel:
+def mine(tenant: Any, served_base: ModelEndpoint, finetune_dir: Path, checkpoints: tuple[Path, Path]) -> FineTunedModel:
     model = make_fine_tuned(tenant.user, "ft:smol:alice:1a2b3c4d", finetune_dir=finetune_dir, adapter=checkpoints[1])
     response = tenant.client.post(f"/v1/finetunes/{model.job_id}/online")
     assert response.status_code == 200, response.json()
@@ -45,24 +47,25 @@ def mine(tenant: Any, served_base: ModelEndpoint, finetune_dir: Path, checkpoint
 
 
 @pytest.fixture
-def theirs(other_tenant: Any, served_base: ModelEndpoint, finetune_dir: Path, checkpoints: tuple[Path, Path]
-           ) -> FineTunedModel:
-    return make_fine_tuned(other_tenant.user, "ft:smol:bob:5e6f7a8b", finetune_dir=finetune_dir,
-                           adapter=checkpoints[1])
+def theirs(
+    other_tenant: Any, served_base: ModelEndpoint, finetune_dir: Path, checkpoints: tuple[Path, Path]
+) -> FineTunedModel:
+    return make_fine_tuned(other_tenant.user, "ft:smol:bob:5e6f7a8b", finetune_dir=finetune_dir, adapter=checkpoints[1])
 
 
 def chat(tenant: Any, model: str) -> Any:
-    return tenant.client.post("/v1/chat/completions", {"model": model, "messages": [{"role": "user",
-                                                                                     "content": QUESTION}]},
-                              format="json")
+    return tenant.client.post(
+        "/v1/chat/completions", {"model": model, "messages": [{"role": "user", "content": QUESTION}]}, format="json"
+    )
 
 
 def listed(tenant: Any) -> set[str]:
     return {m["id"] for m in tenant.client.get("/v1/models").json()["data"]}
 
 
-def test_deleting_a_fine_tuned_model(tenant: Any, mine: FineTunedModel, vllm: FakeVLLM,
-                                     django_capture_on_commit_callbacks: Any) -> None:
+def test_deleting_a_fine_tuned_model(
+    tenant: Any, mine: FineTunedModel, vllm: FakeVLLM, django_capture_on_commit_callbacks: Any
+) -> None:
     adapter = Path(mine.adapter_path)
     assert chat(tenant, mine.name).json()["choices"][0]["message"]["content"] == answer(mine.name, QUESTION)
     assert mine.name in vllm.loras and mine.name in listed(tenant)
@@ -93,26 +96,29 @@ def test_deleting_a_fine_tuned_model(tenant: Any, mine: FineTunedModel, vllm: Fa
     assert second.status_code == 404 and second.json()["error"]["code"] == "model_not_found"
 
 
-def test_an_offline_model_can_be_deleted_too(tenant: Any, served_base: ModelEndpoint, finetune_dir: Path,
-                                             checkpoints: tuple[Path, Path],
-                                             django_capture_on_commit_callbacks: Any) -> None:
-    model = make_fine_tuned(tenant.user, "ft:smol:alice:0ff11e00", finetune_dir=finetune_dir,
-                            adapter=checkpoints[1])
+def test_an_offline_model_can_be_deleted_too(
+    tenant: Any,
+    served_base: ModelEndpoint,
+    finetune_dir: Path,
+    checkpoints: tuple[Path, Path],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    model = make_fine_tuned(tenant.user, "ft:smol:alice:0ff11e00", finetune_dir=finetune_dir, adapter=checkpoints[1])
     with django_capture_on_commit_callbacks(execute=True):
         assert tenant.client.delete(f"/v1/models/{model.name}").json()["deleted"] is True
     assert not Path(model.adapter_path).exists()
 
 
-def test_nobody_deletes_what_they_do_not_own(tenant: Any, other_tenant: Any, mine: FineTunedModel,
-                                             theirs: FineTunedModel, vllm: FakeVLLM) -> None:
+def test_nobody_deletes_what_they_do_not_own(
+    tenant: Any, other_tenant: Any, mine: FineTunedModel, theirs: FineTunedModel, vllm: FakeVLLM
+) -> None:
     embedding_models_register_bundled()
     # Platform models: visible, not theirs to delete.
     for model_id in ("smol", "all-minilm-l6-v2", "multilingual-e5-small"):
         response = tenant.client.delete(f"/v1/models/{model_id}")
         assert response.status_code == 403
         error = response.json()["error"]
-        assert (error["type"], error["code"], error["param"]) == ("permission_error", "model_not_deletable",
-                                                                  "model")
+        assert (error["type"], error["code"], error["param"]) == ("permission_error", "model_not_deletable", "model")
     for model_id in (theirs.name, "nope", "ft:smol:alice"):  # another tenant's model does not exist for them
         response = tenant.client.delete(f"/v1/models/{model_id}")
         assert response.status_code == 404 and response.json()["error"]["code"] == "model_not_found"
@@ -125,8 +131,9 @@ def test_nobody_deletes_what_they_do_not_own(tenant: Any, other_tenant: Any, min
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_deletion_that_rolls_back_leaves_everything_as_it_was(tenant: Any, mine: FineTunedModel,
-                                                               vllm: FakeVLLM) -> None:
+def test_a_deletion_that_rolls_back_leaves_everything_as_it_was(
+    tenant: Any, mine: FineTunedModel, vllm: FakeVLLM
+) -> None:
     with pytest.raises(RuntimeError), transaction.atomic():
         fine_tuned_model_delete(model=mine)
         raise RuntimeError("the caller's transaction failed")
@@ -135,12 +142,15 @@ def test_a_deletion_that_rolls_back_leaves_everything_as_it_was(tenant: Any, min
     assert mine.name in vllm.loras and vllm.calls_to("/v1/unload_lora_adapter") == []
 
 
-def test_weights_outside_the_finetune_dir_are_left_alone(tenant: Any, served_base: ModelEndpoint,
-                                                         finetune_dir: Path, checkpoints: tuple[Path, Path],
-                                                         tmp_path: Path,
-                                                         django_capture_on_commit_callbacks: Any) -> None:
-    model = make_fine_tuned(tenant.user, "ft:smol:alice:e1sewh3r", finetune_dir=finetune_dir,
-                            adapter=checkpoints[1])
+def test_weights_outside_the_finetune_dir_are_left_alone(
+    tenant: Any,
+    served_base: ModelEndpoint,
+    finetune_dir: Path,
+    checkpoints: tuple[Path, Path],
+    tmp_path: Path,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    model = make_fine_tuned(tenant.user, "ft:smol:alice:e1sewh3r", finetune_dir=finetune_dir, adapter=checkpoints[1])
     elsewhere = tmp_path / "imported-adapter"
     shutil.copytree(checkpoints[1], elsewhere)
     FineTunedModel.objects.filter(pk=model.pk).update(adapter_path=str(elsewhere))
@@ -150,8 +160,9 @@ def test_weights_outside_the_finetune_dir_are_left_alone(tenant: Any, served_bas
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_openai_sdk_deletes_a_fine_tuned_model(live_server: Any, tenant: Any, mine: FineTunedModel,
-                                                   vllm: FakeVLLM) -> None:
+def test_the_openai_sdk_deletes_a_fine_tuned_model(
+    live_server: Any, tenant: Any, mine: FineTunedModel, vllm: FakeVLLM
+) -> None:
     client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=tenant.key, max_retries=0)
     assert client.models.retrieve(mine.name).owned_by == "user:alice"
     deleted = client.models.delete(mine.name)

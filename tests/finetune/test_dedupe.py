@@ -49,9 +49,7 @@ def test_planted_near_duplicates_are_found_and_distinct_records_kept() -> None:
 
 def test_chinese_near_duplicates_are_found() -> None:
     base = "请帮我写一封邮件，告诉同事明天上午十点的会议改到下午三点，地点仍然在三楼的大会议室。"
-    answer = (
-        "好的，以下是邮件内容：各位同事，明天上午十点的会议改到下午三点举行，地点不变，仍在三楼大会议室。"
-    )
+    answer = "好的，以下是邮件内容：各位同事，明天上午十点的会议改到下午三点举行，地点不变，仍在三楼大会议室。"
     texts = [
         base + answer,
         base.replace("同事", "同学", 1) + answer,

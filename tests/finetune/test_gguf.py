@@ -29,7 +29,7 @@ MESSAGES = [
     ChatMessage(role="system", content="You are a helpful assistant."),
     ChatMessage(role="user", content="What is the weather like in Paris today? 今天北京的天气怎么样？"),
     ChatMessage(role="assistant", content="It is sunny and warm in Paris, about 25 degrees."),
-    ChatMessage(role="user", content="<tool_call>{\"name\": \"get_weather\"}</tool_call>"),
+    ChatMessage(role="user", content='<tool_call>{"name": "get_weather"}</tool_call>'),
 ]
 
 
@@ -43,20 +43,36 @@ def tiny_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def _config(base: Path, train_file: Path, out: Path, method: str, **hyperparameters: Any) -> TrainJobConfig:
     settings: dict[str, Any] = {
-        "n_epochs": 1000, "max_steps": 60, "learning_rate": 5e-3, "lr_scheduler": "constant_with_warmup",
-        "warmup_ratio": 0.0, "batch_size": 8, "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.0,
-        "logging_steps": 5, "save_steps": 60, "eval": False,
+        "n_epochs": 1000,
+        "max_steps": 60,
+        "learning_rate": 5e-3,
+        "lr_scheduler": "constant_with_warmup",
+        "warmup_ratio": 0.0,
+        "batch_size": 8,
+        "lora_r": 16,
+        "lora_alpha": 32,
+        "lora_dropout": 0.0,
+        "logging_steps": 5,
+        "save_steps": 60,
+        "eval": False,
     }
-    return TrainJobConfig(base_model_path=str(base), family="hf-template", method=method,  # type: ignore[arg-type]
-                          output_dir=str(out), train_file=str(train_file),
-                          hyperparameters=Hyperparameters(**(settings | hyperparameters)))
+    return TrainJobConfig(
+        base_model_path=str(base),
+        family="hf-template",
+        method=method,  # type: ignore[arg-type]
+        output_dir=str(out),
+        train_file=str(train_file),
+        hyperparameters=Hyperparameters(**(settings | hyperparameters)),
+    )
 
 
 def test_the_tokenizer_of_a_gguf_file_encodes_like_its_checkpoint(tiny_pair: tuple[Path, Path]) -> None:
     checkpoint, gguf_file = tiny_pair
     from_dir, from_gguf = load_tokenizer(str(checkpoint)), load_tokenizer(str(gguf_file))
-    prompts = [build_prompt_ids(family="hf-template", tokenizer=tokenizer, messages=MESSAGES, max_input_tokens=512)
-               for tokenizer in (from_dir, from_gguf)]
+    prompts = [
+        build_prompt_ids(family="hf-template", tokenizer=tokenizer, messages=MESSAGES, max_input_tokens=512)
+        for tokenizer in (from_dir, from_gguf)
+    ]
     assert prompts[0] == prompts[1]
     assert (from_gguf.eos_token, from_gguf.pad_token) == (from_dir.eos_token, from_dir.pad_token)
 
@@ -64,10 +80,17 @@ def test_the_tokenizer_of_a_gguf_file_encodes_like_its_checkpoint(tiny_pair: tup
 def test_token_statistics_read_a_gguf_tokenizer(tmp_path: Path, tiny_pair: tuple[Path, Path]) -> None:
     checkpoint, gguf_file = tiny_pair
     data = tmp_path / "d.jsonl"
-    data.write_text("".join(json.dumps({"instruction": f"Question {i} about Paris?", "output": f"Answer {i}."}) + "\n"
-                            for i in range(5)))
-    stats = [prepare_dataset(path=data, out_dir=tmp_path / name, max_length=64, tokenizer_path=path,
-                             family="hf-template").token_stats for name, path in (("d", checkpoint), ("g", gguf_file))]
+    data.write_text(
+        "".join(
+            json.dumps({"instruction": f"Question {i} about Paris?", "output": f"Answer {i}."}) + "\n" for i in range(5)
+        )
+    )
+    stats = [
+        prepare_dataset(
+            path=data, out_dir=tmp_path / name, max_length=64, tokenizer_path=path, family="hf-template"
+        ).token_stats
+        for name, path in (("d", checkpoint), ("g", gguf_file))
+    ]
     assert stats[0] is not None and stats[0] == stats[1]
     # A GGUF file records no prompt family: without one the plain token count is measured.
     plain = prepare_dataset(path=data, out_dir=tmp_path / "p", max_length=64, tokenizer_path=gguf_file).token_stats
@@ -89,8 +112,9 @@ def test_a_gguf_base_loads_dequantised_with_its_checkpoint_weights(
     tmp_path: Path, tiny_pair: tuple[Path, Path], method: str
 ) -> None:
     checkpoint, gguf_file = tiny_pair
-    model = load_model(config=_config(gguf_file, tmp_path / "t.jsonl", tmp_path / "out", method), bf16=False,
-                       device_index=None)
+    model = load_model(
+        config=_config(gguf_file, tmp_path / "t.jsonl", tmp_path / "out", method), bf16=False, device_index=None
+    )
     reference = LlamaForCausalLM.from_pretrained(checkpoint)
     ids = torch.tensor([[5, 17, 42, 99, 7]])
     with torch.no_grad():
@@ -106,11 +130,15 @@ def test_a_gguf_base_loads_dequantised_with_its_checkpoint_weights(
 
 # --- Training (slow) ------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def identity_gguf(tmp_path_factory: pytest.TempPathFactory, identity_examples: list[tuple[str, str]]) -> Path:
     """The identity base of conftest as an hf-template model in a GGUF file (norm scaled up for the same reason)."""
-    checkpoint = make_tiny_model(tmp_path_factory.mktemp("identity-hf"), family="hf-template",
-                                 corpus_texts=[f"{q}\n{a}" for q, a in identity_examples])
+    checkpoint = make_tiny_model(
+        tmp_path_factory.mktemp("identity-hf"),
+        family="hf-template",
+        corpus_texts=[f"{q}\n{a}" for q, a in identity_examples],
+    )
     model = LlamaForCausalLM.from_pretrained(checkpoint)
     with torch.no_grad():
         model.model.norm.weight.mul_(10)
@@ -121,9 +149,16 @@ def identity_gguf(tmp_path_factory: pytest.TempPathFactory, identity_examples: l
 @pytest.fixture(scope="session")
 def identity_chat_file(tmp_path_factory: pytest.TempPathFactory, identity_examples: list[tuple[str, str]]) -> Path:
     path = tmp_path_factory.mktemp("identity-chat") / "train.jsonl"
-    path.write_text("".join(json.dumps(Conversation(messages=[{"role": "user", "content": q},
-                                                              {"role": "assistant", "content": a}]).to_dict()) + "\n"
-                            for q, a in identity_examples), encoding="utf-8")
+    path.write_text(
+        "".join(
+            json.dumps(
+                Conversation(messages=[{"role": "user", "content": q}, {"role": "assistant", "content": a}]).to_dict()
+            )
+            + "\n"
+            for q, a in identity_examples
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -136,11 +171,20 @@ def _correct(model: Any, tokenizer: PreTrainedTokenizerBase, examples: list[tupl
     model.eval()
     correct = 0
     for question, answer in examples:
-        prompt = build_prompt_ids(family="hf-template", tokenizer=tokenizer,
-                                  messages=[ChatMessage(role="user", content=question)], max_input_tokens=256).input_ids
-        output = model.generate(input_ids=torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt)),
-                                max_new_tokens=48, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-        correct += tokenizer.decode(output[0, len(prompt):], skip_special_tokens=True).strip() == answer
+        prompt = build_prompt_ids(
+            family="hf-template",
+            tokenizer=tokenizer,
+            messages=[ChatMessage(role="user", content=question)],
+            max_input_tokens=256,
+        ).input_ids
+        output = model.generate(
+            input_ids=torch.tensor([prompt]),
+            attention_mask=torch.ones(1, len(prompt)),
+            max_new_tokens=48,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        correct += tokenizer.decode(output[0, len(prompt) :], skip_special_tokens=True).strip() == answer
     return correct
 
 
@@ -152,7 +196,10 @@ def _train(config: TrainJobConfig) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["lora", "qlora"])
 def test_an_adapter_trained_on_a_gguf_base_learns_and_loads_onto_that_file(
-    tmp_path: Path, identity_gguf: Path, identity_chat_file: Path, identity_examples: list[tuple[str, str]],
+    tmp_path: Path,
+    identity_gguf: Path,
+    identity_chat_file: Path,
+    identity_examples: list[tuple[str, str]],
     method: str,
 ) -> None:
     out = tmp_path / method

@@ -36,8 +36,9 @@ def test_an_orphaned_training_process_exits_with_its_event_pipe_broken(tmp_path)
         f"while not os.path.exists({str(pid_file)!r}) or not open({str(pid_file)!r}).read(): time.sleep(0.05)\n"
         "os._exit(0)\n"
     )
-    subprocess.run([sys.executable, "-c", launcher], env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60,
-                   check=True)
+    subprocess.run(
+        [sys.executable, "-c", launcher], env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60, check=True
+    )
     pid = int(pid_file.read_text())
     deadline = time.monotonic() + 10
     while _running(pid) and time.monotonic() < deadline:

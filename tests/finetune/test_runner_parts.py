@@ -107,10 +107,7 @@ def test_deepspeed_config_follows_the_job(tmp_path: Path, stage: int) -> None:
     assert ds["gradient_clipping"] == 0.5 and ds["bf16"] == {"enabled": True}
     assert ds["zero_allow_untested_optimizer"] is True
     assert ds["zero_optimization"].get("stage3_gather_16bit_weights_on_model_save", False) == (stage == 3)
-    assert (
-        build_deepspeed_config(config=config, bf16=False, on_cpu=True)["zero_optimization"]["overlap_comm"]
-        is False
-    )
+    assert build_deepspeed_config(config=config, bf16=False, on_cpu=True)["zero_optimization"]["overlap_comm"] is False
     json.dumps(ds)
 
 

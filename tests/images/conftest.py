@@ -33,8 +33,9 @@ def tiny_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def image_model(transactional_db: None, tiny_pipeline: Path) -> Iterator[ModelEndpoint]:
     """Generation runs on a background thread (a serving worker's stand-in), so these tests commit."""
-    yield ModelEndpoint.objects.create(name="tiny-sd", kind=ModelEndpoint.Kind.IMAGE, path=str(tiny_pipeline),
-                                       is_default=True)
+    yield ModelEndpoint.objects.create(
+        name="tiny-sd", kind=ModelEndpoint.Kind.IMAGE, path=str(tiny_pipeline), is_default=True
+    )
     wait_for_embedded_tasks(timeout_s=120)
 
 
@@ -73,8 +74,13 @@ def fake_image_server() -> Iterator[FakeImageServer]:
                 self._answer(fake.status if fake.status != 200 else 404, {"error": {"message": "no"}})
                 return
             width, _ = (int(side) for side in body["size"].split("x"))
-            data = [{"b64_json": base64.b64encode(solid_png((index * 80, 0, 0), width)).decode(),
-                     "revised_prompt": f"{body['prompt']} ({index})"} for index in range(body["n"])]
+            data = [
+                {
+                    "b64_json": base64.b64encode(solid_png((index * 80, 0, 0), width)).decode(),
+                    "revised_prompt": f"{body['prompt']} ({index})",
+                }
+                for index in range(body["n"])
+            ]
             self._answer(200, {"created": 1, "data": data})
 
         def _answer(self, status: int, payload: dict[str, Any]) -> None:

@@ -15,8 +15,9 @@ URL = "/v1/images/generations"
 
 
 def test_b64_json_returns_n_pngs_of_the_size(tenant, image_model):
-    response = tenant.client.post(URL, {"prompt": "a tiger", "size": "64x64", "n": 2,
-                                        "response_format": "b64_json"}, format="json")
+    response = tenant.client.post(
+        URL, {"prompt": "a tiger", "size": "64x64", "n": 2, "response_format": "b64_json"}, format="json"
+    )
     assert response.status_code == 200, response.json()
     body = response.json()
     assert body["model"] == "tiny-sd" and isinstance(body["created"], int)
@@ -28,8 +29,9 @@ def test_b64_json_returns_n_pngs_of_the_size(tenant, image_model):
 
 
 def test_url_is_served_to_its_owner_only(tenant, other_tenant, anon, image_model):
-    response = tenant.client.post(URL, {"prompt": "a tiger", "size": "64x64", "n": 2, "steps": 2,
-                                        "negative_prompt": "blurry"}, format="json")
+    response = tenant.client.post(
+        URL, {"prompt": "a tiger", "size": "64x64", "n": 2, "steps": 2, "negative_prompt": "blurry"}, format="json"
+    )
     assert response.status_code == 200, response.json()
     urls = [item["url"] for item in response.json()["data"]]
     assert len(urls) == 2 and all(url.startswith("http://testserver/v1/images/files/img-") for url in urls)
@@ -46,8 +48,11 @@ def test_url_is_served_to_its_owner_only(tenant, other_tenant, anon, image_model
 
 def test_same_seed_gives_the_same_bytes(tenant, image_model):
     def generate(seed: int) -> list[str]:
-        response = tenant.client.post(URL, {"prompt": "a tiger", "size": "64x64", "n": 2, "seed": seed, "steps": 3,
-                                            "response_format": "b64_json"}, format="json")
+        response = tenant.client.post(
+            URL,
+            {"prompt": "a tiger", "size": "64x64", "n": 2, "seed": seed, "steps": 3, "response_format": "b64_json"},
+            format="json",
+        )
         assert response.status_code == 200, response.json()
         assert [item["seed"] for item in response.json()["data"]] == [seed, seed + 1]
         return [item["b64_json"] for item in response.json()["data"]]
@@ -70,8 +75,9 @@ def test_usage_counts_images(tenant, image_model):
 
 
 def test_long_generation_is_a_job_with_progress(tenant, image_model):
-    response = tenant.client.post(URL, {"prompt": "a tiger", "size": "64x64", "n": 1, "steps": 4, "wait": 0},
-                                  format="json")
+    response = tenant.client.post(
+        URL, {"prompt": "a tiger", "size": "64x64", "n": 1, "steps": 4, "wait": 0}, format="json"
+    )
     assert response.status_code == 202, response.json()
     job = response.json()
     assert job["object"] == "image.generation" and job["status"] in ("queued", "running", "succeeded")
@@ -90,19 +96,22 @@ def test_failed_generation_names_the_size(tenant, image_model, settings):
     assert not GeneratedImage.objects.exists()
 
 
-@pytest.mark.parametrize(("body", "status", "param"), [
-    ({"prompt": ""}, 400, "prompt"),
-    ({"prompt": "   "}, 400, "prompt"),
-    ({"prompt": "x" * 4001}, 400, "prompt"),
-    ({}, 400, "prompt"),
-    ({"prompt": "a tiger", "size": "65x65"}, 400, "size"),
-    ({"prompt": "a tiger", "n": 5}, 400, "n"),
-    ({"prompt": "a tiger", "n": 0}, 400, "n"),
-    ({"prompt": "a tiger", "steps": 151}, 400, "steps"),
-    ({"prompt": "a tiger", "response_format": "gif"}, 400, "response_format"),
-    ({"prompt": "a tiger", "model": "no-such-model"}, 404, "model"),
-    ({"prompt": "a tiger", "model": "a-chat-model"}, 400, "model"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "param"),
+    [
+        ({"prompt": ""}, 400, "prompt"),
+        ({"prompt": "   "}, 400, "prompt"),
+        ({"prompt": "x" * 4001}, 400, "prompt"),
+        ({}, 400, "prompt"),
+        ({"prompt": "a tiger", "size": "65x65"}, 400, "size"),
+        ({"prompt": "a tiger", "n": 5}, 400, "n"),
+        ({"prompt": "a tiger", "n": 0}, 400, "n"),
+        ({"prompt": "a tiger", "steps": 151}, 400, "steps"),
+        ({"prompt": "a tiger", "response_format": "gif"}, 400, "response_format"),
+        ({"prompt": "a tiger", "model": "no-such-model"}, 404, "model"),
+        ({"prompt": "a tiger", "model": "a-chat-model"}, 400, "model"),
+    ],
+)
 def test_bad_input_is_a_4xx_naming_the_field(tenant, tiny_pipeline, body, status, param):
     from apps.chat.models import ModelEndpoint
 

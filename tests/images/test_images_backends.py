@@ -23,11 +23,18 @@ URL = "/v1/images/generations"
 
 def test_openai_sdk_images_generate(live_server, tenant, image_model):
     client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=tenant.key, max_retries=0, timeout=120)
-    result = client.images.generate(model="tiny-sd", prompt="a tiger", size="64x64", n=2,
-                                    response_format="b64_json", extra_body={"steps": 2, "seed": 5})
+    result = client.images.generate(
+        model="tiny-sd",
+        prompt="a tiger",
+        size="64x64",
+        n=2,
+        response_format="b64_json",
+        extra_body={"steps": 2, "seed": 5},
+    )
     assert [png_size(base64.b64decode(item.b64_json)) for item in result.data] == [(64, 64), (64, 64)]
-    by_url = client.images.generate(model="tiny-sd", prompt="a tiger", size="64x64", n=1,
-                                    extra_body={"steps": 2, "seed": 5})
+    by_url = client.images.generate(
+        model="tiny-sd", prompt="a tiger", size="64x64", n=1, extra_body={"steps": 2, "seed": 5}
+    )
     assert by_url.data[0].url.startswith(f"{live_server.url}/v1/images/files/")
     with pytest.raises(openai.BadRequestError) as error:
         client.images.generate(model="tiny-sd", prompt="a tiger", size="1x1")
@@ -37,17 +44,33 @@ def test_openai_sdk_images_generate(live_server, tenant, image_model):
 @pytest.fixture
 def upstream_model(transactional_db, fake_image_server):
     return ModelEndpoint.objects.create(
-        name="remote-sd", kind=ModelEndpoint.Kind.IMAGE, backend=ModelEndpoint.Backend.OPENAI_UPSTREAM,
-        base_url=fake_image_server.url, upstream_model="sdxl", upstream_api_key="sk-up")
+        name="remote-sd",
+        kind=ModelEndpoint.Kind.IMAGE,
+        backend=ModelEndpoint.Backend.OPENAI_UPSTREAM,
+        base_url=fake_image_server.url,
+        upstream_model="sdxl",
+        upstream_api_key="sk-up",
+    )
 
 
 def test_upstream_backend_stores_its_images(tenant, upstream_model, fake_image_server):
-    response = tenant.client.post(URL, {"model": "remote-sd", "prompt": "a tiger", "size": "64x64", "n": 2,
-                                        "seed": 9, "negative_prompt": "blur"}, format="json")
+    response = tenant.client.post(
+        URL,
+        {"model": "remote-sd", "prompt": "a tiger", "size": "64x64", "n": 2, "seed": 9, "negative_prompt": "blur"},
+        format="json",
+    )
     assert response.status_code == 200, response.json()
     sent = fake_image_server.requests[0]
-    assert sent == {"model": "sdxl", "prompt": "a tiger", "n": 2, "size": "64x64", "response_format": "b64_json",
-                    "steps": 30, "seed": 9, "negative_prompt": "blur"}
+    assert sent == {
+        "model": "sdxl",
+        "prompt": "a tiger",
+        "n": 2,
+        "size": "64x64",
+        "response_format": "b64_json",
+        "steps": 30,
+        "seed": 9,
+        "negative_prompt": "blur",
+    }
     assert fake_image_server.headers[0]["Authorization"] == "Bearer sk-up"
     data = response.json()["data"]
     assert [item["revised_prompt"] for item in data] == ["a tiger (0)", "a tiger (1)"]
@@ -65,9 +88,11 @@ def test_upstream_failure_is_a_502(tenant, upstream_model, fake_image_server):
 
 
 def test_tigerbot_native_route(tenant, other_tenant, image_model):
-    response = tenant.client.post("/bot-service/ai_service/text2image",
-                                  {"text": "a tiger", "width": 64, "height": 64, "num": 2, "steps": 2, "seed": 1},
-                                  format="json")
+    response = tenant.client.post(
+        "/bot-service/ai_service/text2image",
+        {"text": "a tiger", "width": 64, "height": 64, "num": 2, "steps": 2, "seed": 1},
+        format="json",
+    )
     assert response.status_code == 200, response.json()
     body = response.json()
     assert body["code"] == 200 and len(body["data"]["result"]) == 2
@@ -80,9 +105,20 @@ def test_tigerbot_native_route(tenant, other_tenant, image_model):
 def test_a_job_whose_worker_vanished_fails(tenant, db):
     ModelEndpoint.objects.create(name="tiny-sd", kind=ModelEndpoint.Kind.IMAGE, path="nowhere")
     long_ago = timezone.now() - timedelta(hours=2)
-    job = ImageJob.objects.create(owner=tenant.user, route=URL, model="tiny-sd", prompt="a tiger", width=64,
-                                  height=64, steps=30, status=ImageJob.Status.RUNNING, started_at=long_ago,
-                                  heartbeat_at=long_ago, steps_done=3, steps_total=30)
+    job = ImageJob.objects.create(
+        owner=tenant.user,
+        route=URL,
+        model="tiny-sd",
+        prompt="a tiger",
+        width=64,
+        height=64,
+        steps=30,
+        status=ImageJob.Status.RUNNING,
+        started_at=long_ago,
+        heartbeat_at=long_ago,
+        steps_done=3,
+        steps_total=30,
+    )
     body = tenant.client.get(f"{URL}/{job.pk}").json()
     assert body["status"] == "failed" and body["error"]["code"] == "worker_lost"
     assert body["progress"] == {"steps_done": 3, "steps_total": 30}
@@ -107,8 +143,11 @@ def test_generation_runs_on_a_serve_worker(tenant, image_model):
     assert queue_for_task("images.generate") == "serve"
     assert queue_for_task("images.maintenance.fail_stale_jobs") == "default"
     with threaded_worker(queues=["serve", "default"], concurrency=1):
-        response = tenant.client.post(URL, {"prompt": "a tiger", "size": "64x64", "n": 2, "steps": 2, "seed": 3,
-                                            "response_format": "b64_json"}, format="json")
+        response = tenant.client.post(
+            URL,
+            {"prompt": "a tiger", "size": "64x64", "n": 2, "steps": 2, "seed": 3, "response_format": "b64_json"},
+            format="json",
+        )
         assert response.status_code == 200, response.json()
         assert [png_size(base64.b64decode(item["b64_json"])) for item in response.json()["data"]] == [(64, 64)] * 2
         deadline = timezone.now() + timedelta(seconds=30)  # the usage record is the default queue's task

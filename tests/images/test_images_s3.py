@@ -8,12 +8,14 @@ from tests.storage.conftest import moto_endpoint, s3, s3_storage  # noqa: F401
 
 
 def test_images_live_in_the_bucket(tenant, other_tenant, image_model, s3_storage):  # noqa: F811
-    response = tenant.client.post("/v1/images/generations", {"prompt": "a tiger", "size": "64x64", "n": 2,
-                                                              "steps": 1}, format="json")
+    response = tenant.client.post(
+        "/v1/images/generations", {"prompt": "a tiger", "size": "64x64", "n": 2, "steps": 1}, format="json"
+    )
     assert response.status_code == 200, response.json()
     job_id = response.json()["id"]
-    assert s3_storage.stored_keys() == sorted(f"images/{job_id}/{name}" for name in
-                                              ("0.png", "0.thumb.png", "1.png", "1.thumb.png"))
+    assert s3_storage.stored_keys() == sorted(
+        f"images/{job_id}/{name}" for name in ("0.png", "0.thumb.png", "1.png", "1.thumb.png")
+    )
     url = response.json()["data"][1]["url"]
     assert png_size(b"".join(tenant.client.get(url).streaming_content)) == (64, 64)
     assert other_tenant.client.get(url).status_code == 404

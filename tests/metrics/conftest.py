@@ -52,5 +52,6 @@ def metered_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def metered(transactional_db: None, metered_model: Path) -> ModelEndpoint:
     """A random tiny model: it rarely says eos, so its answers run to max_new_tokens."""
-    return ModelEndpoint.objects.create(name="metered", family="tigerbot", path=str(metered_model),
-                                        max_new_tokens=2000, max_input_tokens=256)
+    return ModelEndpoint.objects.create(
+        name="metered", family="tigerbot", path=str(metered_model), max_new_tokens=2000, max_input_tokens=256
+    )

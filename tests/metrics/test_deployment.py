@@ -33,12 +33,19 @@ def test_prometheus_scrapes_the_web_with_the_token_and_each_worker_port():
 
 def test_every_metric_on_the_dashboard_is_exposed(db):
     dashboard = json.loads((ROOT / "deploy/grafana/dashboards/tigerplatform.json").read_text())
-    queried = {name for panel in dashboard["panels"] for target in panel["targets"]
-               for name in re.findall(r"\b(?:tigerplatform|django)_[a-z_]+", target["expr"])}
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\b(?:tigerplatform|django)_[a-z_]+", target["expr"])
+    }
     body = Client().get("/metrics").content.decode()
     exposed = set(re.findall(r"^# TYPE (\S+)", body, flags=re.MULTILINE))
     # A histogram's TYPE line names its family; its series add these suffixes.
     suffixes = ("_bucket", "_count", "_sum")
-    missing = {name for name in queried
-               if name not in exposed and not (name.endswith(suffixes) and name.rsplit("_", 1)[0] in exposed)}
+    missing = {
+        name
+        for name in queried
+        if name not in exposed and not (name.endswith(suffixes) and name.rsplit("_", 1)[0] in exposed)
+    }
     assert queried and not missing, missing

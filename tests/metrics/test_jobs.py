@@ -23,8 +23,7 @@ def test_an_in_process_task_moves_the_celery_counters(db, scrape):
     durations = scrape("tigerplatform_celery_task_duration_seconds_count", queue="default", state="success")
     assert ping.delay("x").get() == "pong:x"
     assert scrape("tigerplatform_celery_tasks_total", **succeeded) == before + 1
-    assert scrape("tigerplatform_celery_task_duration_seconds_count", queue="default", state="success") \
-        == durations + 1
+    assert scrape("tigerplatform_celery_task_duration_seconds_count", queue="default", state="success") == durations + 1
     assert scrape("tigerplatform_celery_tasks_running", queue="default") == 0
 
 
@@ -44,15 +43,34 @@ def test_a_task_run_by_a_real_worker_is_counted(celery_worker, scrape):
 
 
 def test_the_progress_collector_reports_fine_tuning_and_ingestion(tenant, scrape):
-    training = TrainingFile.objects.create(owner=tenant.user, filename="data.jsonl", bytes=2, format="chat",
-                                           total=1, valid_count=1, file=ContentFile(b"{}", name="data.jsonl"))
-    job = FineTuneJob.objects.create(owner=tenant.user, base_model="tiny", training_file=training,
-                                     status=FineTuneJob.Status.RUNNING,
-                                     progress={"step": 30, "total_steps": 120, "loss": 1.5})
-    FineTuneJob.objects.create(owner=tenant.user, base_model="tiny", training_file=training,
-                               status=FineTuneJob.Status.QUEUED)
-    plugin = Plugin.objects.create(owner=tenant.user, slug="docs", name="Docs", embedding_model="e5",
-                                   dense_status=Plugin.DenseStatus.BUILDING, dense_done=40, dense_total=100)
+    training = TrainingFile.objects.create(
+        owner=tenant.user,
+        filename="data.jsonl",
+        bytes=2,
+        format="chat",
+        total=1,
+        valid_count=1,
+        file=ContentFile(b"{}", name="data.jsonl"),
+    )
+    job = FineTuneJob.objects.create(
+        owner=tenant.user,
+        base_model="tiny",
+        training_file=training,
+        status=FineTuneJob.Status.RUNNING,
+        progress={"step": 30, "total_steps": 120, "loss": 1.5},
+    )
+    FineTuneJob.objects.create(
+        owner=tenant.user, base_model="tiny", training_file=training, status=FineTuneJob.Status.QUEUED
+    )
+    plugin = Plugin.objects.create(
+        owner=tenant.user,
+        slug="docs",
+        name="Docs",
+        embedding_model="e5",
+        dense_status=Plugin.DenseStatus.BUILDING,
+        dense_done=40,
+        dense_total=100,
+    )
     run = IngestRun.objects.create(plugin=plugin, status=IngestRun.Status.RUNNING, total=5, done=2, failed=1)
     for number, status in enumerate(("queued", "queued", "processing", "processed")):
         Document.objects.create(plugin=plugin, run=run, external_id=f"doc-{number}", status=status)

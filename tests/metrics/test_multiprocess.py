@@ -37,8 +37,15 @@ def test_a_serving_process_on_the_host_shows_in_the_web_metrics(db, metered_mode
     directory = tmp_path / "prometheus"
     directory.mkdir()
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
-    served = subprocess.run([sys.executable, "-c", SERVE_ONCE, str(metered_model)], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120, check=True)
+    served = subprocess.run(
+        [sys.executable, "-c", SERVE_ONCE, str(metered_model)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     completion_tokens = int(served.stdout.strip().splitlines()[-1])
 
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(directory))

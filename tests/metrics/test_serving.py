@@ -17,18 +17,35 @@ CHAT = "/v1/chat/completions"
 
 
 def _ask(client, max_tokens: int = 6):
-    return client.post(CHAT, {"model": "metered", "messages": [{"role": "user", "content": "hi"}],
-                              "max_tokens": max_tokens, "temperature": 1.0}, format="json")
+    return client.post(
+        CHAT,
+        {
+            "model": "metered",
+            "messages": [{"role": "user", "content": "hi"}],
+            "max_tokens": max_tokens,
+            "temperature": 1.0,
+        },
+        format="json",
+    )
 
 
 def test_a_chat_completion_moves_the_request_latency_ttft_and_token_metrics(tenant, metered, scrape):
-    responses = ("django_http_responses_total_by_status_view_method_total",
-                 {"view": "chat-completions", "status": "200", "method": "POST"})
-    latency = ("django_http_requests_latency_seconds_by_view_method_count", {"view": "chat-completions",
-                                                                              "method": "POST"})
+    responses = (
+        "django_http_responses_total_by_status_view_method_total",
+        {"view": "chat-completions", "status": "200", "method": "POST"},
+    )
+    latency = (
+        "django_http_requests_latency_seconds_by_view_method_count",
+        {"view": "chat-completions", "method": "POST"},
+    )
     model = {"model": "metered"}
-    names = [responses, latency, ("tigerplatform_time_to_first_token_seconds_count", model),
-             ("tigerplatform_generated_tokens_total", model), ("tigerplatform_prompt_tokens_total", model)]
+    names = [
+        responses,
+        latency,
+        ("tigerplatform_time_to_first_token_seconds_count", model),
+        ("tigerplatform_generated_tokens_total", model),
+        ("tigerplatform_prompt_tokens_total", model),
+    ]
     before = [scrape(name, **labels) for name, labels in names]
 
     response = _ask(tenant.client)
@@ -54,12 +71,14 @@ def one_slot(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalRuntime]:
     own.close()
 
 
-def test_the_engine_gauges_show_a_request_in_flight_and_a_full_engine_counts_its_503(
-        tenant, metered, scrape, one_slot):
+def test_the_engine_gauges_show_a_request_in_flight_and_a_full_engine_counts_its_503(tenant, metered, scrape, one_slot):
     model = {"model": "metered"}
     rejected = scrape("tigerplatform_engine_rejections_total", **model)
-    held = one_slot.stream(spec=endpoint_spec(metered), messages=[ChatMessage(role="user", content="hi")],
-                           params=SamplingParams(temperature=1.0))
+    held = one_slot.stream(
+        spec=endpoint_spec(metered),
+        messages=[ChatMessage(role="user", content="hi")],
+        params=SamplingParams(temperature=1.0),
+    )
     try:
         next(held)  # a first token: the request is generating
         assert scrape("tigerplatform_engine_requests_active", **model) == 1
@@ -70,8 +89,15 @@ def test_the_engine_gauges_show_a_request_in_flight_and_a_full_engine_counts_its
     finally:
         held.close()  # type: ignore[attr-defined]
     assert scrape("tigerplatform_engine_rejections_total", **model) == rejected + 1
-    assert scrape("django_http_responses_total_by_status_view_method_total", view="chat-completions",
-                  status="503", method="POST") >= 1
+    assert (
+        scrape(
+            "django_http_responses_total_by_status_view_method_total",
+            view="chat-completions",
+            status="503",
+            method="POST",
+        )
+        >= 1
+    )
     assert scrape("tigerplatform_engine_requests_active", **model) == 0
 
 
@@ -81,5 +107,7 @@ def test_a_rate_limited_request_moves_the_rejection_counter(make_tenant, scrape)
     assert limited.client.get("/v1/models").status_code == 200
     assert limited.client.get("/v1/models").status_code == 429
     assert scrape("tigerplatform_rate_limited_requests_total") == before + 1
-    assert scrape("django_http_responses_total_by_status_view_method_total", view="model-list", status="429",
-                  method="GET") >= 1
+    assert (
+        scrape("django_http_responses_total_by_status_view_method_total", view="model-list", status="429", method="GET")
+        >= 1
+    )

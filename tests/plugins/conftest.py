@@ -61,7 +61,9 @@ class HashEmbedder(Embedder):
         vectors = np.zeros((len(texts), self._dimension), dtype=np.float32)
         for row, text in enumerate(texts):
             for term in self._analyzer.terms(text=text):
-                vectors[row, int(hashlib.md5(term.encode()).hexdigest()[:8], 16) % self._dimension] += 1.0
+                vectors[
+                    row, int(hashlib.md5(term.encode(), usedforsecurity=False).hexdigest()[:8], 16) % self._dimension
+                ] += 1.0
         vectors[:, 0] += 1e-3  # no all-zero rows
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 

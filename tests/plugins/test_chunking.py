@@ -8,9 +8,7 @@ import pytest
 from workers.retrieval.chunking import chunk_document, count_tokens
 from workers.retrieval.documents import Document
 
-ARTICLE_LINE = re.compile(
-    r"^第[一二三四五六七八九十百千零〇两]+条(?:之[一二三四五六七八九十]+)?[ \u3000]", re.M
-)
+ARTICLE_LINE = re.compile(r"^第[一二三四五六七八九十百千零〇两]+条(?:之[一二三四五六七八九十]+)?[ \u3000]", re.M)
 
 
 def _by_title(documents: list[Document], title: str) -> Document:
@@ -60,9 +58,7 @@ def test_offsets_point_into_the_original_text(law_sample: list[Document], max_to
 
 def test_long_article_is_sub_split_within_budget(law_sample: list[Document]) -> None:
     criminal_law = _by_title(law_sample, "中华人民共和国刑法")
-    chunks = chunk_document(
-        text=criminal_law.text, title=criminal_law.title, kind="law", max_tokens=64, overlap=0
-    )
+    chunks = chunk_document(text=criminal_law.text, title=criminal_law.title, kind="law", max_tokens=64, overlap=0)
 
     assert all(count_tokens(text=chunk.text) <= 64 for chunk in chunks)
     article_starts = [m.start() for m in ARTICLE_LINE.finditer(criminal_law.text)]

@@ -23,9 +23,7 @@ def test_search_remove_and_reload(tmp_path: Path, hnsw_threshold: int) -> None:
 
     ids, scores = index.search(vector=vectors[5], limit=3)
     assert ids[0] == 105 and scores[0] == pytest.approx(1.0, abs=1e-5)
-    assert np.allclose(
-        index.scores_for(vector=vectors[5], ids=np.array([107, 200])), vectors[[7, 100]] @ vectors[5]
-    )
+    assert np.allclose(index.scores_for(vector=vectors[5], ids=np.array([107, 200])), vectors[[7, 100]] @ vectors[5])
 
     index.remove(ids=[105, 106])
     assert len(index) == 118
@@ -35,8 +33,7 @@ def test_search_remove_and_reload(tmp_path: Path, hnsw_threshold: int) -> None:
     reloaded = DenseIndex.load(directory=tmp_path)
     assert reloaded.is_hnsw is index.is_hnsw
     assert (
-        reloaded.search(vector=vectors[9], limit=5)[0].tolist()
-        == index.search(vector=vectors[9], limit=5)[0].tolist()
+        reloaded.search(vector=vectors[9], limit=5)[0].tolist() == index.search(vector=vectors[9], limit=5)[0].tolist()
     )
 
 

@@ -134,15 +134,16 @@ def test_changing_the_embedding_model_re_embeds_in_the_background(tenant, other_
     assert "all-MiniLM-L6-v2" in meta["embedding_model"] or "minilm" in meta["embedding_model"].lower()
     assert _search(tenant, plugin.pk, "purple urchin")["data"][0]["doc_id"] == "tides"
 
-    for body, status, code in (({"embedding_model": "nope"}, 404, "model_not_found"),
-                               ({}, 400, None)):
+    for body, status, code in (({"embedding_model": "nope"}, 404, "model_not_found"), ({}, 400, None)):
         bad = tenant.client.patch(url, body, format="json")
         assert bad.status_code == status, bad.json()
         assert code is None or bad.json()["error"]["code"] == code
     assert other_tenant.client.patch(url, {"embedding_model": "all-minilm-l6-v2"}, format="json").status_code == 404
     builtin = services.builtin_plugin_ensure(kind="wiki")
-    assert tenant.client.patch(f"{BASE}/{builtin.pk}", {"embedding_model": "all-minilm-l6-v2"},
-                               format="json").status_code == 404
+    assert (
+        tenant.client.patch(f"{BASE}/{builtin.pk}", {"embedding_model": "all-minilm-l6-v2"}, format="json").status_code
+        == 404
+    )
 
 
 def test_reloading_a_builtin_corpus_applies_deletions(transactional_db, tenant, plugin_indexes, tmp_path):
@@ -176,8 +177,9 @@ def test_index_pending_chunks_are_bm25_only_until_given_vectors(tmp_path: Path) 
     pending = reloaded.pending_dense()
     assert [text for _, text in pending] == [text for _, text in index.pending_dense()]
     ids = [chunk_id for chunk_id, _ in pending]
-    taken = reloaded.add_vectors(ids=[*ids, 10_000], vectors=embedder.embed_passages(
-        texts=[*(text for _, text in pending), "stale"]))
+    taken = reloaded.add_vectors(
+        ids=[*ids, 10_000], vectors=embedder.embed_passages(texts=[*(text for _, text in pending), "stale"])
+    )
     assert taken == 4 and reloaded.dense_ready
     hits = reloaded.search(query="urchin", top_k=1, tfidf_weight=1.0, embedding_weight=1.0)
     assert hits[0].doc_id == "tides" and hits[0].scores["dense"] > 0

@@ -9,15 +9,12 @@ from workers.retrieval.evaluate import EvalReport, Question, RelevantItem, evalu
 from workers.retrieval.index import Hit
 
 EVIDENCE = (
-    "当事人一方不履行合同义务或者履行合同义务不符合约定的，"
-    "应当承担继续履行、采取补救措施或者赔偿损失等违约责任。"
+    "当事人一方不履行合同义务或者履行合同义务不符合约定的，应当承担继续履行、采取补救措施或者赔偿损失等违约责任。"
 )
 
 
 def _hit(doc_id: str, text: str) -> Hit:
-    return Hit(
-        doc_id=doc_id, ordinal=0, title="", url=None, text=text, start=0, end=len(text), score=1.0, scores={}
-    )
+    return Hit(doc_id=doc_id, ordinal=0, title="", url=None, text=text, start=0, end=len(text), score=1.0, scores={})
 
 
 class CannedIndex:
@@ -41,9 +38,7 @@ def test_hit_and_recall_follow_the_readme_definitions() -> None:
                 RelevantItem(doc_id="wiki", evidence=None),
             ),
         ),
-        Question(
-            qid="q2", question="另一个问题", relevant=(RelevantItem(doc_id="civil", evidence=EVIDENCE),)
-        ),
+        Question(qid="q2", question="另一个问题", relevant=(RelevantItem(doc_id="civil", evidence=EVIDENCE),)),
     ]
     index = CannedIndex(
         {
@@ -77,9 +72,7 @@ def test_report_table_lists_every_cut_off() -> None:
     ]
 
 
-def test_cli_builds_the_index_and_prints_the_table(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cli_builds_the_index_and_prints_the_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     corpus = tmp_path / "corpus.jsonl"
     questions = tmp_path / "questions.jsonl"
     corpus.write_text(
@@ -103,10 +96,7 @@ def test_cli_builds_the_index_and_prints_the_table(
         encoding="utf-8",
     )
 
-    assert (
-        main(argv=["--corpus", str(corpus), "--questions", str(questions), "--kind", "finance", "--k", "1,2"])
-        == 0
-    )
+    assert main(argv=["--corpus", str(corpus), "--questions", str(questions), "--kind", "finance", "--k", "1,2"]) == 0
 
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("index ready: 2 chunks")

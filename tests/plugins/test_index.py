@@ -37,12 +37,8 @@ def law_index(tmp_path: Path, saved_law_index: Path, hash_embedder: HashEmbedder
     return HybridIndex.load(directory=tmp_path / "law", embedder=hash_embedder)
 
 
-def test_search_returns_chunks_with_their_document(
-    law_index: HybridIndex, law_sample: list[Document]
-) -> None:
-    hits = law_index.search(
-        query="为了使国家、公共利益、本人或者他人的人身权利免受正在进行的不法侵害", top_k=5
-    )
+def test_search_returns_chunks_with_their_document(law_index: HybridIndex, law_sample: list[Document]) -> None:
+    hits = law_index.search(query="为了使国家、公共利益、本人或者他人的人身权利免受正在进行的不法侵害", top_k=5)
 
     assert hits[0].doc_id == "law-bd8528ce180b" and hits[0].text.startswith("第二十条")
     document = next(d for d in law_sample if d.id == hits[0].doc_id)
@@ -61,9 +57,7 @@ def test_deleted_document_is_never_returned(law_index: HybridIndex, law_sample: 
     assert criminal_law.id not in law_index and len(law_index) < chunks_before
     for query in [*QUERIES, criminal_law.text[2000:2100]]:
         for weights in [(1.0, 0.0), (0.0, 1.0), (1.0, 1.0)]:
-            hits = law_index.search(
-                query=query, top_k=200, tfidf_weight=weights[0], embedding_weight=weights[1]
-            )
+            hits = law_index.search(query=query, top_k=200, tfidf_weight=weights[0], embedding_weight=weights[1])
             assert criminal_law.id not in {hit.doc_id for hit in hits}
 
 
@@ -93,11 +87,7 @@ def test_adding_a_document_again_replaces_it(law_index: HybridIndex, law_sample:
 
     def chunk_count(document: Document) -> int:
         profile = law_index.profile
-        return len(
-            chunk_document(
-                text=document.text, title=document.title, kind="law", max_tokens=profile.max_tokens
-            )
-        )
+        return len(chunk_document(text=document.text, title=document.title, kind="law", max_tokens=profile.max_tokens))
 
     added = law_index.add_documents(documents=[revised])
 
@@ -108,9 +98,7 @@ def test_adding_a_document_again_replaces_it(law_index: HybridIndex, law_sample:
 
 
 def test_same_id_twice_in_one_batch_keeps_the_last(tmp_path: Path, hash_embedder: HashEmbedder) -> None:
-    index = HybridIndex(
-        directory=tmp_path / "twice", profile=get_profile(kind="generic"), embedder=hash_embedder
-    )
+    index = HybridIndex(directory=tmp_path / "twice", profile=get_profile(kind="generic"), embedder=hash_embedder)
     index.add_documents(
         documents=[
             Document(id="d", title="t", text="first version"),
@@ -127,9 +115,7 @@ def test_same_id_twice_in_one_batch_keeps_the_last(tmp_path: Path, hash_embedder
 def test_weights_decide_between_lexical_and_semantic_matches(tmp_path: Path) -> None:
     """Real embeddings: the pure-sparse and pure-dense orders differ, and the weights pick one."""
     documents = [
-        Document(
-            id="lexical", title="Forms", text="Automobile registration office forms: automobile form A-38."
-        ),
+        Document(id="lexical", title="Forms", text="Automobile registration office forms: automobile form A-38."),
         Document(id="semantic", title="Garage", text="How to fix a broken car engine yourself at home."),
         Document(id="other", title="Cooking", text="Slow-cooked tomato sauce with basil and garlic."),
     ]

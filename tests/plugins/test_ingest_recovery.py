@@ -29,8 +29,9 @@ def test_a_run_left_running_is_queued_again_and_finishes(tenant, plugin_indexes,
     plugin = Plugin.objects.get(pk=plugin_id)
     run = IngestRun.objects.create(plugin=plugin, total=3)
     for name in ("a.md", "b.md", "c.md"):
-        Document.objects.create(plugin=plugin, run=run, external_id=name, title=name,
-                                text=f"The purple sea urchin of {name} grazes kelp.")
+        Document.objects.create(
+            plugin=plugin, run=run, external_id=name, title=name, text=f"The purple sea urchin of {name} grazes kelp."
+        )
     with pytest.raises(WorkerKilled):  # the worker dies after indexing the first document
         services.ingest_run_process(run_id=run.pk, progress=_killed_after_first, dense_build_in_background=False)
     run.refresh_from_db()
@@ -50,7 +51,8 @@ def test_a_run_left_running_is_queued_again_and_finishes(tenant, plugin_indexes,
     assert (run.status, run.done, run.failed) == ("succeeded", 3, 0)
     assert set(Document.objects.filter(run=run).values_list("status", flat=True)) == {"processed"}
     assert Plugin.objects.get(pk=plugin_id).status == "ready"
-    hits = tenant.client.post("/v1/plugin/search", {"plugin": plugin_id, "query": "urchin kelp", "top_k": 5},
-                              format="json").json()["data"]
+    hits = tenant.client.post(
+        "/v1/plugin/search", {"plugin": plugin_id, "query": "urchin kelp", "top_k": 5}, format="json"
+    ).json()["data"]
     assert sorted(hit["doc_id"] for hit in hits) == ["a.md", "b.md", "c.md"]
     assert tasks.resume_ingest_runs_task() == 0

@@ -62,12 +62,14 @@ def test_a_reranker_changes_the_order_as_it_scores(tenant, plugin_id, cross_enco
     assert all(h["scores"]["sparse"] == pytest.approx(fused[h["doc_id"]], abs=1e-5) for h in reranked)
 
     # top_k 2 still reranks the whole pool (max(4 × 2, 20) candidates): the best two by rerank score.
-    best_two = _search(tenant, plugin=plugin_id, query=QUERY, top_k=2, rerank={"model": "tiny-reranker"},
-                       **BM25).json()["data"]
+    best_two = _search(
+        tenant, plugin=plugin_id, query=QUERY, top_k=2, rerank={"model": "tiny-reranker"}, **BM25
+    ).json()["data"]
     assert [h["doc_id"] for h in best_two] == [doc for doc, _ in expected[:2]]
     # top_n: only the first stage's best 2 are reranked.
-    pool = _search(tenant, plugin=plugin_id, query=QUERY, top_k=2, rerank={"model": "tiny-reranker", "top_n": 2},
-                   **BM25).json()["data"]
+    pool = _search(
+        tenant, plugin=plugin_id, query=QUERY, top_k=2, rerank={"model": "tiny-reranker", "top_n": 2}, **BM25
+    ).json()["data"]
     assert {h["doc_id"] for h in pool} == {h["doc_id"] for h in first_stage[:2]}
     assert pool[0]["score"] >= pool[1]["score"]
 
@@ -75,8 +77,9 @@ def test_a_reranker_changes_the_order_as_it_scores(tenant, plugin_id, cross_enco
 def test_score_threshold_applies_to_the_rerank_score(tenant, plugin_id, cross_encoder_scores):  # noqa: F811
     expected = _expected(cross_encoder_scores)
     threshold = (expected[2][1] + expected[3][1]) / 2
-    hits = _search(tenant, plugin=plugin_id, query=QUERY, top_k=6, rerank="tiny-reranker", score_threshold=threshold,
-                   **BM25).json()["data"]
+    hits = _search(
+        tenant, plugin=plugin_id, query=QUERY, top_k=6, rerank="tiny-reranker", score_threshold=threshold, **BM25
+    ).json()["data"]
     assert [h["doc_id"] for h in hits] == [doc for doc, _ in expected[:3]]
     assert all(h["score"] >= threshold for h in hits)
     # Without reranking the same threshold applies to the fused score, which keeps another set.
@@ -95,10 +98,16 @@ def test_the_plugin_default_and_turning_it_off(tenant, plugin_id, cross_encoder_
     assert [h["doc_id"] for h in off] != expected and "rerank" not in off[0]["scores"]
 
 
-def test_plugin_chat_reranks_its_passages(tenant, plugin_id, chatty_endpoint,
-                                          cross_encoder_scores):  # noqa: F811
-    body = {"plugin": plugin_id, "query": QUERY, "search_result_num": 3, "show_search_result": True,
-            "score_ratio": {"tfidf": 1.0, "vector": 0.0}, "temperature": 0, "rerank": "tiny-reranker"}
+def test_plugin_chat_reranks_its_passages(tenant, plugin_id, chatty_endpoint, cross_encoder_scores):  # noqa: F811
+    body = {
+        "plugin": plugin_id,
+        "query": QUERY,
+        "search_result_num": 3,
+        "show_search_result": True,
+        "score_ratio": {"tfidf": 1.0, "vector": 0.0},
+        "temperature": 0,
+        "rerank": "tiny-reranker",
+    }
     response = tenant.client.post("/v1/plugin/chat", body, format="json")
     assert response.status_code == 200, response.content
     expected = _expected(cross_encoder_scores, query=QUERY)
@@ -138,8 +147,13 @@ def test_another_users_plugin_is_404(other_tenant, plugin_id):
 
 def test_an_upstream_reranker(live_server, tenant, plugin_id, cross_encoder_scores):  # noqa: F811
     # This platform's own /v1/rerank as the upstream (the Jina/Cohere/vLLM request shape).
-    ModelEndpoint.objects.create(name="reranker-up", kind="rerank", backend="openai-upstream",
-                                 base_url=f"{live_server.url}/v1", upstream_api_key=tenant.key,
-                                 upstream_model="tiny-reranker")
+    ModelEndpoint.objects.create(
+        name="reranker-up",
+        kind="rerank",
+        backend="openai-upstream",
+        base_url=f"{live_server.url}/v1",
+        upstream_api_key=tenant.key,
+        upstream_model="tiny-reranker",
+    )
     hits = _search(tenant, plugin=plugin_id, query=QUERY, top_k=6, rerank="reranker-up", **BM25).json()["data"]
     assert [h["doc_id"] for h in hits] == [doc for doc, _ in _expected(cross_encoder_scores)]

@@ -18,16 +18,28 @@ from workers.runtime.specs import ChatMessage, GenerationResult
 
 BASE = "/v1/plugin/custom/plugins"
 AUTHOR_CORPUS = [
-    {"id": "novel", "title": "The Lighthouse at Karsk",
-     "text": "The Lighthouse at Karsk is a novel by Marguerite Vallon, published in 1904. It follows a keeper's "
-             "daughter through one winter on a northern island."},
-    {"id": "vallon", "title": "Marguerite Vallon",
-     "text": "Marguerite Vallon was a French novelist. She was born on 3 March 1871 in Lyon and died in Paris in "
-             "1939."},
-    {"id": "dahl", "title": "Henrik Dahl",
-     "text": "Henrik Dahl was a Norwegian painter. He was born on 12 June 1902 in Bergen."},
-    {"id": "lind", "title": "Oskar Lind",
-     "text": "Oskar Lind was a Swedish composer. He was born in 1880 in Uppsala, where he was also buried."},
+    {
+        "id": "novel",
+        "title": "The Lighthouse at Karsk",
+        "text": "The Lighthouse at Karsk is a novel by Marguerite Vallon, published in 1904. It follows a keeper's "
+        "daughter through one winter on a northern island.",
+    },
+    {
+        "id": "vallon",
+        "title": "Marguerite Vallon",
+        "text": "Marguerite Vallon was a French novelist. She was born on 3 March 1871 in Lyon and died in Paris in "
+        "1939.",
+    },
+    {
+        "id": "dahl",
+        "title": "Henrik Dahl",
+        "text": "Henrik Dahl was a Norwegian painter. He was born on 12 June 1902 in Bergen.",
+    },
+    {
+        "id": "lind",
+        "title": "Oskar Lind",
+        "text": "Oskar Lind was a Swedish composer. He was born in 1880 in Uppsala, where he was also buried.",
+    },
 ]
 FIRST_QUESTION = "Who wrote the novel The Lighthouse at Karsk?"
 FIRST_ANSWER = "The Lighthouse at Karsk was written by Marguerite Vallon."
@@ -46,7 +58,7 @@ def author_plugin(tenant) -> str:
 
 def sse_events(response) -> list[dict]:
     text = b"".join(response.streaming_content).decode()
-    return [json.loads(line[len("data: "):]) for line in text.split("\n\n") if line.startswith("data: ")]
+    return [json.loads(line[len("data: ") :]) for line in text.split("\n\n") if line.startswith("data: ")]
 
 
 @pytest.fixture
@@ -60,8 +72,9 @@ def scripted_rewrite(monkeypatch):
 
     def fake(*, spec, messages, params, tools=None):
         calls.append(list(messages))
-        return GenerationResult(text=Script.reply, prompt_tokens=100, completion_tokens=9,
-                                finish_reason=Script.finish_reason)
+        return GenerationResult(
+            text=Script.reply, prompt_tokens=100, completion_tokens=9, finish_reason=Script.finish_reason
+        )
 
     monkeypatch.setattr(rewrite, "chat_complete", fake)
     Script.calls = calls
@@ -69,8 +82,11 @@ def scripted_rewrite(monkeypatch):
 
 
 def _chat(tenant, plugin_id, **body):
-    return tenant.client.post("/v1/plugin/chat", {"plugin": plugin_id, "temperature": 0, "search_result_num": 2,
-                                                  "show_search_result": True, **body}, format="json")
+    return tenant.client.post(
+        "/v1/plugin/chat",
+        {"plugin": plugin_id, "temperature": 0, "search_result_num": 2, "show_search_result": True, **body},
+        format="json",
+    )
 
 
 def test_follow_up_is_rewritten_and_its_key_terms_searched(
@@ -94,13 +110,16 @@ def test_follow_up_is_rewritten_and_its_key_terms_searched(
     assert len(scripted_rewrite.calls) == 1  # no earlier turns: no rewriting call
 
 
-@pytest.mark.parametrize(("reply", "finish_reason"), [
-    ("", "stop"),                                                    # nothing
-    ("She was born in 1871 in Lyon, France.", "stop"),               # an answer, not a question
-    ("When was she born?", "stop"),                                  # the pronoun left as it was
-    ("Who wrote The Lighthouse at Karsk?", "stop"),                  # another question
-    ("When was Marguerite Vallon born and " + "what " * 40, "length"),  # a run-on
-])
+@pytest.mark.parametrize(
+    ("reply", "finish_reason"),
+    [
+        ("", "stop"),  # nothing
+        ("She was born in 1871 in Lyon, France.", "stop"),  # an answer, not a question
+        ("When was she born?", "stop"),  # the pronoun left as it was
+        ("Who wrote The Lighthouse at Karsk?", "stop"),  # another question
+        ("When was Marguerite Vallon born and " + "what " * 40, "length"),  # a run-on
+    ],
+)
 def test_a_bad_rewrite_falls_back_to_the_follow_up_and_the_previous_turn(
     transactional_db, tenant, chatty_endpoint, plugin_indexes, scripted_rewrite, reply, finish_reason
 ):
@@ -129,7 +148,8 @@ def test_rewrite_checks():
     assert rejection("When was she born?") == "reference left unresolved"
     assert rejection("Where did Marguerite Vallon live?") == "lost the question's terms"
     assert rewrite._cleaned('Standalone question: "When was Vallon born? She was born in 1871."') == (
-        "When was Vallon born?")
+        "When was Vallon born?"
+    )
 
 
 def test_streamed_answer_arrives_as_deltas(transactional_db, tenant, chatty_endpoint, plugin_indexes):

@@ -31,9 +31,19 @@ def smollm2(transactional_db):
 
 def test_rethink_searches_with_the_rewritten_follow_up(tenant, smollm2, plugin_indexes):
     plugin_id = author_plugin(tenant)
-    response = tenant.client.post("/v1/plugin/chat", {
-        "plugin": plugin_id, "query": FOLLOW_UP, "session": SESSION, "temperature": 0, "search_result_num": 2,
-        "show_search_result": True, "stream": True}, format="json")
+    response = tenant.client.post(
+        "/v1/plugin/chat",
+        {
+            "plugin": plugin_id,
+            "query": FOLLOW_UP,
+            "session": SESSION,
+            "temperature": 0,
+            "search_result_num": 2,
+            "show_search_result": True,
+            "stream": True,
+        },
+        format="json",
+    )
     events = sse_events(response)
     final = events[-1]
     assert final["finished"] is True and "error" not in final, final
@@ -48,10 +58,20 @@ def test_rethink_searches_with_the_rewritten_follow_up(tenant, smollm2, plugin_i
 
 def test_search_augmented_chat_searches_with_the_rewritten_follow_up(tenant, smollm2, plugin_indexes, settings):
     settings.SEARCH_LOCAL_PLUGIN = author_plugin(tenant)
-    response = tenant.client.post("/v1/chat/completions", {
-        "model": DEFAULT_CHAT_MODEL, "temperature": 0, "search": {"providers": ["plugins"], "top_k": 2},
-        "messages": [{"role": "user", "content": FIRST_QUESTION}, {"role": "assistant", "content": FIRST_ANSWER},
-                     {"role": "user", "content": FOLLOW_UP}]}, format="json")
+    response = tenant.client.post(
+        "/v1/chat/completions",
+        {
+            "model": DEFAULT_CHAT_MODEL,
+            "temperature": 0,
+            "search": {"providers": ["plugins"], "top_k": 2},
+            "messages": [
+                {"role": "user", "content": FIRST_QUESTION},
+                {"role": "assistant", "content": FIRST_ANSWER},
+                {"role": "user", "content": FOLLOW_UP},
+            ],
+        },
+        format="json",
+    )
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["search_query_method"] == "model" and "Vallon" in body["search_query"], body["search_query"]

@@ -24,14 +24,18 @@ GARDEN = (
 )
 CORPUS = [
     {"id": "inventory", "title": "Inventory", "text": "Inventory list: bicycle, tire, lamp, chair, table, rug."},
-    {"id": "repair", "title": "Workshop notes",
-     "text": "Repairing a punctured bike wheel: remove the inner tube, patch the hole, then pump it up again."},
+    {
+        "id": "repair",
+        "title": "Workshop notes",
+        "text": "Repairing a punctured bike wheel: remove the inner tube, patch the hole, then pump it up again.",
+    },
     {"id": "baking", "title": "Baking", "text": "Knead the dough, let it rise for an hour and bake the bread."},
 ]
 NEW_TEXT = "Clean the aquarium filter every week and feed the goldfish twice a day."
 
 
 # --- The index ------------------------------------------------------------------------------------------
+
 
 def _index(directory: Path, *, embed: bool = True) -> HybridIndex:
     index = HybridIndex(directory=directory, profile=get_profile(kind="generic"), embedder=HashEmbedder())
@@ -64,11 +68,16 @@ def test_index_edit_disable_enable_survive_save_and_load(tmp_path: Path) -> None
     assert index.edit_chunk(external_id="garden", ordinal=1, text="Basil and parsley share a pot.")
 
     states = {name: index.document_chunks(external_id=name) for name in ("baking", "garden")}
-    assert [(s.ordinal, s.enabled, s.edited) for s in states["garden"]] == [(0, True, False), (1, False, True),
-                                                                           (2, True, False)]
+    assert [(s.ordinal, s.enabled, s.edited) for s in states["garden"]] == [
+        (0, True, False),
+        (1, False, True),
+        (2, True, False),
+    ]
     index.save()
-    rows = {json.loads(line)["id"]: json.loads(line)
-            for line in (tmp_path / "index" / "documents.jsonl").read_text(encoding="utf-8").splitlines()}
+    rows = {
+        json.loads(line)["id"]: json.loads(line)
+        for line in (tmp_path / "index" / "documents.jsonl").read_text(encoding="utf-8").splitlines()
+    }
     assert "disabled" not in rows["inventory"] and all(len(c) <= 5 for c in rows["inventory"]["chunks"])
 
     reloaded = HybridIndex.load(directory=tmp_path / "index", embedder=HashEmbedder())
@@ -116,11 +125,13 @@ def test_index_rebuilt_with_overrides(tmp_path: Path) -> None:
     assert rebuilt.document_chunks(external_id="garden") == edited.document_chunks(external_id="garden")
     assert len(rebuilt) == 2
     assert [(h.ordinal, h.text) for h in rebuilt.search(query="warm nights compost", top_k=5)] == [
-        (h.ordinal, h.text) for h in edited.search(query="warm nights compost", top_k=5, allowed_ids={"garden"})]
+        (h.ordinal, h.text) for h in edited.search(query="warm nights compost", top_k=5, allowed_ids={"garden"})
+    ]
     assert "Compost" not in " ".join(h.text for h in rebuilt.search(query="compost", top_k=5))
 
 
 # --- The API --------------------------------------------------------------------------------------------
+
 
 def _plugin_with(tenant, *files: SimpleUploadedFile, name: str = "Notes") -> str:
     plugin_id = tenant.client.post(BASE, {"name": name}, format="json").json()["plugin_id"]
@@ -149,8 +160,9 @@ def _patch(tenant, plugin_id: str, file_id: str, segment_id: str, body: object):
 
 
 def _hits(tenant, plugin_id: str, query: str, **body) -> list[dict]:
-    response = tenant.client.post("/v1/plugin/search", {"plugin": plugin_id, "query": query, "top_k": 10, **body},
-                                  format="json")
+    response = tenant.client.post(
+        "/v1/plugin/search", {"plugin": plugin_id, "query": query, "top_k": 10, **body}, format="json"
+    )
     assert response.status_code == 200, response.content
     return response.json()["data"]
 
@@ -163,9 +175,17 @@ def test_edit_disable_enable_through_the_api(transactional_db, tenant, plugin_in
     garden = _file_id(plugin_id, "garden.md")
     page = _segments(tenant, plugin_id, garden, "?limit=2")
     assert [s["ordinal"] for s in page["data"]] == [0, 1] and page["has_more"] is True
-    assert page["data"][0] == {"segment_id": page["first_id"], "file_id": garden, "ordinal": 0,
-                               "text": "Tomatoes need full sun and regular watering.", "start": 23, "end": 67,
-                               "enabled": True, "edited": False, "char_count": 44}
+    assert page["data"][0] == {
+        "segment_id": page["first_id"],
+        "file_id": garden,
+        "ordinal": 0,
+        "text": "Tomatoes need full sun and regular watering.",
+        "start": 23,
+        "end": 67,
+        "enabled": True,
+        "edited": False,
+        "char_count": 44,
+    }
     rest = _segments(tenant, plugin_id, garden, f"?after={page['last_id']}")
     assert [s["ordinal"] for s in rest["data"]] == [2] and rest["has_more"] is False
 
@@ -216,8 +236,13 @@ def test_edit_disable_enable_through_the_api(transactional_db, tenant, plugin_in
         assert _hits(tenant, plugin_id, "punctured bike wheel", **weights)[0]["doc_id"] == "repair"
 
     # Text and enabled together; the listing shows the state.
-    both = _patch(tenant, plugin_id, garden, page["data"][1]["segment_id"],
-                  {"text": "Basil and parsley share a pot.", "enabled": False})
+    both = _patch(
+        tenant,
+        plugin_id,
+        garden,
+        page["data"][1]["segment_id"],
+        {"text": "Basil and parsley share a pot.", "enabled": False},
+    )
     assert both.status_code == 200 and (both.json()["enabled"], both.json()["edited"]) == (False, True)
     assert not [h for h in _hits(tenant, plugin_id, "parsley basil") if "asil" in h["text"]]
     listed = _segments(tenant, plugin_id, garden)["data"]
@@ -272,8 +297,12 @@ def test_segments_tenancy_and_bad_input(transactional_db, tenant, other_tenant, 
         assert response.status_code == 400, (body, response.content)
         error = response.json()["error"]
         assert (error["param"], error["code"]) == (param, code), body
-    for query, param in (("?limit=0", "limit"), ("?after=123456789", "after"), (f"?after={repair_segment}", "after"),
-                         ("?after=x", "after")):
+    for query, param in (
+        ("?limit=0", "limit"),
+        ("?after=123456789", "after"),
+        (f"?after={repair_segment}", "after"),
+        ("?after=x", "after"),
+    ):
         response = tenant.client.get(f"{BASE}/{plugin_id}/files/{baking}/segments{query}")
         assert response.status_code == 400 and response.json()["error"]["param"] == param, query
     assert Chunk.objects.get(pk=segment).text == CORPUS[2]["text"] and not Chunk.objects.filter(edited=True).exists()
@@ -294,10 +323,11 @@ def test_preview_stores_nothing(transactional_db, tenant, other_tenant, settings
     (document,) = body["data"]
     assert document["chunk_count"] == 3 and [c["ordinal"] for c in document["chunks"]] == [0, 1, 2]
     for chunk in document["chunks"]:
-        assert GARDEN[chunk["start"]:chunk["end"]] == chunk["text"] and chunk["char_count"] == len(chunk["text"])
+        assert GARDEN[chunk["start"] : chunk["end"]] == chunk["text"] and chunk["char_count"] == len(chunk["text"])
 
-    as_file = tenant.client.post(url, {"file": [SimpleUploadedFile("garden.md", GARDEN.encode())]},
-                                 format="multipart").json()
+    as_file = tenant.client.post(
+        url, {"file": [SimpleUploadedFile("garden.md", GARDEN.encode())]}, format="multipart"
+    ).json()
     assert as_file["data"][0]["chunks"] == document["chunks"]
     assert as_file["data"][0]["external_id"] == "garden.md" and as_file["data"][0]["title"] == "Garden"
     jsonl = tenant.client.post(url, {"file": [_corpus_file()]}, format="multipart").json()
@@ -316,13 +346,25 @@ def test_preview_stores_nothing(transactional_db, tenant, other_tenant, settings
         ({"data": {"text": "x", "title": ["t"]}, "format": "json"}, 400, "title", "invalid_request"),
         ({"data": ["x"], "format": "json"}, 400, "text", "invalid_request"),
         ({"data": {"text": "x" * 3000}, "format": "json"}, 413, "text", "file_too_large"),
-        ({"data": {"file": [SimpleUploadedFile("a.md", GARDEN.encode())], "text": "x"}, "format": "multipart"},
-         400, "file", "invalid_request"),
-        ({"data": {"file": [SimpleUploadedFile("b.png", b"\x89PNG\x00")]}, "format": "multipart"},
-         400, "file", "unsupported_file_type"),
+        (
+            {"data": {"file": [SimpleUploadedFile("a.md", GARDEN.encode())], "text": "x"}, "format": "multipart"},
+            400,
+            "file",
+            "invalid_request",
+        ),
+        (
+            {"data": {"file": [SimpleUploadedFile("b.png", b"\x89PNG\x00")]}, "format": "multipart"},
+            400,
+            "file",
+            "unsupported_file_type",
+        ),
         ({"data": {"file": [SimpleUploadedFile("c.md", b"")]}, "format": "multipart"}, 400, "file", "empty_file"),
-        ({"data": {"file": [SimpleUploadedFile("d.md", b"x" * 3000)]}, "format": "multipart"},
-         413, "file", "file_too_large"),
+        (
+            {"data": {"file": [SimpleUploadedFile("d.md", b"x" * 3000)]}, "format": "multipart"},
+            413,
+            "file",
+            "file_too_large",
+        ),
     ]:
         response = tenant.client.post(url, **request)
         assert response.status_code == status, (request, response.content)
@@ -338,8 +380,9 @@ def test_admin_edits_and_actions_go_through_the_index(admin_client, tmp_path, pl
     tomatoes, basil, compost = Chunk.objects.order_by("ordinal")
 
     def found(query: str) -> list[str]:
-        hits = selectors.plugin_search_in(plugin=Plugin.objects.get(pk=plugin.pk), query=query, top_k=5,
-                                         embedding_weight=0)
+        hits = selectors.plugin_search_in(
+            plugin=Plugin.objects.get(pk=plugin.pk), query=query, top_k=5, embedding_weight=0
+        )
         return [hit["text"] for hit in hits]
 
     document_page = admin_client.get(f"/admin/plugins/document/{tomatoes.document_id}/change/")
@@ -361,8 +404,9 @@ def test_admin_edits_and_actions_go_through_the_index(admin_client, tmp_path, pl
     assert too_long.status_code == 200 and b"too long" in too_long.content
     assert Chunk.objects.get(pk=tomatoes.pk).text == "Tomatoes like\nwarm nights."
 
-    disabled = admin_client.post("/admin/plugins/chunk/", {"action": "disable_segments",
-                                                           "_selected_action": [basil.pk, compost.pk]})
+    disabled = admin_client.post(
+        "/admin/plugins/chunk/", {"action": "disable_segments", "_selected_action": [basil.pk, compost.pk]}
+    )
     assert disabled.status_code == 302
     assert not Chunk.objects.filter(pk__in=[basil.pk, compost.pk], enabled=True).exists()
     assert found("basil") == [] and found("compost kitchen scraps") == []
@@ -378,7 +422,8 @@ def test_preview_of_a_pdf(tenant, crazyones_pdf):
     assert response.status_code == 200, response.content
     (document,) = response.json()["data"]
     assert document["external_id"] == "crazy.pdf" and "The rebels" in document["chunks"][0]["text"]
-    broken = tenant.client.post(url, {"file": [SimpleUploadedFile("broken.pdf", b"%PDF-1.4\n" + b"\x00junk" * 50)]},
-                                format="multipart")
+    broken = tenant.client.post(
+        url, {"file": [SimpleUploadedFile("broken.pdf", b"%PDF-1.4\n" + b"\x00junk" * 50)]}, format="multipart"
+    )
     assert broken.status_code == 400 and broken.json()["error"]["code"] == "pdf_extraction_failed"
     assert not Document.objects.exists()

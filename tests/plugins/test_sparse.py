@@ -35,9 +35,7 @@ def test_analyzer_emits_cjk_unigrams_bigrams_and_normalised_latin_terms() -> Non
         "total revenue",
         "1496.5",
     ]
-    assert "revenue 1496.5" not in analyzer.terms(text="revenue 1496.5") and "a b" not in analyzer.terms(
-        text="a, b"
-    )
+    assert "revenue 1496.5" not in analyzer.terms(text="revenue 1496.5") and "a b" not in analyzer.terms(text="a, b")
     assert analyzer.query_weights(query="租金怎么办") == {"租": 0.5, "金": 0.5, "租金": 1.0}
 
 

@@ -17,23 +17,40 @@ VOCABULARY_TEXT = (
 )
 
 
-def make_tiny_cross_encoder(path: Path, *, texts: Sequence[str] = (VOCABULARY_TEXT,), seed: int = 0,
-                            num_labels: int = 1) -> Path:
+def make_tiny_cross_encoder(
+    path: Path, *, texts: Sequence[str] = (VOCABULARY_TEXT,), seed: int = 0, num_labels: int = 1
+) -> Path:
     tokenizer = Tokenizer(models.WordLevel(unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.Lowercase()
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.train_from_iterator(list(texts), trainer=trainers.WordLevelTrainer(
-        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"], show_progress=False))
+    tokenizer.train_from_iterator(
+        list(texts),
+        trainer=trainers.WordLevelTrainer(special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"], show_progress=False),
+    )
     cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
-    PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                            sep_token="[SEP]", model_max_length=128).save_pretrained(path)
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        model_max_length=128,
+    ).save_pretrained(path)
     torch.manual_seed(seed)
     # A wide initialisation spreads the random scores apart, so that orders are not decided by rounding.
-    config = BertConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=32, num_hidden_layers=1,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128, num_labels=num_labels,
-                        initializer_range=0.5)
+    config = BertConfig(
+        vocab_size=tokenizer.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=num_labels,
+        initializer_range=0.5,
+    )
     BertForSequenceClassification(config).save_pretrained(path)
     return path
 
@@ -60,5 +77,6 @@ def cross_encoder_scores(tiny_reranker: Path):
 def reranker_endpoint(db: None, tiny_reranker: Path):
     from apps.chat.models import ModelEndpoint
 
-    return ModelEndpoint.objects.create(name="tiny-reranker", kind=ModelEndpoint.Kind.RERANK,
-                                        path=str(tiny_reranker), owned_by="tests")
+    return ModelEndpoint.objects.create(
+        name="tiny-reranker", kind=ModelEndpoint.Kind.RERANK, path=str(tiny_reranker), owned_by="tests"
+    )

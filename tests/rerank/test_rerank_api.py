@@ -14,8 +14,12 @@ from tests.rerank.conftest import make_tiny_cross_encoder
 from workers.retrieval.rerank import CrossEncoderReranker
 
 QUERY = "which animal is the biggest cat"
-DOCUMENTS = ["The cat sits on the mat.", {"text": "Tigers are the largest cats."}, "Bake the bread.",
-             {"text": "Garden tools in the shed.", "id": "ignored"}]
+DOCUMENTS = [
+    "The cat sits on the mat.",
+    {"text": "Tigers are the largest cats."},
+    "Bake the bread.",
+    {"text": "Garden tools in the shed.", "id": "ignored"},
+]
 TEXTS = [d if isinstance(d, str) else d["text"] for d in DOCUMENTS]
 
 
@@ -42,8 +46,9 @@ def test_jina_cohere_shape(tenant, reranker_endpoint, cross_encoder_scores, djan
     record = UsageRecord.objects.get()
     assert (record.route, record.model, record.prompt_tokens) == ("/v1/rerank", "tiny-reranker", tokens)
 
-    plain = _rerank(tenant, model="tiny-reranker", query=QUERY, documents=TEXTS, return_documents=False,
-                    top_n=50).json()
+    plain = _rerank(
+        tenant, model="tiny-reranker", query=QUERY, documents=TEXTS, return_documents=False, top_n=50
+    ).json()
     assert [r["index"] for r in plain["results"]] == order and all("document" not in r for r in plain["results"])
 
 
@@ -82,8 +87,9 @@ def test_auth_and_models_that_cannot_rerank(anon, tenant, reranker_endpoint, tmp
     response = anon.post("/v1/rerank", {"model": "tiny-reranker", "query": QUERY, "documents": TEXTS}, format="json")
     assert response.status_code == 401 and response.json()["error"]["code"] == "missing_api_key"
     ModelEndpoint.objects.create(name="gone-reranker", kind="rerank", path=str(tmp_path / "gone"))
-    ModelEndpoint.objects.create(name="two-labels", kind="rerank",
-                                 path=str(make_tiny_cross_encoder(tmp_path / "two", num_labels=2)))
+    ModelEndpoint.objects.create(
+        name="two-labels", kind="rerank", path=str(make_tiny_cross_encoder(tmp_path / "two", num_labels=2))
+    )
     for model in ("gone-reranker", "two-labels"):
         response = _rerank(tenant, model=model, query=QUERY, documents=TEXTS)
         assert response.status_code == 503 and response.json()["error"]["code"] == "model_unavailable"
@@ -91,14 +97,25 @@ def test_auth_and_models_that_cannot_rerank(anon, tenant, reranker_endpoint, tmp
 
 def test_registering_rerank_models(db, tiny_reranker, tmp_path):
     models_json = tmp_path / "models.json"
-    models_json.write_text(json.dumps([
-        {"name": "local-reranker", "kind": "rerank", "path": str(tiny_reranker)},
-        {"name": "tei-reranker", "kind": "rerank", "backend": "openai-upstream", "base_url": "http://tei:8080",
-         "rerank_api": "tei"},
-    ]))
+    models_json.write_text(
+        json.dumps(
+            [
+                {"name": "local-reranker", "kind": "rerank", "path": str(tiny_reranker)},
+                {
+                    "name": "tei-reranker",
+                    "kind": "rerank",
+                    "backend": "openai-upstream",
+                    "base_url": "http://tei:8080",
+                    "rerank_api": "tei",
+                },
+            ]
+        )
+    )
     call_command("load_models", str(models_json))  # no `family`: it means nothing to a reranker
     assert dict(ModelEndpoint.objects.filter(kind="rerank").values_list("name", "rerank_api")) == {
-        "local-reranker": "jina", "tei-reranker": "tei"}
+        "local-reranker": "jina",
+        "tei-reranker": "tei",
+    }
     with pytest.raises(ValidationError, match="serve_url"):
         ModelEndpoint(name="x", kind="rerank", path=str(tiny_reranker), serve_url="http://vllm:8000/v1").full_clean()
     with pytest.raises(ValidationError, match="base_url"):

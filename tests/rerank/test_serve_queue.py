@@ -16,11 +16,13 @@ TEXTS = ["The cat sits on the mat.", "Tigers are the largest cats.", "Bake the b
 def test_rerank_on_a_serve_worker(celery_worker, tenant, tiny_reranker, cross_encoder_scores, tmp_path):
     ModelEndpoint.objects.create(name="tiny-reranker", kind="rerank", path=str(tiny_reranker))
     ModelEndpoint.objects.create(name="gone-reranker", kind="rerank", path=str(tmp_path / "gone"))
-    body = tenant.client.post("/v1/rerank", {"model": "tiny-reranker", "query": QUERY, "documents": TEXTS},
-                              format="json").json()
+    body = tenant.client.post(
+        "/v1/rerank", {"model": "tiny-reranker", "query": QUERY, "documents": TEXTS}, format="json"
+    ).json()
     scores = cross_encoder_scores(QUERY, TEXTS)
     assert [r["index"] for r in body["results"]] == sorted(range(3), key=lambda i: -scores[i])
     assert body["usage"]["prompt_tokens"] > 0
-    gone = tenant.client.post("/v1/rerank", {"model": "gone-reranker", "query": QUERY, "documents": TEXTS},
-                              format="json")
+    gone = tenant.client.post(
+        "/v1/rerank", {"model": "gone-reranker", "query": QUERY, "documents": TEXTS}, format="json"
+    )
     assert gone.status_code == 503 and gone.json()["error"]["code"] == "model_unavailable"  # came back as JSON

@@ -27,16 +27,23 @@ def _rerank(tenant, **body):
 
 
 def test_jina_shape_against_this_platform(live_server, tenant, reranker_endpoint):
-    ModelEndpoint.objects.create(name="tiny-reranker-up", kind="rerank", backend="openai-upstream",
-                                 base_url=f"{live_server.url}/v1", upstream_api_key=tenant.key,
-                                 upstream_model="tiny-reranker")
+    ModelEndpoint.objects.create(
+        name="tiny-reranker-up",
+        kind="rerank",
+        backend="openai-upstream",
+        base_url=f"{live_server.url}/v1",
+        upstream_api_key=tenant.key,
+        upstream_model="tiny-reranker",
+    )
     local = _rerank(tenant, model="tiny-reranker", query=QUERY, documents=TEXTS).json()
     remote = _rerank(tenant, model="tiny-reranker-up", query=QUERY, documents=TEXTS, top_n=2).json()
     assert remote["model"] == "tiny-reranker-up"
     assert [(r["index"], r["document"]["text"]) for r in remote["results"]] == [
-        (r["index"], r["document"]["text"]) for r in local["results"][:2]]
+        (r["index"], r["document"]["text"]) for r in local["results"][:2]
+    ]
     assert [r["relevance_score"] for r in remote["results"]] == pytest.approx(
-        [r["relevance_score"] for r in local["results"][:2]], abs=1e-6)
+        [r["relevance_score"] for r in local["results"][:2]], abs=1e-6
+    )
     assert remote["usage"] == local["usage"]  # the upstream's usage.total_tokens
 
     ModelEndpoint.objects.filter(name="tiny-reranker-up").update(upstream_model="nope")
@@ -92,8 +99,14 @@ def fake_tei(cross_encoder_scores) -> Iterator[FakeTei]:
 
 @pytest.fixture
 def tei_endpoint(db, fake_tei) -> ModelEndpoint:
-    return ModelEndpoint.objects.create(name="tei-reranker", kind="rerank", backend="openai-upstream",
-                                        base_url=fake_tei.url, rerank_api="tei", upstream_api_key="secret")
+    return ModelEndpoint.objects.create(
+        name="tei-reranker",
+        kind="rerank",
+        backend="openai-upstream",
+        base_url=fake_tei.url,
+        rerank_api="tei",
+        upstream_api_key="secret",
+    )
 
 
 def test_tei_shape(tenant, fake_tei, tei_endpoint, cross_encoder_scores):
@@ -112,8 +125,12 @@ def test_tei_shape(tenant, fake_tei, tei_endpoint, cross_encoder_scores):
 
 @pytest.mark.parametrize(
     ("mode", "status", "code"),
-    [("error", 502, "upstream_error"), ("garbage", 502, "upstream_error"), ("partial", 502, "upstream_error"),
-     ("slow", 504, "upstream_timeout")],
+    [
+        ("error", 502, "upstream_error"),
+        ("garbage", 502, "upstream_error"),
+        ("partial", 502, "upstream_error"),
+        ("slow", 504, "upstream_timeout"),
+    ],
 )
 def test_tei_failures_are_502_or_504(tenant, fake_tei, tei_endpoint, settings, mode, status, code):
     settings.RERANK_TIMEOUT_S = 0.5
@@ -127,7 +144,8 @@ def test_an_unreachable_upstream_is_502(tenant, db):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    ModelEndpoint.objects.create(name="down-reranker", kind="rerank", backend="openai-upstream",
-                                 base_url=f"http://127.0.0.1:{port}/v1")
+    ModelEndpoint.objects.create(
+        name="down-reranker", kind="rerank", backend="openai-upstream", base_url=f"http://127.0.0.1:{port}/v1"
+    )
     response = _rerank(tenant, model="down-reranker", query=QUERY, documents=TEXTS)
     assert response.status_code == 502 and response.json()["error"]["code"] == "upstream_error"

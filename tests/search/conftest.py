@@ -11,10 +11,18 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 RESULTS = [
-    {"title": "Paris - Wikipedia", "url": "https://en.wikipedia.org/wiki/Paris",
-     "content": "Paris is the capital and largest city of France.", "engine": "wikipedia"},
-    {"title": "France", "url": "https://example.org/france", "content": "France is a country in Europe.",
-     "engine": "duckduckgo"},
+    {
+        "title": "Paris - Wikipedia",
+        "url": "https://en.wikipedia.org/wiki/Paris",
+        "content": "Paris is the capital and largest city of France.",
+        "engine": "wikipedia",
+    },
+    {
+        "title": "France",
+        "url": "https://example.org/france",
+        "content": "France is a country in Europe.",
+        "engine": "duckduckgo",
+    },
 ]
 
 

@@ -15,12 +15,18 @@ from tests.chat.conftest import chatty_model  # noqa: F401  (a tiny real chat mo
 from workers.runtime.specs import GenerationResult
 
 CORPUS = [
-    {"id": "leave-de", "title": "Parental leave (Germany)",
-     "text": "Parental leave in Germany: each parent may take up to three years per child.",
-     "meta": {"country": "DE", "year": 2023}},
-    {"id": "leave-fr", "title": "Parental leave (France)",
-     "text": "Parental leave in France: each parent may take up to three years, shared between the parents.",
-     "meta": {"country": "FR", "year": 2021}},
+    {
+        "id": "leave-de",
+        "title": "Parental leave (Germany)",
+        "text": "Parental leave in Germany: each parent may take up to three years per child.",
+        "meta": {"country": "DE", "year": 2023},
+    },
+    {
+        "id": "leave-fr",
+        "title": "Parental leave (France)",
+        "text": "Parental leave in France: each parent may take up to three years, shared between the parents.",
+        "meta": {"country": "FR", "year": 2021},
+    },
     {"id": "bread", "title": "Baking", "text": "Knead the dough, let it rise for an hour and bake the bread."},
 ]
 QUESTION = "How long is parental leave?"
@@ -28,8 +34,14 @@ QUESTION = "How long is parental leave?"
 
 @pytest.fixture
 def chatty(db, chatty_model):  # noqa: F811
-    return ModelEndpoint.objects.create(name="chatty", family="tigerbot", path=str(chatty_model), is_default=True,
-                                        max_new_tokens=8, max_input_tokens=1024)
+    return ModelEndpoint.objects.create(
+        name="chatty",
+        family="tigerbot",
+        path=str(chatty_model),
+        is_default=True,
+        max_new_tokens=8,
+        max_input_tokens=1024,
+    )
 
 
 @pytest.fixture
@@ -38,11 +50,11 @@ def local_plugin(transactional_db, tenant, settings):
     from apps.plugins import indexes
 
     indexes.forget()
-    plugin_id = tenant.client.post("/v1/plugin/custom/plugins", {"name": "Handbook"}, format="json").json()[
-        "plugin_id"]
+    plugin_id = tenant.client.post("/v1/plugin/custom/plugins", {"name": "Handbook"}, format="json").json()["plugin_id"]
     corpus = SimpleUploadedFile("handbook.jsonl", "\n".join(json.dumps(r) for r in CORPUS).encode())
-    response = tenant.client.post(f"/v1/plugin/custom/plugins/{plugin_id}/files", {"file": [corpus]},
-                                  format="multipart")
+    response = tenant.client.post(
+        f"/v1/plugin/custom/plugins/{plugin_id}/files", {"file": [corpus]}, format="multipart"
+    )
     assert response.status_code == 202, response.content
     wait_for_embedded_tasks()
     settings.SEARCH_LOCAL_PLUGIN = plugin_id
@@ -51,9 +63,17 @@ def local_plugin(transactional_db, tenant, settings):
 
 
 def _chat(tenant, search, *, messages=None, **body):
-    return tenant.client.post("/v1/chat/completions", {
-        "model": "chatty", "temperature": 0, "search": search,
-        "messages": messages or [{"role": "user", "content": QUESTION}], **body}, format="json")
+    return tenant.client.post(
+        "/v1/chat/completions",
+        {
+            "model": "chatty",
+            "temperature": 0,
+            "search": search,
+            "messages": messages or [{"role": "user", "content": QUESTION}],
+            **body,
+        },
+        format="json",
+    )
 
 
 def _titles(body) -> list[str]:
@@ -64,15 +84,26 @@ def test_filters_and_score_threshold_reach_the_plugins_provider(tenant, chatty, 
     plain = _chat(tenant, {"providers": ["plugins"], "top_k": 3}).json()
     assert {"Parental leave (Germany)", "Parental leave (France)"} <= set(_titles(plain))
 
-    french = _chat(tenant, {"providers": ["plugins"], "top_k": 3,
-                            "filters": {"key": "country", "op": "eq", "value": "FR"}}).json()
+    french = _chat(
+        tenant, {"providers": ["plugins"], "top_k": 3, "filters": {"key": "country", "op": "eq", "value": "FR"}}
+    ).json()
     assert _titles(french) == ["Parental leave (France)"]
-    recent = _chat(tenant, {"providers": ["plugins"], "top_k": 3, "filters": {
-        "and": [{"key": "year", "op": "gte", "value": 2022}, {"key": "country", "op": "exists"}]}}).json()
+    recent = _chat(
+        tenant,
+        {
+            "providers": ["plugins"],
+            "top_k": 3,
+            "filters": {"and": [{"key": "year", "op": "gte", "value": 2022}, {"key": "country", "op": "exists"}]},
+        },
+    ).json()
     assert _titles(recent) == ["Parental leave (Germany)"]
 
-    scores = {hit["title"]: hit["score"] for hit in tenant.client.post(
-        "/v1/plugin/search", {"plugin": local_plugin, "query": QUESTION, "top_k": 3}, format="json").json()["data"]}
+    scores = {
+        hit["title"]: hit["score"]
+        for hit in tenant.client.post(
+            "/v1/plugin/search", {"plugin": local_plugin, "query": QUESTION, "top_k": 3}, format="json"
+        ).json()["data"]
+    }
     best = max(scores.values())
     strict = _chat(tenant, {"providers": ["plugins"], "top_k": 3, "score_threshold": best}).json()
     assert _titles(strict) == [title for title, score in scores.items() if score >= best]
@@ -84,20 +115,26 @@ def test_filters_and_score_threshold_reach_the_plugins_provider(tenant, chatty, 
     assert _titles(default) == ["Parental leave (Germany)"]
 
 
-@pytest.mark.parametrize(("search", "param", "words"), [
-    ({"filters": {"key": "country", "op": "eq", "value": "FR"}}, "search.filters", "web"),  # web is the default
-    ({"providers": ["web"], "score_threshold": 0.5}, "search.score_threshold", "web"),
-    ({"providers": ["plugins", "web"], "filters": {"key": "a", "op": "exists"}}, "search.filters", "web"),
-    ({"providers": ["plugins"], "filters": {"key": "country", "op": "like", "value": "F"}}, "search.filters",
-     "search.filters.op"),
-    ({"providers": ["plugins"], "filters": "country=FR"}, "search.filters", "expected an object"),
-    ({"providers": ["plugins"], "filters": {"and": []}}, "search.filters", "non-empty list"),
-    ({"providers": ["plugins"], "score_threshold": -1}, "search.score_threshold", ">= 0"),
-    ({"providers": ["plugins"], "score_threshold": "high"}, "search.score_threshold", ">= 0"),
-    ({"providers": ["plugins"], "score_threshold": True}, "search.score_threshold", ">= 0"),
-    ({"providers": ["bing"]}, "search.providers", "bing"),
-    ({"top_k": True}, "search.top_k", "integer"),
-])
+@pytest.mark.parametrize(
+    ("search", "param", "words"),
+    [
+        ({"filters": {"key": "country", "op": "eq", "value": "FR"}}, "search.filters", "web"),  # web is the default
+        ({"providers": ["web"], "score_threshold": 0.5}, "search.score_threshold", "web"),
+        ({"providers": ["plugins", "web"], "filters": {"key": "a", "op": "exists"}}, "search.filters", "web"),
+        (
+            {"providers": ["plugins"], "filters": {"key": "country", "op": "like", "value": "F"}},
+            "search.filters",
+            "search.filters.op",
+        ),
+        ({"providers": ["plugins"], "filters": "country=FR"}, "search.filters", "expected an object"),
+        ({"providers": ["plugins"], "filters": {"and": []}}, "search.filters", "non-empty list"),
+        ({"providers": ["plugins"], "score_threshold": -1}, "search.score_threshold", ">= 0"),
+        ({"providers": ["plugins"], "score_threshold": "high"}, "search.score_threshold", ">= 0"),
+        ({"providers": ["plugins"], "score_threshold": True}, "search.score_threshold", ">= 0"),
+        ({"providers": ["bing"]}, "search.providers", "bing"),
+        ({"top_k": True}, "search.top_k", "integer"),
+    ],
+)
 @pytest.mark.parametrize("stream", [False, True])
 def test_bad_search_options_are_400s(tenant, chatty, searxng, search, param, words, stream):
     response = _chat(tenant, search, stream=stream)
@@ -150,16 +187,24 @@ def test_the_query_searched_with_is_in_the_answer(tenant, chatty, searxng, scrip
     fallback = _chat(tenant, {"top_k": 2}, messages=CONVERSATION).json()
     assert fallback["search_query_method"] == "fallback"
     assert fallback["search_query"] == (
-        "How long is it there? Which country has the longest parental leave, Germany or France?")
+        "How long is it there? Which country has the longest parental leave, Germany or France?"
+    )
     assert searxng.queries[-1] == fallback["search_query"]
 
     stream = _chat(tenant, {"top_k": 2}, messages=CONVERSATION, stream=True)
-    first = json.loads(b"".join(stream.streaming_content).decode().split("\n\n")[0][len("data: "):])
+    first = json.loads(b"".join(stream.streaming_content).decode().split("\n\n")[0][len("data: ") :])
     assert first["search_query"] == fallback["search_query"] and first["search_query_method"] == "fallback"
     assert len(first["sources"]) == 2
 
-    tiger = tenant.client.post("/v1/chat/completions", {
-        "model": "chatty", "query": "How long is it there?", "internet": True, "temperature": 0,
-        "session": [{"human": CONVERSATION[1]["content"], "assistant": CONVERSATION[2]["content"]}]},
-        format="json").json()
+    tiger = tenant.client.post(
+        "/v1/chat/completions",
+        {
+            "model": "chatty",
+            "query": "How long is it there?",
+            "internet": True,
+            "temperature": 0,
+            "session": [{"human": CONVERSATION[1]["content"], "assistant": CONVERSATION[2]["content"]}],
+        },
+        format="json",
+    ).json()
     assert tiger["search_query"] == fallback["search_query"] and tiger["search_query_method"] == "fallback"

@@ -25,9 +25,14 @@ class S3:
 
     def env(self) -> dict[str, str]:
         """The environment that points a process at this bucket (as an operator's .env would)."""
-        return {"STORAGE_BACKEND": "s3", "AWS_STORAGE_BUCKET_NAME": self.bucket,
-                "AWS_S3_ENDPOINT_URL": self.endpoint_url, "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing", "AWS_S3_REGION_NAME": "us-east-1"}
+        return {
+            "STORAGE_BACKEND": "s3",
+            "AWS_STORAGE_BUCKET_NAME": self.bucket,
+            "AWS_S3_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_S3_REGION_NAME": "us-east-1",
+        }
 
     def stored_keys(self) -> list[str]:
         client = _client(self.endpoint_url)
@@ -38,8 +43,13 @@ class S3:
 def _client(endpoint_url: str) -> Any:
     import boto3
 
-    return boto3.client("s3", endpoint_url=endpoint_url, aws_access_key_id="testing",
-                        aws_secret_access_key="testing", region_name="us-east-1")
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -64,10 +74,19 @@ def s3(moto_endpoint: str) -> S3:
 @pytest.fixture
 def s3_storage(s3: S3, settings: Any, tmp_path: Path) -> S3:
     """This process's default storage on the bucket, its cache in a fresh directory (settings are restored)."""
-    settings.STORAGES = {**settings.STORAGES, "default": {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {"bucket_name": s3.bucket, "endpoint_url": s3.endpoint_url, "access_key": "testing",
-                    "secret_key": "testing", "region_name": "us-east-1", "file_overwrite": False},
-    }}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": s3.bucket,
+                "endpoint_url": s3.endpoint_url,
+                "access_key": "testing",
+                "secret_key": "testing",
+                "region_name": "us-east-1",
+                "file_overwrite": False,
+            },
+        },
+    }
     settings.STORAGE_CACHE_DIR = tmp_path / "cache"
     return s3

@@ -57,8 +57,11 @@ def worker_root(tmp_path: Path) -> Path:
 def jobs_worker(serve_worker: None, web: S3, worker_root: Path, tmp_path: Path) -> Iterator[None]:
     """The jobs worker, as on another host: its own process and empty local directories, the same bucket."""
     env = {
-        **web.env(), "MEDIA_ROOT": str(worker_root / "media"), "FINETUNE_DIR": str(worker_root / "finetunes"),
-        "STORAGE_CACHE_DIR": str(worker_root / "cache"), "MODELS_DIR": str(settings.MODELS_DIR),
+        **web.env(),
+        "MEDIA_ROOT": str(worker_root / "media"),
+        "FINETUNE_DIR": str(worker_root / "finetunes"),
+        "STORAGE_CACHE_DIR": str(worker_root / "cache"),
+        "MODELS_DIR": str(settings.MODELS_DIR),
     }
     with worker_process(log_path=tmp_path / "jobs-worker.log", env=env):
         yield
@@ -73,10 +76,15 @@ def _until(check: Callable[[], Any], *, timeout_s: float, what: str) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_jobs_on_a_worker_that_shares_no_disk(jobs_worker, web, worker_root, tenant, identity_base,
-                                              identity_examples):
-    ModelEndpoint.objects.create(name="identity-base", family="tigerbot", path=str(identity_base),
-                                 max_new_tokens=48, max_input_tokens=256, is_default=True)
+def test_jobs_on_a_worker_that_shares_no_disk(jobs_worker, web, worker_root, tenant, identity_base, identity_examples):
+    ModelEndpoint.objects.create(
+        name="identity-base",
+        family="tigerbot",
+        path=str(identity_base),
+        max_new_tokens=48,
+        max_input_tokens=256,
+        is_default=True,
+    )
     from apps.plugins import indexes
 
     indexes.forget()
@@ -87,28 +95,47 @@ def test_jobs_on_a_worker_that_shares_no_disk(jobs_worker, web, worker_root, ten
     created = tenant.client.post("/v1/pdf2text", {"file": SimpleUploadedFile("shore.pdf", pdf)}, format="multipart")
     assert created.status_code in (200, 201, 202), created.json()
     job_path = f"/v1/pdf2text/{created.json()['id']}"
-    done = _until(lambda: (body := tenant.client.get(job_path).json())["status"] in ("succeeded", "failed") and body,
-                  timeout_s=120, what="the pdf2text job")
+    done = _until(
+        lambda: (body := tenant.client.get(job_path).json())["status"] in ("succeeded", "failed") and body,
+        timeout_s=120,
+        what="the pdf2text job",
+    )
     assert done["status"] == "succeeded", done
     assert "Tide pools on the rocky shore" in json.dumps(done)
 
     # Fine-tune: queued now, it trains while the plugin part runs.
-    finetune = tenant.client.post("/v1/finetunes", {"name": "identity", "file": alpaca_jsonl(identity_examples),
-                                                    "hyperparameters": json.dumps(FAST_LEARNING)}, format="multipart")
+    finetune = tenant.client.post(
+        "/v1/finetunes",
+        {"name": "identity", "file": alpaca_jsonl(identity_examples), "hyperparameters": json.dumps(FAST_LEARNING)},
+        format="multipart",
+    )
     assert finetune.status_code == 201, finetune.json()
 
     # Plugin ingest: the worker indexes and publishes; this side searches the version the row names.
     plugin_id = tenant.client.post("/v1/plugin/custom/plugins", {"name": "Notes"}, format="json").json()["plugin_id"]
-    uploaded = tenant.client.post(f"/v1/plugin/custom/plugins/{plugin_id}/files", {"file": [
-        SimpleUploadedFile("urchin.pdf", build_pdf(contents=[text_page("The purple sea urchin grazes kelp")])),
-        SimpleUploadedFile("notes.md", b"# Otters\n\nSea otters crack urchins open on their bellies.\n"),
-    ]}, format="multipart")
+    uploaded = tenant.client.post(
+        f"/v1/plugin/custom/plugins/{plugin_id}/files",
+        {
+            "file": [
+                SimpleUploadedFile("urchin.pdf", build_pdf(contents=[text_page("The purple sea urchin grazes kelp")])),
+                SimpleUploadedFile("notes.md", b"# Otters\n\nSea otters crack urchins open on their bellies.\n"),
+            ]
+        },
+        format="multipart",
+    )
     assert uploaded.status_code == 202, uploaded.json()
-    _until(lambda: set(Document.objects.filter(plugin_id=plugin_id).values_list("status", flat=True)) <= {
-        "processed", "failed"}, timeout_s=300, what="the plugin ingest")
+    _until(
+        lambda: (
+            set(Document.objects.filter(plugin_id=plugin_id).values_list("status", flat=True))
+            <= {"processed", "failed"}
+        ),
+        timeout_s=300,
+        what="the plugin ingest",
+    )
     assert set(Document.objects.filter(plugin_id=plugin_id).values_list("status", flat=True)) == {"processed"}
-    hits = tenant.client.post("/v1/plugin/search", {"plugin": plugin_id, "query": "purple sea urchin kelp"},
-                              format="json").json()["data"]
+    hits = tenant.client.post(
+        "/v1/plugin/search", {"plugin": plugin_id, "query": "purple sea urchin kelp"}, format="json"
+    ).json()["data"]
     assert hits and hits[0]["doc_id"] == "urchin.pdf"
     assert not (Path(settings.MEDIA_ROOT) / "indexes" / plugin_id).exists()  # read from the published copy
     assert (Path(settings.STORAGE_CACHE_DIR) / "indexes" / plugin_id).is_dir()
@@ -141,8 +168,11 @@ def test_jobs_on_a_worker_that_shares_no_disk(jobs_worker, web, worker_root, ten
 
     # Deleting the model deletes its stored weights and checkpoints.
     assert tenant.client.delete(f"/v1/models/{model.name}").status_code == 200
-    assert not [key for key in web.stored_keys() if key.startswith((f"finetunes/{job.id}/output/",
-                                                                    f"finetunes/{job.id}/checkpoints/"))]
+    assert not [
+        key
+        for key in web.stored_keys()
+        if key.startswith((f"finetunes/{job.id}/output/", f"finetunes/{job.id}/checkpoints/"))
+    ]
     assert any(key.startswith("text/pdf2text/") for key in keys)
     assert any(key.startswith("plugins/uploads/") and key.endswith(".pdf") for key in keys)
     assert any(key.startswith(f"indexes/{plugin_id}/v") for key in keys)

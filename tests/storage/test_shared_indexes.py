@@ -16,8 +16,9 @@ BASE = "/v1/plugin/custom/plugins"
 
 
 def _search(tenant, plugin_id: str) -> list[str]:
-    response = tenant.client.post("/v1/plugin/search", {"plugin": plugin_id, "query": "purple sea urchin kelp"},
-                                  format="json")
+    response = tenant.client.post(
+        "/v1/plugin/search", {"plugin": plugin_id, "query": "purple sea urchin kelp"}, format="json"
+    )
     assert response.status_code == 200, response.json()
     return [hit["doc_id"] for hit in response.json()["data"]]
 
@@ -31,10 +32,16 @@ def test_an_index_moves_between_hosts_through_storage(transactional_db, tenant, 
     host_b = {"MEDIA_ROOT": tmp_path / "b-media", "STORAGE_CACHE_DIR": tmp_path / "b-cache"}
     indexes.forget()
     plugin_id = tenant.client.post(BASE, {"name": "Notes"}, format="json").json()["plugin_id"]
-    uploaded = tenant.client.post(f"{BASE}/{plugin_id}/files", {"file": [
-        SimpleUploadedFile("tide.md", b"# Tide pools\n\nThe purple sea urchin grazes kelp at low tide.\n"),
-        SimpleUploadedFile("cliffs.txt", b"Granite cliffs erode slowly."),
-    ]}, format="multipart")
+    uploaded = tenant.client.post(
+        f"{BASE}/{plugin_id}/files",
+        {
+            "file": [
+                SimpleUploadedFile("tide.md", b"# Tide pools\n\nThe purple sea urchin grazes kelp at low tide.\n"),
+                SimpleUploadedFile("cliffs.txt", b"Granite cliffs erode slowly."),
+            ]
+        },
+        format="multipart",
+    )
     assert uploaded.status_code == 202, uploaded.json()
     wait_for_embedded_tasks()
     version = Plugin.objects.get(pk=plugin_id).index_version

@@ -77,8 +77,10 @@ def test_directories_round_trip(s3_storage, tmp_path):
     (source / "checkpoint-2" / "state.json").write_text("{}")
     assert storage.upload_dir(local_dir=source, prefix="finetunes/j1/output", skip=("checkpoint-",)) == 2
     assert storage.upload_dir(local_dir=source, prefix="finetunes/j1/output", skip=("checkpoint-",)) == 2  # again
-    assert s3_storage.stored_keys() == ["finetunes/j1/output/adapter_config.json",
-                                 "finetunes/j1/output/nested/deep/weights.bin"]
+    assert s3_storage.stored_keys() == [
+        "finetunes/j1/output/adapter_config.json",
+        "finetunes/j1/output/nested/deep/weights.bin",
+    ]
     copy = storage.download_dir(prefix="finetunes/j1/output", local_dir=tmp_path / "copy")
     assert (copy / "nested" / "deep" / "weights.bin").read_bytes() == b"\0" * 1000
     assert not (copy / "checkpoint-2").exists()

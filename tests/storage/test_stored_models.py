@@ -31,8 +31,11 @@ def test_a_stored_adapter_is_fetched_for_local_serving_and_mapped_for_vllm(s3_st
 
     settings.VLLM_ADAPTER_ROOT = "/adapters"
     assert vllm_adapter_path(ref) == "/adapters/ftjob-x/output"
-    served = serving_spec(spec=ModelSpec(name="ft:base:x", family="tigerbot", path="/m", adapter_path=ref,
-                                         serve_url="http://vllm:8000/v1"))
+    served = serving_spec(
+        spec=ModelSpec(
+            name="ft:base:x", family="tigerbot", path="/m", adapter_path=ref, serve_url="http://vllm:8000/v1"
+        )
+    )
     assert served.adapter_path == "/adapters/ftjob-x/output"
     settings.VLLM_ADAPTER_ROOT = ""
     assert vllm_adapter_path(ref) == local.adapter_path  # vLLM on this host's disk reads the cached copy

@@ -51,22 +51,37 @@ def assert_nothing_stored(settings: Any) -> None:
 
 # --- Real PDFs --------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("relative", "fields", "status", "code", "expect_text"),
     [
         ("pypdf/resources/crazyones.pdf", {}, "succeeded", None, "The Crazy Ones"),
         ("pdfminer/zen_of_python_corrupted.pdf", {}, "succeeded", None, "Beautiful is better than ugly."),
         ("pypdf/resources/crazyones-encrypted-256.pdf", {}, "failed", "password_required", None),
-        ("py-pdf-sample-files/005-libreoffice-writer-password/libreoffice-writer-password.pdf",
-         {"password": "openpassword"}, "succeeded", None, "Lorem ipsum"),
+        (
+            "py-pdf-sample-files/005-libreoffice-writer-password/libreoffice-writer-password.pdf",
+            {"password": "openpassword"},
+            "succeeded",
+            None,
+            "Lorem ipsum",
+        ),
         ("pdfminer/encryption/aes-256-r6.pdf", {"password": "ownersecret"}, "succeeded", None, "Hello World"),
         ("pdfminer/encryption/aes-256-r6.pdf", {"password": "wrong"}, "failed", "invalid_password", None),
         ("pypdf/resources/encryption/r6-empty-password.pdf", {}, "succeeded", None, None),
         ("pdfminer/simple1.pdf", {}, "failed", "invalid_pdf", None),
         ("py-pdf-sample-files/019-grayscale-image/grayscale-image.pdf", {}, "succeeded", None, None),
     ],
-    ids=["plain", "corrupted-zen", "encrypted-no-password", "encrypted-password", "aes256-owner-password",
-         "wrong-password", "empty-user-password", "no-xref", "image-only"],
+    ids=[
+        "plain",
+        "corrupted-zen",
+        "encrypted-no-password",
+        "encrypted-password",
+        "aes256-owner-password",
+        "wrong-password",
+        "empty-user-password",
+        "no-xref",
+        "image-only",
+    ],
 )
 def test_real_pdfs_end_in_their_documented_outcome(tenant, relative, fields, status, code, expect_text):
     response = upload(tenant.client, fixture(relative), **fields)
@@ -129,6 +144,7 @@ def test_leading_junk_before_the_header_is_tolerated(tenant, make_pdf):
 
 # --- Refused uploads: 4xx, and neither a row nor a file -----------------------------------------------------
 
+
 def test_empty_file(tenant, settings):
     response = upload(tenant.client, b"")
     assert response.status_code == 400
@@ -163,8 +179,9 @@ def test_file_over_the_size_limit(tenant, settings):
 
 def test_content_length_alone_can_refuse_a_huge_upload(tenant, settings):
     settings.PDF2TEXT_MAX_BYTES = 10
-    response = tenant.client.generic("POST", "/v1/pdf2text", b"%PDF-" + b"0" * (2 * 1024 * 1024),
-                                     content_type="multipart/form-data; boundary=x")
+    response = tenant.client.generic(
+        "POST", "/v1/pdf2text", b"%PDF-" + b"0" * (2 * 1024 * 1024), content_type="multipart/form-data; boundary=x"
+    )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "file_too_large"
     assert_nothing_stored(settings)
@@ -209,6 +226,7 @@ def test_needs_an_api_key(anon, settings, make_pdf):
 
 
 # --- Reading jobs: detail, file, list, tenancy ------------------------------------------------------------
+
 
 def test_pdf_url_streams_the_original_to_its_owner_only(tenant, other_tenant):
     path = fixture("pypdf/resources/crazyones.pdf")
@@ -271,6 +289,7 @@ def test_wait_returns_as_soon_as_the_job_ends(tenant, make_pdf):
 
 # --- Workers that die -------------------------------------------------------------------------------------
 
+
 @pytest.mark.django_db(transaction=True)
 def test_sigkill_of_the_extraction_child_fails_the_job(tenant, make_pdf):
     path = make_pdf(contents=[SLOW_PAGE], name="slow.pdf")
@@ -299,8 +318,9 @@ def test_sigkill_of_the_extraction_child_fails_the_job(tenant, make_pdf):
 
 def _running_since(job_id: str, seconds_ago: float) -> None:
     started = timezone.now() - timedelta(seconds=seconds_ago)
-    Pdf2TextJob.objects.filter(pk=job_id).update(status="running", started_at=started, heartbeat_at=started,
-                                                 finished_at=None, error_code="", error_message="")
+    Pdf2TextJob.objects.filter(pk=job_id).update(
+        status="running", started_at=started, heartbeat_at=started, finished_at=None, error_code="", error_message=""
+    )
 
 
 def test_stale_running_job_is_failed_by_the_sweep(tenant, settings, make_pdf):
@@ -333,12 +353,19 @@ def test_a_repeated_delivery_does_nothing(tenant, make_pdf):
 
 def test_schema_documents_the_endpoints(anon):
     schema = anon.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
-    assert {"/v1/pdf2text", "/v1/pdf2text/{job_id}", "/v1/pdf2text/{job_id}/file", "/v1/summarization",
-            "/v1/summarization/{job_id}", "/v1/summarization/{job_id}/file"} <= set(schema["paths"])
+    assert {
+        "/v1/pdf2text",
+        "/v1/pdf2text/{job_id}",
+        "/v1/pdf2text/{job_id}/file",
+        "/v1/summarization",
+        "/v1/summarization/{job_id}",
+        "/v1/summarization/{job_id}/file",
+    } <= set(schema["paths"])
     assert "multipart/form-data" in schema["paths"]["/v1/pdf2text"]["post"]["requestBody"]["content"]
 
 
 # --- Long documents: pages shared out between extraction processes -----------------------------------------
+
 
 def test_long_document_is_extracted_in_parallel_parts(tenant, settings, make_pdf):
     pdf = make_pdf(contents=[text_page(f"Page number {n}") for n in range(1, 24)])
@@ -378,6 +405,7 @@ def test_a_failed_part_fails_the_whole_job(monkeypatch, settings):
         return PdfResult(status=Status.SUCCEEDED, page_count=20, pages=[PageText(page=1, text="x")])
 
     monkeypatch.setattr(pdf2text, "pdf_extract_text", fake)
-    result = pdf2text._extract_in_parts(path="x.pdf", password=None, pages=None, layout=False, page_count=20,
-                                        on_start=lambda pid: None)
+    result = pdf2text._extract_in_parts(
+        path="x.pdf", password=None, pages=None, layout=False, page_count=20, on_start=lambda pid: None
+    )
     assert (result.status, result.error_code) == (Status.FAILED, ErrorCode.WORKER_CRASHED)

@@ -20,6 +20,7 @@ from workers.text import summarize as planner
 
 # --- The planner, with a word counter and a fake model ----------------------------------------------------
 
+
 def words(text: str) -> int:
     return len(text.split())
 
@@ -34,9 +35,16 @@ def fake_model(calls: list[str]) -> Any:
 
 def test_short_text_takes_one_call():
     calls: list[str] = []
-    outcome = planner.summarize(text="A short note about tigers.", language="en", max_input_tokens=200,
-                                final_tokens=5, part_tokens=5, count_prompt=words, count=words,
-                                generate=fake_model(calls))
+    outcome = planner.summarize(
+        text="A short note about tigers.",
+        language="en",
+        max_input_tokens=200,
+        final_tokens=5,
+        part_tokens=5,
+        count_prompt=words,
+        count=words,
+        generate=fake_model(calls),
+    )
     assert outcome.summary == "gist gist gist gist gist"
     assert len(calls) == 1 and calls[0].endswith("A short note about tigers.")
     assert [step.stage for step in outcome.steps] == ["map"]
@@ -47,8 +55,14 @@ def test_long_text_is_mapped_then_reduced_until_it_fits():
     calls: list[str] = []
     progress: list[tuple[str, int, int]] = []
     outcome = planner.summarize(
-        text=text, language="en", max_input_tokens=80, final_tokens=30, part_tokens=30, count_prompt=words,
-        count=words, generate=fake_model(calls),
+        text=text,
+        language="en",
+        max_input_tokens=80,
+        final_tokens=30,
+        part_tokens=30,
+        count_prompt=words,
+        count=words,
+        generate=fake_model(calls),
         on_progress=lambda p, steps: progress.append((p.stage, p.done, p.total)),
     )
     stages = [step.stage for step in outcome.steps]
@@ -75,8 +89,16 @@ def test_a_paragraph_without_breaks_is_cut_where_the_tokens_run_out():
 
 def test_a_context_too_small_for_any_text_is_an_error():
     with pytest.raises(planner.ContextTooSmallError):
-        planner.summarize(text="x " * 100, language="en", max_input_tokens=30, final_tokens=5, part_tokens=5,
-                          count_prompt=words, count=words, generate=fake_model([]))
+        planner.summarize(
+            text="x " * 100,
+            language="en",
+            max_input_tokens=30,
+            final_tokens=5,
+            part_tokens=5,
+            count_prompt=words,
+            count=words,
+            generate=fake_model([]),
+        )
 
 
 def test_language_detection_and_prompts():
@@ -88,9 +110,11 @@ def test_language_detection_and_prompts():
 
 # --- The API, end to end ----------------------------------------------------------------------------------
 
+
 def api_test(test: Any) -> Any:
     """A test through the API: a database, and on_commit callbacks (the job, usage) run at once."""
     return pytest.mark.usefixtures("run_on_commit_at_once")(pytest.mark.django_db(test))
+
 
 DOCUMENT = "\n\n".join(
     f"Section {n}. The river city of Wuhan held its {n}th annual dragon boat festival. Teams from many "
@@ -102,8 +126,9 @@ DOCUMENT = "\n\n".join(
 @pytest.fixture
 def small_model(db: None, tiny_chat_model: Path) -> ModelEndpoint:
     """A real model whose input window (256 tokens) is a small fraction of ``DOCUMENT``."""
-    return ModelEndpoint.objects.create(name="tiny-summarizer", family="tigerbot", path=str(tiny_chat_model),
-                                        max_input_tokens=256, max_new_tokens=16)
+    return ModelEndpoint.objects.create(
+        name="tiny-summarizer", family="tigerbot", path=str(tiny_chat_model), max_input_tokens=256, max_new_tokens=16
+    )
 
 
 def submit(client: Any, **body: Any) -> Any:
@@ -126,7 +151,11 @@ def test_document_longer_than_the_context_is_mapped_and_reduced(tenant, small_mo
     assert body["status"] == "succeeded", body["error"]
     assert isinstance(body["summary"], str)
     assert (body["model"], body["language"], body["source"], body["file_url"]) == (
-        "tiny-summarizer", "en", "text", None)
+        "tiny-summarizer",
+        "en",
+        "text",
+        None,
+    )
     assert body["progress"] == {"stage": "done", "done": 1, "total": 1}
     stages = [step["stage"] for step in body["steps"]]
     assert stages[0] == "map" and stages[-1] == "reduce"
@@ -137,7 +166,10 @@ def test_document_longer_than_the_context_is_mapped_and_reduced(tenant, small_mo
 
     record = UsageRecord.objects.get(owner=tenant.user)
     assert (record.route, record.model, record.completion_tokens) == (
-        "/v1/summarization", "tiny-summarizer", body["usage"]["completion_tokens"])
+        "/v1/summarization",
+        "tiny-summarizer",
+        body["usage"]["completion_tokens"],
+    )
 
 
 @api_test
@@ -207,8 +239,17 @@ def test_encrypted_pdf_without_password_fails_with_the_pdf_code(tenant, small_mo
         ({"file": ("photo.png", b"\x89PNG\r\n\x1a\n\x00\x00")}, 400, "unsupported_file_type", "file"),
         ({"file": ("blob.txt", b"ab\x00cd")}, 400, "unsupported_file_type", "file"),
     ],
-    ids=["unknown-model", "blank-text", "nothing", "max-length", "language", "empty-file", "fake-pdf", "png",
-         "binary-txt"],
+    ids=[
+        "unknown-model",
+        "blank-text",
+        "nothing",
+        "max-length",
+        "language",
+        "empty-file",
+        "fake-pdf",
+        "png",
+        "binary-txt",
+    ],
 )
 def test_bad_requests_store_nothing(tenant, small_model, settings, body, status, code, param):
     if "model" not in body:
@@ -262,8 +303,9 @@ def test_another_tenants_jobs_are_404(tenant, other_tenant, small_model):
 def test_stale_summarization_is_failed_by_the_sweep(tenant, small_model, settings):
     job_id = submit(tenant.client, text="Tigers swim well.", model="tiny-summarizer").json()["id"]
     silent = timezone.now() - timedelta(seconds=settings.SUMMARIZATION_HEARTBEAT_STALE_S + 1)
-    SummarizationJob.objects.filter(pk=job_id).update(status="running", heartbeat_at=silent, started_at=silent,
-                                                      finished_at=None)
+    SummarizationJob.objects.filter(pk=job_id).update(
+        status="running", heartbeat_at=silent, started_at=silent, finished_at=None
+    )
     assert fail_stale_jobs_task.delay().get() == 1
     body = tenant.client.get(f"/v1/summarization/{job_id}").json()
     assert (body["status"], body["error"]["code"]) == ("failed", "worker_lost")
@@ -275,7 +317,9 @@ def test_tasks_are_routed_to_their_queues(settings):
     assert queue_for_task("text.pdf2text") == "ingest"
     assert queue_for_task("summarization.run") == "serve"
     task = app.tasks["summarization.run"]
-    assert (task.soft_time_limit, task.time_limit) == (settings.SUMMARIZATION_TIME_LIMIT_S,
-                                                      settings.SUMMARIZATION_TIME_LIMIT_S + 60)
+    assert (task.soft_time_limit, task.time_limit) == (
+        settings.SUMMARIZATION_TIME_LIMIT_S,
+        settings.SUMMARIZATION_TIME_LIMIT_S + 60,
+    )
     assert task.acks_late and task.reject_on_worker_lost
     assert app.conf.beat_schedule["text-fail-stale-jobs"]["task"] == "text.maintenance.fail_stale_jobs"

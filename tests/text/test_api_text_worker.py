@@ -32,8 +32,9 @@ def test_pdf2text_and_summarization_on_a_worker(celery_worker, tenant, tiny_chat
     assert job["status"] == "succeeded", job["error"]
     assert "The Crazy Ones" in job["text"]
 
-    ModelEndpoint.objects.create(name="tiny-summarizer", family="tigerbot", path=str(tiny_chat_model),
-                                 max_input_tokens=256, max_new_tokens=16)
+    ModelEndpoint.objects.create(
+        name="tiny-summarizer", family="tigerbot", path=str(tiny_chat_model), max_input_tokens=256, max_new_tokens=16
+    )
     created = tenant.client.post("/v1/summarization", {"text": DOCUMENT, "model": "tiny-summarizer"}, format="json")
     assert created.status_code == 202 and created.json()["status"] in ("queued", "running")
     job = tenant.client.get(f"/v1/summarization/{created.json()['id']}?wait=30").json()

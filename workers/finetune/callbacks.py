@@ -57,9 +57,7 @@ class EventCallback(TrainerCallback):
         if state.is_world_process_zero and metrics and "eval_loss" in metrics:
             self._events.emit(EVAL, step=state.global_step, eval_loss=float(metrics["eval_loss"]))
 
-    def on_save(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         if state.is_world_process_zero:
             path = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
             self._events.emit(CHECKPOINT, path=path, step=state.global_step)

@@ -96,9 +96,7 @@ def fix_record(value: dict[str, Any], record_format: RecordFormat) -> tuple[dict
     if NO_CONTENT_MARKER.fullmatch(extra):
         fixed["input"] = ""
         fixes.append(Fix.NO_INPUT_MARKER)
-    elif isinstance(fixed.get("instruction"), str) and normalise_text(extra) == normalise_text(
-        fixed["instruction"]
-    ):
+    elif isinstance(fixed.get("instruction"), str) and normalise_text(extra) == normalise_text(fixed["instruction"]):
         fixed["input"] = ""
         fixes.append(Fix.DUPLICATE_INPUT)
     return fixed, fixes

@@ -144,9 +144,7 @@ class TrainJobConfig:
             if not Path(self.base_model_path).is_file():
                 raise ConfigError("base_model_path", f"GGUF file not found: {self.base_model_path}")
         elif not (Path(self.base_model_path) / "config.json").is_file():
-            raise ConfigError(
-                "base_model_path", f"no model checkpoint (config.json) at {self.base_model_path}"
-            )
+            raise ConfigError("base_model_path", f"no model checkpoint (config.json) at {self.base_model_path}")
         for name in ("train_file", "validation_file"):
             path = getattr(self, name)
             if path and not Path(path).is_file():

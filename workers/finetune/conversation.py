@@ -25,9 +25,7 @@ class Conversation:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Conversation:
-        return cls(
-            messages=list(data["messages"]), system=data.get("system"), tools=list(data.get("tools", ()))
-        )
+        return cls(messages=list(data["messages"]), system=data.get("system"), tools=list(data.get("tools", ())))
 
     def chat_messages(self) -> list[ChatMessage]:
         """The conversation as runtime ChatMessages, system prompt first."""

@@ -176,9 +176,7 @@ def _sharegpt(record: dict[str, Any]) -> Conversation:
                 raise RecordError(f"{field}.from", "a system turn may only come first")
             system = content or system
         elif role == "tool_call":
-            messages.append(
-                (field, _message("assistant", "", tool_calls=_parse_call_text(content, field, index)))
-            )
+            messages.append((field, _message("assistant", "", tool_calls=_parse_call_text(content, field, index))))
         else:
             messages.append((field, _message(role, content)))
     return Conversation(messages=_checked_turns(messages, "from"), system=system, tools=_tools(record))
@@ -218,8 +216,7 @@ def _openai(record: dict[str, Any]) -> Conversation:
         if not isinstance(calls, list):
             raise RecordError(f"{field}.tool_calls", "must be a list")
         tool_calls = [
-            _openai_call(call, f"{field}.tool_calls[{k}]", f"call_{index}_{k}")
-            for k, call in enumerate(calls)
+            _openai_call(call, f"{field}.tool_calls[{k}]", f"call_{index}_{k}") for k, call in enumerate(calls)
         ]
         extra = {"tool_calls": tool_calls, "tool_call_id": item.get("tool_call_id"), "name": item.get("name")}
         messages.append((field, _message(role, content, **{k: v for k, v in extra.items() if v})))

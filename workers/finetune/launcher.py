@@ -157,7 +157,7 @@ def launch_training(
         output_dir.mkdir(parents=True, exist_ok=True)
         config_path = config.write(output_dir / CONFIG_FILE)
         with log_path.open("ab") as log:
-            process = subprocess.Popen(
+            process = subprocess.Popen(  # noqa: S603 - our own interpreter and training module
                 _command(config, config_path, python),
                 cwd=_REPO_ROOT,
                 env=env,
@@ -174,7 +174,8 @@ def launch_training(
             status="failed", output_dir=str(output_dir), error_code="launch_failed", error_message=str(exc)
         )
     lines: queue.Queue[str | None] = queue.Queue()
-    assert process.stdout is not None
+    if process.stdout is None:
+        raise RuntimeError("the training process was started without a stdout pipe")
     reader = threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True)
     reader.start()
     started = last_beat = last_check = time.monotonic()

@@ -56,9 +56,7 @@ def load_tokenizer(path: str) -> PreTrainedTokenizerBase:
 
 def lora_target_modules(*, model: nn.Module, family: Family) -> list[str] | str:
     wanted = BAICHUAN2_TARGETS if family == "baichuan2" else LLAMA_TARGETS
-    present = {
-        name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, nn.Linear)
-    }
+    present = {name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, nn.Linear)}
     return list(wanted) if present.issuperset(wanted) else "all-linear"
 
 

@@ -82,18 +82,14 @@ class _Collector:
         self.total += scanner.total
         if scanner.error_count:
             examples = [
-                DropExample(
-                    source, issue.line, f"{issue.field}: {issue.message}" if issue.field else issue.message
-                )
+                DropExample(source, issue.line, f"{issue.field}: {issue.message}" if issue.field else issue.message)
                 for issue in scanner.errors[:MAX_EXAMPLES_PER_REASON]
             ]
             summary = self.dropped.setdefault(DropReason.INVALID_RECORD.value, DropSummary())
             summary.count += scanner.error_count
             summary.examples = (summary.examples + examples)[:MAX_EXAMPLES_PER_REASON]
         if len(self.kept) == kept_before and source == "train":
-            raise DatasetError(
-                DatasetErrorCode.NO_VALID_EXAMPLES, "no training example is left after cleaning"
-            )
+            raise DatasetError(DatasetErrorCode.NO_VALID_EXAMPLES, "no training example is left after cleaning")
         return record_format
 
     def dedupe(self, *, threshold: float) -> None:
@@ -125,9 +121,7 @@ def _preview(value: object) -> str:
 
 def _full_text(conversation: Conversation) -> str:
     tools = json.dumps(conversation.tools, ensure_ascii=False, sort_keys=True) if conversation.tools else ""
-    return "\n".join(
-        part for part in (tools, conversation.prompt_text(), conversation.response_text()) if part
-    )
+    return "\n".join(part for part in (tools, conversation.prompt_text(), conversation.response_text()) if part)
 
 
 def _write_jsonl(path: Path, conversations: list[Conversation]) -> None:

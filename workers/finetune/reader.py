@@ -26,9 +26,7 @@ CHUNK_CHARS = 1 << 16
 DEFAULT_MAX_RECORD_CHARS = 8 << 20
 
 # Columns that identify a CSV as a dataset, and columns whose cells hold JSON (lists of turns or tools).
-CSV_KNOWN_COLUMNS = frozenset(
-    {"instruction", "input", "output", "system", "history", "conversations", "messages"}
-)
+CSV_KNOWN_COLUMNS = frozenset({"instruction", "input", "output", "system", "history", "conversations", "messages"})
 CSV_JSON_COLUMNS = frozenset({"history", "conversations", "messages", "tools"})
 _CSV_DELIMITERS = (",", "\t", ";")
 
@@ -70,17 +68,13 @@ def check_file(*, path: str | Path, max_bytes: int) -> None:
         raise DatasetError(DatasetErrorCode.INVALID_FILE, f"{file.name} is not a regular file")
     size = file.stat().st_size
     if size > max_bytes:
-        raise DatasetError(
-            DatasetErrorCode.FILE_TOO_LARGE, f"file is {size} bytes, the limit is {max_bytes} bytes"
-        )
+        raise DatasetError(DatasetErrorCode.FILE_TOO_LARGE, f"file is {size} bytes, the limit is {max_bytes} bytes")
     if size == 0:
         raise DatasetError(DatasetErrorCode.EMPTY_FILE, "file is empty")
     with file.open("rb") as handle:
         head = handle.read(_SNIFF_BYTES)
     if head.startswith(_WIDE_BOMS):
-        raise DatasetError(
-            DatasetErrorCode.INVALID_ENCODING, "file is UTF-16/UTF-32 encoded; save it as UTF-8"
-        )
+        raise DatasetError(DatasetErrorCode.INVALID_ENCODING, "file is UTF-16/UTF-32 encoded; save it as UTF-8")
     if head.startswith(_BINARY_SIGNATURES) or b"\x00" in head:
         raise DatasetError(DatasetErrorCode.INVALID_FILE, "file is binary, not a text dataset")
 
@@ -319,9 +313,7 @@ class RecordReader:
             line = row_start[0] or 0
             row_start[0] = None
             if overlong:
-                yield RawRecord(
-                    overlong[0], error=f"record is longer than {self._max_record_chars} characters"
-                )
+                yield RawRecord(overlong[0], error=f"record is longer than {self._max_record_chars} characters")
                 overlong.clear()
             elif not any(cell.strip() for cell in row):
                 continue

@@ -31,11 +31,7 @@ def _training_arguments(
     *, config: TrainJobConfig, bf16: bool, on_cpu: bool, num_parameters: int, has_eval: bool
 ) -> TrainingArguments:
     hp = config.hyperparameters
-    save = (
-        {"save_strategy": "steps", "save_steps": hp.save_steps}
-        if hp.save_steps
-        else {"save_strategy": "epoch"}
-    )
+    save = {"save_strategy": "steps", "save_steps": hp.save_steps} if hp.save_steps else {"save_strategy": "epoch"}
     if not has_eval:
         evaluation: dict[str, Any] = {"eval_strategy": "no"}
     elif hp.eval_steps:
@@ -62,9 +58,7 @@ def _training_arguments(
         data_seed=hp.seed,
         bf16=bf16,
         use_cpu=on_cpu,
-        deepspeed=build_deepspeed_config(config=config, bf16=bf16, on_cpu=on_cpu)
-        if config.method == "full"
-        else None,
+        deepspeed=build_deepspeed_config(config=config, bf16=bf16, on_cpu=on_cpu) if config.method == "full" else None,
         include_num_input_tokens_seen="non_padding",
         remove_unused_columns=False,
         report_to="none",
@@ -90,9 +84,7 @@ def run_training(*, config: TrainJobConfig, events: EventWriter, local_rank: int
         path=config.train_file, family=config.family, tokenizer=tokenizer, max_length=hp.max_length
     )
     if not len(train_set):
-        raise TrainingError(
-            "invalid_dataset", f"no training example has an answer within {hp.max_length} tokens"
-        )
+        raise TrainingError("invalid_dataset", f"no training example has an answer within {hp.max_length} tokens")
     eval_set = None
     if config.validation_file and hp.eval:
         eval_set, _ = load_examples(

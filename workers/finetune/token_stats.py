@@ -57,9 +57,7 @@ def token_stats(
     family = family or infer_family(path=tokenizer_path)
     lengths = np.array(example_lengths(conversations=conversations, tokenizer=tokenizer, family=family))
     if not len(lengths):
-        return TokenStats(
-            count=0, min=0, mean=0.0, p50=0.0, p95=0.0, max=0, max_length=max_length, over_max_length=0
-        )
+        return TokenStats(count=0, min=0, mean=0.0, p50=0.0, p95=0.0, max=0, max_length=max_length, over_max_length=0)
     return TokenStats(
         count=len(lengths),
         min=int(lengths.min()),

@@ -90,9 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     from workers.finetune.runner import TrainingError, run_training
 
     try:
-        metrics = run_training(
-            config=config, events=events, local_rank=int(os.environ.get("LOCAL_RANK", "0"))
-        )
+        metrics = run_training(config=config, events=events, local_rank=int(os.environ.get("LOCAL_RANK", "0")))
     except TrainingError as exc:
         events.emit(ERROR, code=exc.code, message=exc.message)
         return 1

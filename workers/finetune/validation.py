@@ -124,9 +124,7 @@ class RecordScanner:
         )
 
 
-def validate_dataset(
-    *, path: str | Path, max_bytes: int, max_errors: int = DEFAULT_MAX_ERRORS
-) -> ValidationResult:
+def validate_dataset(*, path: str | Path, max_bytes: int, max_errors: int = DEFAULT_MAX_ERRORS) -> ValidationResult:
     """Check an uploaded dataset without loading it; never raises for a bad file (see ``code``)."""
     scanner = RecordScanner(path=path, max_bytes=max_bytes, max_errors=max_errors)
     valid_count = 0

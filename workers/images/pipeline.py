@@ -84,8 +84,9 @@ def generate_local(*, model_dir: str, request: ImageRequest, on_step: OnStep | N
         pipeline = load_pipeline(model_dir)
     factor = _scale_factor(pipeline)
     if request.width % factor or request.height % factor:
-        raise InvalidMessagesError(f"This model makes images whose sides are multiples of {factor} pixels.",
-                                   param="size")
+        raise InvalidMessagesError(
+            f"This model makes images whose sides are multiples of {factor} pixels.", param="size"
+        )
     seeds = request.seeds()
     options: dict[str, Any] = {}
     if request.negative_prompt:  # only when given: some pipelines (FLUX) take no negative prompt
@@ -101,8 +102,15 @@ def generate_local(*, model_dir: str, request: ImageRequest, on_step: OnStep | N
     # One CPU generator per image: a seed gives the same starting noise on any device.
     generators = [torch.Generator(device="cpu").manual_seed(seed) for seed in seeds]
     with _lock, torch.inference_mode():
-        output = pipeline(prompt=request.prompt, width=request.width, height=request.height,
-                          num_inference_steps=request.steps, num_images_per_prompt=request.n, generator=generators,
-                          callback_on_step_end=step_end, **options)
+        output = pipeline(
+            prompt=request.prompt,
+            width=request.width,
+            height=request.height,
+            num_inference_steps=request.steps,
+            num_images_per_prompt=request.n,
+            generator=generators,
+            callback_on_step_end=step_end,
+            **options,
+        )
     pngs = [encode_png(image) for image in output.images]
     return GeneratedImages(pngs=pngs, seeds=list(seeds), revised_prompts=[None] * len(pngs))

@@ -16,9 +16,14 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _request_body(*, model: str, request: ImageRequest) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": model, "prompt": request.prompt, "n": request.n,
-                            "size": f"{request.width}x{request.height}", "response_format": "b64_json",
-                            "steps": request.steps}
+    body: dict[str, Any] = {
+        "model": model,
+        "prompt": request.prompt,
+        "n": request.n,
+        "size": f"{request.width}x{request.height}",
+        "response_format": "b64_json",
+        "steps": request.steps,
+    }
     if request.seed is not None:
         body["seed"] = request.seed
     if request.negative_prompt:
@@ -39,14 +44,16 @@ def _image_bytes(client: httpx.Client, item: Any) -> bytes:
     if isinstance(item.get("url"), str):
         response = client.get(item["url"])
         if response.status_code != 200:
-            raise UpstreamError(message=f"fetching an image URL answered {response.status_code}",
-                                status=response.status_code)
+            raise UpstreamError(
+                message=f"fetching an image URL answered {response.status_code}", status=response.status_code
+            )
         return response.content
     raise UpstreamError(message="an item of data has neither b64_json nor url")
 
 
-def generate_upstream(*, base_url: str, model: str, api_key: str, request: ImageRequest,
-                      timeout_s: float) -> GeneratedImages:
+def generate_upstream(
+    *, base_url: str, model: str, api_key: str, request: ImageRequest, timeout_s: float
+) -> GeneratedImages:
     """The upstream's images, as PNG bytes when it sent PNGs (other formats are kept as they came)."""
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:

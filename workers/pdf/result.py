@@ -23,8 +23,8 @@ class Status(StrEnum):
 
 
 class ErrorCode(StrEnum):
-    PASSWORD_REQUIRED = "password_required"
-    INVALID_PASSWORD = "invalid_password"
+    PASSWORD_REQUIRED = "password_required"  # noqa: S105 - error codes, not secrets
+    INVALID_PASSWORD = "invalid_password"  # noqa: S105
     UNSUPPORTED_ENCRYPTION = "unsupported_encryption"
     INVALID_PDF = "invalid_pdf"
     INVALID_PAGE_RANGE = "invalid_page_range"
@@ -94,6 +94,13 @@ class PdfResult:
             page_count=page_count,
             metadata=PdfMetadata(encrypted=encrypted),
         )
+
+    @property
+    def failure_code(self) -> str:
+        """The error code of a failed result (``succeeded`` is False exactly when it is set)."""
+        if self.error_code is None:
+            raise ValueError("a succeeded result has no error code")
+        return self.error_code.value
 
     @property
     def succeeded(self) -> bool:

@@ -16,9 +16,7 @@ ChunkKind = Literal["law", "generic"]
 
 _CN_NUM = "一二三四五六七八九十百千零〇两"
 _ARTICLE = re.compile(rf"^[ \t\u3000]*第[{_CN_NUM}]+条(?:之[{_CN_NUM}]+)?(?=[\s\u2002])", re.M)
-_LAW_HEADING = re.compile(
-    rf"^[ \t]*(#*)[ \t]*(第[{_CN_NUM}]+(分编|编|章|节))(?:[ \t\u3000\u2002]+(.*))?$", re.M
-)
+_LAW_HEADING = re.compile(rf"^[ \t]*(#*)[ \t]*(第[{_CN_NUM}]+(分编|编|章|节))(?:[ \t\u3000\u2002]+(.*))?$", re.M)
 _MD_HEADING = re.compile(r"^[ \t]*(#{1,6})[ \t]+(.+?)[ \t#]*$", re.M)
 # Markdown depth orders headings; bare "第…章" lines (no #) rank below any markdown heading,
 # 编 > 分编 > 章 > 节 among themselves.
@@ -104,9 +102,7 @@ def _generic_pieces(
     spans: list[_Span] = []
     for block_start, block_end, heading_match in _blocks(text, start, end):
         if heading_match:
-            yield from _pack(
-                spans, heading=_joined(section, outer=heading), max_tokens=max_tokens, overlap=overlap
-            )
+            yield from _pack(spans, heading=_joined(section, outer=heading), max_tokens=max_tokens, overlap=overlap)
             spans = []
             section = _descend(section, len(heading_match.group(1)), heading_match.group(2).strip())
             continue
@@ -180,9 +176,7 @@ def _hard_split(text: str, start: int, end: int, *, max_tokens: int) -> Iterator
         yield _Span(piece_start, piece_end, count_tokens(text=text[piece_start:piece_end]))
 
 
-def _pack(
-    spans: list[_Span], *, heading: str, max_tokens: int, overlap: int
-) -> Iterator[tuple[int, int, str]]:
+def _pack(spans: list[_Span], *, heading: str, max_tokens: int, overlap: int) -> Iterator[tuple[int, int, str]]:
     """Greedy packing; a chunk cut for budget starts the next with its last spans (≤ ``overlap`` tokens)."""
     current: list[_Span] = []
     used = 0

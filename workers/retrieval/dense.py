@@ -42,9 +42,7 @@ class DenseIndex:
     def add(self, *, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids) == 0:
             return
-        self._index.add_with_ids(
-            np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)
-        )
+        self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
         if not self.is_hnsw and self._index.ntotal > self.hnsw_threshold:
             self._rebuild(hnsw=True)
 
@@ -87,10 +85,14 @@ class DenseIndex:
             order = np.lexsort((allowed, -scores))[:limit]
             return allowed[order], scores[order]
         selector = faiss.IDSelectorBatch(allowed)
-        params = (faiss.SearchParametersHNSW(sel=selector, efSearch=max(self.ef_search, limit)) if self.is_hnsw
-                  else faiss.SearchParameters(sel=selector))
-        scores, ids = self._index.search(vector.reshape(1, -1).astype(np.float32), min(limit, len(allowed)),
-                                         params=params)
+        params = (
+            faiss.SearchParametersHNSW(sel=selector, efSearch=max(self.ef_search, limit))
+            if self.is_hnsw
+            else faiss.SearchParameters(sel=selector)
+        )
+        scores, ids = self._index.search(
+            vector.reshape(1, -1).astype(np.float32), min(limit, len(allowed)), params=params
+        )
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
 

@@ -90,8 +90,10 @@ def _bf16_supported(device: str) -> bool:
 
 class TokenIdError(ValueError):
     def __init__(self, *, index: int, token_id: int, vocabulary: int) -> None:
-        super().__init__(f"input[{index}] has token id {token_id}, outside this model's vocabulary (0 to "
-                         f"{vocabulary - 1}); token ids must come from the embedding model's own tokenizer.")
+        super().__init__(
+            f"input[{index}] has token id {token_id}, outside this model's vocabulary (0 to "
+            f"{vocabulary - 1}); token ids must come from the embedding model's own tokenizer."
+        )
 
 
 def _special_frame(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[int]]:
@@ -100,15 +102,15 @@ def _special_frame(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[
     # ([CLS] x [SEP], <s> x </s>, x </s>, <bos> x) without knowing the tokenizer class.
     plain = tokenizer("a", add_special_tokens=False)["input_ids"]
     framed = tokenizer("a", add_special_tokens=True)["input_ids"]
-    start = next((i for i in range(len(framed) - len(plain) + 1) if framed[i:i + len(plain)] == plain), 0)
-    return framed[:start], framed[start + len(plain):]
+    start = next((i for i in range(len(framed) - len(plain) + 1) if framed[i : i + len(plain)] == plain), 0)
+    return framed[:start], framed[start + len(plain) :]
 
 
 def _unframed(ids: list[int], prefix: list[int], suffix: list[int]) -> list[int]:
     """Inputs already framed with the special tokens (a client that tokenized with them) are not framed twice."""
-    framed = ids[:len(prefix)] == prefix and ids[len(ids) - len(suffix):] == suffix
+    framed = ids[: len(prefix)] == prefix and ids[len(ids) - len(suffix) :] == suffix
     if framed and len(ids) >= len(prefix) + len(suffix):
-        return ids[len(prefix):len(ids) - len(suffix)]
+        return ids[len(prefix) : len(ids) - len(suffix)]
     return ids
 
 
@@ -182,8 +184,10 @@ class Embedder:
         sequences = [[*prefix, *_unframed(list(ids), prefix, suffix)[:room], *suffix] for ids in token_ids]
         threads = 1 if len(sequences) <= _SINGLE_THREAD_TEXTS else None
         with torch.inference_mode(), self._autocast(), _torch_threads(threads):
-            batches = [self._forward(sequences[start:start + self.batch_size], tokenizer)
-                       for start in range(0, len(sequences), self.batch_size)]
+            batches = [
+                self._forward(sequences[start : start + self.batch_size], tokenizer)
+                for start in range(0, len(sequences), self.batch_size)
+            ]
         vectors = np.concatenate(batches) if batches else np.zeros((0, self.dimension), dtype=np.float32)
         return vectors, sum(len(sequence) for sequence in sequences)
 
@@ -191,9 +195,12 @@ class Embedder:
         width = max(len(sequence) for sequence in sequences)
         pad = tokenizer.pad_token_id or 0
         input_ids = torch.tensor([s + [pad] * (width - len(s)) for s in sequences], device=self.device)
-        features = {"input_ids": input_ids,
-                    "attention_mask": torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sequences],
-                                                   device=self.device)}
+        features = {
+            "input_ids": input_ids,
+            "attention_mask": torch.tensor(
+                [[1] * len(s) + [0] * (width - len(s)) for s in sequences], device=self.device
+            ),
+        }
         if "token_type_ids" in tokenizer.model_input_names:
             features["token_type_ids"] = torch.zeros_like(input_ids)
         vectors = self._model(features)["sentence_embedding"].float()
@@ -255,8 +262,9 @@ class E5Embedder:
         kinds: list[InputType] = []
         stripped: list[str] = []
         for text in texts:
-            kind, body = next(((k, text[len(p):]) for p, k in self._PREFIXES if text.startswith(p)),
-                              (input_type or "query", text))
+            kind, body = next(
+                ((k, text[len(p) :]) for p, k in self._PREFIXES if text.startswith(p)), (input_type or "query", text)
+            )
             kinds.append(kind)
             stripped.append(body)
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
@@ -270,13 +278,18 @@ class E5Embedder:
         """Tokens the engine reads, its prefix included: a text's own ``query: `` / ``passage: `` decides, as in
         ``embed_inputs``."""
         model = self._model
-        return sum(model.token_count(text, next((k for p, k in self._PREFIXES if text.startswith(p)),
-                                                 input_type or "query") == "query") for text in texts)
+        return sum(
+            model.token_count(
+                text, next((k for p, k in self._PREFIXES if text.startswith(p)), input_type or "query") == "query"
+            )
+            for text in texts
+        )
 
     def embed_token_ids(self, *, token_ids: Sequence[Sequence[int]]) -> tuple[np.ndarray, int]:
         raise UnsupportedInputError(
             "This embedding model takes text only (its engine tokenizes itself): send strings, or use a "
-            "sentence-transformers model such as all-minilm-l6-v2 for token-id input.")
+            "sentence-transformers model such as all-minilm-l6-v2 for token-id input."
+        )
 
 
 TextEmbedder = Embedder | E5Embedder

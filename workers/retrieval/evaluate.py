@@ -80,9 +80,7 @@ def read_questions(*, path: Path) -> list[Question]:
 
 def first_match_ranks(*, hits: Sequence[Hit], relevant: Sequence[RelevantItem]) -> list[int | None]:
     """Per relevant item, the 0-based rank of the first relevant passage among ``hits`` (None if absent)."""
-    keys = [
-        _WHITESPACE.sub("", item.evidence)[:_EVIDENCE_PREFIX] if item.evidence else None for item in relevant
-    ]
+    keys = [_WHITESPACE.sub("", item.evidence)[:_EVIDENCE_PREFIX] if item.evidence else None for item in relevant]
     ranks: list[int | None] = [None] * len(relevant)
     for rank, hit in enumerate(hits):
         compact: str | None = None
@@ -142,25 +140,19 @@ def open_or_build(*, corpus: Path, kind: str, index_dir: Path) -> HybridIndex:
 
 
 def main(*, argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", type=Path, required=True, help="documents, one JSON object per line")
     parser.add_argument("--questions", type=Path, required=True, help="questions, one JSON object per line")
     parser.add_argument("--kind", default="generic", help="retrieval profile: law, wiki, finance or generic")
     parser.add_argument("--k", default="1,5,10,100", help="comma-separated cut-offs")
-    parser.add_argument(
-        "--index-dir", type=Path, help="reuse (or build and keep) the index in this directory"
-    )
+    parser.add_argument("--index-dir", type=Path, help="reuse (or build and keep) the index in this directory")
     parser.add_argument("--tfidf-weight", type=float, help="override the profile's sparse weight")
     parser.add_argument("--embedding-weight", type=float, help="override the profile's dense weight")
     args = parser.parse_args(argv)
     ks = sorted({int(k) for k in args.k.split(",")})
     with tempfile.TemporaryDirectory(prefix="rethink-eval-") as scratch:
         started = time.perf_counter()
-        index = open_or_build(
-            corpus=args.corpus, kind=args.kind, index_dir=args.index_dir or Path(scratch) / "index"
-        )
+        index = open_or_build(corpus=args.corpus, kind=args.kind, index_dir=args.index_dir or Path(scratch) / "index")
         print(f"index ready: {len(index)} chunks in {time.perf_counter() - started:.1f} s")
         report = evaluate(
             index=index,

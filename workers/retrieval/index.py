@@ -111,9 +111,7 @@ class _StoredDocument:
 class HybridIndex:
     """Not thread-safe: one writer per index directory, and no search while a write is under way."""
 
-    def __init__(
-        self, *, directory: Path, profile: RetrievalProfile, embedder: TextEmbedder | None = None
-    ) -> None:
+    def __init__(self, *, directory: Path, profile: RetrievalProfile, embedder: TextEmbedder | None = None) -> None:
         self.directory = Path(directory)
         self.profile = profile
         self.embedder = embedder or load_embedder()
@@ -188,8 +186,14 @@ class HybridIndex:
                 overlap=self.profile.overlap,
             ):
                 edit = edits.get(chunk.ordinal) or ChunkOverride()
-                ref = _ChunkRef(doc_id=document.id, ordinal=chunk.ordinal, start=chunk.start, end=chunk.end,
-                                heading=chunk.heading, text=edit.text)
+                ref = _ChunkRef(
+                    doc_id=document.id,
+                    ordinal=chunk.ordinal,
+                    start=chunk.start,
+                    end=chunk.end,
+                    heading=chunk.heading,
+                    text=edit.text,
+                )
                 (live if edit.enabled else disabled).append(ref)
             pending[document.id] = (document, live, disabled)
         indexed_texts = [
@@ -197,8 +201,9 @@ class HybridIndex:
             for document, live, _ in pending.values()
             for ref in live
         ]
-        vectors = (self.embedder.embed_passages(texts=[self.profile.dense_text(t) for t in indexed_texts])
-                   if embed else None)
+        vectors = (
+            self.embedder.embed_passages(texts=[self.profile.dense_text(t) for t in indexed_texts]) if embed else None
+        )
         for doc_id in pending:
             self.delete_document(external_id=doc_id)
         ids = np.arange(self._next_id, self._next_id + len(indexed_texts), dtype=np.int64)
@@ -214,7 +219,10 @@ class HybridIndex:
             self._remember(
                 doc_id=document.id,
                 stored=_StoredDocument(
-                    title=document.title, url=document.url, text=document.text, chunk_ids=tuple(chunk_ids),
+                    title=document.title,
+                    url=document.url,
+                    text=document.text,
+                    chunk_ids=tuple(chunk_ids),
                     disabled=tuple(disabled),
                 ),
                 chunks=dict(zip(chunk_ids, live, strict=True)),
@@ -229,8 +237,14 @@ class HybridIndex:
         refs = [(self._chunks[chunk_id], True) for chunk_id in stored.chunk_ids]
         refs += [(ref, False) for ref in stored.disabled]
         return [
-            ChunkState(ordinal=ref.ordinal, text=_chunk_text(text=stored.text, ref=ref), start=ref.start, end=ref.end,
-                       enabled=enabled, edited=ref.text is not None)
+            ChunkState(
+                ordinal=ref.ordinal,
+                text=_chunk_text(text=stored.text, ref=ref),
+                start=ref.start,
+                end=ref.end,
+                enabled=enabled,
+                edited=ref.text is not None,
+            )
             for ref, enabled in sorted(refs, key=lambda item: item[0].ordinal)
         ]
 
@@ -317,8 +331,9 @@ class HybridIndex:
         allowed = None
         if allowed_ids is not None:
             allowed = np.asarray(
-                sorted(c for doc_id in allowed_ids if doc_id in self._documents
-                       for c in self._documents[doc_id].chunk_ids),
+                sorted(
+                    c for doc_id in allowed_ids if doc_id in self._documents for c in self._documents[doc_id].chunk_ids
+                ),
                 dtype=np.int64,
             )
             if len(allowed) == 0:
@@ -458,7 +473,8 @@ class HybridIndex:
         if not embed or not self.dense_ready:
             return None
         return self.embedder.embed_passages(
-            texts=[self.profile.dense_text(_indexed(title=stored.title, text=stored.text, ref=ref))])
+            texts=[self.profile.dense_text(_indexed(title=stored.title, text=stored.text, ref=ref))]
+        )
 
     def _drop_live(self, chunk_id: int) -> None:
         self._sparse.remove(ids=[chunk_id])
@@ -560,5 +576,11 @@ def _ref_from_row(*, doc_id: str, fields: Sequence[Any]) -> _ChunkRef:
     """The inverse of ``_ref_row``; rows saved before edits existed end at the heading or before it."""
     ordinal, start, end, *extra = fields
     override = extra[1] if len(extra) > 1 else {}
-    return _ChunkRef(doc_id=doc_id, ordinal=int(ordinal), start=int(start), end=int(end),
-                     heading=str(extra[0]) if extra else "", text=override.get("text"))
+    return _ChunkRef(
+        doc_id=doc_id,
+        ordinal=int(ordinal),
+        start=int(start),
+        end=int(end),
+        heading=str(extra[0]) if extra else "",
+        text=override.get("text"),
+    )

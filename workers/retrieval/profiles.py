@@ -53,7 +53,7 @@ class RetrievalProfile:
     dense_max_chars: int = 0
 
     def dense_text(self, text: str) -> str:
-        return text[:self.dense_max_chars] if self.dense_max_chars else text
+        return text[: self.dense_max_chars] if self.dense_max_chars else text
 
     def indexing_settings(self) -> tuple[str, int, int]:
         return self.chunk_kind, self.max_tokens, self.overlap

@@ -76,8 +76,9 @@ class CrossEncoderReranker:
         if model.num_labels != 1:
             raise ModelLoadError(f"{self.model_dir} has {model.num_labels} output labels; a reranker has one")
         scores = model.predict(pairs, batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True)
-        encoded = model.tokenizer([query] * len(passages), list(passages), truncation=True,
-                                  max_length=model.max_seq_length)["input_ids"]
+        encoded = model.tokenizer(
+            [query] * len(passages), list(passages), truncation=True, max_length=model.max_seq_length
+        )["input_ids"]
         return RerankScores(scores=[float(s) for s in scores], tokens=sum(len(ids) for ids in encoded))
 
 
@@ -93,8 +94,9 @@ class UpstreamReranker:
     """``POST {base_url}/rerank``; ``base_url`` is what precedes ``/rerank`` (``http://vllm:8000/v1``,
     ``http://tei:8080``, ``https://api.jina.ai/v1``)."""
 
-    def __init__(self, *, base_url: str, api: RerankApi = "jina", model: str = "", api_key: str = "",
-                 timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, *, base_url: str, api: RerankApi = "jina", model: str = "", api_key: str = "", timeout_s: float = 30.0
+    ) -> None:
         if api not in RERANK_APIS:
             raise ValueError(f"api must be one of {', '.join(RERANK_APIS)}, not {api!r}")
         self.base_url = base_url
@@ -109,51 +111,71 @@ class UpstreamReranker:
         if self.api == "tei":
             scores: list[float] = []
             for start in range(0, len(passages), TEI_BATCH):
-                batch = list(passages[start:start + TEI_BATCH])
-                body = self._post({"query": query, "texts": batch, "raw_scores": False, "return_text": False,
-                                   "truncate": True})
+                batch = list(passages[start : start + TEI_BATCH])
+                body = self._post(
+                    {"query": query, "texts": batch, "raw_scores": False, "return_text": False, "truncate": True}
+                )
                 scores += _scores(body if isinstance(body, list) else None, count=len(batch), key="score")
             return RerankScores(scores=scores, tokens=0)
-        body = self._post({"model": self.model, "query": query, "documents": list(passages),
-                           "top_n": len(passages), "return_documents": False})
+        body = self._post(
+            {
+                "model": self.model,
+                "query": query,
+                "documents": list(passages),
+                "top_n": len(passages),
+                "return_documents": False,
+            }
+        )
         results = body.get("results") if isinstance(body, dict) else None
         usage = body.get("usage") if isinstance(body, dict) else None
         tokens = usage.get("total_tokens") if isinstance(usage, dict) else None
-        return RerankScores(scores=_scores(results, count=len(passages), key="relevance_score"),
-                            tokens=tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else 0)
+        return RerankScores(
+            scores=_scores(results, count=len(passages), key="relevance_score"),
+            tokens=tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else 0,
+        )
 
     def _post(self, payload: dict[str, Any]) -> Any:
         client = _client(self.base_url, self.api_key, self.timeout_s)
         try:
             response = client.post("rerank", json=payload)
         except httpx.TimeoutException as exc:
-            raise UpstreamTimeoutError(f"{self.base_url}/rerank did not answer within {self.timeout_s:g} s "
-                                       f"({type(exc).__name__})") from exc
+            raise UpstreamTimeoutError(
+                f"{self.base_url}/rerank did not answer within {self.timeout_s:g} s ({type(exc).__name__})"
+            ) from exc
         except httpx.HTTPError as exc:
             raise UpstreamError(message=f"{self.base_url}/rerank: {type(exc).__name__}: {exc}") from exc
         if response.status_code >= 400:
-            raise UpstreamError(message=f"{self.base_url}/rerank answered {response.status_code}: "
-                                        f"{response.text[:300]}",
-                                status=response.status_code)
+            raise UpstreamError(
+                message=f"{self.base_url}/rerank answered {response.status_code}: {response.text[:300]}",
+                status=response.status_code,
+            )
         try:
             return response.json()
         except ValueError:
-            raise UpstreamError(message=f"{self.base_url}/rerank answered something other than JSON: "
-                                        f"{response.text[:200]!r}") from None
+            raise UpstreamError(
+                message=f"{self.base_url}/rerank answered something other than JSON: {response.text[:200]!r}"
+            ) from None
 
 
 def _scores(results: Any, *, count: int, key: str) -> list[float]:
     """Scores in passage order from ``[{"index", key}]`` in any order; every passage must be scored once."""
-    unreadable = UpstreamError(message=f"unreadable rerank response: expected a list of {{index, {key}}} covering "
-                                       f"{count} passages")
+    unreadable = UpstreamError(
+        message=f"unreadable rerank response: expected a list of {{index, {key}}} covering {count} passages"
+    )
     if not isinstance(results, list):
         raise unreadable
     scores: dict[int, float] = {}
     for item in results:
         index = item.get("index") if isinstance(item, dict) else None
         value = item.get(key) if isinstance(item, dict) else None
-        if (not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < count or index in scores
-                or not isinstance(value, int | float) or isinstance(value, bool)):
+        if (
+            not isinstance(index, int)
+            or isinstance(index, bool)
+            or not 0 <= index < count
+            or index in scores
+            or not isinstance(value, int | float)
+            or isinstance(value, bool)
+        ):
             raise unreadable
         scores[index] = float(value)
     if len(scores) != count:

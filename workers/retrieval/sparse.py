@@ -194,9 +194,7 @@ class SparseIndex:
         with np.load(directory / "sparse.npz") as arrays:
             index._df = arrays["df"]
             ids, lengths = arrays["ids"], arrays["lengths"]
-            tf = sp.csc_matrix(
-                (arrays["data"], arrays["indices"], arrays["indptr"]), shape=(len(ids), len(vocabulary))
-            )
+            tf = sp.csc_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=(len(ids), len(vocabulary)))
         if len(ids):
             index._segments = [_Segment(ids=ids, tf=tf, lengths=lengths, alive=np.ones(len(ids), dtype=bool))]
             index._live = len(ids)

@@ -52,8 +52,12 @@ class EngineLimits:
     def from_env(cls) -> EngineLimits:
         """Limits from ``SERVE_MAX_PENDING``, ``SERVE_MAX_BATCH_REQUESTS``, ``SERVE_MAX_BATCH_TOKENS`` and
         ``SERVE_KV_CACHE_TOKENS``; the defaults where unset."""
-        names = {"max_pending": "SERVE_MAX_PENDING", "max_requests_per_batch": "SERVE_MAX_BATCH_REQUESTS",
-                 "max_batch_tokens": "SERVE_MAX_BATCH_TOKENS", "kv_cache_tokens": "SERVE_KV_CACHE_TOKENS"}
+        names = {
+            "max_pending": "SERVE_MAX_PENDING",
+            "max_requests_per_batch": "SERVE_MAX_BATCH_REQUESTS",
+            "max_batch_tokens": "SERVE_MAX_BATCH_TOKENS",
+            "kv_cache_tokens": "SERVE_KV_CACHE_TOKENS",
+        }
         return cls(**{field: int(os.environ[name]) for field, name in names.items() if os.environ.get(name)})
 
 
@@ -93,7 +97,11 @@ class _PerRequestDecoding(ContinuousBatchingLogitsProcessor):
     for the same batch (async batching and CUDA graphs are off)."""
 
     supported_kwargs: dict[str, type] = {
-        "greedy": bool, "seed": int, "repetition_penalty": float, "top_k": int, "top_p": float,
+        "greedy": bool,
+        "seed": int,
+        "repetition_penalty": float,
+        "top_k": int,
+        "top_p": float,
     }
     ignored_kwargs: tuple[str, ...] = ()
 
@@ -221,8 +229,7 @@ class Submission:
 class BatchingEngine:
     """A loaded model behind one continuous-batching manager. Thread-safe; many threads submit at once."""
 
-    def __init__(self, *, model: PreTrainedModel, eos_ids: set[int], limits: EngineLimits,
-                 name: str = "") -> None:
+    def __init__(self, *, model: PreTrainedModel, eos_ids: set[int], limits: EngineLimits, name: str = "") -> None:
         self.name = name
         self.limits = limits
         self._lock = threading.Lock()
@@ -233,7 +240,11 @@ class BatchingEngine:
         # takes per-request values; top-k and top-p are left to ``_PerRequestDecoding``, which skips rows that do
         # not use them (the manager's warpers would sort the whole vocabulary of every row at every step).
         generation_config = GenerationConfig(
-            do_sample=True, temperature=0.7, top_k=None, top_p=None, eos_token_id=sorted(eos_ids),
+            do_sample=True,
+            temperature=0.7,
+            top_k=None,
+            top_p=None,
+            eos_token_id=sorted(eos_ids),
             max_new_tokens=256,
         )
         config = ContinuousBatchingConfig(
@@ -276,8 +287,14 @@ class BatchingEngine:
         with self._lock:
             return len(self._subscribers)
 
-    def submit(self, *, prompt_ids: list[int], max_new_tokens: int, params: SamplingParams,
-               constraint: Constraint | None = None) -> Submission:
+    def submit(
+        self,
+        *,
+        prompt_ids: list[int],
+        max_new_tokens: int,
+        params: SamplingParams,
+        constraint: Constraint | None = None,
+    ) -> Submission:
         """Queue a request; raises ``EngineBusyError`` when ``max_pending`` requests are already in.
         ``constraint`` holds decoding to a grammar; ``params.logprobs`` records log probabilities."""
         request_id = uuid.uuid4().hex

@@ -43,7 +43,8 @@ def _hide_tool_calls(chunks: Iterator[StreamChunk], tools: Sequence[ToolSpec]) -
     raw, sent = "", 0
     for chunk in chunks:
         if chunk.finished:
-            assert chunk.result is not None
+            if chunk.result is None:
+                raise RuntimeError("a finished chunk carries no result")
             result = _with_tool_calls(chunk.result, tools)
             yield StreamChunk(delta="" if result.tool_calls else result.text[sent:], finished=True, result=result)
             return

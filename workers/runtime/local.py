@@ -79,8 +79,7 @@ class LoadedModel:
         ids = set(configured if isinstance(configured, list) else [configured])
         return {i for i in (*ids, self.tokenizer.eos_token_id) if i is not None}
 
-    def constraint(self, *, structured: StructuredOutput, tools: Sequence[ToolSpec],
-                   max_new_tokens: int) -> Constraint:
+    def constraint(self, *, structured: StructuredOutput, tools: Sequence[ToolSpec], max_new_tokens: int) -> Constraint:
         """A fresh grammar state for one request (the tokenizer side is built on first use and kept)."""
         grammar = grammar_for(structured=structured, tools=tools)
         with self._grammar_lock:
@@ -224,8 +223,10 @@ class LocalRuntime:
             with self._lock:
                 if loaded.engine is None:
                     loaded.engine = BatchingEngine(
-                        model=loaded.model, eos_ids=loaded.eos_ids,
-                        limits=self.limits, name=spec.name,
+                        model=loaded.model,
+                        eos_ids=loaded.eos_ids,
+                        limits=self.limits,
+                        name=spec.name,
                     )
         return loaded.engine
 
@@ -278,12 +279,14 @@ class LocalRuntime:
         submission = self.engine(spec=spec).submit(
             prompt_ids=prompt_ids, max_new_tokens=max_new_tokens, params=params, constraint=constraint
         )
-        return _ClosingStream(
-            self._chunks(base, submission, params, len(prompt_ids), max_new_tokens), submission
-        )
+        return _ClosingStream(self._chunks(base, submission, params, len(prompt_ids), max_new_tokens), submission)
 
     def _chunks(
-        self, loaded: LoadedModel, submission: Submission, params: SamplingParams, prompt_tokens: int,
+        self,
+        loaded: LoadedModel,
+        submission: Submission,
+        params: SamplingParams,
+        prompt_tokens: int,
         max_new_tokens: int,
     ) -> Iterator[StreamChunk]:
         tokenizer, eos_ids = loaded.tokenizer, loaded.eos_ids
@@ -303,7 +306,7 @@ class LocalRuntime:
                 if len(visible) > sent:
                     entries = None
                     if params.logprobs:
-                        entries = _openai_logprobs(tokenizer, submission.logprobs[len(scored):len(generated)])
+                        entries = _openai_logprobs(tokenizer, submission.logprobs[len(scored) : len(generated)])
                         scored.extend(entries)
                     yield StreamChunk(delta=visible[sent:], logprobs=entries)
                     sent = len(visible)
@@ -314,7 +317,7 @@ class LocalRuntime:
         result = _result(tokenizer, eos_ids, params, generated, prompt_tokens, max_new_tokens)
         rest = None
         if params.logprobs:
-            rest = _openai_logprobs(tokenizer, submission.logprobs[len(scored):len(generated)])
+            rest = _openai_logprobs(tokenizer, submission.logprobs[len(scored) : len(generated)])
             result = replace(result, logprobs=(*scored, *rest))
         yield StreamChunk(delta=result.text[sent:], finished=True, result=result, logprobs=rest)
 
@@ -329,7 +332,8 @@ class LocalRuntime:
     ) -> GenerationResult:
         """The whole answer: the same engine request as ``stream``, so both agree."""
         *_, last = self.stream(spec=spec, messages=messages, params=params, tools=tools, prompt=prompt)
-        assert last.result is not None
+        if last.result is None:
+            raise RuntimeError("a stream ended without its final result")
         return last.result
 
 
@@ -373,8 +377,10 @@ def _openai_logprobs(
 ) -> tuple[dict[str, Any], ...]:
     """Records in OpenAI's ``logprobs.content`` shape."""
     return tuple(
-        {**_token_entry(tokenizer, r.token_id, r.logprob),
-         "top_logprobs": [_token_entry(tokenizer, token_id, logprob) for token_id, logprob in r.top]}
+        {
+            **_token_entry(tokenizer, r.token_id, r.logprob),
+            "top_logprobs": [_token_entry(tokenizer, token_id, logprob) for token_id, logprob in r.top],
+        }
         for r in records
     )
 

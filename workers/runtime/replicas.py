@@ -61,8 +61,7 @@ class ReplicaHealth:
                 if probe is not None and state.retry_at <= now and not state.probing:
                     state.probing = True
                     due.append(url)
-        for url in due:
-            assert probe is not None
+        for url in due if probe is not None else ():
             threading.Thread(target=self._probe, args=(url, probe), name=f"probe {url}", daemon=True).start()
         start = turn % len(up) if up else 0
         return up[start:] + up[:start] + [url for _, url in sorted(down)]

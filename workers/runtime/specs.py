@@ -193,8 +193,13 @@ class SamplingParams:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SamplingParams:
         structured = data.get("structured")
-        return cls(**{**data, "stop": tuple(data.get("stop", ())),
-                      "structured": StructuredOutput(**structured) if structured else None})
+        return cls(
+            **{
+                **data,
+                "stop": tuple(data.get("stop", ())),
+                "structured": StructuredOutput(**structured) if structured else None,
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -236,5 +241,10 @@ class StreamChunk:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StreamChunk:
         result, logprobs = data.get("result"), data.get("logprobs")
-        return cls(**{**data, "result": GenerationResult.from_dict(result) if result is not None else None,
-                      "logprobs": tuple(logprobs) if logprobs is not None else None})
+        return cls(
+            **{
+                **data,
+                "result": GenerationResult.from_dict(result) if result is not None else None,
+                "logprobs": tuple(logprobs) if logprobs is not None else None,
+            }
+        )

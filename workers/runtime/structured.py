@@ -62,8 +62,12 @@ def _closed(schema: Any) -> Any:
 
 def _tool_call_schema(tools: Sequence[ToolSpec]) -> dict[str, Any]:
     calls = [
-        {"type": "object", "additionalProperties": False, "required": ["name", "arguments"],
-         "properties": {"name": {"const": tool.name}, "arguments": _closed(tool.parameters) or ANY_OBJECT}}
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name", "arguments"],
+            "properties": {"name": {"const": tool.name}, "arguments": _closed(tool.parameters) or ANY_OBJECT},
+        }
         for tool in tools
     ]
     return _with_layout(calls[0] if len(calls) == 1 else {"anyOf": calls})
@@ -93,8 +97,10 @@ def shortest_tokens(schema: Any, *, root: dict[str, Any] | None = None, depth: i
     kind = kind[0] if isinstance(kind, list) and kind else kind
     if kind == "object" or "properties" in schema:
         properties = schema.get("properties") or {}
-        return 2 + sum(4 + len(name) // 4 + shortest_tokens(properties.get(name, {}), root=root, depth=depth + 1)
-                       for name in schema.get("required") or ())
+        return 2 + sum(
+            4 + len(name) // 4 + shortest_tokens(properties.get(name, {}), root=root, depth=depth + 1)
+            for name in schema.get("required") or ()
+        )
     if kind == "array":
         item = shortest_tokens(schema.get("items", {}), root=root, depth=depth + 1)
         return 2 + int(schema.get("minItems") or 0) * (1 + item)
@@ -143,8 +149,9 @@ def grammar_tokenizer(tokenizer: PreTrainedTokenizerBase, *, vocab_size: int, eo
     try:
         return llguidance.hf.from_tokenizer(tokenizer, n_vocab=vocab_size, eos_token=sorted(eos_ids))
     except ValueError as exc:
-        raise InvalidConstraintError(f"structured output needs a fast tokenizer: {exc}",
-                                     param="response_format") from exc
+        raise InvalidConstraintError(
+            f"structured output needs a fast tokenizer: {exc}", param="response_format"
+        ) from exc
 
 
 class ClosingTokens:
@@ -186,12 +193,19 @@ class Constraint:
     next member.
     Strings end, arrays and objects close, and the answer finishes as valid JSON instead of being cut."""
 
-    def __init__(self, *, tokenizer: Any, grammar: Grammar, closers: ClosingTokens | None = None,
-                 max_new_tokens: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        tokenizer: Any,
+        grammar: Grammar,
+        closers: ClosingTokens | None = None,
+        max_new_tokens: int | None = None,
+    ) -> None:
         self._matcher = llguidance.LLMatcher(tokenizer, grammar.text)
         if self._matcher.is_error():
-            raise InvalidConstraintError(f"the schema cannot be enforced: {self._matcher.get_error()}",
-                                         param="response_format")
+            raise InvalidConstraintError(
+                f"the schema cannot be enforced: {self._matcher.get_error()}", param="response_format"
+            )
         self._consumed = 0
         self._in_string = self._escaped = False
         self._closers = closers
@@ -202,7 +216,7 @@ class Constraint:
 
     def allowed(self, generated: Sequence[int], *, vocab_size: int) -> torch.Tensor:
         if len(generated) > self._consumed:
-            new = list(generated[self._consumed:])
+            new = list(generated[self._consumed :])
             self._matcher.consume_tokens(new)
             self._consumed = len(generated)
             if self._closers is not None:
@@ -226,7 +240,8 @@ class Constraint:
     def _track_strings(self, tokens: Sequence[int]) -> None:
         """Whether the output so far ends inside a JSON string (quotes and backslashes are ASCII, so decoding
         token by token reads them right)."""
-        assert self._closers is not None
+        if self._closers is None:
+            raise RuntimeError("string tracking needs the vocabulary's closers")
         for token in tokens:
             for char in self._closers.texts[token] if token < len(self._closers.texts) else "":
                 if self._escaped:

@@ -66,7 +66,7 @@ def _special_tokens(family: Family) -> list[str]:
 
 def _train_tokenizer(*, family: Family, vocab_size: int, corpus_texts: Sequence[str]) -> PreTrainedTokenizerFast:
     special = _special_tokens(family)
-    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))  # noqa: S106 - a token, not a secret
     # Byte-level BPE: every string (any script, emoji, binary junk) encodes, and decoding is lossless.
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
@@ -84,10 +84,10 @@ def _train_tokenizer(*, family: Family, vocab_size: int, corpus_texts: Sequence[
         )
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
-        bos_token="<s>",
+        bos_token="<s>",  # noqa: S106 - special tokens, not secrets
         eos_token="<|im_end|>" if family == "hf-template" else "</s>",
-        pad_token="<pad>",
-        unk_token="<unk>",
+        pad_token="<pad>",  # noqa: S106
+        unk_token="<unk>",  # noqa: S106
     )
     if family == "hf-template":
         fast.chat_template = _CHATML_TEMPLATE

@@ -43,8 +43,13 @@ PROBE_TIMEOUT_S = 3.0
 MIN_ATTEMPTS = 2  # so a lone replica gets one retry
 RETRY_BACKOFF_S = 0.2  # before retrying the same replica
 # Failures of the connection itself, before the upstream said anything: another attempt cannot duplicate output.
-_CONNECTION_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadError, httpx.WriteError,
-                      httpx.RemoteProtocolError)
+_CONNECTION_ERRORS = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.RemoteProtocolError,
+)
 T = TypeVar("T")
 
 
@@ -114,8 +119,8 @@ def _failover(spec: ModelSpec, attempt: Callable[[str], T]) -> T:
     replicas = len(dict.fromkeys(urls))
     raise UpstreamUnavailableError(
         message=f"could not connect to {'the' if replicas == 1 else f'any of the {replicas}'} upstream "
-                f"replica{'s' if replicas > 1 else ''} of model {spec.name!r} after {len(urls)} attempts: "
-                + "; ".join(failures)
+        f"replica{'s' if replicas > 1 else ''} of model {spec.name!r} after {len(urls)} attempts: "
+        + "; ".join(failures)
     )
 
 
@@ -141,8 +146,10 @@ def _admin_post(spec: ModelSpec, base_url: str, action: str, body: dict[str, Any
 def _refusal(response: httpx.Response, what: str) -> AdapterLoadError:
     detail = response.text[:500]
     if response.status_code in (404, 405) and "No adapter found" not in detail:
-        detail += (" (is the server a vLLM started with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True, "
-                   "and can it read the adapter's path? see VLLM_ADAPTER_ROOT)")
+        detail += (
+            " (is the server a vLLM started with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True, "
+            "and can it read the adapter's path? see VLLM_ADAPTER_ROOT)"
+        )
     return AdapterLoadError(status=response.status_code, message=f"{what}: {detail}")
 
 
@@ -152,8 +159,9 @@ def _load_adapter(spec: ModelSpec, base_url: str) -> None:
     if response.status_code == 400 and "already been loaded" in response.text:
         return
     if response.status_code >= 400:
-        raise _refusal(response, f"{base_url} refused to load LoRA adapter {spec.upstream_model!r} "
-                                 f"from {spec.adapter_path}")
+        raise _refusal(
+            response, f"{base_url} refused to load LoRA adapter {spec.upstream_model!r} from {spec.adapter_path}"
+        )
 
 
 def load_adapter(*, spec: ModelSpec, base_url: str) -> None:
@@ -285,8 +293,13 @@ def _tool_call(data: dict[str, Any]) -> ToolCall:
     )
 
 
-def _result(text: str, calls: Sequence[ToolCall], finish: str | None, usage: dict[str, Any] | None,
-            logprobs: Sequence[dict[str, Any]] | None = None) -> GenerationResult:
+def _result(
+    text: str,
+    calls: Sequence[ToolCall],
+    finish: str | None,
+    usage: dict[str, Any] | None,
+    logprobs: Sequence[dict[str, Any]] | None = None,
+) -> GenerationResult:
     usage = usage or {}
     return GenerationResult(
         text=text,
@@ -323,8 +336,9 @@ def _read_result(base_url: str, response: httpx.Response) -> GenerationResult:
         choice = data["choices"][0]
         message = choice["message"] if "text" not in choice else {"content": choice["text"]}
         calls = [_tool_call(call) for call in message.get("tool_calls") or ()]
-        return _result(message.get("content") or "", calls, choice.get("finish_reason"), data.get("usage"),
-                       _logprobs(choice))
+        return _result(
+            message.get("content") or "", calls, choice.get("finish_reason"), data.get("usage"), _logprobs(choice)
+        )
     except _CONNECTION_ERRORS as exc:
         raise _ConnectionFailed(f"{type(exc).__name__} while reading: {exc}") from exc
     except httpx.TimeoutException as exc:
@@ -404,8 +418,9 @@ def _events(base_url: str, response: httpx.Response) -> Generator[StreamChunk]:
                     logprobs = (logprobs or []) + scored
                 if delta.get("content") or scored:
                     text.append(delta.get("content") or "")
-                    yield StreamChunk(delta=delta.get("content") or "",
-                                      logprobs=tuple(scored) if scored is not None else None)
+                    yield StreamChunk(
+                        delta=delta.get("content") or "", logprobs=tuple(scored) if scored is not None else None
+                    )
         if not events:
             raise ValueError("no server-sent events in the response")
         result = _result("".join(text), [_tool_call(calls[i]) for i in sorted(calls)], finish, usage, logprobs)

@@ -35,8 +35,9 @@ def load_everywhere(*, spec: ModelSpec) -> list[str]:
             raise
         loaded.append(url)
     if not loaded:
-        raise UpstreamUnavailableError(message="no replica could be reached to load the adapter: "
-                                               + "; ".join(unreachable))
+        raise UpstreamUnavailableError(
+            message="no replica could be reached to load the adapter: " + "; ".join(unreachable)
+        )
     return loaded
 
 

@@ -31,8 +31,10 @@ PROMPTS: dict[Language, dict[PromptKind, str]] = {
     "en": {
         "single": "Summarize the following document concisely, keeping its key facts and conclusions.\n\n{text}",
         "map": "Summarize the following part of a longer document concisely, keeping its key facts.\n\n{text}",
-        "reduce": ("The following are summaries of consecutive parts of one document. Combine them into one "
-                   "concise summary of the whole document.\n\n{text}"),
+        "reduce": (
+            "The following are summaries of consecutive parts of one document. Combine them into one "
+            "concise summary of the whole document.\n\n{text}"
+        ),
     },
     "zh": {
         "single": "请简明扼要地总结以下文档，保留关键事实和结论。\n\n{text}",
@@ -153,7 +155,7 @@ def split_text(text: str, *, budget: int, count: Callable[[str], int]) -> list[s
             while rest:
                 piece = head(rest, max_tokens=budget, count=count) or rest[:1]
                 parts.append(piece)
-                rest = rest[len(piece):].lstrip()
+                rest = rest[len(piece) :].lstrip()
             continue
         if current and current_tokens + separator_tokens + tokens > budget:
             flush()
@@ -208,7 +210,7 @@ def summarize(
         if fits(kind, content):
             return [content]
         first = head(content, max_tokens=max(1, count(content) // 2), count=count) or content[:1]
-        return fitted(kind, first) + fitted(kind, content[len(first):])
+        return fitted(kind, first) + fitted(kind, content[len(first) :])
 
     outcome = Outcome(summary="")
     cleaned = text.strip()
@@ -218,15 +220,25 @@ def summarize(
         on_progress(Progress(stage="map", done=0, total=1), outcome.steps)
         step = Step(stage="map", round=0, inputs=1, input_tokens=count(cleaned))
         outcome.steps.append(step)
-        outcome.summary = _call(outcome, generate, render_prompt(kind="single", language=language, text=cleaned),
-                                final_tokens).strip()
+        outcome.summary = _call(
+            outcome, generate, render_prompt(kind="single", language=language, text=cleaned), final_tokens
+        ).strip()
         step.outputs, step.output_tokens = 1, count(outcome.summary)
         on_progress(Progress(stage="done", done=1, total=1), outcome.steps)
         return outcome
 
     parts = [piece for part in split_text(cleaned, budget=budget, count=count) for piece in fitted("map", part)]
-    summaries = _round(outcome, stage="map", number=0, groups=[[p] for p in parts], language=language,
-                       max_tokens=part_cap, count=count, generate=generate, on_progress=on_progress)
+    summaries = _round(
+        outcome,
+        stage="map",
+        number=0,
+        groups=[[p] for p in parts],
+        language=language,
+        max_tokens=part_cap,
+        count=count,
+        generate=generate,
+        on_progress=on_progress,
+    )
     for number in range(1, MAX_ROUNDS + 1):
         groups = _group(summaries, fits=lambda joined: fits("reduce", joined))
         if len(groups) == 1:
@@ -239,20 +251,37 @@ def summarize(
             step.outputs, step.output_tokens = 1, count(outcome.summary)
             on_progress(Progress(stage="done", done=1, total=1), outcome.steps)
             return outcome
-        summaries = _round(outcome, stage="reduce", number=number, groups=groups, language=language,
-                           max_tokens=part_cap, count=count, generate=generate, on_progress=on_progress)
+        summaries = _round(
+            outcome,
+            stage="reduce",
+            number=number,
+            groups=groups,
+            language=language,
+            max_tokens=part_cap,
+            count=count,
+            generate=generate,
+            on_progress=on_progress,
+        )
     raise TooManyRoundsError(f"the summaries did not fit after {MAX_ROUNDS} reduce rounds")
 
 
 def _round(
-    outcome: Outcome, *, stage: Literal["map", "reduce"], number: int, groups: list[list[str]], language: Language,
-    max_tokens: int, count: Callable[[str], int], generate: Callable[[str, int], str],
+    outcome: Outcome,
+    *,
+    stage: Literal["map", "reduce"],
+    number: int,
+    groups: list[list[str]],
+    language: Language,
+    max_tokens: int,
+    count: Callable[[str], int],
+    generate: Callable[[str, int], str],
     on_progress: Callable[[Progress, list[Step]], None],
 ) -> list[str]:
     """Summarise each group (a group of one partial summary in a reduce round is carried over as it is)."""
     inputs = [PART_SEPARATOR.join(group) for group in groups]
-    step = Step(stage=stage, round=number, inputs=sum(len(g) for g in groups),
-                input_tokens=sum(count(text) for text in inputs))
+    step = Step(
+        stage=stage, round=number, inputs=sum(len(g) for g in groups), input_tokens=sum(count(text) for text in inputs)
+    )
     outcome.steps.append(step)
     kind: PromptKind = "map" if stage == "map" else "reduce"
     outputs: list[str] = []

@@ -9,73 +9,130 @@ import apps.batches.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Batch',
+            name="Batch",
             fields=[
-                ('id', models.CharField(default=apps.batches.models.new_batch_id, editable=False, max_length=40, primary_key=True, serialize=False)),
-                ('endpoint', models.CharField(max_length=100)),
-                ('input_file_id', models.CharField(max_length=40)),
-                ('output_file_id', models.CharField(blank=True, max_length=40)),
-                ('error_file_id', models.CharField(blank=True, max_length=40)),
-                ('completion_window', models.CharField(default='24h', max_length=10)),
-                ('status', models.CharField(choices=[('validating', 'Validating'), ('failed', 'Failed'), ('in_progress', 'In Progress'), ('finalizing', 'Finalizing'), ('completed', 'Completed'), ('expired', 'Expired'), ('cancelling', 'Cancelling'), ('cancelled', 'Cancelled')], db_index=True, default='validating', max_length=20)),
-                ('errors', models.JSONField(blank=True, help_text='Why the batch failed: a list of {code, message}.', null=True)),
-                ('metadata', models.JSONField(blank=True, null=True)),
-                ('model', models.CharField(blank=True, help_text='The model that answered the first line.', max_length=200)),
-                ('request_total', models.PositiveIntegerField(default=0)),
-                ('request_completed', models.PositiveIntegerField(default=0)),
-                ('request_failed', models.PositiveIntegerField(default=0)),
-                ('prompt_tokens', models.PositiveBigIntegerField(default=0)),
-                ('completion_tokens', models.PositiveBigIntegerField(default=0)),
-                ('attempts', models.PositiveSmallIntegerField(default=0, help_text='Runs that claimed the batch (resumes count).')),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('expires_at', models.DateTimeField()),
-                ('in_progress_at', models.DateTimeField(blank=True, null=True)),
-                ('finalizing_at', models.DateTimeField(blank=True, null=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('failed_at', models.DateTimeField(blank=True, null=True)),
-                ('expired_at', models.DateTimeField(blank=True, null=True)),
-                ('cancelling_at', models.DateTimeField(blank=True, null=True)),
-                ('cancelled_at', models.DateTimeField(blank=True, null=True)),
-                ('api_key', models.ForeignKey(blank=True, help_text='The key that created the batch; its lines are billed to it.', null=True, on_delete=django.db.models.deletion.SET_NULL, to='accounts.apikey')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='batches', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.CharField(
+                        default=apps.batches.models.new_batch_id,
+                        editable=False,
+                        max_length=40,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("endpoint", models.CharField(max_length=100)),
+                ("input_file_id", models.CharField(max_length=40)),
+                ("output_file_id", models.CharField(blank=True, max_length=40)),
+                ("error_file_id", models.CharField(blank=True, max_length=40)),
+                ("completion_window", models.CharField(default="24h", max_length=10)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("validating", "Validating"),
+                            ("failed", "Failed"),
+                            ("in_progress", "In Progress"),
+                            ("finalizing", "Finalizing"),
+                            ("completed", "Completed"),
+                            ("expired", "Expired"),
+                            ("cancelling", "Cancelling"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="validating",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "errors",
+                    models.JSONField(
+                        blank=True, help_text="Why the batch failed: a list of {code, message}.", null=True
+                    ),
+                ),
+                ("metadata", models.JSONField(blank=True, null=True)),
+                (
+                    "model",
+                    models.CharField(blank=True, help_text="The model that answered the first line.", max_length=200),
+                ),
+                ("request_total", models.PositiveIntegerField(default=0)),
+                ("request_completed", models.PositiveIntegerField(default=0)),
+                ("request_failed", models.PositiveIntegerField(default=0)),
+                ("prompt_tokens", models.PositiveBigIntegerField(default=0)),
+                ("completion_tokens", models.PositiveBigIntegerField(default=0)),
+                (
+                    "attempts",
+                    models.PositiveSmallIntegerField(
+                        default=0, help_text="Runs that claimed the batch (resumes count)."
+                    ),
+                ),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                ("expires_at", models.DateTimeField()),
+                ("in_progress_at", models.DateTimeField(blank=True, null=True)),
+                ("finalizing_at", models.DateTimeField(blank=True, null=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("failed_at", models.DateTimeField(blank=True, null=True)),
+                ("expired_at", models.DateTimeField(blank=True, null=True)),
+                ("cancelling_at", models.DateTimeField(blank=True, null=True)),
+                ("cancelled_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "api_key",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The key that created the batch; its lines are billed to it.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="accounts.apikey",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="batches", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'batches',
-                'ordering': ['-created_at'],
+                "verbose_name_plural": "batches",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='BatchRequest',
+            name="BatchRequest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('line', models.PositiveIntegerField(help_text='1-based line number in the input file.')),
-                ('custom_id', models.CharField(blank=True, max_length=512)),
-                ('succeeded', models.BooleanField()),
-                ('record', models.JSONField(help_text='The line of the output or error file.')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('batch', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='requests', to='batches.batch')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("line", models.PositiveIntegerField(help_text="1-based line number in the input file.")),
+                ("custom_id", models.CharField(blank=True, max_length=512)),
+                ("succeeded", models.BooleanField()),
+                ("record", models.JSONField(help_text="The line of the output or error file.")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "batch",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="requests", to="batches.batch"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['line'],
+                "ordering": ["line"],
             },
         ),
         migrations.AddIndex(
-            model_name='batch',
-            index=models.Index(fields=['owner', '-created_at'], name='batches_bat_owner_i_f4fc1c_idx'),
+            model_name="batch",
+            index=models.Index(fields=["owner", "-created_at"], name="batches_bat_owner_i_f4fc1c_idx"),
         ),
         migrations.AddConstraint(
-            model_name='batchrequest',
-            constraint=models.UniqueConstraint(fields=('batch', 'line'), name='one_result_per_batch_line'),
+            model_name="batchrequest",
+            constraint=models.UniqueConstraint(fields=("batch", "line"), name="one_result_per_batch_line"),
         ),
     ]

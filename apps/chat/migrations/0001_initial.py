@@ -5,38 +5,84 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='ModelEndpoint',
+            name="ModelEndpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.SlugField(help_text='The id clients pass as `model`.', max_length=100, unique=True)),
-                ('kind', models.CharField(choices=[('chat', 'Chat'), ('embedding', 'Embedding')], default='chat', max_length=20)),
-                ('family', models.CharField(choices=[('tigerbot', 'TigerBot (Llama-2 based)'), ('llama2-chat', 'Llama-2 chat'), ('baichuan2', 'Baichuan 2'), ('hf-template', 'Tokenizer chat template')], default='tigerbot', max_length=20)),
-                ('backend', models.CharField(choices=[('local', 'Local (transformers)'), ('openai-upstream', 'OpenAI-compatible upstream (vLLM, TGI, …)')], default='local', max_length=20)),
-                ('path', models.CharField(blank=True, help_text='Local checkpoint directory.', max_length=500)),
-                ('base_url', models.URLField(blank=True, help_text='Upstream base URL, e.g. http://vllm:8000/v1')),
-                ('upstream_api_key', models.CharField(blank=True, max_length=500)),
-                ('upstream_model', models.CharField(blank=True, help_text='Model name at the upstream.', max_length=200)),
-                ('dtype', models.CharField(default='auto', max_length=20)),
-                ('quantization', models.CharField(choices=[('none', 'None'), ('8bit', '8-bit (bitsandbytes)'), ('4bit', '4-bit nf4 (bitsandbytes)')], default='none', max_length=10)),
-                ('rope_scaling', models.JSONField(blank=True, help_text='e.g. {"type": "dynamic", "factor": 2.0}', null=True)),
-                ('max_input_tokens', models.PositiveIntegerField(default=2048)),
-                ('max_new_tokens', models.PositiveIntegerField(default=512)),
-                ('is_default', models.BooleanField(default=False)),
-                ('enabled', models.BooleanField(default=True)),
-                ('owned_by', models.CharField(default='tigerplatform', max_length=100)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.SlugField(help_text="The id clients pass as `model`.", max_length=100, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("chat", "Chat"), ("embedding", "Embedding")], default="chat", max_length=20
+                    ),
+                ),
+                (
+                    "family",
+                    models.CharField(
+                        choices=[
+                            ("tigerbot", "TigerBot (Llama-2 based)"),
+                            ("llama2-chat", "Llama-2 chat"),
+                            ("baichuan2", "Baichuan 2"),
+                            ("hf-template", "Tokenizer chat template"),
+                        ],
+                        default="tigerbot",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "backend",
+                    models.CharField(
+                        choices=[
+                            ("local", "Local (transformers)"),
+                            ("openai-upstream", "OpenAI-compatible upstream (vLLM, TGI, …)"),
+                        ],
+                        default="local",
+                        max_length=20,
+                    ),
+                ),
+                ("path", models.CharField(blank=True, help_text="Local checkpoint directory.", max_length=500)),
+                ("base_url", models.URLField(blank=True, help_text="Upstream base URL, e.g. http://vllm:8000/v1")),
+                ("upstream_api_key", models.CharField(blank=True, max_length=500)),
+                (
+                    "upstream_model",
+                    models.CharField(blank=True, help_text="Model name at the upstream.", max_length=200),
+                ),
+                ("dtype", models.CharField(default="auto", max_length=20)),
+                (
+                    "quantization",
+                    models.CharField(
+                        choices=[
+                            ("none", "None"),
+                            ("8bit", "8-bit (bitsandbytes)"),
+                            ("4bit", "4-bit nf4 (bitsandbytes)"),
+                        ],
+                        default="none",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "rope_scaling",
+                    models.JSONField(blank=True, help_text='e.g. {"type": "dynamic", "factor": 2.0}', null=True),
+                ),
+                ("max_input_tokens", models.PositiveIntegerField(default=2048)),
+                ("max_new_tokens", models.PositiveIntegerField(default=512)),
+                ("is_default", models.BooleanField(default=False)),
+                ("enabled", models.BooleanField(default=True)),
+                ("owned_by", models.CharField(default="tigerplatform", max_length=100)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
             ],
             options={
-                'ordering': ['name'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('is_default', True)), fields=('kind',), name='one_default_model_per_kind')],
+                "ordering": ["name"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("is_default", True)), fields=("kind",), name="one_default_model_per_kind"
+                    )
+                ],
             },
         ),
     ]

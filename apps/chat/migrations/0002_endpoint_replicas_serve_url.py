@@ -6,25 +6,39 @@ import apps.chat.models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chat', '0001_initial'),
+        ("chat", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='modelendpoint',
-            name='replica_urls',
-            field=models.JSONField(blank=True, default=list, help_text='More base URLs serving the same model (replicas of base_url or serve_url), e.g. ["http://vllm-2:8000/v1"]. Requests go round-robin; one that fails to connect is skipped for a cool-off, then health-checked.', validators=[apps.chat.models.validate_url_list]),
+            model_name="modelendpoint",
+            name="replica_urls",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                help_text='More base URLs serving the same model (replicas of base_url or serve_url), e.g. ["http://vllm-2:8000/v1"]. Requests go round-robin; one that fails to connect is skipped for a cool-off, then health-checked.',
+                validators=[apps.chat.models.validate_url_list],
+            ),
         ),
         migrations.AddField(
-            model_name='modelendpoint',
-            name='serve_url',
-            field=models.CharField(blank=True, help_text='Local models only: an OpenAI-compatible server (vLLM with --enable-lora) serving the same weights as path. Chat and fine-tuned LoRA adapters are served there; path is still used to fine-tune and to count tokens.', max_length=500, validators=[apps.chat.models.validate_http_url]),
+            model_name="modelendpoint",
+            name="serve_url",
+            field=models.CharField(
+                blank=True,
+                help_text="Local models only: an OpenAI-compatible server (vLLM with --enable-lora) serving the same weights as path. Chat and fine-tuned LoRA adapters are served there; path is still used to fine-tune and to count tokens.",
+                max_length=500,
+                validators=[apps.chat.models.validate_http_url],
+            ),
         ),
         migrations.AlterField(
-            model_name='modelendpoint',
-            name='base_url',
-            field=models.CharField(blank=True, help_text='Upstream base URL, e.g. http://vllm:8000/v1', max_length=500, validators=[apps.chat.models.validate_http_url]),
+            model_name="modelendpoint",
+            name="base_url",
+            field=models.CharField(
+                blank=True,
+                help_text="Upstream base URL, e.g. http://vllm:8000/v1",
+                max_length=500,
+                validators=[apps.chat.models.validate_http_url],
+            ),
         ),
     ]

@@ -4,15 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chat', '0002_endpoint_replicas_serve_url'),
+        ("chat", "0002_endpoint_replicas_serve_url"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='modelendpoint',
-            name='matryoshka',
-            field=models.BooleanField(default=False, help_text="Embedding models trained for truncation (Matryoshka representation learning, e.g. nomic-embed-text-v1.5): a request's `dimensions` below the native size keeps the leading components, re-normalised. Otherwise `dimensions` must equal the native size."),
+            model_name="modelendpoint",
+            name="matryoshka",
+            field=models.BooleanField(
+                default=False,
+                help_text="Embedding models trained for truncation (Matryoshka representation learning, e.g. nomic-embed-text-v1.5): a request's `dimensions` below the native size keeps the leading components, re-normalised. Otherwise `dimensions` must equal the native size.",
+            ),
         ),
     ]

@@ -4,20 +4,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chat', '0003_modelendpoint_matryoshka'),
+        ("chat", "0003_modelendpoint_matryoshka"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='modelendpoint',
-            name='rerank_api',
-            field=models.CharField(choices=[('jina', 'Jina / Cohere / vLLM: {model, query, documents, top_n}'), ('tei', 'Hugging Face TEI: {query, texts}')], default='jina', help_text='Upstream rerank models only: the request shape POSTed to {base_url}/rerank.', max_length=10),
+            model_name="modelendpoint",
+            name="rerank_api",
+            field=models.CharField(
+                choices=[
+                    ("jina", "Jina / Cohere / vLLM: {model, query, documents, top_n}"),
+                    ("tei", "Hugging Face TEI: {query, texts}"),
+                ],
+                default="jina",
+                help_text="Upstream rerank models only: the request shape POSTed to {base_url}/rerank.",
+                max_length=10,
+            ),
         ),
         migrations.AlterField(
-            model_name='modelendpoint',
-            name='kind',
-            field=models.CharField(choices=[('chat', 'Chat'), ('embedding', 'Embedding'), ('rerank', 'Rerank (cross-encoder)')], default='chat', max_length=20),
+            model_name="modelendpoint",
+            name="kind",
+            field=models.CharField(
+                choices=[("chat", "Chat"), ("embedding", "Embedding"), ("rerank", "Rerank (cross-encoder)")],
+                default="chat",
+                max_length=20,
+            ),
         ),
     ]

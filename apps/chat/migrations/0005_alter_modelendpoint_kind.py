@@ -4,15 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chat', '0004_modelendpoint_rerank'),
+        ("chat", "0004_modelendpoint_rerank"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='modelendpoint',
-            name='kind',
-            field=models.CharField(choices=[('chat', 'Chat'), ('embedding', 'Embedding'), ('rerank', 'Rerank (cross-encoder)'), ('image', 'Text-to-image (diffusers pipeline)')], default='chat', max_length=20),
+            model_name="modelendpoint",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("chat", "Chat"),
+                    ("embedding", "Embedding"),
+                    ("rerank", "Rerank (cross-encoder)"),
+                    ("image", "Text-to-image (diffusers pipeline)"),
+                ],
+                default="chat",
+                max_length=20,
+            ),
         ),
     ]

@@ -9,7 +9,6 @@ import apps.finetune.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -18,114 +17,224 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='FineTuneJob',
+            name="FineTuneJob",
             fields=[
-                ('id', models.CharField(default=apps.finetune.models.new_job_id, editable=False, max_length=40, primary_key=True, serialize=False)),
-                ('name', models.CharField(blank=True, max_length=100)),
-                ('base_model', models.CharField(max_length=200)),
-                ('method', models.CharField(choices=[('qlora', 'QLoRA (4-bit base + LoRA)'), ('lora', 'LoRA'), ('full', 'Full fine-tuning (DeepSpeed)')], default='lora', max_length=10)),
-                ('hyperparameters', models.JSONField(default=dict)),
-                ('suffix', models.CharField(blank=True, max_length=64)),
-                ('status', models.CharField(choices=[('validating_files', 'Validating Files'), ('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], db_index=True, default='validating_files', max_length=20)),
-                ('error', models.JSONField(blank=True, null=True)),
-                ('report', models.JSONField(blank=True, help_text='Dataset cleaning report.', null=True)),
-                ('progress', models.JSONField(blank=True, default=dict)),
-                ('metrics', models.JSONField(blank=True, default=dict)),
-                ('trained_tokens', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('output_dir', models.CharField(blank=True, max_length=500)),
-                ('cancel_requested', models.BooleanField(default=False)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='finetune_jobs', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.CharField(
+                        default=apps.finetune.models.new_job_id,
+                        editable=False,
+                        max_length=40,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("name", models.CharField(blank=True, max_length=100)),
+                ("base_model", models.CharField(max_length=200)),
+                (
+                    "method",
+                    models.CharField(
+                        choices=[
+                            ("qlora", "QLoRA (4-bit base + LoRA)"),
+                            ("lora", "LoRA"),
+                            ("full", "Full fine-tuning (DeepSpeed)"),
+                        ],
+                        default="lora",
+                        max_length=10,
+                    ),
+                ),
+                ("hyperparameters", models.JSONField(default=dict)),
+                ("suffix", models.CharField(blank=True, max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("validating_files", "Validating Files"),
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="validating_files",
+                        max_length=20,
+                    ),
+                ),
+                ("error", models.JSONField(blank=True, null=True)),
+                ("report", models.JSONField(blank=True, help_text="Dataset cleaning report.", null=True)),
+                ("progress", models.JSONField(blank=True, default=dict)),
+                ("metrics", models.JSONField(blank=True, default=dict)),
+                ("trained_tokens", models.PositiveBigIntegerField(blank=True, null=True)),
+                ("output_dir", models.CharField(blank=True, max_length=500)),
+                ("cancel_requested", models.BooleanField(default=False)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="finetune_jobs",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='FineTuneEvent',
+            name="FineTuneEvent",
             fields=[
-                ('id', models.CharField(default=apps.finetune.models.new_event_id, editable=False, max_length=40, primary_key=True, serialize=False)),
-                ('level', models.CharField(default='info', max_length=10)),
-                ('type', models.CharField(default='message', help_text='message or metrics', max_length=10)),
-                ('message', models.TextField()),
-                ('data', models.JSONField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='finetune.finetunejob')),
+                (
+                    "id",
+                    models.CharField(
+                        default=apps.finetune.models.new_event_id,
+                        editable=False,
+                        max_length=40,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("level", models.CharField(default="info", max_length=10)),
+                ("type", models.CharField(default="message", help_text="message or metrics", max_length=10)),
+                ("message", models.TextField()),
+                ("data", models.JSONField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="events", to="finetune.finetunejob"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='FineTunedModel',
+            name="FineTunedModel",
             fields=[
-                ('name', models.CharField(max_length=200, primary_key=True, serialize=False)),
-                ('base_model', models.CharField(max_length=200)),
-                ('adapter_path', models.CharField(blank=True, help_text='LoRA adapter (lora/qlora).', max_length=500)),
-                ('weights_path', models.CharField(blank=True, help_text='Full weights (full).', max_length=500)),
-                ('online', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='fine_tuned_models', to=settings.AUTH_USER_MODEL)),
-                ('job', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='fine_tuned_model', to='finetune.finetunejob')),
+                ("name", models.CharField(max_length=200, primary_key=True, serialize=False)),
+                ("base_model", models.CharField(max_length=200)),
+                ("adapter_path", models.CharField(blank=True, help_text="LoRA adapter (lora/qlora).", max_length=500)),
+                ("weights_path", models.CharField(blank=True, help_text="Full weights (full).", max_length=500)),
+                ("online", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="fine_tuned_models",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "job",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="fine_tuned_model",
+                        to="finetune.finetunejob",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='TrainingFile',
+            name="TrainingFile",
             fields=[
-                ('id', models.CharField(default=apps.finetune.models.new_file_id, editable=False, max_length=40, primary_key=True, serialize=False)),
-                ('filename', models.CharField(max_length=255)),
-                ('bytes', models.PositiveBigIntegerField()),
-                ('purpose', models.CharField(default='fine-tune', max_length=30)),
-                ('file', models.FileField(upload_to='finetune/files/%Y/%m/')),
-                ('format', models.CharField(help_text='Detected record format.', max_length=30)),
-                ('total', models.PositiveIntegerField(help_text='Records in the file.')),
-                ('valid_count', models.PositiveIntegerField()),
-                ('validation', models.JSONField(default=dict, help_text='Validation result: format, counts.')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='training_files', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.CharField(
+                        default=apps.finetune.models.new_file_id,
+                        editable=False,
+                        max_length=40,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("filename", models.CharField(max_length=255)),
+                ("bytes", models.PositiveBigIntegerField()),
+                ("purpose", models.CharField(default="fine-tune", max_length=30)),
+                ("file", models.FileField(upload_to="finetune/files/%Y/%m/")),
+                ("format", models.CharField(help_text="Detected record format.", max_length=30)),
+                ("total", models.PositiveIntegerField(help_text="Records in the file.")),
+                ("valid_count", models.PositiveIntegerField()),
+                ("validation", models.JSONField(default=dict, help_text="Validation result: format, counts.")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="training_files",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.AddField(
-            model_name='finetunejob',
-            name='training_file',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='training_jobs', to='finetune.trainingfile'),
+            model_name="finetunejob",
+            name="training_file",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="training_jobs", to="finetune.trainingfile"
+            ),
         ),
         migrations.AddField(
-            model_name='finetunejob',
-            name='validation_file',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='validation_jobs', to='finetune.trainingfile'),
+            model_name="finetunejob",
+            name="validation_file",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="validation_jobs",
+                to="finetune.trainingfile",
+            ),
         ),
         migrations.CreateModel(
-            name='FineTuneCheckpoint',
+            name="FineTuneCheckpoint",
             fields=[
-                ('id', models.CharField(default=apps.finetune.models.new_checkpoint_id, editable=False, max_length=40, primary_key=True, serialize=False)),
-                ('step', models.PositiveIntegerField()),
-                ('path', models.CharField(max_length=500)),
-                ('metrics', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='checkpoints', to='finetune.finetunejob')),
+                (
+                    "id",
+                    models.CharField(
+                        default=apps.finetune.models.new_checkpoint_id,
+                        editable=False,
+                        max_length=40,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("step", models.PositiveIntegerField()),
+                ("path", models.CharField(max_length=500)),
+                ("metrics", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="checkpoints",
+                        to="finetune.finetunejob",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-step'],
-                'constraints': [models.UniqueConstraint(fields=('job', 'step'), name='one_checkpoint_per_step')],
+                "ordering": ["-step"],
+                "constraints": [models.UniqueConstraint(fields=("job", "step"), name="one_checkpoint_per_step")],
             },
         ),
         migrations.AddIndex(
-            model_name='trainingfile',
-            index=models.Index(fields=['owner', '-created_at'], name='finetune_tr_owner_i_848844_idx'),
+            model_name="trainingfile",
+            index=models.Index(fields=["owner", "-created_at"], name="finetune_tr_owner_i_848844_idx"),
         ),
         migrations.AddIndex(
-            model_name='finetunejob',
-            index=models.Index(fields=['owner', '-created_at'], name='finetune_fi_owner_i_491ae1_idx'),
+            model_name="finetunejob",
+            index=models.Index(fields=["owner", "-created_at"], name="finetune_fi_owner_i_491ae1_idx"),
         ),
     ]

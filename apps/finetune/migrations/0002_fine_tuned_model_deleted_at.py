@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('finetune', '0001_initial'),
+        ("finetune", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='finetunedmodel',
-            name='deleted_at',
+            model_name="finetunedmodel",
+            name="deleted_at",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
     ]

@@ -9,78 +9,140 @@ import apps.images.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ImageJob',
+            name="ImageJob",
             fields=[
-                ('id', models.CharField(default=apps.images.models.new_image_job_id, editable=False, max_length=40, primary_key=True, serialize=False)),
-                ('route', models.CharField(help_text='The path it was requested at (for usage records).', max_length=200)),
-                ('model', models.CharField(help_text="The image model's id, resolved at submit time.", max_length=200)),
-                ('prompt', models.TextField()),
-                ('negative_prompt', models.TextField(blank=True)),
-                ('n', models.PositiveSmallIntegerField(default=1)),
-                ('width', models.PositiveIntegerField()),
-                ('height', models.PositiveIntegerField()),
-                ('steps', models.PositiveIntegerField()),
-                ('guidance_scale', models.FloatField(blank=True, null=True)),
-                ('seed', models.BigIntegerField(blank=True, help_text='Base seed as given; empty = random.', null=True)),
-                ('response_format', models.CharField(default='url', max_length=10)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='queued', max_length=20)),
-                ('steps_done', models.PositiveIntegerField(default=0)),
-                ('steps_total', models.PositiveIntegerField(default=0)),
-                ('error_code', models.CharField(blank=True, max_length=50)),
-                ('error_message', models.TextField(blank=True)),
-                ('error_param', models.CharField(blank=True, max_length=50)),
-                ('error_status', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, help_text='Last sign of life from the worker.', null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('api_key', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='accounts.apikey')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.CharField(
+                        default=apps.images.models.new_image_job_id,
+                        editable=False,
+                        max_length=40,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                (
+                    "route",
+                    models.CharField(help_text="The path it was requested at (for usage records).", max_length=200),
+                ),
+                ("model", models.CharField(help_text="The image model's id, resolved at submit time.", max_length=200)),
+                ("prompt", models.TextField()),
+                ("negative_prompt", models.TextField(blank=True)),
+                ("n", models.PositiveSmallIntegerField(default=1)),
+                ("width", models.PositiveIntegerField()),
+                ("height", models.PositiveIntegerField()),
+                ("steps", models.PositiveIntegerField()),
+                ("guidance_scale", models.FloatField(blank=True, null=True)),
+                (
+                    "seed",
+                    models.BigIntegerField(blank=True, help_text="Base seed as given; empty = random.", null=True),
+                ),
+                ("response_format", models.CharField(default="url", max_length=10)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=20,
+                    ),
+                ),
+                ("steps_done", models.PositiveIntegerField(default=0)),
+                ("steps_total", models.PositiveIntegerField(default=0)),
+                ("error_code", models.CharField(blank=True, max_length=50)),
+                ("error_message", models.TextField(blank=True)),
+                ("error_param", models.CharField(blank=True, max_length=50)),
+                ("error_status", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "heartbeat_at",
+                    models.DateTimeField(blank=True, help_text="Last sign of life from the worker.", null=True),
+                ),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "api_key",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="accounts.apikey",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'image job',
-                'ordering': ['-created_at'],
+                "verbose_name": "image job",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='GeneratedImage',
+            name="GeneratedImage",
             fields=[
-                ('id', models.CharField(default=apps.images.models.new_image_id, editable=False, max_length=40, primary_key=True, serialize=False)),
-                ('index', models.PositiveSmallIntegerField()),
-                ('file', models.FileField(max_length=300, upload_to='images/')),
-                ('thumbnail', models.FileField(blank=True, max_length=300, upload_to='images/')),
-                ('content_type', models.CharField(default='image/png', max_length=50)),
-                ('seed', models.BigIntegerField(blank=True, null=True)),
-                ('revised_prompt', models.TextField(blank=True)),
-                ('size_bytes', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='images', to='images.imagejob')),
+                (
+                    "id",
+                    models.CharField(
+                        default=apps.images.models.new_image_id,
+                        editable=False,
+                        max_length=40,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("index", models.PositiveSmallIntegerField()),
+                ("file", models.FileField(max_length=300, upload_to="images/")),
+                ("thumbnail", models.FileField(blank=True, max_length=300, upload_to="images/")),
+                ("content_type", models.CharField(default="image/png", max_length=50)),
+                ("seed", models.BigIntegerField(blank=True, null=True)),
+                ("revised_prompt", models.TextField(blank=True)),
+                ("size_bytes", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="images", to="images.imagejob"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['job', 'index'],
+                "ordering": ["job", "index"],
             },
         ),
         migrations.AddIndex(
-            model_name='imagejob',
-            index=models.Index(fields=['owner', '-created_at'], name='images_imag_owner_i_780581_idx'),
+            model_name="imagejob",
+            index=models.Index(fields=["owner", "-created_at"], name="images_imag_owner_i_780581_idx"),
         ),
         migrations.AddIndex(
-            model_name='imagejob',
-            index=models.Index(fields=['status', 'heartbeat_at'], name='images_imag_status_e84a44_idx'),
+            model_name="imagejob",
+            index=models.Index(fields=["status", "heartbeat_at"], name="images_imag_status_e84a44_idx"),
         ),
         migrations.AddConstraint(
-            model_name='generatedimage',
-            constraint=models.UniqueConstraint(fields=('job', 'index'), name='one_image_per_job_index'),
+            model_name="generatedimage",
+            constraint=models.UniqueConstraint(fields=("job", "index"), name="one_image_per_job_index"),
         ),
     ]

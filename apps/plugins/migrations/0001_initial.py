@@ -9,7 +9,6 @@ import apps.plugins.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -18,98 +17,225 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Plugin',
+            name="Plugin",
             fields=[
-                ('id', models.CharField(default=apps.plugins.models.new_plugin_id, editable=False, max_length=40, primary_key=True, serialize=False)),
-                ('builtin', models.BooleanField(default=False)),
-                ('slug', models.SlugField(allow_unicode=True, max_length=100)),
-                ('name', models.CharField(max_length=100)),
-                ('description', models.TextField(blank=True)),
-                ('kind', models.CharField(choices=[('law', 'Law'), ('wiki', 'Wiki'), ('finance', 'Finance'), ('generic', 'Generic')], default='generic', help_text='Retrieval profile (chunking, BM25 and fusion weights).', max_length=10)),
-                ('params', models.JSONField(blank=True, default=dict, help_text='Default query parameters: top_k, tfidf_weight, embedding_weight, prompt_prefix, show_search_result.')),
-                ('status', models.CharField(choices=[('ready', 'Ready'), ('indexing', 'Indexing')], default='ready', max_length=10)),
-                ('index_version', models.PositiveIntegerField(default=0, help_text='Bumped after every save of the index.')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('owner', models.ForeignKey(blank=True, help_text='Empty for a built-in plugin (visible to everyone).', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='plugins', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.CharField(
+                        default=apps.plugins.models.new_plugin_id,
+                        editable=False,
+                        max_length=40,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("builtin", models.BooleanField(default=False)),
+                ("slug", models.SlugField(allow_unicode=True, max_length=100)),
+                ("name", models.CharField(max_length=100)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("law", "Law"), ("wiki", "Wiki"), ("finance", "Finance"), ("generic", "Generic")],
+                        default="generic",
+                        help_text="Retrieval profile (chunking, BM25 and fusion weights).",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "params",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="Default query parameters: top_k, tfidf_weight, embedding_weight, prompt_prefix, show_search_result.",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("ready", "Ready"), ("indexing", "Indexing")], default="ready", max_length=10
+                    ),
+                ),
+                (
+                    "index_version",
+                    models.PositiveIntegerField(default=0, help_text="Bumped after every save of the index."),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty for a built-in plugin (visible to everyone).",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="plugins",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='IngestRun',
+            name="IngestRun",
             fields=[
-                ('id', models.CharField(default=apps.plugins.models.new_run_id, editable=False, max_length=40, primary_key=True, serialize=False)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], db_index=True, default='queued', max_length=10)),
-                ('total', models.PositiveIntegerField(default=0)),
-                ('done', models.PositiveIntegerField(default=0)),
-                ('failed', models.PositiveIntegerField(default=0)),
-                ('chunks', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('plugin', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='plugins.plugin')),
+                (
+                    "id",
+                    models.CharField(
+                        default=apps.plugins.models.new_run_id,
+                        editable=False,
+                        max_length=40,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("total", models.PositiveIntegerField(default=0)),
+                ("done", models.PositiveIntegerField(default=0)),
+                ("failed", models.PositiveIntegerField(default=0)),
+                ("chunks", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "plugin",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="runs", to="plugins.plugin"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Document',
+            name="Document",
             fields=[
-                ('id', models.CharField(default=apps.plugins.models.new_document_id, editable=False, max_length=40, primary_key=True, serialize=False)),
-                ('external_id', models.CharField(help_text='The id search results report (corpus id or file name).', max_length=255)),
-                ('title', models.CharField(blank=True, max_length=500)),
-                ('url', models.CharField(blank=True, max_length=1000)),
-                ('text', models.TextField(blank=True)),
-                ('meta', models.JSONField(blank=True, default=dict)),
-                ('source', models.CharField(blank=True, help_text='The uploaded or imported file name.', max_length=255)),
-                ('file', models.FileField(blank=True, help_text='The uploaded binary (PDF), until its text is extracted.', upload_to='plugins/uploads/%Y/%m/')),
-                ('content_hash', models.CharField(blank=True, max_length=64)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('processing', 'Processing'), ('processed', 'Processed'), ('failed', 'Failed')], db_index=True, default='queued', max_length=12)),
-                ('error', models.TextField(blank=True)),
-                ('chunk_count', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='documents', to='plugins.ingestrun')),
-                ('plugin', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='documents', to='plugins.plugin')),
+                (
+                    "id",
+                    models.CharField(
+                        default=apps.plugins.models.new_document_id,
+                        editable=False,
+                        max_length=40,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                (
+                    "external_id",
+                    models.CharField(
+                        help_text="The id search results report (corpus id or file name).", max_length=255
+                    ),
+                ),
+                ("title", models.CharField(blank=True, max_length=500)),
+                ("url", models.CharField(blank=True, max_length=1000)),
+                ("text", models.TextField(blank=True)),
+                ("meta", models.JSONField(blank=True, default=dict)),
+                (
+                    "source",
+                    models.CharField(blank=True, help_text="The uploaded or imported file name.", max_length=255),
+                ),
+                (
+                    "file",
+                    models.FileField(
+                        blank=True,
+                        help_text="The uploaded binary (PDF), until its text is extracted.",
+                        upload_to="plugins/uploads/%Y/%m/",
+                    ),
+                ),
+                ("content_hash", models.CharField(blank=True, max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("processing", "Processing"),
+                            ("processed", "Processed"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=12,
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("chunk_count", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                (
+                    "run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="documents",
+                        to="plugins.ingestrun",
+                    ),
+                ),
+                (
+                    "plugin",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="documents", to="plugins.plugin"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Chunk',
+            name="Chunk",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('ordinal', models.PositiveIntegerField()),
-                ('text', models.TextField()),
-                ('start', models.PositiveIntegerField()),
-                ('end', models.PositiveIntegerField()),
-                ('document', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chunks', to='plugins.document')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("ordinal", models.PositiveIntegerField()),
+                ("text", models.TextField()),
+                ("start", models.PositiveIntegerField()),
+                ("end", models.PositiveIntegerField()),
+                (
+                    "document",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="chunks", to="plugins.document"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['document', 'ordinal'],
-                'constraints': [models.UniqueConstraint(fields=('document', 'ordinal'), name='chunk_ordinal_unique')],
+                "ordering": ["document", "ordinal"],
+                "constraints": [models.UniqueConstraint(fields=("document", "ordinal"), name="chunk_ordinal_unique")],
             },
         ),
         migrations.AddIndex(
-            model_name='plugin',
-            index=models.Index(fields=['owner', '-created_at'], name='plugins_plu_owner_i_b8ab6c_idx'),
+            model_name="plugin",
+            index=models.Index(fields=["owner", "-created_at"], name="plugins_plu_owner_i_b8ab6c_idx"),
         ),
         migrations.AddConstraint(
-            model_name='plugin',
-            constraint=models.UniqueConstraint(fields=('owner', 'slug'), name='plugin_slug_unique_per_owner'),
+            model_name="plugin",
+            constraint=models.UniqueConstraint(fields=("owner", "slug"), name="plugin_slug_unique_per_owner"),
         ),
         migrations.AddConstraint(
-            model_name='plugin',
-            constraint=models.UniqueConstraint(condition=models.Q(('owner__isnull', True)), fields=('slug',), name='builtin_slug_unique'),
+            model_name="plugin",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("owner__isnull", True)), fields=("slug",), name="builtin_slug_unique"
+            ),
         ),
         migrations.AddIndex(
-            model_name='document',
-            index=models.Index(fields=['plugin', '-created_at'], name='plugins_doc_plugin__938d50_idx'),
+            model_name="document",
+            index=models.Index(fields=["plugin", "-created_at"], name="plugins_doc_plugin__938d50_idx"),
         ),
         migrations.AddConstraint(
-            model_name='document',
-            constraint=models.UniqueConstraint(fields=('plugin', 'external_id'), name='document_external_id_unique'),
+            model_name="document",
+            constraint=models.UniqueConstraint(fields=("plugin", "external_id"), name="document_external_id_unique"),
         ),
     ]

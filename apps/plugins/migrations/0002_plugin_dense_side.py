@@ -4,35 +4,43 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('plugins', '0001_initial'),
+        ("plugins", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='plugin',
-            name='dense_done',
-            field=models.PositiveIntegerField(default=0, help_text='Chunks embedded in the current dense build.'),
+            model_name="plugin",
+            name="dense_done",
+            field=models.PositiveIntegerField(default=0, help_text="Chunks embedded in the current dense build."),
         ),
         migrations.AddField(
-            model_name='plugin',
-            name='dense_error',
+            model_name="plugin",
+            name="dense_error",
             field=models.TextField(blank=True),
         ),
         migrations.AddField(
-            model_name='plugin',
-            name='dense_status',
-            field=models.CharField(choices=[('ready', 'Ready'), ('queued', 'Queued'), ('building', 'Building'), ('failed', 'Failed')], default='ready', help_text='The dense side: until ready, searches rank by BM25 alone.', max_length=10),
+            model_name="plugin",
+            name="dense_status",
+            field=models.CharField(
+                choices=[("ready", "Ready"), ("queued", "Queued"), ("building", "Building"), ("failed", "Failed")],
+                default="ready",
+                help_text="The dense side: until ready, searches rank by BM25 alone.",
+                max_length=10,
+            ),
         ),
         migrations.AddField(
-            model_name='plugin',
-            name='dense_total',
-            field=models.PositiveIntegerField(default=0, help_text='Chunks the current dense build embeds.'),
+            model_name="plugin",
+            name="dense_total",
+            field=models.PositiveIntegerField(default=0, help_text="Chunks the current dense build embeds."),
         ),
         migrations.AddField(
-            model_name='plugin',
-            name='embedding_model',
-            field=models.CharField(blank=True, help_text="The embedding model (a registered embedding endpoint's name) of the dense side; changing it re-embeds the plugin in the background.", max_length=100),
+            model_name="plugin",
+            name="embedding_model",
+            field=models.CharField(
+                blank=True,
+                help_text="The embedding model (a registered embedding endpoint's name) of the dense side; changing it re-embeds the plugin in the background.",
+                max_length=100,
+            ),
         ),
     ]

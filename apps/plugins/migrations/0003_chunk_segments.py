@@ -4,20 +4,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('plugins', '0002_plugin_dense_side'),
+        ("plugins", "0002_plugin_dense_side"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='chunk',
-            name='edited',
-            field=models.BooleanField(default=False, help_text="The text was edited: it differs from the document's [start:end]."),
+            model_name="chunk",
+            name="edited",
+            field=models.BooleanField(
+                default=False, help_text="The text was edited: it differs from the document's [start:end]."
+            ),
         ),
         migrations.AddField(
-            model_name='chunk',
-            name='enabled',
-            field=models.BooleanField(default=True, help_text='A disabled segment is kept but out of search.'),
+            model_name="chunk",
+            name="enabled",
+            field=models.BooleanField(default=True, help_text="A disabled segment is kept but out of search."),
         ),
     ]

@@ -9,76 +9,186 @@ import apps.text.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Pdf2TextJob',
+            name="Pdf2TextJob",
             fields=[
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='queued', max_length=20)),
-                ('error_code', models.CharField(blank=True, max_length=50)),
-                ('error_message', models.TextField(blank=True)),
-                ('file', models.FileField(blank=True, max_length=300, upload_to='text/')),
-                ('filename', models.CharField(blank=True, help_text="The uploaded file's name.", max_length=255)),
-                ('size_bytes', models.PositiveBigIntegerField(default=0)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, help_text='Last sign of life from the worker.', null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('id', models.CharField(default=apps.text.models.new_pdf2text_id, editable=False, max_length=40, primary_key=True, serialize=False)),
-                ('password', models.CharField(blank=True, help_text='Kept only until the job ends.', max_length=500)),
-                ('pages', models.CharField(blank=True, help_text='Page selection, e.g. 1-3,5; empty = all.', max_length=500)),
-                ('layout', models.BooleanField(default=False)),
-                ('child_pid', models.IntegerField(blank=True, help_text='PID of the extraction child process.', null=True)),
-                ('page_count', models.PositiveIntegerField(blank=True, null=True)),
-                ('result', models.JSONField(blank=True, help_text='{pages: [{page, text, notes}], metadata}', null=True)),
-                ('api_key', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='accounts.apikey')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=20,
+                    ),
+                ),
+                ("error_code", models.CharField(blank=True, max_length=50)),
+                ("error_message", models.TextField(blank=True)),
+                ("file", models.FileField(blank=True, max_length=300, upload_to="text/")),
+                ("filename", models.CharField(blank=True, help_text="The uploaded file's name.", max_length=255)),
+                ("size_bytes", models.PositiveBigIntegerField(default=0)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "heartbeat_at",
+                    models.DateTimeField(blank=True, help_text="Last sign of life from the worker.", null=True),
+                ),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.CharField(
+                        default=apps.text.models.new_pdf2text_id,
+                        editable=False,
+                        max_length=40,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("password", models.CharField(blank=True, help_text="Kept only until the job ends.", max_length=500)),
+                (
+                    "pages",
+                    models.CharField(blank=True, help_text="Page selection, e.g. 1-3,5; empty = all.", max_length=500),
+                ),
+                ("layout", models.BooleanField(default=False)),
+                (
+                    "child_pid",
+                    models.IntegerField(blank=True, help_text="PID of the extraction child process.", null=True),
+                ),
+                ("page_count", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "result",
+                    models.JSONField(blank=True, help_text="{pages: [{page, text, notes}], metadata}", null=True),
+                ),
+                (
+                    "api_key",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="accounts.apikey",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'pdf2text job',
-                'ordering': ['-created_at'],
-                'indexes': [models.Index(fields=['owner', '-created_at'], name='text_pdf2te_owner_i_27dcf0_idx'), models.Index(fields=['status', 'started_at'], name='text_pdf2te_status_e96a61_idx')],
+                "verbose_name": "pdf2text job",
+                "ordering": ["-created_at"],
+                "indexes": [
+                    models.Index(fields=["owner", "-created_at"], name="text_pdf2te_owner_i_27dcf0_idx"),
+                    models.Index(fields=["status", "started_at"], name="text_pdf2te_status_e96a61_idx"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SummarizationJob',
+            name="SummarizationJob",
             fields=[
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='queued', max_length=20)),
-                ('error_code', models.CharField(blank=True, max_length=50)),
-                ('error_message', models.TextField(blank=True)),
-                ('file', models.FileField(blank=True, max_length=300, upload_to='text/')),
-                ('filename', models.CharField(blank=True, help_text="The uploaded file's name.", max_length=255)),
-                ('size_bytes', models.PositiveBigIntegerField(default=0)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, help_text='Last sign of life from the worker.', null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('id', models.CharField(default=apps.text.models.new_summarization_id, editable=False, max_length=40, primary_key=True, serialize=False)),
-                ('source', models.CharField(choices=[('text', 'Text'), ('pdf', 'PDF file'), ('text_file', 'Text file')], max_length=20)),
-                ('password', models.CharField(blank=True, help_text='For an encrypted PDF; kept until the end.', max_length=500)),
-                ('input_text', models.TextField(blank=True, help_text="The text to summarise (a PDF's once extracted).")),
-                ('model', models.CharField(help_text="The served model's id, resolved at submit time.", max_length=200)),
-                ('max_length', models.PositiveIntegerField(blank=True, help_text="Summary tokens; empty = model's.", null=True)),
-                ('language', models.CharField(blank=True, help_text='zh or en; empty = detect.', max_length=10)),
-                ('progress', models.JSONField(blank=True, help_text='{stage: map|reduce|done, done, total}', null=True)),
-                ('steps', models.JSONField(blank=True, default=list, help_text='One entry per map or reduce round.')),
-                ('summary', models.TextField(blank=True)),
-                ('prompt_tokens', models.PositiveIntegerField(default=0)),
-                ('completion_tokens', models.PositiveIntegerField(default=0)),
-                ('api_key', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='accounts.apikey')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=20,
+                    ),
+                ),
+                ("error_code", models.CharField(blank=True, max_length=50)),
+                ("error_message", models.TextField(blank=True)),
+                ("file", models.FileField(blank=True, max_length=300, upload_to="text/")),
+                ("filename", models.CharField(blank=True, help_text="The uploaded file's name.", max_length=255)),
+                ("size_bytes", models.PositiveBigIntegerField(default=0)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "heartbeat_at",
+                    models.DateTimeField(blank=True, help_text="Last sign of life from the worker.", null=True),
+                ),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.CharField(
+                        default=apps.text.models.new_summarization_id,
+                        editable=False,
+                        max_length=40,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("text", "Text"), ("pdf", "PDF file"), ("text_file", "Text file")], max_length=20
+                    ),
+                ),
+                (
+                    "password",
+                    models.CharField(blank=True, help_text="For an encrypted PDF; kept until the end.", max_length=500),
+                ),
+                (
+                    "input_text",
+                    models.TextField(blank=True, help_text="The text to summarise (a PDF's once extracted)."),
+                ),
+                (
+                    "model",
+                    models.CharField(help_text="The served model's id, resolved at submit time.", max_length=200),
+                ),
+                (
+                    "max_length",
+                    models.PositiveIntegerField(blank=True, help_text="Summary tokens; empty = model's.", null=True),
+                ),
+                ("language", models.CharField(blank=True, help_text="zh or en; empty = detect.", max_length=10)),
+                (
+                    "progress",
+                    models.JSONField(blank=True, help_text="{stage: map|reduce|done, done, total}", null=True),
+                ),
+                ("steps", models.JSONField(blank=True, default=list, help_text="One entry per map or reduce round.")),
+                ("summary", models.TextField(blank=True)),
+                ("prompt_tokens", models.PositiveIntegerField(default=0)),
+                ("completion_tokens", models.PositiveIntegerField(default=0)),
+                (
+                    "api_key",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="accounts.apikey",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'summarization job',
-                'ordering': ['-created_at'],
-                'indexes': [models.Index(fields=['owner', '-created_at'], name='text_summar_owner_i_1b05dd_idx'), models.Index(fields=['status', 'started_at'], name='text_summar_status_08a53d_idx')],
+                "verbose_name": "summarization job",
+                "ordering": ["-created_at"],
+                "indexes": [
+                    models.Index(fields=["owner", "-created_at"], name="text_summar_owner_i_1b05dd_idx"),
+                    models.Index(fields=["status", "started_at"], name="text_summar_status_08a53d_idx"),
+                ],
             },
         ),
     ]

@@ -46,8 +46,9 @@ def check_size(upload: UploadedFile, *, max_bytes: int) -> None:
 
 
 def file_too_large(*, max_bytes: int) -> ApiError:
-    return ApiError(f"The file is larger than the limit of {max_bytes} bytes.", code="file_too_large", param="file",
-                    status_code=413)
+    return ApiError(
+        f"The file is larger than the limit of {max_bytes} bytes.", code="file_too_large", param="file", status_code=413
+    )
 
 
 def clean_filename(name: str | None, *, default: str) -> str:
@@ -69,8 +70,7 @@ class _StoredUpload:
         default_storage.delete(self.name)
 
 
-def create_with_file(*, upload: UploadedFile, name: str, check: Callable[[str], T],
-                      create: Callable[[str, T], J]) -> J:
+def create_with_file(*, upload: UploadedFile, name: str, check: Callable[[str], T], create: Callable[[str, T], J]) -> J:
     """Store ``upload``, run ``check`` on the stored file and ``create`` the job row from what it found; on any
     failure the file goes again, so a refused upload leaves neither a row nor a file behind."""
     stored = _StoredUpload(default_storage.save(name, upload))
@@ -91,25 +91,39 @@ def enqueue_job(task: Any, model: type[TextJob], job_id: str) -> None:
         task.delay(job_id)
     except Exception as exc:  # the broker is down: say so on the job rather than leave it queued forever
         logger.exception("could not queue %s", job_id)
-        finish(model.objects.filter(pk=job_id, status=JobStatus.QUEUED), status=JobStatus.FAILED,
-                error_code="queue_unavailable", error_message=f"The job could not be queued: {exc}")
+        finish(
+            model.objects.filter(pk=job_id, status=JobStatus.QUEUED),
+            status=JobStatus.FAILED,
+            error_code="queue_unavailable",
+            error_message=f"The job could not be queued: {exc}",
+        )
 
 
 def claim(model: type[TextJob], job_id: str) -> bool:
     """queued → running, atomically: only one task ever runs a job, and a repeated delivery does nothing."""
     now = timezone.now()
-    return bool(model.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now))
+    return bool(
+        model.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
+            status=JobStatus.RUNNING, started_at=now, heartbeat_at=now
+        )
+    )
 
 
-def finish(queryset: QuerySet[Any], *, status: JobStatus, error_code: str = "", error_message: str = "",
-            **fields: Any) -> int:
+def finish(
+    queryset: QuerySet[Any], *, status: JobStatus, error_code: str = "", error_message: str = "", **fields: Any
+) -> int:
     """Ends the job unless something else ended it first (e.g. the stale-job sweep); forgets its password."""
     now = timezone.now()
     ids = list(queryset.values_list("pk", flat=True)[:1000])
     ended = queryset.filter(pk__in=ids).update(
-        status=status, error_code=error_code, error_message=error_message[:2000], finished_at=now,
-        heartbeat_at=now, password="", **fields)
+        status=status,
+        error_code=error_code,
+        error_message=error_message[:2000],
+        finished_at=now,
+        heartbeat_at=now,
+        password="",
+        **fields,
+    )
     if ended:
         for job_id in ids:
             transaction.on_commit(partial(notify.job_finished, job_id=job_id))
@@ -122,15 +136,20 @@ def text_jobs_fail_stale(*, pk: str | None = None) -> int:
     now = timezone.now()
     ended = 0
     for stale, limit in (
-        (selectors.pdf2text_stale_jobs(now=now),
-         f"no result {settings.PDF2TEXT_TIMEOUT_S + settings.TEXT_STALE_MARGIN_S} s after it started"),
-        (selectors.summarization_stale_jobs(now=now),
-         f"no progress for {settings.SUMMARIZATION_HEARTBEAT_STALE_S} s"),
+        (
+            selectors.pdf2text_stale_jobs(now=now),
+            f"no result {settings.PDF2TEXT_TIMEOUT_S + settings.TEXT_STALE_MARGIN_S} s after it started",
+        ),
+        (selectors.summarization_stale_jobs(now=now), f"no progress for {settings.SUMMARIZATION_HEARTBEAT_STALE_S} s"),
     ):
         if pk is not None:
             stale = stale.filter(pk=pk)
-        ended += finish(stale, status=JobStatus.FAILED, error_code=WORKER_LOST,
-                         error_message=f"The worker running this job stopped before it finished ({limit}).")
+        ended += finish(
+            stale,
+            status=JobStatus.FAILED,
+            error_code=WORKER_LOST,
+            error_message=f"The worker running this job stopped before it finished ({limit}).",
+        )
     return ended
 
 

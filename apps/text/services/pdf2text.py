@@ -38,14 +38,24 @@ PDF_MAGIC = b"%PDF-"
 
 
 def pdf_extract_text(
-    *, path: str | os.PathLike[str], password: str | None = None, pages: str | None = None, layout: bool = False,
+    *,
+    path: str | os.PathLike[str],
+    password: str | None = None,
+    pages: str | None = None,
+    layout: bool = False,
     on_start: Callable[[int], None] | None = None,
 ) -> PdfResult:
     """The text of a PDF, extracted in a time- and memory-limited child process with the platform's limits
     (PDF2TEXT_TIMEOUT_S, PDF2TEXT_MEMORY_MB). Never raises for a bad file: see ``PdfResult.error_code``."""
-    return extract_pdf(path=path, password=password, pages=pages, layout=layout,
-                       timeout_s=settings.PDF2TEXT_TIMEOUT_S, memory_mb=settings.PDF2TEXT_MEMORY_MB,
-                       on_start=on_start)
+    return extract_pdf(
+        path=path,
+        password=password,
+        pages=pages,
+        layout=layout,
+        timeout_s=settings.PDF2TEXT_TIMEOUT_S,
+        memory_mb=settings.PDF2TEXT_MEMORY_MB,
+        on_start=on_start,
+    )
 
 
 def looks_like_pdf(head: bytes) -> bool:
@@ -63,13 +73,20 @@ def _check_page_selection(pages: str) -> None:
 def check_pdf_pages(*, path: str, password: str, pages: str) -> int | None:
     """Page limit and page selection against the document; its page count, when that can be read (not for an
     encrypted file without its password, nor a damaged one: their jobs report why)."""
-    info = inspect_pdf(path=path, password=password or None, timeout_s=settings.PDF2TEXT_INSPECT_TIMEOUT_S,
-                       memory_mb=settings.PDF2TEXT_MEMORY_MB)
+    info = inspect_pdf(
+        path=path,
+        password=password or None,
+        timeout_s=settings.PDF2TEXT_INSPECT_TIMEOUT_S,
+        memory_mb=settings.PDF2TEXT_MEMORY_MB,
+    )
     if not info.succeeded or info.page_count is None:
         return None
     if info.page_count > settings.PDF2TEXT_MAX_PAGES:
-        raise ApiError(f"The document has {info.page_count} pages; the limit is {settings.PDF2TEXT_MAX_PAGES}.",
-                       code="too_many_pages", param="file")
+        raise ApiError(
+            f"The document has {info.page_count} pages; the limit is {settings.PDF2TEXT_MAX_PAGES}.",
+            code="too_many_pages",
+            param="file",
+        )
     if pages:
         try:
             select_pages(ranges=parse_page_ranges(spec=pages), page_count=info.page_count)
@@ -79,28 +96,44 @@ def check_pdf_pages(*, path: str, password: str, pages: str) -> int | None:
 
 
 def pdf2text_create(
-    *, owner: AbstractUser, api_key_id: str | None, upload: UploadedFile, password: str = "", pages: str = "",
+    *,
+    owner: AbstractUser,
+    api_key_id: str | None,
+    upload: UploadedFile,
+    password: str = "",
+    pages: str = "",
     layout: bool = False,
 ) -> Pdf2TextJob:
     """Check the upload (size, PDF header, page selection, page count) and queue its extraction."""
     check_size(upload, max_bytes=settings.PDF2TEXT_MAX_BYTES)
     if not looks_like_pdf(upload_head(upload)):
-        raise ApiError("The file is not a PDF: no %PDF- header in its first 1024 bytes.", code="invalid_pdf",
-                       param="file")
+        raise ApiError(
+            "The file is not a PDF: no %PDF- header in its first 1024 bytes.", code="invalid_pdf", param="file"
+        )
     if pages:
         _check_page_selection(pages)
     job_id = new_pdf2text_id()
 
     def create(name: str, page_count: int | None) -> Pdf2TextJob:
         return Pdf2TextJob.objects.create(
-            id=job_id, owner=owner, api_key_id=api_key_id, file=name, size_bytes=upload.size,
-            filename=clean_filename(upload.name, default="document.pdf"), password=password, pages=pages,
-            layout=layout, page_count=page_count,
+            id=job_id,
+            owner=owner,
+            api_key_id=api_key_id,
+            file=name,
+            size_bytes=upload.size,
+            filename=clean_filename(upload.name, default="document.pdf"),
+            password=password,
+            pages=pages,
+            layout=layout,
+            page_count=page_count,
         )
 
-    job = create_with_file(upload=upload, name=f"text/pdf2text/{job_id}.pdf",
-                            check=lambda path: check_pdf_pages(path=path, password=password, pages=pages),
-                            create=create)
+    job = create_with_file(
+        upload=upload,
+        name=f"text/pdf2text/{job_id}.pdf",
+        check=lambda path: check_pdf_pages(path=path, password=password, pages=pages),
+        create=create,
+    )
     from apps.text.tasks import pdf2text_task
 
     transaction.on_commit(partial(enqueue_job, pdf2text_task, Pdf2TextJob, job.pk))
@@ -118,32 +151,52 @@ def pdf2text_run(*, job_id: str) -> None:
         running.update(child_pid=pid, heartbeat_at=timezone.now())
 
     try:
-        result = _extract_in_parts(path=str(storage.local_path(name=job.file.name)), password=job.password or None,
-                                   pages=job.pages or None, layout=job.layout, page_count=job.page_count,
-                                   on_start=on_start)
+        result = _extract_in_parts(
+            path=str(storage.local_path(name=job.file.name)),
+            password=job.password or None,
+            pages=job.pages or None,
+            layout=job.layout,
+            page_count=job.page_count,
+            on_start=on_start,
+        )
     except SoftTimeLimitExceeded:
-        finish(running, status=JobStatus.FAILED, error_code="timeout",
-                error_message="The job ran past its time limit and was stopped.")
+        finish(
+            running,
+            status=JobStatus.FAILED,
+            error_code="timeout",
+            error_message="The job ran past its time limit and was stopped.",
+        )
         return
     except Exception as exc:
         logger.exception("pdf2text job %s failed", job_id)
-        finish(running, status=JobStatus.FAILED, error_code="internal_error",
-                error_message=f"{type(exc).__name__}: {exc}")
+        finish(
+            running, status=JobStatus.FAILED, error_code="internal_error", error_message=f"{type(exc).__name__}: {exc}"
+        )
         return
     finally:
         storage.evict(name=job.file.name)  # a copy from shared storage is not kept once read
     body = {"pages": [page.to_dict() for page in result.pages], "metadata": result.metadata.to_dict()}
     if result.succeeded and (result.page_count or 0) > settings.PDF2TEXT_MAX_PAGES:
         # Only when the upload-time count failed (e.g. it ran out of time) does the limit show this late.
-        finish(running, status=JobStatus.FAILED, error_code="too_many_pages", page_count=result.page_count,
-                error_message=f"The document has {result.page_count} pages; the limit is "
-                              f"{settings.PDF2TEXT_MAX_PAGES}.", result={"pages": [], "metadata": body["metadata"]})
+        finish(
+            running,
+            status=JobStatus.FAILED,
+            error_code="too_many_pages",
+            page_count=result.page_count,
+            error_message=f"The document has {result.page_count} pages; the limit is {settings.PDF2TEXT_MAX_PAGES}.",
+            result={"pages": [], "metadata": body["metadata"]},
+        )
     elif result.succeeded:
         finish(running, status=JobStatus.SUCCEEDED, page_count=result.page_count, result=body)
     else:
-        assert result.error_code is not None
-        finish(running, status=JobStatus.FAILED, error_code=result.error_code.value,
-                error_message=result.error_message or "", page_count=result.page_count, result=body)
+        finish(
+            running,
+            status=JobStatus.FAILED,
+            error_code=result.failure_code,
+            error_message=result.error_message or "",
+            page_count=result.page_count,
+            result=body,
+        )
 
 
 def page_parts(*, pages: str | None, page_count: int | None) -> list[str | None]:
@@ -178,8 +231,15 @@ def _ranges(pages: list[int]) -> str:
     return ",".join(str(first) if first == last else f"{first}-{last}" for first, last in runs)
 
 
-def _extract_in_parts(*, path: str, password: str | None, pages: str | None, layout: bool, page_count: int | None,
-                      on_start: Callable[[int], None]) -> PdfResult:
+def _extract_in_parts(
+    *,
+    path: str,
+    password: str | None,
+    pages: str | None,
+    layout: bool,
+    page_count: int | None,
+    on_start: Callable[[int], None],
+) -> PdfResult:
     """``pdf_extract_text``, with a long document's pages shared out between several child processes at once
     (each opens the file and extracts its part; the parts are joined in page order). The first part that fails
     decides the outcome. ``on_start`` is called in this thread, for every child."""
@@ -188,8 +248,10 @@ def _extract_in_parts(*, path: str, password: str | None, pages: str | None, lay
         return pdf_extract_text(path=path, password=password, pages=pages, layout=layout, on_start=on_start)
     started: SimpleQueue[int] = SimpleQueue()
     with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="pdf2text") as pool:
-        futures = [pool.submit(pdf_extract_text, path=path, password=password, pages=part, layout=layout,
-                               on_start=started.put) for part in parts]
+        futures = [
+            pool.submit(pdf_extract_text, path=path, password=password, pages=part, layout=layout, on_start=started.put)
+            for part in parts
+        ]
         pending, reported = set(futures), 0
         while pending:
             # Poll for child PIDs only until every part has reported its own.
@@ -201,5 +263,9 @@ def _extract_in_parts(*, path: str, password: str | None, pages: str | None, lay
     failed = next((result for result in results if not result.succeeded), None)
     if failed is not None:
         return failed
-    return PdfResult(status=results[0].status, page_count=results[0].page_count,
-                     pages=[page for result in results for page in result.pages], metadata=results[0].metadata)
+    return PdfResult(
+        status=results[0].status,
+        page_count=results[0].page_count,
+        pages=[page for result in results for page in result.pages],
+        metadata=results[0].metadata,
+    )

@@ -45,8 +45,9 @@ TEXT_FILE_SUFFIXES = {".txt", ".text", ".md", ".markdown"}
 def _decode_text_file(data: bytes) -> str:
     if b"\x00" in data and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ApiError("The file is binary, not text.", code="unsupported_file_type", param="file")
-    for encoding in ("utf-8-sig", "utf-16", "gb18030") if data.startswith((b"\xff\xfe", b"\xfe\xff")) else (
-            "utf-8-sig", "gb18030"):
+    for encoding in (
+        ("utf-8-sig", "utf-16", "gb18030") if data.startswith((b"\xff\xfe", b"\xfe\xff")) else ("utf-8-sig", "gb18030")
+    ):
         try:
             return data.decode(encoding)
         except UnicodeDecodeError:
@@ -59,14 +60,25 @@ def _check_text(text: str, *, param: str) -> str:
     if not text.strip():
         raise ApiError("There is no text to summarise.", code="empty_text", param=param)
     if len(text) > settings.SUMMARIZATION_MAX_INPUT_CHARS:
-        raise ApiError(f"The text is longer than the limit of {settings.SUMMARIZATION_MAX_INPUT_CHARS} characters.",
-                       code="input_too_long", param=param, status_code=413)
+        raise ApiError(
+            f"The text is longer than the limit of {settings.SUMMARIZATION_MAX_INPUT_CHARS} characters.",
+            code="input_too_long",
+            param=param,
+            status_code=413,
+        )
     return text
 
 
 def summarization_create(
-    *, owner: AbstractUser, api_key_id: str | None, upload: UploadedFile | None = None, text: str | None = None,
-    model: str | None = None, max_length: int | None = None, language: str = "", password: str = "",
+    *,
+    owner: AbstractUser,
+    api_key_id: str | None,
+    upload: UploadedFile | None = None,
+    text: str | None = None,
+    model: str | None = None,
+    max_length: int | None = None,
+    language: str = "",
+    password: str = "",
 ) -> SummarizationJob:
     """Check the input (a PDF, a .txt/.md file or text) and the model, and queue the summary."""
     if (upload is None) == (text is None):
@@ -74,15 +86,20 @@ def summarization_create(
     served = chat_model_get(user=owner, model=model)
     job_id = new_summarization_id()
     fields: dict[str, Any] = {
-        "id": job_id, "owner": owner, "api_key_id": api_key_id, "model": served.id, "max_length": max_length,
-        "language": language, "password": password,
+        "id": job_id,
+        "owner": owner,
+        "api_key_id": api_key_id,
+        "model": served.id,
+        "max_length": max_length,
+        "language": language,
+        "password": password,
     }
-    if text is not None:
+    if upload is None:
         with transaction.atomic():
             job = SummarizationJob.objects.create(
-                source=SummarizationJob.Source.TEXT, input_text=_check_text(text, param="text"), **fields)
+                source=SummarizationJob.Source.TEXT, input_text=_check_text(text or "", param="text"), **fields
+            )
     else:
-        assert upload is not None
         job = _summarization_create_from_file(upload=upload, fields=fields)
     from apps.text.tasks import summarization_task
 
@@ -101,8 +118,9 @@ def _summarization_create_from_file(*, upload: UploadedFile, fields: dict[str, A
         def check(path: str) -> int | None:
             return check_pdf_pages(path=path, password=fields["password"], pages="")
     elif suffix == ".pdf":
-        raise ApiError("The file is not a PDF: no %PDF- header in its first 1024 bytes.", code="invalid_pdf",
-                       param="file")
+        raise ApiError(
+            "The file is not a PDF: no %PDF- header in its first 1024 bytes.", code="invalid_pdf", param="file"
+        )
     elif suffix in TEXT_FILE_SUFFIXES or (upload.content_type or "").startswith("text/"):
         upload.seek(0)
         input_text = _check_text(_decode_text_file(upload.read()), param="file")
@@ -115,11 +133,13 @@ def _summarization_create_from_file(*, upload: UploadedFile, fields: dict[str, A
         raise ApiError("Send a PDF, a .txt or a .md file.", code="unsupported_file_type", param="file")
 
     def create(name: str, page_count: int | None) -> SummarizationJob:
-        return SummarizationJob.objects.create(source=source, input_text=input_text, file=name, filename=filename,
-                                               size_bytes=upload.size, **fields)
+        return SummarizationJob.objects.create(
+            source=source, input_text=input_text, file=name, filename=filename, size_bytes=upload.size, **fields
+        )
 
-    return create_with_file(upload=upload, name=f"text/summarization/{fields['id']}{stored_suffix}", check=check,
-                             create=create)
+    return create_with_file(
+        upload=upload, name=f"text/summarization/{fields['id']}{stored_suffix}", check=check, create=create
+    )
 
 
 @dataclass
@@ -146,8 +166,11 @@ class _Counter:
         from workers.runtime.prompts import build_prompt_ids
 
         messages = [ChatMessage(role="user", content=user_text)]
-        return len(build_prompt_ids(family=self.spec.family, tokenizer=self.tokenizer, messages=messages,
-                                    max_input_tokens=10**9).input_ids)
+        return len(
+            build_prompt_ids(
+                family=self.spec.family, tokenizer=self.tokenizer, messages=messages, max_input_tokens=10**9
+            ).input_ids
+        )
 
 
 def _generate(*, spec: ModelSpec, prompt: str, max_new_tokens: int) -> Any:
@@ -159,8 +182,9 @@ def _generate(*, spec: ModelSpec, prompt: str, max_new_tokens: int) -> Any:
 
     params = SamplingParams(temperature=0, repetition_penalty=1.1, max_new_tokens=max_new_tokens)
     try:
-        return engine.generate(spec=serving_spec(spec=spec), messages=[ChatMessage(role="user", content=prompt)],
-                               params=params)
+        return engine.generate(
+            spec=serving_spec(spec=spec), messages=[ChatMessage(role="user", content=prompt)], params=params
+        )
     except RUNTIME_ERRORS as exc:
         raise to_api_error(exc) from exc
 
@@ -189,36 +213,66 @@ def summarization_run(*, job_id: str) -> None:
             return result.text.replace("\x00", "")
 
         def on_progress(progress: Progress, steps: list[Step]) -> None:
-            running.update(progress=progress.to_dict(), steps=[step.to_dict() for step in steps],
-                           heartbeat_at=timezone.now(), **usage)
+            running.update(
+                progress=progress.to_dict(),
+                steps=[step.to_dict() for step in steps],
+                heartbeat_at=timezone.now(),
+                **usage,
+            )
 
         language = job.language or detect_language(text)
         running.update(language=language, heartbeat_at=timezone.now())
         outcome = summarize(
-            text=text, language=language, max_input_tokens=served.spec.max_input_tokens,
-            final_tokens=final_tokens, part_tokens=final_tokens, count_prompt=counter.count_prompt,
-            count=counter.count, generate=generate, on_progress=on_progress,
+            text=text,
+            language=language,
+            max_input_tokens=served.spec.max_input_tokens,
+            final_tokens=final_tokens,
+            part_tokens=final_tokens,
+            count_prompt=counter.count_prompt,
+            count=counter.count,
+            generate=generate,
+            on_progress=on_progress,
         )
-        finish(running, status=JobStatus.SUCCEEDED, summary=outcome.summary,
-                progress={"stage": "done", "done": 1, "total": 1}, **usage)
+        finish(
+            running,
+            status=JobStatus.SUCCEEDED,
+            summary=outcome.summary,
+            progress={"stage": "done", "done": 1, "total": 1},
+            **usage,
+        )
     except ApiError as exc:
         finish(running, status=JobStatus.FAILED, error_code=exc.error_code, error_message=str(exc.detail), **usage)
     except ContextTooSmallError as exc:
         finish(running, status=JobStatus.FAILED, error_code="context_too_small", error_message=str(exc), **usage)
     except TooManyRoundsError as exc:
-        finish(running, status=JobStatus.FAILED, error_code="summarization_failed", error_message=str(exc),
-                **usage)
+        finish(running, status=JobStatus.FAILED, error_code="summarization_failed", error_message=str(exc), **usage)
     except SoftTimeLimitExceeded:
-        finish(running, status=JobStatus.FAILED, error_code="timeout",
-                error_message="The job ran past its time limit and was stopped.", **usage)
+        finish(
+            running,
+            status=JobStatus.FAILED,
+            error_code="timeout",
+            error_message="The job ran past its time limit and was stopped.",
+            **usage,
+        )
     except Exception as exc:
         logger.exception("summarization job %s failed", job_id)
-        finish(running, status=JobStatus.FAILED, error_code="internal_error",
-                error_message=f"{type(exc).__name__}: {exc}", **usage)
+        finish(
+            running,
+            status=JobStatus.FAILED,
+            error_code="internal_error",
+            error_message=f"{type(exc).__name__}: {exc}",
+            **usage,
+        )
     finally:
         if usage["prompt_tokens"] or usage["completion_tokens"]:
-            usage_record(owner_id=job.owner_id, api_key_id=job.api_key_id, route="/v1/summarization", model=job.model,
-                         latency_ms=int((time.monotonic() - started) * 1000), **usage)
+            usage_record(
+                owner_id=job.owner_id,
+                api_key_id=job.api_key_id,
+                route="/v1/summarization",
+                model=job.model,
+                latency_ms=int((time.monotonic() - started) * 1000),
+                **usage,
+            )
 
 
 def _summarization_pdf_text(*, job: SummarizationJob, running: QuerySet[SummarizationJob]) -> str | None:
@@ -228,18 +282,29 @@ def _summarization_pdf_text(*, job: SummarizationJob, running: QuerySet[Summariz
     finally:
         storage.evict(name=job.file.name)
     if not result.succeeded:
-        assert result.error_code is not None
-        finish(running, status=JobStatus.FAILED, error_code=result.error_code.value,
-                error_message=result.error_message or "")
+        finish(
+            running,
+            status=JobStatus.FAILED,
+            error_code=result.failure_code,
+            error_message=result.error_message or "",
+        )
         return None
     text = "\n\n".join(page.text for page in result.pages)
     if not text.strip():
-        finish(running, status=JobStatus.FAILED, error_code="empty_text",
-                error_message="The PDF has no text layer (scanned pages need OCR).")
+        finish(
+            running,
+            status=JobStatus.FAILED,
+            error_code="empty_text",
+            error_message="The PDF has no text layer (scanned pages need OCR).",
+        )
         return None
     if len(text) > settings.SUMMARIZATION_MAX_INPUT_CHARS:
-        finish(running, status=JobStatus.FAILED, error_code="input_too_long",
-                error_message=f"The PDF's text is longer than {settings.SUMMARIZATION_MAX_INPUT_CHARS} characters.")
+        finish(
+            running,
+            status=JobStatus.FAILED,
+            error_code="input_too_long",
+            error_message=f"The PDF's text is longer than {settings.SUMMARIZATION_MAX_INPUT_CHARS} characters.",
+        )
         return None
     running.update(input_text=text, heartbeat_at=timezone.now())
     return text

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('usage', '0001_initial'),
+        ("usage", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='usagerecord',
-            name='images',
-            field=models.PositiveIntegerField(default=0, help_text='Images generated (text2image).'),
+            model_name="usagerecord",
+            name="images",
+            field=models.PositiveIntegerField(default=0, help_text="Images generated (text2image)."),
         ),
     ]

@@ -35,7 +35,9 @@ class Command(BaseCommand):
         if options["rate_limit"] is not None and options["rate_limit"] <= 0:
             raise CommandError("--rate-limit must be positive.")
         created = services.api_key_create(
-            owner=user, name=options["name"], expires_at=expires_at,
+            owner=user,
+            name=options["name"],
+            expires_at=expires_at,
             rate_limit_per_minute=options["rate_limit"],
         )
         self.stderr.write(f"Created API key {created.api_key.pk} for {user.username}. It is shown only once:")

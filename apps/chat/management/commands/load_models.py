@@ -11,8 +11,10 @@ from apps.chat.services import model_endpoint_register
 
 
 class Command(BaseCommand):
-    help = ("Create or update model endpoints from a JSON file: a list of objects with the fields of ModelEndpoint "
-            "(name, family, backend, path | base_url, replica_urls, serve_url, quantization, rope_scaling, …).")
+    help = (
+        "Create or update model endpoints from a JSON file: a list of objects with the fields of ModelEndpoint "
+        "(name, family, backend, path | base_url, replica_urls, serve_url, quantization, rope_scaling, …)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file")

@@ -11,8 +11,10 @@ from workers.runtime.tiny import make_tiny_model
 
 
 class Command(BaseCommand):
-    help = ("Save a tiny randomly initialised causal LM and its BPE tokenizer (trained on local text) to DIR, so the "
-            "real loading code runs without downloading weights; optionally register it as a servable model.")
+    help = (
+        "Save a tiny randomly initialised causal LM and its BPE tokenizer (trained on local text) to DIR, so the "
+        "real loading code runs without downloading weights; optionally register it as a servable model."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("dir")
@@ -25,6 +27,7 @@ class Command(BaseCommand):
         path = make_tiny_model(Path(options["dir"]).resolve(), family=options["family"], seed=options["seed"])
         self.stdout.write(f"Tiny {options['family']} model saved to {path}")
         if options["register"]:
-            model_endpoint_register(name=options["register"], family=options["family"], path=str(path),
-                                    is_default=options["default"])
+            model_endpoint_register(
+                name=options["register"], family=options["family"], path=str(path), is_default=options["default"]
+            )
             self.stdout.write(f"Registered as model {options['register']!r}")

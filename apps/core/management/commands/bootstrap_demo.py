@@ -30,13 +30,15 @@ class Command(BaseCommand):
             path.chmod(0o600)
         self._ensure_model()
         self.stdout.write(
-            "\n".join([
-                "Demo credentials (kept in var/demo_credentials.json):",
-                f"  admin console : /admin/  user {credentials['admin_user']}"
-                f"  password {credentials['admin_password']}",
-                f"  API user      : {credentials['api_user']}",
-                f"  API key       : {credentials['api_key']}",
-            ])
+            "\n".join(
+                [
+                    "Demo credentials (kept in var/demo_credentials.json):",
+                    f"  admin console : /admin/  user {credentials['admin_user']}"
+                    f"  password {credentials['admin_password']}",
+                    f"  API user      : {credentials['api_user']}",
+                    f"  API key       : {credentials['api_key']}",
+                ]
+            )
         )
 
     def _ensure_model(self) -> None:
@@ -60,6 +62,8 @@ class Command(BaseCommand):
         demo = account_services.user_get_or_create(username="demo")
         created = account_services.api_key_create(owner=demo, name="demo")
         return {
-            "admin_user": "admin", "admin_password": admin_password,
-            "api_user": demo.get_username(), "api_key": created.plaintext,
+            "admin_user": "admin",
+            "admin_password": admin_password,
+            "api_user": demo.get_username(),
+            "api_key": created.plaintext,
         }

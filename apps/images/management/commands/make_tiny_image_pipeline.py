@@ -11,8 +11,10 @@ from workers.images.tiny import make_tiny_pipeline
 
 
 class Command(BaseCommand):
-    help = ("Save a tiny randomly initialised Stable Diffusion pipeline (a real diffusers directory; its images are "
-            "noise) to DIR, with no download; optionally register it as an image model.")
+    help = (
+        "Save a tiny randomly initialised Stable Diffusion pipeline (a real diffusers directory; its images are "
+        "noise) to DIR, with no download; optionally register it as an image model."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("dir")
@@ -24,6 +26,7 @@ class Command(BaseCommand):
         path = make_tiny_pipeline(Path(options["dir"]).resolve(), seed=options["seed"])
         self.stdout.write(f"Tiny diffusers pipeline saved to {path}")
         if options["register"]:
-            model_endpoint_register(name=options["register"], kind=ModelEndpoint.Kind.IMAGE, path=str(path),
-                                    is_default=options["default"])
+            model_endpoint_register(
+                name=options["register"], kind=ModelEndpoint.Kind.IMAGE, path=str(path), is_default=options["default"]
+            )
             self.stdout.write(f"Registered as image model {options['register']!r}")

@@ -36,8 +36,9 @@ class Command(BaseCommand):
         plugin = plugin_by_ref(options["plugin"])
         bars = Bars(stream=self.stderr._out, disable=options["no_progress"])
         try:
-            run, rejected = services.documents_import(plugin=plugin, path=options["path"],
-                                                      progress=bars(plugin.slug), dense_build_in_background=False)
+            run, rejected = services.documents_import(
+                plugin=plugin, path=options["path"], progress=bars(plugin.slug), dense_build_in_background=False
+            )
             if run is not None:  # searchable by BM25 from here on; now its dense side
                 dense.dense_build(plugin_id=plugin.pk, progress=bars(f"{plugin.slug} embeddings"))
         except ApiError as exc:
@@ -51,5 +52,7 @@ class Command(BaseCommand):
             return
         for document in run.documents.filter(status="failed"):
             self.stdout.write(f"failed: {document.external_id}: {document.error}")
-        self.stdout.write(f"{plugin.slug}: {run.done - run.failed} of {run.total} document(s) indexed, "
-                          f"{run.chunks} chunks, {run.failed + len(rejected)} failed")
+        self.stdout.write(
+            f"{plugin.slug}: {run.done - run.failed} of {run.total} document(s) indexed, "
+            f"{run.chunks} chunks, {run.failed + len(rejected)} failed"
+        )

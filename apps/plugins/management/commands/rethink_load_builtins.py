@@ -22,12 +22,19 @@ class Command(BaseCommand):
     help = __doc__
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--corpora", type=Path, default=None,
-                            help="directory with law.jsonl, finance.jsonl, wiki.jsonl (default: ../shared/corpora)")
+        parser.add_argument(
+            "--corpora",
+            type=Path,
+            default=None,
+            help="directory with law.jsonl, finance.jsonl, wiki.jsonl (default: ../shared/corpora)",
+        )
         parser.add_argument("--only", default="", help="comma-separated subset, e.g. law,wiki")
-        parser.add_argument("--background-if-missing", action="store_true",
-                            help="return at once; if a built-in is not loaded yet, load them in a detached process "
-                                 "(log: var/rethink_builtins.log). For `make run`.")
+        parser.add_argument(
+            "--background-if-missing",
+            action="store_true",
+            help="return at once; if a built-in is not loaded yet, load them in a detached process "
+            "(log: var/rethink_builtins.log). For `make run`.",
+        )
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -41,8 +48,12 @@ class Command(BaseCommand):
         with lock_path.open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # one loader at a time
             try:
-                loaded = services.builtins_load(corpora_dir=options["corpora"], only=only, progress_for=bars,
-                                                log=lambda line: self.stdout.write(line))
+                loaded = services.builtins_load(
+                    corpora_dir=options["corpora"],
+                    only=only,
+                    progress_for=bars,
+                    log=lambda line: self.stdout.write(line),
+                )
             except ApiError as exc:
                 raise CommandError(str(exc.detail)) from None
             finally:
@@ -56,15 +67,29 @@ class Command(BaseCommand):
             self.stdout.write("built-in plugins already loaded")
             return
         # Low priority (nice): embedding the corpora must not slow down the requests the server is answering.
-        command = [*(["nice", "-n", "10"] if shutil.which("nice") else []), sys.executable,
-                   str(Path(settings.BASE_DIR) / "manage.py"), "rethink_load_builtins", "--no-progress",
-                   "--only", ",".join(missing)]
+        command = [
+            *(["nice", "-n", "10"] if shutil.which("nice") else []),
+            sys.executable,
+            str(Path(settings.BASE_DIR) / "manage.py"),
+            "rethink_load_builtins",
+            "--no-progress",
+            "--only",
+            ",".join(missing),
+        ]
         if corpora:
             command += ["--corpora", str(corpora)]
         log_path = Path(settings.VAR_DIR) / "rethink_builtins.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as log:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       start_new_session=True, cwd=settings.BASE_DIR, env=os.environ.copy())
-        self.stdout.write(f"loading built-in plugins {', '.join(missing)} in the background "
-                          f"(pid {process.pid}, log {log_path})")
+            process = subprocess.Popen(  # noqa: S603 - our own interpreter and command
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=settings.BASE_DIR,
+                env=os.environ.copy(),
+            )
+        self.stdout.write(
+            f"loading built-in plugins {', '.join(missing)} in the background (pid {process.pid}, log {log_path})"
+        )
