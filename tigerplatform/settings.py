@@ -222,6 +222,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # Swagger UI would otherwise load a validator badge from validator.swagger.io (and send it the schema URL).
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "apps.core.schema.document_errors"],
 }
 
 # --- Metrics (apps/metrics, README "Metrics") ------------------------------------------------------

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.accounts.keys import generate_key, parse_prefix
 from apps.accounts.models import ApiKey
-from apps.core.errors import ApiError, NotFoundError
+from workers.errors import InvalidRequest, NotFound
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ def api_key_create(
     rate_limit_per_minute: int | None = None,
 ) -> CreatedApiKey:
     if expires_at is not None and expires_at <= timezone.now():
-        raise ApiError("expires_at must be in the future.", param="expires_at")
+        raise InvalidRequest("expires_at must be in the future.", param="expires_at")
     generated = generate_key()
     api_key = ApiKey.objects.create(
         owner=owner,
@@ -53,7 +53,7 @@ def api_key_revoke_by_key_or_prefix(*, key_or_prefix: str) -> ApiKey:
     with transaction.atomic():
         api_key = ApiKey.objects.select_for_update().filter(prefix=prefix).first()
         if api_key is None:
-            raise NotFoundError("No API key with that prefix.")
+            raise NotFound("No API key with that prefix.")
         return api_key_revoke(api_key=api_key)
 
 

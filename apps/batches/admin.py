@@ -6,7 +6,7 @@ from django.http import HttpRequest
 
 from apps.batches import services
 from apps.batches.models import Batch
-from apps.core.errors import ApiError
+from workers.errors import DomainError
 
 
 @admin.register(Batch)
@@ -35,5 +35,5 @@ class BatchAdmin(admin.ModelAdmin):
         for batch in queryset:
             try:
                 services.batch_cancel(batch=batch)
-            except ApiError as exc:
-                self.message_user(request, f"{batch.id}: {exc.detail}", level=messages.WARNING)
+            except DomainError as exc:
+                self.message_user(request, f"{batch.id}: {exc.message}", level=messages.WARNING)

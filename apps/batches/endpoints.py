@@ -24,7 +24,7 @@ class LineAnswer:
     completion_tokens: int
 
 
-LineRunner = Callable[..., LineAnswer]  # called as runner(user=..., body=...); raises ApiError for bad input
+LineRunner = Callable[..., LineAnswer]  # called as runner(user=..., body=...); raises DomainError for bad input
 
 
 def chat_completions_line(*, user: AbstractUser, body: dict[str, Any]) -> LineAnswer:

@@ -35,11 +35,10 @@ class LineError:
 class BatchFileError(Exception):
     """The whole file is unusable."""
 
-    def __init__(self, message: str, *, code: str, status_code: int = 400) -> None:
+    def __init__(self, message: str, *, code: str) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
-        self.status_code = status_code
 
 
 @dataclass

@@ -16,7 +16,8 @@ from rest_framework.exceptions import APIException
 
 from apps.batches.endpoints import LineAnswer
 from apps.batches.input_files import BatchLine, LineError
-from apps.core.errors import ApiError, error_body, exception_handler
+from apps.core.errors import error_body, exception_handler
+from workers.errors import DomainError, ErrorKind
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class LineNotRun(Exception):
 
 
 def _overloaded(exc: Exception) -> bool:
-    return isinstance(exc, ApiError) and exc.status_code == 503 and exc.error_code == "model_overloaded"
+    return isinstance(exc, DomainError) and exc.kind is ErrorKind.UNAVAILABLE and exc.code == "model_overloaded"
 
 
 def call_with_overload_retry(
@@ -57,7 +58,7 @@ def call_with_overload_retry(
     while True:
         try:
             return call()
-        except ApiError as exc:
+        except DomainError as exc:
             if not _overloaded(exc) or waited >= retry.max_wait_s:
                 raise
             pause = min(max(delay, float(exc.retry_after_s or 0)), retry.max_delay_s, retry.max_wait_s - waited)
@@ -68,7 +69,7 @@ def call_with_overload_retry(
 
 def _error_of(exc: Exception) -> tuple[int, dict[str, Any]]:
     """The status and JSON the HTTP endpoint would have answered for ``exc``."""
-    if isinstance(exc, APIException):
+    if isinstance(exc, APIException | DomainError):
         response = exception_handler(exc, {})
         if response is not None:
             return response.status_code, response.data

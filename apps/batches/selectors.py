@@ -8,9 +8,9 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.batches.models import Batch
-from apps.core.errors import NotFoundError
 from apps.core.tenancy import get_owned_or_404
 from apps.finetune.models import TrainingFile
+from workers.errors import NotFound
 
 
 def batch_list(*, owner: AbstractUser) -> QuerySet[Batch]:
@@ -25,7 +25,7 @@ def batch_input_file_get(*, owner: AbstractUser, file_id: str) -> TrainingFile:
     """The caller's uploaded file (any purpose: the caller checks it); another tenant's id is a 404 too."""
     found = TrainingFile.objects.filter(owner=owner, pk=file_id).first()
     if found is None:
-        raise NotFoundError(f"No file with id {file_id!r}.", code="not_found", param="input_file_id")
+        raise NotFound(f"No file with id {file_id!r}.", code="not_found", param="input_file_id")
     return found
 
 

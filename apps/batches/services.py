@@ -37,9 +37,9 @@ from apps.batches.models import Batch, BatchRequest, new_batch_request_id
 from apps.batches.runner import LineOutcome, OverloadRetry, run_lines
 from apps.batches.selectors import batch_input_file_get, stale_batches
 from apps.core.dispatch import enqueue
-from apps.core.errors import ApiError, ConflictError
 from apps.finetune.models import TrainingFile
 from apps.usage.services import usage_record
+from workers.errors import Conflict, InvalidRequest, PayloadTooLarge
 
 logger = logging.getLogger(__name__)
 Status = Batch.Status
@@ -57,11 +57,10 @@ def batch_input_file_create(*, owner: AbstractUser, upload: UploadedFile) -> Tra
     """Store a batch input file unless the whole file is unusable; bad lines are counted (with examples) and
     become error-file lines when a batch runs it."""
     if upload.size > settings.BATCH_MAX_UPLOAD_BYTES:
-        raise ApiError(
+        raise PayloadTooLarge(
             f"The file is larger than {settings.BATCH_MAX_UPLOAD_BYTES} bytes.",
             code="file_too_large",
             param="file",
-            status_code=413,
         )
     upload.seek(0)
     try:
@@ -69,7 +68,7 @@ def batch_input_file_create(*, owner: AbstractUser, upload: UploadedFile) -> Tra
             lines=read_lines(upload, max_lines=settings.BATCH_MAX_LINES), urls=batch_endpoints()
         )
     except BatchFileError as exc:
-        raise ApiError(exc.message, code=exc.code, param="file", status_code=exc.status_code) from None
+        raise InvalidRequest(exc.message, code=exc.code, param="file") from None
     upload.seek(0)
     with transaction.atomic():
         input_file = TrainingFile(
@@ -105,7 +104,7 @@ def batch_create(
 ) -> Batch:
     input_file = batch_input_file_get(owner=owner, file_id=input_file_id)
     if input_file.purpose != INPUT_PURPOSE:
-        raise ApiError(
+        raise InvalidRequest(
             f"The file {input_file.id} has purpose {input_file.purpose!r}; a batch needs a file "
             f"uploaded with purpose {INPUT_PURPOSE!r}.",
             code="invalid_input_file",
@@ -113,7 +112,7 @@ def batch_create(
         )
     duplicates = input_file.validation.get("duplicate_custom_ids") or []
     if duplicates:
-        raise ApiError(
+        raise InvalidRequest(
             f"custom_id must be unique within a batch file; repeated: {', '.join(duplicates[:5])}.",
             code="duplicate_custom_id",
             param="input_file_id",
@@ -148,9 +147,7 @@ def batch_cancel(*, batch: Batch) -> Batch:
     )
     batch.refresh_from_db()
     if not changed and batch.status != Status.CANCELLING:
-        raise ConflictError(
-            f"The batch is {batch.status}; it can no longer be cancelled.", code="batch_not_cancellable"
-        )
+        raise Conflict(f"The batch is {batch.status}; it can no longer be cancelled.", code="batch_not_cancellable")
     return batch
 
 

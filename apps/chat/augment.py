@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 
-from apps.core.errors import ApiError
+from workers.errors import InvalidRequest
 from workers.runtime.specs import ChatMessage, ModelSpec
 
 
@@ -32,7 +32,7 @@ def augment_with_search(
     *, user: AbstractUser, messages: Sequence[ChatMessage], options: dict[str, object], spec: ModelSpec
 ) -> Augmented:
     if not search_augmenter:
-        raise ApiError(
+        raise InvalidRequest(
             "Search-augmented chat is not available on this platform.", code="search_unavailable", param="internet"
         )
     return search_augmenter[0](user=user, messages=messages, options=options, spec=spec)

@@ -12,7 +12,7 @@ from apps.chat import dialects
 from apps.chat.augment import augment_with_search, keep_valid_markers, url_citations
 from apps.chat.selectors import ServedModel, chat_model_get
 from apps.chat.services import chat_complete_choices
-from apps.core.errors import ApiError
+from workers.errors import InvalidRequest
 from workers.runtime.specs import ChatMessage, GenerationResult, SamplingParams
 
 
@@ -36,7 +36,7 @@ class ChatCompletion:
 
 
 def chat_request_prepare(*, user: AbstractUser, body: Any) -> PreparedChat:
-    """Parse and check ``body`` (either dialect); raises ``ApiError`` for anything the caller got wrong."""
+    """Parse and check ``body`` (either dialect); raises ``DomainError`` for anything the caller got wrong."""
     dialect = dialects.detect_dialect(body)
     chat = dialects.parse_openai(body) if dialect == "openai" else dialects.parse_tigerbot(body)
     served = chat_model_get(user=user, model=chat.model)
@@ -73,5 +73,5 @@ def chat_completion_create(*, user: AbstractUser, body: Any) -> ChatCompletion:
     """``chat_request_prepare`` then ``chat_completion_run``, for callers that cannot stream (batch lines)."""
     prepared = chat_request_prepare(user=user, body=body)
     if prepared.chat.stream:
-        raise ApiError("stream is not supported here.", param="stream")
+        raise InvalidRequest("stream is not supported here.", param="stream")
     return chat_completion_run(prepared=prepared)

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from apps.chat.serializers import OpenAIChatSerializer, TigerBotChatSerializer
-from apps.core.errors import ApiError
 from apps.core.sse import DONE
+from workers.errors import InvalidRequest
 from workers.runtime.specs import (
     ChatMessage,
     GenerationResult,
@@ -43,7 +43,7 @@ class ChatRequest:
 
     def params_for(self, spec: ModelSpec) -> SamplingParams:
         if self.max_tokens is not None and self.max_tokens > spec.max_new_tokens:
-            raise ApiError(
+            raise InvalidRequest(
                 f"{self.max_tokens_param} may be at most {spec.max_new_tokens} for {spec.name}.",
                 param=self.max_tokens_param,
             )
@@ -52,12 +52,12 @@ class ChatRequest:
 
 def detect_dialect(body: Any) -> Dialect:
     if not isinstance(body, dict):
-        raise ApiError("The request body must be a JSON object.", code="invalid_request")
+        raise InvalidRequest("The request body must be a JSON object.", code="invalid_request")
     if "messages" in body:
         return "openai"
     if "query" in body:
         return "tigerbot"
-    raise ApiError("Send `messages` (OpenAI dialect) or `query` (TigerBot dialect).", param="messages")
+    raise InvalidRequest("Send `messages` (OpenAI dialect) or `query` (TigerBot dialect).", param="messages")
 
 
 def sampling_from(data: dict[str, Any], *, default_temperature: float) -> dict[str, Any]:
@@ -119,7 +119,7 @@ def parse_openai(body: dict[str, Any], *, extra_fields: frozenset[str] = OPENAI_
         wanted = choice["function"].get("name")
         tools = [t for t in tools if t.name == wanted]
         if not tools:
-            raise ApiError(f"tool_choice names {wanted!r}, which is not in tools.", param="tool_choice")
+            raise InvalidRequest(f"tool_choice names {wanted!r}, which is not in tools.", param="tool_choice")
     sampling = sampling_from(data, default_temperature=1.0)
     sampling["structured"] = _structured(data, tools)
     if data.get("logprobs"):
@@ -146,7 +146,7 @@ def parse_tigerbot(body: dict[str, Any]) -> ChatRequest:
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
     if not data["query"].strip():
-        raise ApiError("query must not be empty.", param="query")
+        raise InvalidRequest("query must not be empty.", param="query")
     messages = [ChatMessage(role="system", content=data["system"])] if data.get("system") else []
     for turn in data["session"]:
         messages += [

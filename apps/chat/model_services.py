@@ -8,7 +8,7 @@ from collections.abc import Callable
 from django.contrib.auth.models import AbstractUser
 
 from apps.chat.selectors import model_list
-from apps.core.errors import ApiError, NotFoundError
+from workers.errors import Forbidden, NotFound
 
 # Deletes the caller's own model of that id and answers True; False when they own none of that id.
 ModelDeleter = Callable[[AbstractUser, str], bool]
@@ -22,12 +22,11 @@ def model_delete(*, user: AbstractUser, model_id: str) -> dict[str, object]:
         if deleter(user, model_id):
             return {"id": model_id, "object": "model", "deleted": True}
     if any(row["id"] == model_id for row in model_list(user=user)):
-        raise ApiError(
+        raise Forbidden(
             f"You do not own the model {model_id!r}; only your own fine-tuned models can be deleted.",
             code="model_not_deletable",
             param="model",
-            status_code=403,
         )
-    raise NotFoundError(
+    raise NotFound(
         f"The model {model_id!r} does not exist or you do not have access to it.", code="model_not_found", param="model"
     )

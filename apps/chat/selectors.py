@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 
 from apps.chat.models import ModelEndpoint
 from apps.core import storage
-from apps.core.errors import ApiError, NotFoundError
+from workers.errors import InvalidRequest, NotFound
 from workers.runtime.specs import ModelSpec
 
 
@@ -124,21 +124,23 @@ def model_endpoint_of_kind_get(
         only = list(endpoints[:2]) if sole_is_default else []
         endpoint = endpoints.filter(is_default=True).first() or (only[0] if len(only) == 1 else None)
         if endpoint is None:
-            raise ApiError(f"No default {kind} model is configured; pass `model`.", code="model_required", param=param)
+            raise InvalidRequest(
+                f"No default {kind} model is configured; pass `model`.", code="model_required", param=param
+            )
         return endpoint
     if not isinstance(model, str) or not model.strip():
-        raise ApiError(f"{param} must name {_a(kind)} {kind} model.", param=param)
+        raise InvalidRequest(f"{param} must name {_a(kind)} {kind} model.", param=param)
     endpoint = endpoints.filter(name=model).first()
     if endpoint is not None:
         return endpoint
     other = model_endpoint_list().filter(name=model).first()
     if other is not None:
-        raise ApiError(
+        raise InvalidRequest(
             f"{model!r} is {_a(other.kind)} {other.kind} model, not {_a(kind)} {kind} model.",
             code=f"not_{_a(kind)}_{kind}_model",
             param=param,
         )
-    raise NotFoundError(f"The {kind} model {model!r} does not exist.", code="model_not_found", param=param)
+    raise NotFound(f"The {kind} model {model!r} does not exist.", code="model_not_found", param=param)
 
 
 def _a(word: str) -> str:
@@ -165,7 +167,7 @@ def model_get(*, user: AbstractUser, model_id: str) -> dict[str, object]:
     tenant's fine-tuned model included, is a 404 model_not_found."""
     found = next((row for row in model_list(user=user) if row["id"] == model_id), None)
     if found is None:
-        raise NotFoundError(
+        raise NotFound(
             f"The model {model_id!r} does not exist or you do not have access to it.",
             code="model_not_found",
             param="model",
@@ -178,7 +180,7 @@ def chat_model_get(*, user: AbstractUser, model: str | None) -> ServedModel:
     if model is None:
         endpoint = model_endpoint_list(kind=ModelEndpoint.Kind.CHAT).filter(is_default=True).first()
         if endpoint is None:
-            raise ApiError("No default model is configured; pass `model`.", code="model_required", param="model")
+            raise InvalidRequest("No default model is configured; pass `model`.", code="model_required", param="model")
         return _served(endpoint)
     endpoint = model_endpoint_list(kind=ModelEndpoint.Kind.CHAT).filter(name=model).first()
     if endpoint is not None:
@@ -186,6 +188,6 @@ def chat_model_get(*, user: AbstractUser, model: str | None) -> ServedModel:
     for resolver in extra_model_resolvers:
         if (served := resolver(user, model)) is not None:
             return served
-    raise NotFoundError(
+    raise NotFound(
         f"The model {model!r} does not exist or you do not have access to it.", code="model_not_found", param="model"
     )

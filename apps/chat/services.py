@@ -16,11 +16,11 @@ from django.db import transaction
 
 from apps.chat import streams
 from apps.chat.models import ModelEndpoint
-from apps.chat.runtime_errors import RUNTIME_ERRORS, error_from_dict, to_api_error
+from apps.chat.runtime_errors import RUNTIME_ERRORS, to_domain_error
 from apps.chat.selectors import serving_spec
 from apps.chat.tasks import generate_task, stream_task
-from apps.core.errors import ApiError
 from tigerplatform.celery import app as celery_app
+from workers.errors import DomainError, UpstreamFailed, UpstreamTimeout
 from workers.runtime import engine, upstream_lora
 from workers.runtime.errors import UpstreamError, UpstreamTimeoutError
 from workers.runtime.specs import (
@@ -54,8 +54,8 @@ def _payload(
     }
 
 
-def _worker_timeout(detail: str) -> ApiError:
-    return ApiError(f"No serving worker answered: {detail}", code="worker_timeout", status_code=504)
+def _worker_timeout(detail: str) -> DomainError:
+    return UpstreamTimeout(f"No serving worker answered: {detail}", code="worker_timeout")
 
 
 def _choice_params(params: SamplingParams, n: int) -> list[SamplingParams]:
@@ -75,7 +75,7 @@ def _await_reply(async_result: Any) -> GenerationResult:
     finally:
         async_result.forget()
     if "error" in reply:
-        raise error_from_dict(reply["error"])
+        raise DomainError.from_dict(reply["error"])
     return GenerationResult.from_dict(reply["result"])
 
 
@@ -126,7 +126,7 @@ def chat_complete_choices(
             try:
                 return [engine.generate(spec=spec, messages=messages, params=params, tools=tools, prompt=prompt)]
             except RUNTIME_ERRORS as exc:
-                raise to_api_error(exc) from exc
+                raise to_domain_error(exc) from exc
         choices = chat_stream_choices(spec=spec, messages=messages, params=params, tools=tools, n=n, prompt=prompt)
         return [final_result(chunks) for chunks in choices]
     pending = [
@@ -134,7 +134,7 @@ def chat_complete_choices(
     ]
     try:
         return [_await_reply(async_result) for async_result in pending]
-    except ApiError:
+    except DomainError:
         for async_result in pending:  # one choice failed: the others would answer nobody
             async_result.revoke()
         raise
@@ -160,7 +160,7 @@ def chat_stream_choices(
         except RUNTIME_ERRORS as exc:
             for chunks in opened:
                 chunks.close()  # type: ignore[attr-defined]
-            raise to_api_error(exc) from exc
+            raise to_domain_error(exc) from exc
         return [_reraising(chunks) for chunks in opened]
     request_ids = [uuid.uuid4().hex for _ in range(n)]
     for request_id, choice in zip(request_ids, _choice_params(params, n), strict=True):
@@ -169,7 +169,7 @@ def chat_stream_choices(
     for position, request_id in enumerate(request_ids):
         try:
             streamed.append(_first_then_rest(request_id))
-        except ApiError:
+        except DomainError:
             for other in request_ids[position + 1 :]:
                 streams.cancel(request_id=other)
             for chunks in streamed:
@@ -186,11 +186,11 @@ def _first_then_rest(request_id: str) -> Iterator[StreamChunk]:
     )
     try:
         first = _next_event(events)
-    except ApiError:
+    except DomainError:
         streams.cancel(request_id=request_id)
         raise
     if "error" in first:
-        raise error_from_dict(first["error"])
+        raise DomainError.from_dict(first["error"])
     return _from_events(request_id, first, events)
 
 
@@ -207,7 +207,7 @@ def _from_events(request_id: str, first: dict[str, Any], events: Iterator[dict[s
         while True:
             if "error" in event:
                 finished = True
-                raise error_from_dict(event["error"])
+                raise DomainError.from_dict(event["error"])
             chunk = StreamChunk.from_dict(event["chunk"])
             finished = chunk.finished
             yield chunk
@@ -224,7 +224,7 @@ def _reraising(chunks: Iterator[StreamChunk]) -> Iterator[StreamChunk]:
     try:
         yield from chunks
     except RUNTIME_ERRORS as exc:
-        raise to_api_error(exc) from exc
+        raise to_domain_error(exc) from exc
 
 
 def model_endpoint_register(
@@ -264,8 +264,8 @@ def upstream_adapter_load(*, spec: ModelSpec) -> None:
     try:
         upstream_lora.load_everywhere(spec=served)
     except (UpstreamError, UpstreamTimeoutError) as exc:
-        raise ApiError(
-            f"The serving upstream could not load the adapter: {exc}", code="adapter_load_failed", status_code=502
+        raise UpstreamFailed(
+            f"The serving upstream could not load the adapter: {exc}", code="adapter_load_failed"
         ) from exc
 
 

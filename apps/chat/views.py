@@ -13,10 +13,11 @@ from apps.chat.completion import PreparedChat, chat_completion_run, chat_request
 from apps.chat.selectors import chat_model_get, model_list
 from apps.chat.serializers import LegacyGptSerializer, OpenAIChatSerializer, TigerBotChatSerializer
 from apps.chat.services import chat_complete, chat_stream_choices
-from apps.core.errors import ApiError, error_body
+from apps.core.errors import domain_error_body
 from apps.core.legacy import LegacyApi, legacy_ok
 from apps.core.sse import DONE, guarded_stream, sse_response
-from apps.usage.services import usage_record
+from apps.usage.recording import request_usage_record
+from workers.errors import DomainError
 from workers.runtime.specs import ChatMessage, GenerationResult, SamplingParams
 
 
@@ -28,21 +29,6 @@ class ModelListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         return Response({"object": "list", "data": model_list(user=request.user)})
-
-
-def record_chat_usage(
-    request: Request, *, model: str, result: GenerationResult | None, started: float, status_code: int = 200
-) -> None:
-    usage_record(
-        owner_id=request.user.pk,
-        api_key_id=request.auth.pk,
-        route=request.path,
-        model=model,
-        prompt_tokens=result.prompt_tokens if result else 0,
-        completion_tokens=result.completion_tokens if result else 0,
-        latency_ms=int((time.monotonic() - started) * 1000),
-        status_code=status_code,
-    )
 
 
 class ChatCompletionsApi(APIView):
@@ -68,7 +54,7 @@ class ChatCompletionsApi(APIView):
         if prepared.chat.stream:
             return self._stream(request, prepared, started)
         completion = chat_completion_run(prepared=prepared)
-        record_chat_usage(request, model=completion.model, result=completion.result, started=started)
+        request_usage_record(request, model=completion.model, started=started, results=[completion.result])
         return Response(completion.body)
 
     def _stream(self, request: Request, prepared: PreparedChat, started: float) -> Any:
@@ -86,22 +72,22 @@ class ChatCompletionsApi(APIView):
                 head=head,
             )
 
-            def on_error(exc: ApiError) -> list[Any]:
-                return [error_body(message=str(exc.detail), code=exc.error_code, status_code=exc.status_code), DONE]
+            def on_error(exc: DomainError) -> list[Any]:
+                return [domain_error_body(exc), DONE]
         else:
             events = dialects.tigerbot_stream(chunks=dialects.recording(choices[0], finished), head=head)
 
-            def on_error(exc: ApiError) -> list[Any]:
-                error = error_body(message=str(exc.detail), code=exc.error_code, status_code=exc.status_code)
+            def on_error(exc: DomainError) -> list[Any]:
+                error = domain_error_body(exc)
                 return [{"finished": True, **error}]
 
         def on_close() -> None:
             complete = len(finished) == len(choices)
-            record_chat_usage(
+            request_usage_record(
                 request,
                 model=model,
-                result=dialects.combined_usage(finished) if finished else None,
                 started=started,
+                results=[dialects.combined_usage(finished)] if finished else [],
                 status_code=200 if complete else 499,
             )
 
@@ -126,5 +112,5 @@ class LegacyGptApi(LegacyApi):
         result = chat_complete(
             spec=served.spec, messages=[ChatMessage(role="user", content=data["text"])], params=SamplingParams()
         )
-        record_chat_usage(request, model=served.id, result=result, started=started)
+        request_usage_record(request, model=served.id, started=started, results=[result])
         return legacy_ok({"result": [result.text]})

@@ -14,7 +14,7 @@ from apps.chat.selectors import ServedModel, chat_model_get
 from apps.chat.services import chat_stream_choices, final_result
 from apps.completions import responses
 from apps.completions.serializers import CompletionRequestSerializer
-from apps.core.errors import ApiError
+from workers.errors import InvalidRequest
 from workers.runtime.specs import GenerationResult, Prompt, SamplingParams, StreamChunk
 
 
@@ -37,15 +37,17 @@ class TextCompletion:
 
 
 def text_completion_prepare(*, user: AbstractUser, body: Any) -> PreparedCompletion:
-    """Check ``body`` and resolve its model; raises ``ApiError`` for anything the caller got wrong."""
+    """Check ``body`` and resolve its model; raises ``DomainError`` for anything the caller got wrong."""
     if not isinstance(body, dict):
-        raise ApiError("The request body must be a JSON object.", code="invalid_request")
+        raise InvalidRequest("The request body must be a JSON object.", code="invalid_request")
     serializer = CompletionRequestSerializer(data=body)
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
     served = chat_model_get(user=user, model=data["model"])
     if data["max_tokens"] > served.spec.max_new_tokens:
-        raise ApiError(f"max_tokens may be at most {served.spec.max_new_tokens} for {served.id}.", param="max_tokens")
+        raise InvalidRequest(
+            f"max_tokens may be at most {served.spec.max_new_tokens} for {served.id}.", param="max_tokens"
+        )
     sampling = sampling_from(data, default_temperature=1.0)
     if data.get("logprobs") is not None:
         sampling.update(logprobs=True, top_logprobs=data["logprobs"])
@@ -83,5 +85,5 @@ def text_completion_create(*, user: AbstractUser, body: Any) -> TextCompletion:
     """Prepare and run, for callers that cannot stream (batch lines)."""
     prepared = text_completion_prepare(user=user, body=body)
     if prepared.stream:
-        raise ApiError("stream is not supported here.", param="stream")
+        raise InvalidRequest("stream is not supported here.", param="stream")
     return text_completion_run(prepared=prepared)

@@ -9,12 +9,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.chat import dialects
-from apps.chat.views import record_chat_usage
 from apps.completions import responses
 from apps.completions.serializers import CompletionRequestSerializer
 from apps.completions.services import text_completion_prepare, text_completion_run, text_completion_stream
-from apps.core.errors import ApiError, error_body
+from apps.core.errors import domain_error_body
 from apps.core.sse import DONE, guarded_stream, sse_response
+from apps.usage.recording import request_usage_record
+from workers.errors import DomainError
 from workers.runtime.specs import GenerationResult
 
 
@@ -37,7 +38,7 @@ class CompletionsApi(APIView):
         prepared = text_completion_prepare(user=request.user, body=request.data)
         if not prepared.stream:
             completion = text_completion_run(prepared=prepared)
-            record_chat_usage(request, model=completion.model, result=completion.usage, started=started)
+            request_usage_record(request, model=completion.model, started=started, results=[completion.usage])
             return Response(completion.body)
         choices = text_completion_stream(prepared=prepared)
         finished: list[GenerationResult] = []
@@ -50,14 +51,18 @@ class CompletionsApi(APIView):
             include_usage=prepared.include_usage,
         )
 
-        def on_error(exc: ApiError) -> list[Any]:
-            return [error_body(message=str(exc.detail), code=exc.error_code, status_code=exc.status_code), DONE]
+        def on_error(exc: DomainError) -> list[Any]:
+            return [domain_error_body(exc), DONE]
 
         def on_close() -> None:
             complete = len(finished) == len(choices)
             usage = responses.total_usage(finished, n=prepared.n) if complete else None
-            record_chat_usage(
-                request, model=prepared.served.id, result=usage, started=started, status_code=200 if complete else 499
+            request_usage_record(
+                request,
+                model=prepared.served.id,
+                started=started,
+                results=[usage] if usage else [],
+                status_code=200 if complete else 499,
             )
 
         return sse_response(guarded_stream(events, on_error=on_error, on_close=on_close))

@@ -18,10 +18,10 @@ from celery.exceptions import TimeoutError as CeleryTimeoutError
 from django.conf import settings
 from django.db import connections, transaction
 
-from apps.core.errors import ApiError
 from apps.core.request_id import bind_request_id, get_request_id
 from tigerplatform.celery import app as celery_app
 from tigerplatform.celery import queue_for_task
+from workers.errors import UpstreamTimeout
 
 logger = logging.getLogger(__name__)
 _executors: dict[str, ThreadPoolExecutor] = {}
@@ -78,6 +78,6 @@ def serve_call(task: Task, *args: Any) -> Any:
     try:
         return result.get(timeout=settings.CHAT_TASK_TIMEOUT_S)
     except CeleryTimeoutError:
-        raise ApiError("No serving worker answered.", code="worker_timeout", status_code=504) from None
+        raise UpstreamTimeout("No serving worker answered.", code="worker_timeout") from None
     finally:
         result.forget()

@@ -1,4 +1,5 @@
-"""One error shape everywhere: OpenAI's ``{"error": {"message", "type", "param", "code"}}``.
+"""The one place errors meet HTTP: domain errors (``workers.errors``) and DRF's own exceptions become a status code
+and OpenAI's ``{"error": {"message", "type", "param", "code"}}`` (TigerBot's legacy envelope wraps the same body).
 
 ``code`` is a stable machine-readable string; ``type`` follows OpenAI's families so SDKs classify errors.
 """
@@ -18,6 +19,8 @@ from kombu.exceptions import OperationalError as BrokerOperationalError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from workers.errors import ERROR_CLASS_BY_KIND, DomainError, ErrorKind, NotFound, Unavailable
+
 logger = logging.getLogger(__name__)
 
 _TYPE_BY_STATUS = {
@@ -36,39 +39,40 @@ _TYPE_BY_STATUS = {
 }
 
 
-class ApiError(exceptions.APIException):
-    """An error with a stable ``code`` and, for input errors, the offending ``param``."""
-
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = "invalid_request"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str | None = None,
-        param: str | None = None,
-        status_code: int | None = None,
-        details: dict[str, Any] | None = None,
-        retry_after_s: int | None = None,
-    ) -> None:
-        super().__init__(detail=message, code=code or self.default_code)
-        self.error_code = code or self.default_code
-        self.param = param
-        self.details = details
-        self.retry_after_s = retry_after_s
-        if status_code is not None:
-            self.status_code = status_code
+STATUS_BY_KIND: dict[ErrorKind, int] = {
+    ErrorKind.INVALID: status.HTTP_400_BAD_REQUEST,
+    ErrorKind.FORBIDDEN: status.HTTP_403_FORBIDDEN,
+    ErrorKind.NOT_FOUND: status.HTTP_404_NOT_FOUND,
+    ErrorKind.CONFLICT: status.HTTP_409_CONFLICT,
+    ErrorKind.TOO_LARGE: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    ErrorKind.INTERNAL: status.HTTP_500_INTERNAL_SERVER_ERROR,
+    ErrorKind.UPSTREAM_FAILED: status.HTTP_502_BAD_GATEWAY,
+    ErrorKind.UNAVAILABLE: status.HTTP_503_SERVICE_UNAVAILABLE,
+    ErrorKind.UPSTREAM_TIMEOUT: status.HTTP_504_GATEWAY_TIMEOUT,
+}
+_KIND_BY_STATUS = {code: kind for kind, code in STATUS_BY_KIND.items()}
 
 
-class NotFoundError(ApiError):
-    status_code = status.HTTP_404_NOT_FOUND
-    default_code = "not_found"
+def status_of(error: DomainError) -> int:
+    return STATUS_BY_KIND[error.kind]
 
 
-class ConflictError(ApiError):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
+def domain_error_for_status(status_code: int, message: str, *, code: str, param: str | None = None) -> DomainError:
+    """The domain error a stored HTTP status stands for (a job that failed answers as the request would have)."""
+    error_class = ERROR_CLASS_BY_KIND[_KIND_BY_STATUS.get(status_code, ErrorKind.INTERNAL)]
+    return error_class(message, code=code, param=param)
+
+
+def domain_error_body(error: DomainError) -> dict[str, Any]:
+    """OpenAI's error object for ``error`` (an SSE stream's error event uses it too)."""
+    return error_body(
+        message=error.message, code=error.code, status_code=status_of(error), param=error.param, details=error.details
+    )
+
+
+def legacy_error_body(body: dict[str, Any], *, status_code: int) -> dict[str, Any]:
+    """TigerBot's legacy envelope around an OpenAI error body: ``{"code", "msg", "data": {"error"}}``."""
+    return {"code": status_code, "msg": body["error"]["message"], "data": body}
 
 
 def error_body(
@@ -116,35 +120,31 @@ OUTAGE_RETRY_AFTER_S = 5
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, _OUTAGES):
         logger.warning("backing service unavailable: %s: %s", type(exc).__name__, exc)
-        exc = ApiError(
+        exc = Unavailable(
             "A backing service (database, cache or broker) is unavailable; retry shortly.",
-            code="service_unavailable",
-            status_code=503,
             retry_after_s=OUTAGE_RETRY_AFTER_S,
         )
     elif isinstance(exc, Http404):
-        exc = NotFoundError(str(exc) or "Not found.")
+        exc = NotFound(str(exc) or "Not found.")
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail=exc.messages)
 
+    if isinstance(exc, DomainError):
+        headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else {}
+        return Response(domain_error_body(exc), status=status_of(exc), headers=headers)
     if not isinstance(exc, exceptions.APIException):
         return None  # a real bug: let Django log it and answer through handler500
 
-    headers: dict[str, str] = {}
+    headers = {}
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
         headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
-    if isinstance(exc, ApiError) and exc.retry_after_s is not None:
-        headers["Retry-After"] = str(exc.retry_after_s)
 
     param: str | None = None
-    details: dict[str, Any] | None = None
-    if isinstance(exc, ApiError):
-        message, code, param, details = str(exc.detail), exc.error_code, exc.param, exc.details
-    elif isinstance(exc, exceptions.ValidationError):
+    if isinstance(exc, exceptions.ValidationError):
         param, message, code = _from_validation_error(exc)
     else:
         codes = exc.get_codes()
@@ -154,7 +154,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         message = _MESSAGE_BY_CODE.get(code, detail)
         if code == "invalid_json":
             message = f"Malformed request body: {detail}"
-    body = error_body(message=message, code=code, status_code=exc.status_code, param=param, details=details)
+    body = error_body(message=message, code=code, status_code=exc.status_code, param=param)
     return Response(body, status=exc.status_code, headers=headers)
 
 

@@ -7,6 +7,8 @@ from typing import Any
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.errors import legacy_error_body
+
 
 def legacy_ok(data: Any, *, msg: str = "success") -> Response:
     return Response({"code": 200, "msg": msg, "data": data})
@@ -18,6 +20,5 @@ class LegacyApi(APIView):
     def handle_exception(self, exc: Exception) -> Response:
         response = super().handle_exception(exc)
         if isinstance(response.data, dict) and "error" in response.data:
-            error = response.data["error"]
-            response.data = {"code": response.status_code, "msg": error["message"], "data": {"error": error}}
+            response.data = legacy_error_body(response.data, status_code=response.status_code)
         return response

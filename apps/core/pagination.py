@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from django.db.models import Model, Q, QuerySet
 from rest_framework import serializers
 
-from apps.core.errors import ApiError
+from workers.errors import InvalidRequest
 
 M = TypeVar("M", bound=Model)
 
@@ -32,7 +32,7 @@ def paginate_newest_first(queryset: QuerySet[M], *, after: str | None, limit: in
     if after:
         anchor = queryset.filter(pk=after).values("created_at", "pk").first()
         if anchor is None:
-            raise ApiError("No object with that id in this list.", code="invalid_cursor", param="after")
+            raise InvalidRequest("No object with that id in this list.", code="invalid_cursor", param="after")
         ordered = ordered.filter(
             Q(created_at__lt=anchor["created_at"]) | Q(created_at=anchor["created_at"], pk__lt=anchor["pk"])
         )

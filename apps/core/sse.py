@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.http import StreamingHttpResponse
 
-from apps.core.errors import ApiError
+from workers.errors import DomainError, InternalFailure
 
 logger = logging.getLogger(__name__)
 
@@ -82,17 +82,17 @@ def _with_keepalive(chunks: Iterator[bytes], *, interval_s: float) -> Iterator[b
 
 
 def guarded_stream(
-    events: Iterator[Any], *, on_error: Callable[[ApiError], list[Any]], on_close: Callable[[], None]
+    events: Iterator[Any], *, on_error: Callable[[DomainError], list[Any]], on_close: Callable[[], None]
 ) -> Iterator[Any]:
     """Errors after the response has started become a final error event in the stream's own dialect (an
     unexpected one is logged and reported as ``internal_error``); ``on_close`` runs in any case."""
     try:
         yield from events
-    except ApiError as exc:
+    except DomainError as exc:
         yield from on_error(exc)
     except Exception:
         logger.exception("stream failed after the response started")
-        yield from on_error(ApiError("Internal server error.", code="internal_error", status_code=500))
+        yield from on_error(InternalFailure("Internal server error.", code="internal_error"))
     finally:
         on_close()
 

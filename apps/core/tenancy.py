@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 
-from apps.core.errors import NotFoundError
+from workers.errors import NotFound
 
 M = TypeVar("M", bound=Model)
 
@@ -18,4 +18,4 @@ def get_owned_or_404(queryset: QuerySet[M], *, owner: Any, label: str | None = N
     try:
         return queryset.get(owner=owner, **lookup)
     except (queryset.model.DoesNotExist, ValidationError, ValueError, TypeError):
-        raise NotFoundError(f"No {name} with that id.", code="not_found") from None
+        raise NotFound(f"No {name} with that id.", code="not_found") from None

@@ -20,7 +20,7 @@ def encode_embedding(vector: list[float], encoding_format: str) -> list[float] |
 
 
 def embeddings_response(*, user: AbstractUser, body: Any) -> tuple[dict[str, Any], int, str]:
-    """``(OpenAI embedding list body, prompt tokens, model name)``; raises ``ApiError`` (or DRF's
+    """``(OpenAI embedding list body, prompt tokens, model name)``; raises ``DomainError`` (or DRF's
     ``ValidationError``) for input the caller got wrong."""
     serializer = EmbeddingRequestSerializer(data=body)
     serializer.is_valid(raise_exception=True)

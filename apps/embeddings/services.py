@@ -10,8 +10,8 @@ from django.contrib.auth.models import AbstractUser
 from apps.chat.models import ModelEndpoint
 from apps.chat.selectors import model_endpoint_list, resolve_model_path
 from apps.core.dispatch import serve_call
-from apps.core.errors import ApiError, NotFoundError
 from apps.embeddings.tasks import EmbeddingInputs, embed_task
+from workers.errors import InvalidRequest, NotFound
 from workers.retrieval.embeddings import e5_model_path
 
 
@@ -26,7 +26,7 @@ def embedding_model_get(*, user: AbstractUser, model: str | None) -> ModelEndpoi
     endpoints = model_endpoint_list(kind=ModelEndpoint.Kind.EMBEDDING)
     endpoint = endpoints.filter(is_default=True).first() if model is None else endpoints.filter(name=model).first()
     if endpoint is None:
-        raise NotFoundError(f"The embedding model {model!r} does not exist.", code="model_not_found", param="model")
+        raise NotFound(f"The embedding model {model!r} does not exist.", code="model_not_found", param="model")
     return endpoint
 
 
@@ -46,7 +46,7 @@ def embeddings_create(
     model_dir = resolve_model_path(endpoint.path)
     output = serve_call(embed_task, model_dir, texts, input_type)
     if "error" in output:
-        raise ApiError(output["error"], code=output.get("code", "invalid_token_id"), param="input")
+        raise InvalidRequest(output["error"], code=output.get("code", "invalid_token_id"), param="input")
     vectors = _with_dimensions(endpoint, output["vectors"], dimensions)
     return Embeddings(model=endpoint.name, vectors=vectors, prompt_tokens=output["tokens"])
 
@@ -56,12 +56,12 @@ def _with_dimensions(endpoint: ModelEndpoint, vectors: list[list[float]], dimens
     if dimensions is None or dimensions == native:
         return vectors
     if not endpoint.matryoshka:
-        raise ApiError(
+        raise InvalidRequest(
             f"{endpoint.name} produces {native}-dimensional embeddings only (it is not trained for truncation).",
             param="dimensions",
         )
     if dimensions > native:
-        raise ApiError(f"{endpoint.name} produces at most {native} dimensions.", param="dimensions")
+        raise InvalidRequest(f"{endpoint.name} produces at most {native} dimensions.", param="dimensions")
     truncated = np.asarray(vectors, dtype=np.float32)[:, :dimensions]
     norms = np.linalg.norm(truncated, axis=1, keepdims=True)
     return (truncated / np.where(norms > 0, norms, 1)).tolist()

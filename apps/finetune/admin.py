@@ -8,9 +8,9 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from apps.core.errors import ApiError
 from apps.finetune import services
 from apps.finetune.models import FineTuneCheckpoint, FineTunedModel, FineTuneEvent, FineTuneJob, TrainingFile
+from workers.errors import DomainError
 
 
 def _pretty(value: object) -> SafeString:
@@ -149,8 +149,8 @@ class FineTuneJobAdmin(admin.ModelAdmin):
         for job in queryset:
             try:
                 services.finetune_job_cancel(job=job)
-            except ApiError as exc:
-                self.message_user(request, f"{job.id}: {exc.detail}", messages.WARNING)
+            except DomainError as exc:
+                self.message_user(request, f"{job.id}: {exc.message}", messages.WARNING)
 
 
 @admin.register(FineTunedModel)
@@ -165,8 +165,8 @@ class FineTunedModelAdmin(admin.ModelAdmin):
         for model in queryset:
             try:
                 services.fine_tuned_model_set_online(model=model, online=True)
-            except ApiError as exc:  # e.g. the vLLM serving its base refused the adapter
-                self.message_user(request, f"{model.name}: {exc.detail}", level=messages.ERROR)
+            except DomainError as exc:  # e.g. the vLLM serving its base refused the adapter
+                self.message_user(request, f"{model.name}: {exc.message}", level=messages.ERROR)
 
     @admin.action(description="Take offline")
     def take_offline(self, request: HttpRequest, queryset: QuerySet[FineTunedModel]) -> None:

@@ -9,9 +9,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.chat.selectors import ServedModel, chat_model_get, model_object
-from apps.core.errors import ApiError, ConflictError, NotFoundError
 from apps.core.tenancy import get_owned_or_404
 from apps.finetune.models import FineTuneCheckpoint, FineTunedModel, FineTuneEvent, FineTuneJob, TrainingFile
+from workers.errors import Conflict, NotFound
 from workers.runtime.specs import ModelSpec
 
 
@@ -34,9 +34,9 @@ def finetune_job_get(*, owner: AbstractUser, job_id: str) -> FineTuneJob:
 def fine_tuned_model_of(*, job: FineTuneJob) -> FineTunedModel:
     model = FineTunedModel.objects.select_related("owner").filter(job=job).first()
     if model is None:
-        raise ConflictError(f"The job is {job.status}; it has no fine-tuned model yet.", code="model_not_ready")
+        raise Conflict(f"The job is {job.status}; it has no fine-tuned model yet.", code="model_not_ready")
     if model.is_deleted:
-        raise NotFoundError(f"The fine-tuned model {model.name!r} of this job was deleted.", code="model_not_found")
+        raise NotFound(f"The fine-tuned model {model.name!r} of this job was deleted.", code="model_not_found")
     return model
 
 
@@ -72,11 +72,10 @@ def fine_tuned_model_spec(*, model: FineTunedModel) -> ModelSpec:
 
 def fine_tuned_model_served(*, model: FineTunedModel) -> ServedModel:
     if not model.online:
-        raise ApiError(
+        raise Conflict(
             f"The fine-tuned model {model.name!r} is offline; bring it online first.",
             code="model_offline",
             param="model",
-            status_code=409,
         )
     return ServedModel(
         id=model.name,

@@ -23,9 +23,9 @@ from apps.chat.selectors import chat_model_get
 from apps.chat.services import upstream_adapter_load, upstream_adapter_unload
 from apps.core import storage
 from apps.core.dispatch import enqueue
-from apps.core.errors import ApiError, ConflictError, NotFoundError
 from apps.finetune.models import FineTuneCheckpoint, FineTunedModel, FineTuneEvent, FineTuneJob, TrainingFile
 from apps.finetune.selectors import fine_tuned_model_list, fine_tuned_model_spec, stale_running_jobs
+from workers.errors import Conflict, DomainError, InvalidRequest, NotFound, PayloadTooLarge
 from workers.finetune.checkpoints import list_checkpoints
 from workers.finetune.config import ConfigError, Hyperparameters, TrainJobConfig
 from workers.finetune.errors import DatasetError
@@ -68,13 +68,14 @@ def training_file_create(
 
         return batch_input_file_create(owner=owner, upload=upload)
     if purpose != "fine-tune":
-        raise ApiError("Only purposes 'fine-tune' and 'batch' are supported.", code="invalid_purpose", param="purpose")
+        raise InvalidRequest(
+            "Only purposes 'fine-tune' and 'batch' are supported.", code="invalid_purpose", param="purpose"
+        )
     if upload.size > settings.FINETUNE_MAX_UPLOAD_BYTES:
-        raise ApiError(
+        raise PayloadTooLarge(
             f"The file is larger than {settings.FINETUNE_MAX_UPLOAD_BYTES} bytes.",
             code="file_too_large",
             param="file",
-            status_code=413,
         )
     with _upload_path(upload) as path:
         result = validate_dataset(path=path, max_bytes=settings.FINETUNE_MAX_UPLOAD_BYTES, max_errors=20)
@@ -85,11 +86,11 @@ def training_file_create(
             f"line {e['line']}" + (f" ({e['field']})" if e["field"] else "") + f": {e['message']}" for e in errors[:3]
         )
         message = result.message or f"{result.error_count} invalid record(s) of {result.total}: {first}"
-        raise ApiError(
+        error_class = PayloadTooLarge if result.code == "file_too_large" else InvalidRequest
+        raise error_class(
             message,
             code=result.code or "invalid_records",
             param="file",
-            status_code=413 if result.code == "file_too_large" else 400,
             details={"errors": errors, "error_count": result.error_count, "total": result.total},
         )
     upload.seek(0)
@@ -115,7 +116,7 @@ def training_file_create(
 
 def training_file_delete(*, training_file: TrainingFile) -> None:
     if training_file.training_jobs.exists() or training_file.validation_jobs.exists():
-        raise ConflictError("This file is used by a fine-tuning job and cannot be deleted.", code="file_in_use")
+        raise Conflict("This file is used by a fine-tuning job and cannot be deleted.", code="file_in_use")
     training_file.file.delete(save=False)
     training_file.delete()
 
@@ -126,12 +127,12 @@ def training_file_delete(*, training_file: TrainingFile) -> None:
 def _hyperparameters(raw: dict[str, Any], *, method: str, seed: int | None) -> dict[str, Any]:
     """Validated job options. OpenAI's ``"auto"`` means our default; unknown names are an error, not ignored."""
     if not isinstance(raw, dict):
-        raise ApiError("hyperparameters must be a JSON object.", param="hyperparameters")
+        raise InvalidRequest("hyperparameters must be a JSON object.", param="hyperparameters")
     options = {key: value for key, value in raw.items() if value != "auto"}
     # Not given (or null): the automatic rule of workers.finetune.prepare.validation_size decides at preparation.
     split = options.pop("validation_split", None)
     if split is not None and (isinstance(split, bool) or not isinstance(split, int | float) or not 0 <= split <= 0.5):
-        raise ApiError("validation_split must be a number in [0, 0.5].", param="hyperparameters.validation_split")
+        raise InvalidRequest("validation_split must be a number in [0, 0.5].", param="hyperparameters.validation_split")
     if seed is not None:
         options["seed"] = seed
     try:
@@ -140,9 +141,9 @@ def _hyperparameters(raw: dict[str, Any], *, method: str, seed: int | None) -> d
     except TypeError as exc:
         unknown = re.search(r"'(\w+)'", str(exc))
         name = unknown.group(1) if unknown else "?"
-        raise ApiError(f"Unknown hyperparameter {name!r}.", param=f"hyperparameters.{name}") from None
+        raise InvalidRequest(f"Unknown hyperparameter {name!r}.", param=f"hyperparameters.{name}") from None
     except ConfigError as exc:
-        raise ApiError(exc.message, param=exc.field) from None
+        raise InvalidRequest(exc.message, param=exc.field) from None
     return options if split is None else {**options, "validation_split": split}
 
 
@@ -159,12 +160,12 @@ def finetune_job_create(
     name: str = "",
 ) -> FineTuneJob:
     if method not in FineTuneJob.Method.values:
-        raise ApiError(f"method must be one of {FineTuneJob.Method.values}.", param="method")
+        raise InvalidRequest(f"method must be one of {FineTuneJob.Method.values}.", param="method")
     if not _SUFFIX_RE.match(suffix):
-        raise ApiError("suffix may have up to 40 letters, digits, '-' and '_'.", param="suffix")
+        raise InvalidRequest("suffix may have up to 40 letters, digits, '-' and '_'.", param="suffix")
     base = chat_model_get(user=owner, model=model)
     if base.spec.backend != "local" or base.spec.adapter_path:
-        raise ApiError(
+        raise InvalidRequest(
             f"The model {base.id!r} cannot be fine-tuned here (only local base models can).",
             code="model_not_trainable",
             param="model",
@@ -407,7 +408,7 @@ def finetune_job_train(*, job_id: str) -> None:
         return
     try:
         config = _train_config(job)
-    except (ConfigError, KeyError, TypeError, ApiError) as exc:
+    except (ConfigError, KeyError, TypeError, DomainError) as exc:
         _fail(job_id, code="invalid_config", message=str(exc))
         return
     if storage.is_remote():
@@ -459,7 +460,7 @@ def finetune_job_cancel(*, job: FineTuneJob) -> FineTuneJob:
     with transaction.atomic():
         job = FineTuneJob.objects.select_for_update().get(pk=job.pk)
         if job.is_terminal:
-            raise ConflictError(f"The job has already {job.status}.", code="job_not_cancellable")
+            raise Conflict(f"The job has already {job.status}.", code="job_not_cancellable")
         job.cancel_requested = True
         if job.status != Status.RUNNING:
             job.status, job.finished_at = Status.CANCELLED, timezone.now()
@@ -473,7 +474,7 @@ def finetune_job_resume(*, job: FineTuneJob) -> FineTuneJob:
     with transaction.atomic():
         job = FineTuneJob.objects.select_for_update().get(pk=job.pk)
         if job.status != Status.FAILED or not job.report:
-            raise ConflictError("Only a failed job whose data was prepared can be resumed.", code="job_not_resumable")
+            raise Conflict("Only a failed job whose data was prepared can be resumed.", code="job_not_resumable")
         job.status, job.error, job.finished_at, job.cancel_requested = Status.QUEUED, None, None, False
         job.save(update_fields=["status", "error", "finished_at", "cancel_requested"])
         _event(job, "Job resumed from its last checkpoint.")
@@ -496,7 +497,7 @@ def _adapter_spec(model: FineTunedModel) -> ModelSpec | None:
         return None
     try:
         return fine_tuned_model_spec(model=model)
-    except ApiError:
+    except DomainError:
         return None
 
 
@@ -505,7 +506,7 @@ def fine_tuned_model_set_online(*, model: FineTunedModel, online: bool) -> FineT
     (every time: vLLM forgets adapters when it restarts); if that fails nothing changes and the call is a 502
     ``adapter_load_failed``. Going offline unloads it, best effort."""
     if online and model.is_deleted:
-        raise NotFoundError(f"The fine-tuned model {model.name!r} was deleted.", code="model_not_found")
+        raise NotFound(f"The fine-tuned model {model.name!r} was deleted.", code="model_not_found")
     spec = _adapter_spec(model)
     if online and spec is not None:
         upstream_adapter_load(spec=spec)
@@ -526,7 +527,7 @@ def fine_tuned_model_delete(*, model: FineTunedModel) -> FineTunedModel:
     with transaction.atomic():
         locked = FineTunedModel.objects.select_for_update().filter(pk=model.pk, deleted_at__isnull=True).first()
         if locked is None:
-            raise NotFoundError(
+            raise NotFound(
                 f"The model {model.name!r} does not exist or you do not have access to it.",
                 code="model_not_found",
                 param="model",

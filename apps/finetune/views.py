@@ -12,7 +12,6 @@ from rest_framework.views import APIView
 from apps.chat.dialects import detect_dialect, parse_tigerbot, tigerbot_completion
 from apps.chat.serializers import TigerBotChatSerializer
 from apps.chat.services import chat_complete
-from apps.chat.views import record_chat_usage
 from apps.core.legacy import LegacyApi, legacy_ok
 from apps.core.negotiation import IgnoreAcceptHeader
 from apps.core.pagination import list_body, page_params, paginate_newest_first
@@ -33,6 +32,7 @@ from apps.finetune.serializers import (
     render_tigerbot_job,
     service_status,
 )
+from apps.usage.recording import request_usage_record
 from workers.runtime.specs import GenerationResult
 
 JSON_DOC = OpenApiResponse(description="JSON object (see the README for the shape)")
@@ -261,7 +261,7 @@ def _chat_with_fine_tuned(request: Request, job_id: str, body: object) -> Genera
     served = selectors.fine_tuned_model_served(model=model)
     started = time.monotonic()
     result = chat_complete(spec=served.spec, messages=chat.messages, params=chat.params_for(served.spec))
-    record_chat_usage(request, model=served.id, result=result, started=started)
+    request_usage_record(request, model=served.id, started=started, results=[result])
     return result
 
 

@@ -19,9 +19,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.chat.models import ModelEndpoint
-from apps.chat.runtime_errors import to_api_error
+from apps.chat.runtime_errors import to_domain_error
 from apps.chat.selectors import resolve_model_path
 from apps.core.dispatch import enqueue
+from apps.core.errors import status_of
 from apps.images import selectors
 from apps.images.models import GeneratedImage, ImageJob
 from apps.usage.services import usage_record
@@ -233,14 +234,14 @@ def image_generation_run(*, job_id: str) -> None:
         )
         return
     except (RuntimeErrorBase, ValueError) as exc:
-        api_error = to_api_error(exc)
+        error = to_domain_error(exc)
         _finish(
             job_id,
             status=ImageJob.Status.FAILED,
-            error_code=api_error.error_code,
-            error_message=str(api_error.detail),
-            error_param=api_error.param or "",
-            error_status=api_error.status_code,
+            error_code=error.code,
+            error_message=error.message,
+            error_param=error.param or "",
+            error_status=status_of(error),
         )
         return
     except Exception as exc:

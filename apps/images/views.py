@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.errors import ApiError, NotFoundError
+from apps.core.errors import domain_error_for_status
 from apps.core.legacy import LegacyApi, legacy_ok
 from apps.images import selectors, services
 from apps.images.models import ImageJob
@@ -24,14 +24,15 @@ from apps.images.serializers import (
     render_images,
     render_job,
 )
+from workers.errors import DomainError, InvalidRequest, NotFound
 
 
-def _job_error(job: ImageJob) -> ApiError:
-    return ApiError(
+def _job_error(job: ImageJob) -> DomainError:
+    return domain_error_for_status(
+        job.error_status or 503,
         job.error_message or "The generation failed.",
         code=job.error_code or "generation_failed",
         param=job.error_param or None,
-        status_code=job.error_status or 503,
     )
 
 
@@ -82,7 +83,7 @@ class ImageGenerationDetailApi(APIView):
         try:
             wait = min(max(float(request.query_params.get("wait", 0)), 0.0), 30.0)
         except ValueError:
-            raise ApiError("wait must be a number of seconds.", param="wait") from None
+            raise InvalidRequest("wait must be a number of seconds.", param="wait") from None
         job = selectors.image_job_wait(job=job, timeout_s=wait)
         return Response(render_job(job, selectors.image_list(job=job), request=request))
 
@@ -96,7 +97,7 @@ class ImageFileApi(APIView):
     def get(self, request: Request, image_id: str) -> FileResponse:
         image = selectors.image_get(owner=request.user, image_id=image_id)
         if not default_storage.exists(image.file.name):
-            raise NotFoundError("This image is no longer stored.", code="file_not_found")
+            raise NotFound("This image is no longer stored.", code="file_not_found")
         return FileResponse(default_storage.open(image.file.name, "rb"), content_type=image.content_type)
 
 

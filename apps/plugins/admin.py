@@ -12,9 +12,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from apps.core.errors import ApiError
 from apps.plugins import segments, selectors, services
 from apps.plugins.models import Chunk, Document, IngestRun, Plugin
+from workers.errors import DomainError
 
 
 class IngestRunInline(admin.TabularInline):
@@ -101,8 +101,8 @@ class PluginAdmin(admin.ModelAdmin):
                 hits = selectors.plugin_search_in(
                     plugin=plugin, query=query, top_k=int(top_k) if top_k.isdigit() else 10
                 )
-            except ApiError as exc:
-                error = str(exc.detail)
+            except DomainError as exc:
+                error = exc.message
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -196,8 +196,8 @@ class SegmentForm(forms.ModelForm):
             text = text.replace("\r\n", "\n")
         try:
             return segments.segment_text_clean(plugin=self.instance.document.plugin, text=text)
-        except ApiError as exc:
-            raise forms.ValidationError(str(exc.detail), code=exc.error_code) from None
+        except DomainError as exc:
+            raise forms.ValidationError(exc.message, code=exc.code) from None
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -248,8 +248,8 @@ class SegmentAdmin(admin.ModelAdmin):
             return
         try:
             segments.segment_update(segment=obj, text=text, enabled=enabled)
-        except ApiError as exc:
-            self.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
+        except DomainError as exc:
+            self.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
 
     def _set_enabled(self, request: HttpRequest, queryset: QuerySet[Chunk], *, enabled: bool) -> None:
         changed, skipped = segments.segments_set_enabled(segments=queryset, enabled=enabled)

@@ -23,9 +23,9 @@ from django.conf import settings
 from apps.chat.models import ModelEndpoint
 from apps.chat.selectors import model_endpoint_list
 from apps.core.dispatch import enqueue
-from apps.core.errors import ApiError, NotFoundError
 from apps.plugins import indexes
 from apps.plugins.models import Plugin
+from workers.errors import InvalidRequest, NotFound
 from workers.retrieval.embeddings import load_embedder
 
 logger = logging.getLogger(__name__)
@@ -35,9 +35,7 @@ Progress = Callable[[int, int], None]
 def embedding_model_get(*, name: str) -> ModelEndpoint:
     endpoint = model_endpoint_list(kind=ModelEndpoint.Kind.EMBEDDING).filter(name=name).first()
     if endpoint is None:
-        raise NotFoundError(
-            f"The embedding model {name!r} does not exist.", code="model_not_found", param="embedding_model"
-        )
+        raise NotFound(f"The embedding model {name!r} does not exist.", code="model_not_found", param="embedding_model")
     return endpoint
 
 
@@ -50,7 +48,7 @@ def default_embedding_model_name() -> str:
 def plugin_embedding_model_set(*, plugin: Plugin, name: str) -> Plugin:
     """Switch the plugin's embedding model; its chunks are re-embedded in the background (BM25 meanwhile)."""
     if not isinstance(name, str) or not name.strip():
-        raise ApiError("embedding_model must name an embedding model.", param="embedding_model")
+        raise InvalidRequest("embedding_model must name an embedding model.", param="embedding_model")
     endpoint = embedding_model_get(name=name.strip())
     if endpoint.name != plugin.embedding_model:
         Plugin.objects.filter(pk=plugin.pk).update(embedding_model=endpoint.name)

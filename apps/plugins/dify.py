@@ -16,9 +16,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.errors import ApiError, NotFoundError, first_validation_error
+from apps.core.errors import first_validation_error, status_of
 from apps.plugins import selectors
 from apps.plugins.filters import Condition, Filter, Group
+from workers.errors import DomainError, InvalidRequest, NotFound
 
 INVALID_AUTHORIZATION_FORMAT = 1001
 AUTHORIZATION_FAILED = 1002
@@ -57,8 +58,8 @@ class DifyRetrievalSerializer(serializers.Serializer):
     metadata_condition = DifyMetadataConditionSerializer(required=False, allow_null=True, default=None)
 
 
-def _bad(message: str) -> ApiError:
-    return ApiError(message, param="metadata_condition")
+def _bad(message: str) -> DomainError:
+    return InvalidRequest(message, param="metadata_condition")
 
 
 def _number(value: Any, operator: str) -> int | float:
@@ -89,7 +90,7 @@ def _condition(*, key: str, operator: str, value: Any) -> Filter:
         if not isinstance(value, str | int | float) or isinstance(value, bool) or value == "":
             raise _bad(f"operator {operator!r} needs a date (ISO 8601 string) or a timestamp.")
         # An ISO 8601 string stays a string: compared as strings, such dates order correctly.
-        with contextlib.suppress(ApiError):
+        with contextlib.suppress(DomainError):
             value = _number(value, operator)
         return Condition(key=key, op=_TIME_OPS[operator], value=value)
     if operator == "empty":
@@ -114,7 +115,7 @@ def _condition(*, key: str, operator: str, value: Any) -> Filter:
 
 
 def metadata_condition_filter(*, condition: dict[str, Any] | None) -> Filter | None:
-    """Dify's ``metadata_condition`` as a plugin filter; operators without a clean mapping raise ``ApiError``."""
+    """Dify's ``metadata_condition`` as a plugin filter; operators without a clean mapping raise ``DomainError``."""
     if not condition or not condition["conditions"]:
         return None
     parts: list[Filter] = []
@@ -142,8 +143,11 @@ def dify_exception_handler(exc: Exception, context: dict[str, Any]) -> Response 
                 "Invalid Authorization header format. Expected 'Bearer <api-key>' format.",
             )
         return _error(403, AUTHORIZATION_FAILED, f"Authorization failed: {exc.detail}")
-    if isinstance(exc, NotFoundError):
+    if isinstance(exc, NotFound):
         return _error(404, KNOWLEDGE_NOT_FOUND, "The knowledge does not exist.")
+    if isinstance(exc, DomainError):
+        message = exc.message if not exc.param or exc.message.startswith(exc.param) else f"{exc.param}: {exc.message}"
+        return _error(status_of(exc), status_of(exc), message)
     if isinstance(exc, exceptions.ValidationError):
         param, message, _ = first_validation_error(exc.detail)
         return _error(400, 400, f"{param}: {message}" if param else message)
@@ -151,10 +155,7 @@ def dify_exception_handler(exc: Exception, context: dict[str, Any]) -> Response 
         headers = {}
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
-        message = str(exc.detail)
-        if isinstance(exc, ApiError) and exc.param and not message.startswith(exc.param):
-            message = f"{exc.param}: {message}"
-        return _error(exc.status_code, exc.status_code, message, headers)
+        return _error(exc.status_code, exc.status_code, str(exc.detail), headers)
     return None
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KeyTransform
 
-from apps.core.errors import ApiError
+from workers.errors import DomainError, InvalidRequest
 
 MAX_DEPTH = 5
 MAX_CONDITIONS = 50
@@ -55,8 +55,8 @@ class _Parser:
         self.param = param
         self.conditions = 0
 
-    def fail(self, path: str, message: str) -> ApiError:
-        return ApiError(f"{path}: {message}", param=self.param)
+    def fail(self, path: str, message: str) -> DomainError:
+        return InvalidRequest(f"{path}: {message}", param=self.param)
 
     def node(self, value: Any, path: str, depth: int) -> Filter:
         if depth > MAX_DEPTH:
@@ -110,7 +110,7 @@ class _Parser:
 
 
 def filters_parse(*, value: Any, param: str = "filters") -> Filter | None:
-    """The validated filter tree (None for no filter); a malformed one raises ``ApiError`` naming ``param``."""
+    """The validated filter tree (None for no filter); a malformed one raises ``DomainError`` naming ``param``."""
     if value is None:
         return None
     return _Parser(param).node(value, param, depth=1)

@@ -15,7 +15,7 @@ from xml.etree.ElementTree import ParseError
 
 from defusedxml import ElementTree
 
-from apps.core.errors import ApiError
+from workers.errors import DomainError, InvalidRequest, PayloadTooLarge
 
 TEXT_EXTENSIONS = (".md", ".markdown", ".txt")
 SUPPORTED_EXTENSIONS = (*TEXT_EXTENSIONS, ".jsonl", ".pdf", ".docx")
@@ -50,8 +50,8 @@ def _hash(*parts: str | bytes) -> str:
     return digest.hexdigest()
 
 
-def _error(message: str, *, code: str, param: str, status_code: int = 400) -> ApiError:
-    return ApiError(message, code=code, param=param, status_code=status_code)
+def _error(message: str, *, code: str, param: str) -> DomainError:
+    return InvalidRequest(message, code=code, param=param)
 
 
 def decode_text(data: bytes, *, name: str, param: str) -> str:
@@ -108,7 +108,7 @@ def _docx_text(data: bytes, *, name: str, param: str) -> str:
         with zipfile.ZipFile(BytesIO(data)) as archive:
             info = archive.getinfo("word/document.xml")
             if info.file_size > _DOCX_MAX_XML_BYTES:
-                raise _error(f"{name} is too large once unpacked.", code="file_too_large", param=param, status_code=413)
+                raise PayloadTooLarge(f"{name} is too large once unpacked.", param=param)
             root = ElementTree.fromstring(archive.read(info))
     except (zipfile.BadZipFile, KeyError, ParseError, OSError):
         raise _error(f"{name} is not a valid .docx file.", code="invalid_docx", param=param) from None
@@ -117,7 +117,7 @@ def _docx_text(data: bytes, *, name: str, param: str) -> str:
 
 
 def parse_file(*, name: str, data: bytes, max_bytes: int, param: str = "file") -> list[ParsedDocument]:
-    """The documents in one file (many for JSONL, one otherwise); raises ``ApiError`` for a file to reject."""
+    """The documents in one file (many for JSONL, one otherwise); raises ``DomainError`` for a file to reject."""
     filename = clean_filename(name)
     suffix = PurePath(filename).suffix.lower()
     if not filename or suffix not in SUPPORTED_EXTENSIONS:
@@ -130,12 +130,7 @@ def parse_file(*, name: str, data: bytes, max_bytes: int, param: str = "file") -
     if not data:
         raise _error(f"{filename} is empty.", code="empty_file", param=param)
     if len(data) > max_bytes:
-        raise _error(
-            f"{filename} is larger than the limit of {max_bytes} bytes.",
-            code="file_too_large",
-            param=param,
-            status_code=413,
-        )
+        raise PayloadTooLarge(f"{filename} is larger than the limit of {max_bytes} bytes.", param=param)
     stem = PurePath(filename).stem
     if suffix == ".pdf":
         if PDF_MAGIC not in data[:1024]:

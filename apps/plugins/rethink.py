@@ -12,13 +12,13 @@ from django.contrib.auth.models import AbstractUser
 
 from apps.chat.selectors import ServedModel, chat_model_get
 from apps.chat.services import chat_complete, chat_stream
-from apps.core.errors import ApiError
 from apps.plugins.filters import Filter, filters_parse
 from apps.plugins.models import Plugin
 from apps.plugins.selectors import plugin_get_usable, plugin_search_in, score_threshold_param, search_params
 from apps.plugins.services import DEFAULT_TOP_K
 from apps.rerank.selectors import RerankOption, rerank_option_parse
 from apps.search.rewrite import standalone_query
+from workers.errors import DomainError
 from workers.retrieval.analyzer import remove_stop_phrases
 from workers.retrieval.profiles import get_profile
 from workers.runtime.specs import ChatMessage, GenerationResult, SamplingParams
@@ -204,8 +204,8 @@ def _revised(
                 return
             answer = _streamed(request, messages, usage)
             break
-        except ApiError as exc:
-            if exc.error_code != "context_length_exceeded" or budget == PASSAGE_CHAR_BUDGETS[-1]:
+        except DomainError as exc:
+            if exc.code != "context_length_exceeded" or budget == PASSAGE_CHAR_BUDGETS[-1]:
                 raise
     yield from answer
 

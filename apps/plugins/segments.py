@@ -21,10 +21,10 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import Q, QuerySet
 
-from apps.core.errors import ApiError, ConflictError, NotFoundError
 from apps.plugins import dense, indexes
 from apps.plugins.models import Chunk, Document, Plugin
 from apps.plugins.parsing import ParsedDocument, parse_file
+from workers.errors import Conflict, DomainError, InvalidRequest, NotFound, PayloadTooLarge
 from workers.retrieval import chunking
 from workers.retrieval.index import ChunkOverride, HybridIndex
 from workers.retrieval.profiles import get_profile
@@ -55,7 +55,7 @@ def segment_get(*, document: Document, segment_id: str) -> Chunk:
     row_id = _row_id(segment_id)
     segment = document.chunks.filter(pk=row_id).first() if row_id is not None else None
     if segment is None:
-        raise NotFoundError("No segment with that id in this file.", code="not_found")
+        raise NotFound("No segment with that id in this file.", code="not_found")
     return segment
 
 
@@ -66,7 +66,7 @@ def paginate_by_ordinal(queryset: QuerySet[Chunk], *, after: str | None, limit: 
         row_id = _row_id(after)
         anchor = queryset.filter(pk=row_id).values("ordinal").first() if row_id is not None else None
         if anchor is None:
-            raise ApiError("No segment with that id in this list.", code="invalid_cursor", param="after")
+            raise InvalidRequest("No segment with that id in this list.", code="invalid_cursor", param="after")
         ordered = ordered.filter(ordinal__gt=anchor["ordinal"])
     rows = list(ordered[: limit + 1])
     return rows[:limit], len(rows) > limit
@@ -89,14 +89,14 @@ def chunk_overrides(*, plugin: Plugin) -> dict[str, dict[int, ChunkOverride]]:
 
 
 def segment_text_clean(*, plugin: Plugin, text: Any, param: str = "text") -> str:
-    """``text`` as a segment's new text, or ``ApiError`` (400) saying what is wrong with it."""
+    """``text`` as a segment's new text, or ``DomainError`` (400) saying what is wrong with it."""
     if not isinstance(text, str) or not text.strip():
-        raise ApiError("text must be a non-empty string.", param=param)
+        raise InvalidRequest("text must be a non-empty string.", param=param)
     if "\x00" in text:
-        raise ApiError("text must not contain NUL characters.", param=param)
+        raise InvalidRequest("text must not contain NUL characters.", param=param)
     budget = MAX_SEGMENT_BUDGETS * get_profile(kind=plugin.kind).max_tokens
     if len(text) > MAX_SEGMENT_CHARS or chunking.count_tokens(text=text) > budget:
-        raise ApiError(
+        raise InvalidRequest(
             f"text is too long for a segment of this plugin: at most {MAX_SEGMENT_CHARS} characters "
             f"and {budget} tokens.",
             code="segment_too_long",
@@ -126,7 +126,7 @@ def _apply(*, index: HybridIndex, segment: Chunk, text: str | None, enabled: boo
         for step in steps:
             changed = _embedding_fallback(step) or changed
     except KeyError:
-        raise ConflictError(
+        raise Conflict(
             "This segment is not in the plugin's index; reindex the plugin.", code="index_out_of_sync"
         ) from None
     return changed
@@ -156,7 +156,7 @@ def _dense_follow(*, plugin: Plugin) -> None:
 
 def _check_processed(document: Document) -> None:
     if document.status != Document.Status.PROCESSED:
-        raise ConflictError(
+        raise Conflict(
             f"The file is {document.status}; its segments can be changed once it is processed.",
             code="file_not_processed",
         )
@@ -166,16 +166,16 @@ def segment_update(*, segment: Chunk, text: str | None = None, enabled: bool | N
     """Edit a segment's text and/or enable or disable it; the plugin's index follows at once (BM25, and the
     vector too when the dense side is complete). Returns the updated segment."""
     if text is None and enabled is None:
-        raise ApiError("Send text and/or enabled.", param="text")
+        raise InvalidRequest("Send text and/or enabled.", param="text")
     if enabled is not None and not isinstance(enabled, bool):
-        raise ApiError("enabled must be true or false.", param="enabled")
+        raise InvalidRequest("enabled must be true or false.", param="enabled")
     plugin = segment.document.plugin
     if text is not None:
         text = segment_text_clean(plugin=plugin, text=text)
     with indexes.write_lock(plugin_id=plugin.pk):
         current = Chunk.objects.select_related("document").filter(pk=segment.pk).first()
         if current is None:
-            raise NotFoundError("No segment with that id in this file.", code="not_found")
+            raise NotFound("No segment with that id in this file.", code="not_found")
         _check_processed(current.document)
         index = indexes.open_index(plugin=plugin)
         changed = _apply(index=index, segment=current, text=text, enabled=enabled)
@@ -215,7 +215,7 @@ def segments_set_enabled(*, segments: QuerySet[Chunk], enabled: bool) -> tuple[i
                     if _apply(index=index, segment=current, text=None, enabled=enabled) or current.enabled != enabled:
                         current.enabled = enabled
                         rows.append(current)
-                except ApiError:
+                except DomainError:
                     skipped += 1
             with transaction.atomic():
                 Chunk.objects.bulk_update(rows, ["enabled"])
@@ -250,13 +250,13 @@ def _preview_text(*, parsed: ParsedDocument, param: str) -> str:
         result = pdf_extract_text(path=handle.name)
     if not result.succeeded:
         code = getattr(result.error_code, "value", result.error_code)
-        raise ApiError(
+        raise InvalidRequest(
             f"{parsed.source}: PDF text extraction failed ({code}): {result.error_message}",
             code="pdf_extraction_failed",
             param=param,
         )
     if not result.text.strip():
-        raise ApiError(f"{parsed.source} has no extractable text.", code="empty_file", param=param)
+        raise InvalidRequest(f"{parsed.source} has no extractable text.", code="empty_file", param=param)
     return result.text
 
 
@@ -266,21 +266,20 @@ def segments_preview(
     """How the plugin's profile would chunk the uploaded files (checked and parsed as uploads are) or ``text``;
     stores nothing."""
     if bool(uploads) == (text is not None):
-        raise ApiError(
+        raise InvalidRequest(
             "Send either files as multipart field `file` or a JSON `text`.", param="file" if uploads else "text"
         )
     sources: list[tuple[ParsedDocument, str]] = []
     if uploads:
         if len(uploads) > settings.PLUGINS_MAX_FILES_PER_UPLOAD:
-            raise ApiError(f"At most {settings.PLUGINS_MAX_FILES_PER_UPLOAD} files per request.", param="file")
+            raise InvalidRequest(f"At most {settings.PLUGINS_MAX_FILES_PER_UPLOAD} files per request.", param="file")
         for position, upload in enumerate(uploads):
             param = "file" if len(uploads) == 1 else f"file[{position}]"
             if upload.size > settings.PLUGINS_MAX_UPLOAD_BYTES:
-                raise ApiError(
+                raise PayloadTooLarge(
                     f"{upload.name} is larger than the limit of {settings.PLUGINS_MAX_UPLOAD_BYTES} bytes.",
                     code="file_too_large",
                     param=param,
-                    status_code=413,
                 )
             upload.seek(0)
             sources += [
@@ -291,16 +290,15 @@ def segments_preview(
             ]
     else:
         if not isinstance(text, str) or not text.strip():
-            raise ApiError("text must be a non-empty string.", param="text")
+            raise InvalidRequest("text must be a non-empty string.", param="text")
         if len(text.encode("utf-8", "surrogatepass")) > settings.PLUGINS_MAX_UPLOAD_BYTES:
-            raise ApiError(
+            raise PayloadTooLarge(
                 f"text is larger than the limit of {settings.PLUGINS_MAX_UPLOAD_BYTES} bytes.",
                 code="file_too_large",
                 param="text",
-                status_code=413,
             )
         if title is not None and (not isinstance(title, str) or len(title) > 500):
-            raise ApiError("title must be a string of at most 500 characters.", param="title")
+            raise InvalidRequest("title must be a string of at most 500 characters.", param="title")
         sources.append((ParsedDocument(external_id="", title=title or "", text=text), "text"))
     profile = get_profile(kind=plugin.kind)
     previews: list[PreviewDocument] = []

@@ -7,13 +7,13 @@ from typing import Any
 from django.contrib.auth.models import AbstractUser
 from django.db.models import Q, QuerySet
 
-from apps.core.errors import ApiError, NotFoundError
 from apps.core.tenancy import get_owned_or_404
 from apps.plugins import indexes
 from apps.plugins.filters import Condition, Filter, Group, documents_filter, filters_parse
 from apps.plugins.models import Document, IngestRun, Plugin
 from apps.rerank.selectors import RerankOption, rerank_option_parse
 from apps.rerank.services import rerank_scores
+from workers.errors import InvalidRequest, NotFound
 from workers.retrieval.profiles import get_profile
 
 MAX_TOP_K = 100
@@ -37,15 +37,15 @@ def plugin_get_owned(*, owner: AbstractUser, plugin_id: str) -> Plugin:
 def plugin_get_usable(*, user: AbstractUser, plugin: str, param: str = "plugin") -> Plugin:
     """A plugin to search: the caller's own (id or slug) first, then a built-in (slug or id)."""
     if not isinstance(plugin, str) or not plugin.strip():
-        raise ApiError("plugin must name a plugin (a built-in slug or your plugin's id).", param=param)
+        raise InvalidRequest("plugin must name a plugin (a built-in slug or your plugin's id).", param=param)
     ref = plugin.strip()
     try:
         return plugin_get_owned(owner=user, plugin_id=ref)
-    except NotFoundError:
+    except NotFound:
         pass
     found = Plugin.objects.filter(Q(slug=ref) | Q(pk=ref), owner__isnull=True, builtin=True).first()
     if found is None:
-        raise NotFoundError(f"No plugin {ref!r}.", code="plugin_not_found", param=param)
+        raise NotFound(f"No plugin {ref!r}.", code="plugin_not_found", param=param)
     return found
 
 
@@ -57,7 +57,7 @@ def document_get(*, plugin: Plugin, document_id: str) -> Document:
     """A document of a plugin the caller already owns (the plugin was fetched with ``plugin_get_owned``)."""
     document = plugin.documents.filter(pk=document_id).first()
     if document is None:
-        raise NotFoundError("No file with that id in this plugin.", code="not_found")
+        raise NotFound("No file with that id in this plugin.", code="not_found")
     return document
 
 
@@ -71,9 +71,9 @@ def search_params(
     """Validated (query, top_k, tfidf_weight, embedding_weight); unset weights come from the plugin's defaults,
     then from its retrieval profile."""
     if not isinstance(query, str) or not query.strip():
-        raise ApiError("query must be a non-empty string.", param="query")
+        raise InvalidRequest("query must be a non-empty string.", param="query")
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
-        raise ApiError(f"top_k must be an integer from 1 to {MAX_TOP_K}.", param="top_k")
+        raise InvalidRequest(f"top_k must be an integer from 1 to {MAX_TOP_K}.", param="top_k")
     profile = get_profile(kind=plugin.kind)
     weights: list[float] = []
     for name, value, fallback in (
@@ -82,10 +82,10 @@ def search_params(
     ):
         value = plugin.params.get(name, fallback) if value is None else value
         if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value < 0:
-            raise ApiError(f"{name} must be a number >= 0.", param=name)
+            raise InvalidRequest(f"{name} must be a number >= 0.", param=name)
         weights.append(float(value))
     if weights[0] + weights[1] == 0:
-        raise ApiError("tfidf_weight and embedding_weight must not both be 0.", param="embedding_weight")
+        raise InvalidRequest("tfidf_weight and embedding_weight must not both be 0.", param="embedding_weight")
     return query.strip(), top_k, weights[0], weights[1]
 
 
@@ -93,7 +93,7 @@ def score_threshold_param(*, value: Any, param: str = "score_threshold") -> floa
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value < 0:
-        raise ApiError(f"{param} must be a number >= 0.", param=param)
+        raise InvalidRequest(f"{param} must be a number >= 0.", param=param)
     return float(value)
 
 
@@ -183,7 +183,7 @@ def plugin_search(
     """Ranked passages of ``plugin`` (a built-in slug, or the caller's own plugin id or slug) for ``query``:
     dicts with doc_id (the document's external id), title, url, text, score, scores {sparse, dense} and meta
     (the document's metadata), plus a rerank score with ``rerank`` (see ``plugin_search_in``). Bad input raises
-    ``ApiError`` (400, with ``param``); another user's plugin raises ``NotFoundError``."""
+    ``DomainError`` (400, with ``param``); another user's plugin raises ``NotFound``."""
     found = plugin_get_usable(user=user, plugin=plugin)
     return plugin_search_in(
         plugin=found,

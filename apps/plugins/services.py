@@ -20,13 +20,13 @@ from django.utils.text import slugify
 
 from apps.core import storage
 from apps.core.dispatch import enqueue
-from apps.core.errors import ApiError, ConflictError
 from apps.plugins import dense, indexes, segments
 from apps.plugins.models import Chunk, Document, IngestRun, Plugin
 from apps.plugins.parsing import SUPPORTED_EXTENSIONS, ParsedDocument, parse_file
 from apps.plugins.selectors import (
     plugin_search,
 )
+from workers.errors import Conflict, DomainError, InvalidRequest, PayloadTooLarge
 from workers.retrieval import documents as corpus_documents
 from workers.retrieval.chunking import chunk_document
 from workers.retrieval.documents import Document as IndexDocument
@@ -62,14 +62,14 @@ def default_params(*, kind: str) -> dict[str, Any]:
 
 def _check_kind(kind: str) -> str:
     if kind not in Plugin.Kind.values:
-        raise ApiError(f"kind must be one of {', '.join(Plugin.Kind.values)}.", param="kind")
+        raise InvalidRequest(f"kind must be one of {', '.join(Plugin.Kind.values)}.", param="kind")
     return kind
 
 
 def plugin_create(*, owner: AbstractUser, name: str, description: str = "", kind: str = "generic") -> Plugin:
     name = (name or "").strip()
     if not name or len(name) > 100:
-        raise ApiError("name must be 1 to 100 characters.", param="name")
+        raise InvalidRequest("name must be 1 to 100 characters.", param="name")
     _check_kind(kind)
     plugin = Plugin(
         owner=owner,
@@ -81,12 +81,12 @@ def plugin_create(*, owner: AbstractUser, name: str, description: str = "", kind
     )
     plugin.slug = slugify(name, allow_unicode=True)[:100] or plugin.id
     if Plugin.objects.filter(owner=owner, slug=plugin.slug).exists():
-        raise ConflictError(f"You already have a plugin named {name!r}.", code="plugin_exists", param="name")
+        raise Conflict(f"You already have a plugin named {name!r}.", code="plugin_exists", param="name")
     try:
         with transaction.atomic():
             plugin.save()
     except IntegrityError:
-        raise ConflictError(f"You already have a plugin named {name!r}.", code="plugin_exists", param="name") from None
+        raise Conflict(f"You already have a plugin named {name!r}.", code="plugin_exists", param="name") from None
     return plugin
 
 
@@ -180,18 +180,17 @@ def documents_upload(*, plugin: Plugin, uploads: Sequence[UploadedFile]) -> list
     """Check every file, then store them all and queue their ingestion; any bad file rejects the whole request
     (4xx naming it) with nothing stored."""
     if not uploads:
-        raise ApiError("Send one or more files as multipart field `file`.", param="file")
+        raise InvalidRequest("Send one or more files as multipart field `file`.", param="file")
     if len(uploads) > settings.PLUGINS_MAX_FILES_PER_UPLOAD:
-        raise ApiError(f"At most {settings.PLUGINS_MAX_FILES_PER_UPLOAD} files per request.", param="file")
+        raise InvalidRequest(f"At most {settings.PLUGINS_MAX_FILES_PER_UPLOAD} files per request.", param="file")
     parsed: list[ParsedDocument] = []
     for position, upload in enumerate(uploads):
         param = "file" if len(uploads) == 1 else f"file[{position}]"
         if upload.size > settings.PLUGINS_MAX_UPLOAD_BYTES:  # before reading it
-            raise ApiError(
+            raise PayloadTooLarge(
                 f"{upload.name} is larger than the limit of {settings.PLUGINS_MAX_UPLOAD_BYTES} bytes.",
                 code="file_too_large",
                 param=param,
-                status_code=413,
             )
         upload.seek(0)
         parsed += parse_file(
@@ -212,7 +211,7 @@ def _files_under(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
     if not path.is_dir():
-        raise ApiError(f"{path} is neither a file nor a directory.", param="path")
+        raise InvalidRequest(f"{path} is neither a file nor a directory.", param="path")
     return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_EXTENSIONS)
 
 
@@ -234,8 +233,8 @@ def documents_import(
             parsed += parse_file(
                 name=file_path.name, data=file_path.read_bytes(), max_bytes=settings.PLUGINS_MAX_UPLOAD_BYTES
             )
-        except ApiError as exc:
-            rejected.append(_failed_document(plugin=plugin, name=file_path.name, error=str(exc.detail)))
+        except DomainError as exc:
+            rejected.append(_failed_document(plugin=plugin, name=file_path.name, error=exc.message))
     with transaction.atomic():
         queued = _upsert_documents(plugin=plugin, parsed=_last_wins(parsed), skip_unchanged=skip_unchanged)
     if not queued:
@@ -426,7 +425,9 @@ def builtins_load(
     kinds = list(only or BUILTINS)
     unknown = [kind for kind in kinds if kind not in BUILTINS]
     if unknown:
-        raise ApiError(f"Unknown built-in plugin(s) {', '.join(unknown)}; known: {', '.join(BUILTINS)}.", param="only")
+        raise InvalidRequest(
+            f"Unknown built-in plugin(s) {', '.join(unknown)}; known: {', '.join(BUILTINS)}.", param="only"
+        )
     loaded: dict[str, int] = {}
     plugins: list[Plugin] = []
     for kind in kinds:

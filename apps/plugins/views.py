@@ -9,8 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.chat.views import record_chat_usage
-from apps.core.errors import ApiError, error_body
+from apps.core.errors import domain_error_body
 from apps.core.legacy import LegacyApi, legacy_ok
 from apps.core.pagination import page_params, paginate_newest_first
 from apps.core.sse import guarded_stream, sse_response
@@ -36,6 +35,8 @@ from apps.plugins.serializers import (
     render_segment,
     render_upload,
 )
+from apps.usage.recording import request_usage_record
+from workers.errors import DomainError, InvalidRequest
 from workers.runtime.specs import GenerationResult
 
 JSON_DOC = OpenApiResponse(description="JSON object (see the README for the shape)")
@@ -51,24 +52,12 @@ def _valid(serializer_class: type, data: object) -> dict[str, Any]:
 def _files(request: Request) -> list[Any]:
     files = request.FILES.getlist("file")
     if not files:
-        raise ApiError("Send one or more files as multipart field `file`.", param="file")
+        raise InvalidRequest("Send one or more files as multipart field `file`.", param="file")
     return files
 
 
 def _plugin_detail(plugin: Any) -> dict[str, Any]:
     return render_plugin(plugin, detail=True, run=selectors.ingest_run_latest(plugin=plugin))
-
-
-def _record_usage(
-    request: Request, *, model: str, results: list[GenerationResult], started: float, status_code: int = 200
-) -> None:
-    total = GenerationResult(
-        text="",
-        prompt_tokens=sum(r.prompt_tokens for r in results),
-        completion_tokens=sum(r.completion_tokens for r in results),
-        finish_reason="stop",
-    )
-    record_chat_usage(request, model=model, result=total, started=started, status_code=status_code)
 
 
 # --- /v1/plugin/custom/plugins --------------------------------------------------------------------------
@@ -253,19 +242,17 @@ class PluginChatApi(APIView):
             try:
                 body = rethink.rethink(prepared, usage=results)
             finally:
-                _record_usage(request, model=prepared.model.id, results=results, started=started)
+                request_usage_record(request, model=prepared.model.id, results=results, started=started)
             return Response(body)
 
-        def on_error(exc: ApiError) -> list[Any]:
-            body = error_body(
-                message=str(exc.detail), code=exc.error_code, status_code=exc.status_code, param=exc.param
-            )
+        def on_error(exc: DomainError) -> list[Any]:
+            body = domain_error_body(exc)
             return [{"finished": True, **body}]
 
         events = guarded_stream(
             rethink.rethink_events(prepared, usage=results, stream=True),
             on_error=on_error,
-            on_close=lambda: _record_usage(request, model=prepared.model.id, results=results, started=started),
+            on_close=lambda: request_usage_record(request, model=prepared.model.id, results=results, started=started),
         )
         return sse_response(events)
 
@@ -313,7 +300,7 @@ class LegacyUploadApi(LegacyApi):
     def post(self, request: Request) -> Response:
         plugin_id = request.data.get("pluginId")
         if not plugin_id:
-            raise ApiError("pluginId is required.", param="pluginId")
+            raise InvalidRequest("pluginId is required.", param="pluginId")
         plugin = selectors.plugin_get_owned(owner=request.user, plugin_id=str(plugin_id))
         documents = services.documents_upload(plugin=plugin, uploads=_files(request))
         return legacy_ok({"files": [render_upload(d) for d in documents]})
@@ -336,7 +323,7 @@ class LegacyRethinkApi(LegacyApi):
         try:
             body = rethink.rethink(prepared, usage=results)
         finally:
-            _record_usage(request, model=prepared.model.id, results=results, started=started)
+            request_usage_record(request, model=prepared.model.id, results=results, started=started)
         return legacy_ok(
             {"result": [body["result"]], "steps": body["steps"], "search_result": body.get("search_result", [])}
         )

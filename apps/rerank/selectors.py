@@ -7,7 +7,7 @@ from typing import Any
 
 from apps.chat.models import ModelEndpoint
 from apps.chat.selectors import model_endpoint_of_kind_get
-from apps.core.errors import ApiError
+from workers.errors import InvalidRequest
 
 # First-stage candidates a reranker scores in plugin search: by default max(4 × top_k, 20), at most this many.
 MAX_RERANK_CANDIDATES = 100
@@ -37,7 +37,7 @@ def top_n_param(*, value: Any, param: str, maximum: int | None = None) -> int | 
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (maximum and value > maximum):
         bound = f" to {maximum}" if maximum else " or more"
-        raise ApiError(f"{param} must be an integer from 1{bound}.", param=param)
+        raise InvalidRequest(f"{param} must be an integer from 1{bound}.", param=param)
     return value
 
 
@@ -48,10 +48,12 @@ def rerank_option_parse(*, value: Any, param: str = "rerank") -> RerankOption | 
     if isinstance(value, str):
         return RerankOption(endpoint=rerank_model_get(model=value, param=param))
     if not isinstance(value, dict):
-        raise ApiError(f'{param} must be a rerank model\'s name or {{"model": name, "top_n": int}}.', param=param)
+        raise InvalidRequest(f'{param} must be a rerank model\'s name or {{"model": name, "top_n": int}}.', param=param)
     if unknown := sorted(set(value) - RERANK_OPTION_KEYS):
-        raise ApiError(f"{param} takes only model and top_n, not {', '.join(unknown)}.", param=f"{param}.{unknown[0]}")
+        raise InvalidRequest(
+            f"{param} takes only model and top_n, not {', '.join(unknown)}.", param=f"{param}.{unknown[0]}"
+        )
     if value.get("model") is None:
-        raise ApiError(f"{param}.model is required.", param=f"{param}.model")
+        raise InvalidRequest(f"{param}.model is required.", param=f"{param}.model")
     top_n = top_n_param(value=value.get("top_n"), param=f"{param}.top_n", maximum=MAX_RERANK_CANDIDATES)
     return RerankOption(endpoint=rerank_model_get(model=value["model"], param=f"{param}.model"), top_n=top_n)

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from apps.chat.models import ModelEndpoint
-from apps.chat.runtime_errors import error_from_dict, to_api_error
+from apps.chat.runtime_errors import to_domain_error
 from apps.chat.selectors import resolve_model_path
 from apps.core.dispatch import serve_call
 from apps.rerank.selectors import rerank_model_get
 from apps.rerank.tasks import rerank_task
+from workers.errors import DomainError
 from workers.retrieval.rerank import RerankScores, UpstreamReranker
 from workers.runtime.errors import RuntimeErrorBase
 
@@ -41,11 +42,11 @@ def rerank_scores(*, endpoint: ModelEndpoint, query: str, passages: Sequence[str
         try:
             return reranker.score(query=query, passages=passages)
         except RuntimeErrorBase as exc:
-            raise to_api_error(exc) from exc
+            raise to_domain_error(exc) from exc
     model_dir = resolve_model_path(endpoint.path)
     output = serve_call(rerank_task, model_dir, query, list(passages))
     if "error" in output:
-        raise error_from_dict(output["error"])
+        raise DomainError.from_dict(output["error"])
     return RerankScores(scores=output["scores"], tokens=output["tokens"])
 
 

@@ -9,12 +9,12 @@ from typing import Any
 from django.contrib.auth.models import AbstractUser
 
 from apps.chat.augment import Augmented
-from apps.core.errors import ApiError
 from apps.plugins.filters import filters_parse
 from apps.plugins.selectors import score_threshold_param
 from apps.search.citations import numbered_sources, sources_block
 from apps.search.rewrite import standalone_query
 from apps.search.services import search_provider_names, unfilterable_providers, web_search
+from workers.errors import InvalidRequest
 from workers.runtime.specs import ChatMessage, ModelSpec
 
 DEFAULT_TOP_K = 5
@@ -44,24 +44,24 @@ def augment_chat_with_search(
     search = search if isinstance(search, dict) else {}
     top_k = search.get("top_k", DEFAULT_TOP_K)
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= 20:
-        raise ApiError("search.top_k must be an integer in [1, 20].", param="search.top_k")
+        raise InvalidRequest("search.top_k must be an integer in [1, 20].", param="search.top_k")
     providers = search.get("providers")
     if providers is not None and not (isinstance(providers, list) and all(isinstance(p, str) for p in providers)):
-        raise ApiError("search.providers must be a list of provider names.", param="search.providers")
+        raise InvalidRequest("search.providers must be a list of provider names.", param="search.providers")
     names = search_provider_names(providers=providers, param="search.providers")
     filters = filters_parse(value=search.get("filters"), param="search.filters")
     threshold = score_threshold_param(value=search.get("score_threshold"), param="search.score_threshold")
     for param, value in (("search.filters", filters), ("search.score_threshold", threshold)):
         unfit = unfilterable_providers(names=names) if value is not None else []
         if unfit:
-            raise ApiError(
+            raise InvalidRequest(
                 f"{param} works only with the local `plugins` search provider, not {unfit[0]!r}; "
                 'ask for it with search.providers: ["plugins"].',
                 param=param,
             )
     query, method = _search_query(spec=spec, messages=messages)
     if not query.strip():
-        raise ApiError("Search-augmented chat needs a user message with text to search for.", param="messages")
+        raise InvalidRequest("Search-augmented chat needs a user message with text to search for.", param="messages")
     results = web_search(
         user=user, query=query, top_k=top_k, providers=names, filters=filters, score_threshold=threshold
     ).results

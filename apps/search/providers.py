@@ -9,6 +9,8 @@ import httpx
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 
+from workers.errors import DomainError
+
 if TYPE_CHECKING:
     from apps.plugins.filters import Filter
 
@@ -86,7 +88,7 @@ class PluginProvider:
         score_threshold: float | None = None,
     ) -> list[SearchResult]:
         """``filters`` (parsed) and ``score_threshold`` (checked) as for ``/v1/plugin/search``."""
-        from apps.core.errors import ApiError
+
         from apps.plugins.selectors import plugin_search
 
         try:
@@ -98,8 +100,8 @@ class PluginProvider:
                 filters=filters,
                 score_threshold=score_threshold,
             )
-        except ApiError as exc:
-            raise ProviderError(f"plugin {self.plugin!r}: {exc.detail}") from exc
+        except DomainError as exc:
+            raise ProviderError(f"plugin {self.plugin!r}: {exc.message}") from exc
         return [
             SearchResult(
                 title=hit["title"],

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from apps.chat.services import chat_complete
-from apps.core.errors import ApiError
+from workers.errors import DomainError
 from workers.retrieval.analyzer import Analyzer
 from workers.retrieval.profiles import QUESTION_WORDS
 from workers.runtime.specs import ChatMessage, GenerationResult, ModelSpec, SamplingParams
@@ -163,8 +163,8 @@ def standalone_query(
     params = SamplingParams(temperature=0, max_new_tokens=MAX_REWRITE_TOKENS)
     try:
         result = chat_complete(spec=spec, messages=rewrite_messages(history=history, question=question), params=params)
-    except ApiError as exc:
-        if exc.error_code != "context_length_exceeded":
+    except DomainError as exc:
+        if exc.code != "context_length_exceeded":
             raise
         reason, rewrite = "context_length_exceeded", ""
     else:

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 
-from apps.core.errors import ApiError
 from apps.search.breaker import CircuitBreaker
 from apps.search.providers import ProviderError, SearchResult, configured_providers
+from workers.errors import InvalidRequest, UpstreamFailed
 
 if TYPE_CHECKING:
     from apps.plugins.filters import Filter
@@ -29,7 +29,7 @@ def search_provider_names(*, providers: list[str] | None, param: str = "provider
     names = providers or (["web"] if "web" in available else ["plugins"])
     unknown = [name for name in names if name not in available]
     if unknown:
-        raise ApiError(
+        raise InvalidRequest(
             f"Unknown or unconfigured search provider {unknown[0]!r}; available: {sorted(available)}.", param=param
         )
     return names
@@ -59,7 +59,7 @@ def web_search(
     if filters is not None or score_threshold is not None:
         unfit = unfilterable_providers(names=names)
         if unfit:
-            raise ApiError(
+            raise InvalidRequest(
                 f"Search provider {unfit[0]!r} cannot apply filters or score_threshold.",
                 param="filters" if filters is not None else "score_threshold",
             )
@@ -85,7 +85,5 @@ def web_search(
         answered.append(name)
         results += found
     if not answered:
-        raise ApiError(
-            f"No search provider answered ({'; '.join(failures)}).", code="search_unavailable", status_code=502
-        )
+        raise UpstreamFailed(f"No search provider answered ({'; '.join(failures)}).", code="search_unavailable")
     return SearchResponse(results=results[: top_k * len(answered)], providers=answered)

@@ -12,7 +12,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.errors import ApiError, NotFoundError
 from apps.core.pagination import list_body, page_params, paginate_newest_first
 from apps.text import selectors
 from apps.text.models import SummarizationJob, TextJob
@@ -31,6 +30,7 @@ from apps.text.serializers import (
 )
 from apps.text.services import pdf2text, summarization
 from apps.text.services.jobs import file_too_large, text_job_fail_if_stale, text_jobs_fail_stale
+from workers.errors import NotFound, PayloadTooLarge
 
 J = TypeVar("J", bound=TextJob)
 
@@ -54,12 +54,11 @@ def _reject_oversized_body(request: Request, *, max_bytes: int) -> None:
         return
     if not request.content_type.startswith("multipart/"):
         if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
-            raise ApiError(
+            raise PayloadTooLarge(
                 f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes; send "
                 "long documents as a file.",
                 code="input_too_long",
                 param="text",
-                status_code=413,
             )
     elif length > max_bytes + _FORM_OVERHEAD_BYTES:
         raise file_too_large(max_bytes=max_bytes)
@@ -81,7 +80,7 @@ def _created_status(job: TextJob) -> int:
 
 def _file_response(job: TextJob, *, content_type: str) -> FileResponse:
     if not job.file or not default_storage.exists(job.file.name):
-        raise NotFoundError("The file of this job is no longer stored.", code="file_not_found")
+        raise NotFound("The file of this job is no longer stored.", code="file_not_found")
     return FileResponse(
         default_storage.open(job.file.name, "rb"), content_type=content_type, filename=job.filename or None
     )

@@ -8,14 +8,15 @@ import pytest
 
 from apps.batches.endpoints import LineAnswer
 from apps.batches.runner import LineNotRun, OverloadRetry, call_with_overload_retry
-from apps.core.errors import ApiError
+from apps.core.errors import status_of
+from workers.errors import DomainError, InvalidRequest, Unavailable
 
 FAST = OverloadRetry(first_delay_s=0.01, max_delay_s=0.02, max_wait_s=1.0)
 ANSWER = LineAnswer(body={"ok": True}, model="m", prompt_tokens=1, completion_tokens=1)
 
 
-def _overloaded() -> ApiError:
-    return ApiError("busy", code="model_overloaded", status_code=503, retry_after_s=0)
+def _overloaded() -> DomainError:
+    return Unavailable("busy", code="model_overloaded", retry_after_s=0)
 
 
 def _answers(*replies: Exception | LineAnswer):
@@ -36,17 +37,17 @@ def test_overloaded_lines_are_retried():
 
 
 def test_other_errors_are_not_retried():
-    call = _answers(ApiError("bad", param="n"), ANSWER)
-    with pytest.raises(ApiError, match="bad"):
+    call = _answers(InvalidRequest("bad", param="n"), ANSWER)
+    with pytest.raises(DomainError, match="bad"):
         call_with_overload_retry(call, stop=threading.Event(), retry=FAST)
 
 
 def test_the_wait_is_bounded_and_ends_with_the_503():
     retry = OverloadRetry(first_delay_s=0.01, max_delay_s=0.01, max_wait_s=0.05)
     call = _answers(*[_overloaded()] * 100)
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(DomainError) as raised:
         call_with_overload_retry(call, stop=threading.Event(), retry=retry)
-    assert raised.value.status_code == 503
+    assert status_of(raised.value) == 503
 
 
 def test_a_stopped_batch_gives_up_waiting():

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from apps.chat.runtime_errors import to_api_error
+from apps.chat.runtime_errors import to_domain_error
+from apps.core.errors import status_of
 from tests.chat.fake_vllm import BASE_MODEL, FakeVLLM, answer
 from workers.runtime import engine, upstream_lora
 from workers.runtime.errors import UpstreamError
@@ -194,8 +195,8 @@ def test_when_every_replica_is_down_each_is_tried_and_the_error_says_so() -> Non
     with pytest.raises(UpstreamUnavailableError) as error:
         engine.stream(spec=spec_for(dead), messages=HI, params=PARAMS)
     assert "the upstream replica of model 'smol' after 2 attempts" in error.value.message
-    api_error = to_api_error(error.value)
-    assert (api_error.status_code, api_error.error_code) == (502, "upstream_error")
+    api_error = to_domain_error(error.value)
+    assert (status_of(api_error), api_error.code) == (502, "upstream_error")
 
 
 def test_a_replica_is_health_checked_back_into_rotation(

@@ -18,11 +18,11 @@ from django.core.management import call_command
 from apps.chat.models import ModelEndpoint
 from apps.chat.selectors import chat_model_get, serving_spec
 from apps.chat.services import model_endpoint_register
-from apps.core.errors import ApiError
 from apps.finetune.models import FineTunedModel, FineTuneJob, TrainingFile
 from apps.finetune.services import finetune_job_create
 from tests.chat.fake_vllm import BASE_MODEL, FakeVLLM, answer
 from tests.chat.vllm_fixtures import VLLM_ADAPTERS
+from workers.errors import DomainError
 from workers.runtime.replicas import replica_health
 
 QUESTION = "Who are you?"
@@ -100,9 +100,9 @@ def test_a_checkpoint_served_by_vllm_is_answered_there_and_can_still_be_fine_tun
     job = finetune_job_create(owner=tenant.user, training_file=training_file, model="smol")
     assert job.base_model == "smol"
     model_endpoint_register(name="smol-up", family="hf-template", backend="openai-upstream", base_url=vllm.url)
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(DomainError) as error:
         finetune_job_create(owner=tenant.user, training_file=training_file, model="smol-up")
-    assert error.value.error_code == "model_not_trainable"
+    assert error.value.code == "model_not_trainable"
 
 
 def test_a_lora_adapter_goes_online_in_vllm_and_offline_again(

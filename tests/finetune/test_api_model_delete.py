@@ -169,9 +169,9 @@ def test_the_openai_sdk_deletes_a_fine_tuned_model(
     assert (deleted.id, deleted.object, deleted.deleted) == (mine.name, "model", True)
     assert vllm.loras == {} and not Path(mine.adapter_path).exists()
     assert mine.name not in [m.id for m in client.models.list()]
-    with pytest.raises(openai.NotFoundError):
+    with pytest.raises(openai.NotFound):
         client.models.delete(mine.name)
-    with pytest.raises(openai.NotFoundError):
+    with pytest.raises(openai.NotFound):
         client.chat.completions.create(model=mine.name, messages=[{"role": "user", "content": QUESTION}])
     with pytest.raises(openai.PermissionDeniedError):
         client.models.delete("smol")

@@ -11,9 +11,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.core.dispatch import wait_for_embedded_tasks
-from apps.core.errors import ApiError
 from apps.plugins import rethink
 from apps.search import rewrite
+from workers.errors import InvalidRequest
 from workers.runtime.specs import ChatMessage, GenerationResult
 
 BASE = "/v1/plugin/custom/plugins"
@@ -179,7 +179,7 @@ def test_a_prompt_too_long_shrinks_before_the_first_delta(
     def too_long_at_first(*, spec, messages, params, tools=None):
         opened.append(messages[-1].content)
         if len(opened) == 1:
-            raise ApiError("The prompt is too long.", code="context_length_exceeded", param="messages")
+            raise InvalidRequest("The prompt is too long.", code="context_length_exceeded", param="messages")
         return real(spec=spec, messages=messages, params=params, tools=tools)
 
     monkeypatch.setattr(rethink, "chat_stream", too_long_at_first)

@@ -1,68 +1,106 @@
-"""Typed errors raised by the runtime; the API layer maps each one to an HTTP status."""
+"""Typed errors raised by the runtime: domain errors, so the API answers them with no translation table."""
 
 from __future__ import annotations
 
+from workers.errors import DomainError, ErrorKind
 
-class RuntimeErrorBase(Exception):
+
+class RuntimeErrorBase(DomainError):
     """Base class for every error the runtime raises on purpose."""
+
+    kind = ErrorKind.INTERNAL
+    default_code = "generation_failed"
 
 
 class ModelLoadError(RuntimeErrorBase):
-    """The model, tokenizer or adapter could not be loaded (maps to 500/503)."""
+    """The model, tokenizer or adapter could not be loaded."""
+
+    kind = ErrorKind.UNAVAILABLE
+    default_code = "model_unavailable"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"The model could not be loaded: {message}")
 
 
 class InvalidMessagesError(RuntimeErrorBase):
     """The conversation (or raw prompt) cannot become a prompt, e.g. it does not end with a user turn, or a token
-    id is outside the vocabulary (maps to 400 naming ``param``)."""
+    id is outside the vocabulary."""
+
+    kind = ErrorKind.INVALID
+    default_code = "invalid_messages"
 
     def __init__(self, message: str, *, param: str = "messages") -> None:
-        super().__init__(message)
-        self.param = param
+        super().__init__(message, param=param)
 
 
 class InvalidConstraintError(RuntimeErrorBase):
-    """A structured-output request (JSON schema, required tool call) that the grammar engine cannot enforce
-    (maps to 400 naming ``param``)."""
+    """A structured-output request (JSON schema, required tool call) that the grammar engine cannot enforce."""
+
+    kind = ErrorKind.INVALID
+    default_code = "invalid_schema"
 
     def __init__(self, message: str, *, param: str) -> None:
-        super().__init__(message)
-        self.param = param
+        super().__init__(message, param=param)
 
 
 class InputTooLongError(RuntimeErrorBase):
-    """Even the system prompt plus the last user turn do not fit the model's input budget (maps to 400)."""
+    """Even the system prompt plus the last user turn do not fit the model's input budget."""
+
+    kind = ErrorKind.INVALID
+    default_code = "context_length_exceeded"
 
     def __init__(self, *, prompt_tokens: int, max_input_tokens: int, param: str = "messages") -> None:
         after = " after dropping all earlier turns" if param == "messages" else ""
         super().__init__(
-            f"prompt needs {prompt_tokens} tokens{after}, but the model accepts at most {max_input_tokens}"
+            f"prompt needs {prompt_tokens} tokens{after}, but the model accepts at most {max_input_tokens}",
+            param=param,
         )
         self.prompt_tokens = prompt_tokens
         self.max_input_tokens = max_input_tokens
-        self.param = param
 
 
 class UpstreamError(RuntimeErrorBase):
-    """The upstream API failed: connection error, HTTP error status or unreadable response (maps to 502)."""
+    """The upstream API failed: connection error, HTTP error status or unreadable response. ``reason`` is what it
+    said, without the status."""
+
+    kind = ErrorKind.UPSTREAM_FAILED
+    default_code = "upstream_error"
 
     def __init__(self, *, message: str, status: int | None = None) -> None:
-        super().__init__(f"upstream error{f' {status}' if status is not None else ''}: {message}")
+        super().__init__(f"The upstream model server failed: {message}")
         self.status = status
-        self.message = message
+        self.reason = message
 
 
 class UpstreamTimeoutError(RuntimeErrorBase):
-    """The upstream API did not answer in time (maps to 504)."""
+    """The upstream API did not answer in time."""
+
+    kind = ErrorKind.UPSTREAM_TIMEOUT
+    default_code = "upstream_timeout"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"The upstream model server did not answer in time: {message}")
 
 
 class EngineBusyError(RuntimeErrorBase):
-    """The model's engine already holds as many requests as it takes (maps to 503 with Retry-After)."""
+    """The model's engine already holds as many requests as it takes; ``retry_after_s`` says when to retry."""
+
+    kind = ErrorKind.UNAVAILABLE
+    default_code = "model_overloaded"
 
     def __init__(self, *, pending: int, retry_after_s: int) -> None:
-        super().__init__(f"the model is serving {pending} requests, its limit; retry in {retry_after_s} s")
+        super().__init__(
+            f"The model is at capacity: it is serving {pending} requests, its limit; retry in {retry_after_s} s",
+            retry_after_s=retry_after_s,
+        )
         self.pending = pending
-        self.retry_after_s = retry_after_s
 
 
 class GenerationFailedError(RuntimeErrorBase):
-    """The serving engine failed or stopped while generating (maps to 503)."""
+    """The serving engine failed or stopped while generating."""
+
+    kind = ErrorKind.UNAVAILABLE
+    default_code = "engine_failed"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"Generation failed in the serving engine: {message}")

@@ -28,7 +28,7 @@ def load_everywhere(*, spec: ModelSpec) -> list[str]:
             load_adapter(spec=spec, base_url=url)
         except UpstreamUnavailableError as exc:
             replica_health.mark_failed(url)
-            unreachable.append(exc.message)
+            unreachable.append(exc.reason)
             continue
         except (UpstreamError, UpstreamTimeoutError):
             unload_everywhere(spec=spec, urls=loaded)

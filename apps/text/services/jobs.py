@@ -18,9 +18,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.core import storage
-from apps.core.errors import ApiError
 from apps.text import notify, selectors
 from apps.text.models import JobStatus, TextJob
+from workers.errors import DomainError, InvalidRequest, PayloadTooLarge
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,14 +40,14 @@ def upload_head(upload: UploadedFile) -> bytes:
 
 def check_size(upload: UploadedFile, *, max_bytes: int) -> None:
     if not upload.size:
-        raise ApiError("The uploaded file is empty.", code="empty_file", param="file")
+        raise InvalidRequest("The uploaded file is empty.", code="empty_file", param="file")
     if upload.size > max_bytes:
         raise file_too_large(max_bytes=max_bytes)
 
 
-def file_too_large(*, max_bytes: int) -> ApiError:
-    return ApiError(
-        f"The file is larger than the limit of {max_bytes} bytes.", code="file_too_large", param="file", status_code=413
+def file_too_large(*, max_bytes: int) -> DomainError:
+    return PayloadTooLarge(
+        f"The file is larger than the limit of {max_bytes} bytes.", code="file_too_large", param="file"
     )
 
 

@@ -18,7 +18,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core import storage
-from apps.core.errors import ApiError
 from apps.text.models import JobStatus, Pdf2TextJob, new_pdf2text_id
 from apps.text.services.jobs import (
     SNIFF_BYTES,
@@ -30,6 +29,7 @@ from apps.text.services.jobs import (
     finish,
     upload_head,
 )
+from workers.errors import InvalidRequest
 from workers.pdf import PageRangeError, PdfResult, extract_pdf, inspect_pdf, parse_page_ranges, select_pages
 
 logger = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def _check_page_selection(pages: str) -> None:
     try:
         parse_page_ranges(spec=pages)
     except PageRangeError as exc:
-        raise ApiError(str(exc), code="invalid_page_range", param="pages") from None
+        raise InvalidRequest(str(exc), code="invalid_page_range", param="pages") from None
 
 
 def check_pdf_pages(*, path: str, password: str, pages: str) -> int | None:
@@ -82,7 +82,7 @@ def check_pdf_pages(*, path: str, password: str, pages: str) -> int | None:
     if not info.succeeded or info.page_count is None:
         return None
     if info.page_count > settings.PDF2TEXT_MAX_PAGES:
-        raise ApiError(
+        raise InvalidRequest(
             f"The document has {info.page_count} pages; the limit is {settings.PDF2TEXT_MAX_PAGES}.",
             code="too_many_pages",
             param="file",
@@ -91,7 +91,7 @@ def check_pdf_pages(*, path: str, password: str, pages: str) -> int | None:
         try:
             select_pages(ranges=parse_page_ranges(spec=pages), page_count=info.page_count)
         except PageRangeError as exc:
-            raise ApiError(str(exc), code="invalid_page_range", param="pages") from None
+            raise InvalidRequest(str(exc), code="invalid_page_range", param="pages") from None
     return info.page_count
 
 
@@ -107,7 +107,7 @@ def pdf2text_create(
     """Check the upload (size, PDF header, page selection, page count) and queue its extraction."""
     check_size(upload, max_bytes=settings.PDF2TEXT_MAX_BYTES)
     if not looks_like_pdf(upload_head(upload)):
-        raise ApiError(
+        raise InvalidRequest(
             "The file is not a PDF: no %PDF- header in its first 1024 bytes.", code="invalid_pdf", param="file"
         )
     if pages:

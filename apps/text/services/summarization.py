@@ -18,10 +18,9 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from apps.chat.runtime_errors import RUNTIME_ERRORS, to_api_error
+from apps.chat.runtime_errors import RUNTIME_ERRORS, to_domain_error
 from apps.chat.selectors import chat_model_get, local_model_spec
 from apps.core import storage
-from apps.core.errors import ApiError
 from apps.text.models import JobStatus, SummarizationJob, new_summarization_id
 from apps.text.services.jobs import (
     check_size,
@@ -34,6 +33,7 @@ from apps.text.services.jobs import (
 )
 from apps.text.services.pdf2text import check_pdf_pages, looks_like_pdf, pdf_extract_text
 from apps.usage.services import usage_record
+from workers.errors import DomainError, InvalidRequest, PayloadTooLarge
 from workers.runtime.specs import ChatMessage, ModelSpec, SamplingParams
 from workers.text.summarize import ContextTooSmallError, Progress, Step, TooManyRoundsError, detect_language, summarize
 
@@ -44,7 +44,7 @@ TEXT_FILE_SUFFIXES = {".txt", ".text", ".md", ".markdown"}
 
 def _decode_text_file(data: bytes) -> str:
     if b"\x00" in data and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise ApiError("The file is binary, not text.", code="unsupported_file_type", param="file")
+        raise InvalidRequest("The file is binary, not text.", code="unsupported_file_type", param="file")
     for encoding in (
         ("utf-8-sig", "utf-16", "gb18030") if data.startswith((b"\xff\xfe", b"\xfe\xff")) else ("utf-8-sig", "gb18030")
     ):
@@ -52,19 +52,18 @@ def _decode_text_file(data: bytes) -> str:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise ApiError("The text file is neither UTF-8 nor GB18030.", code="invalid_text_encoding", param="file")
+    raise InvalidRequest("The text file is neither UTF-8 nor GB18030.", code="invalid_text_encoding", param="file")
 
 
 def _check_text(text: str, *, param: str) -> str:
     text = text.replace("\x00", "")
     if not text.strip():
-        raise ApiError("There is no text to summarise.", code="empty_text", param=param)
+        raise InvalidRequest("There is no text to summarise.", code="empty_text", param=param)
     if len(text) > settings.SUMMARIZATION_MAX_INPUT_CHARS:
-        raise ApiError(
+        raise PayloadTooLarge(
             f"The text is longer than the limit of {settings.SUMMARIZATION_MAX_INPUT_CHARS} characters.",
             code="input_too_long",
             param=param,
-            status_code=413,
         )
     return text
 
@@ -82,7 +81,7 @@ def summarization_create(
 ) -> SummarizationJob:
     """Check the input (a PDF, a .txt/.md file or text) and the model, and queue the summary."""
     if (upload is None) == (text is None):
-        raise ApiError("Send either a file (multipart) or text.", param="file" if upload is None else "text")
+        raise InvalidRequest("Send either a file (multipart) or text.", param="file" if upload is None else "text")
     served = chat_model_get(user=owner, model=model)
     job_id = new_summarization_id()
     fields: dict[str, Any] = {
@@ -118,7 +117,7 @@ def _summarization_create_from_file(*, upload: UploadedFile, fields: dict[str, A
         def check(path: str) -> int | None:
             return check_pdf_pages(path=path, password=fields["password"], pages="")
     elif suffix == ".pdf":
-        raise ApiError(
+        raise InvalidRequest(
             "The file is not a PDF: no %PDF- header in its first 1024 bytes.", code="invalid_pdf", param="file"
         )
     elif suffix in TEXT_FILE_SUFFIXES or (upload.content_type or "").startswith("text/"):
@@ -130,7 +129,7 @@ def _summarization_create_from_file(*, upload: UploadedFile, fields: dict[str, A
         def check(path: str) -> int | None:
             return None
     else:
-        raise ApiError("Send a PDF, a .txt or a .md file.", code="unsupported_file_type", param="file")
+        raise InvalidRequest("Send a PDF, a .txt or a .md file.", code="unsupported_file_type", param="file")
 
     def create(name: str, page_count: int | None) -> SummarizationJob:
         return SummarizationJob.objects.create(
@@ -186,7 +185,7 @@ def _generate(*, spec: ModelSpec, prompt: str, max_new_tokens: int) -> Any:
             spec=serving_spec(spec=spec), messages=[ChatMessage(role="user", content=prompt)], params=params
         )
     except RUNTIME_ERRORS as exc:
-        raise to_api_error(exc) from exc
+        raise to_domain_error(exc) from exc
 
 
 def summarization_run(*, job_id: str) -> None:
@@ -240,8 +239,8 @@ def summarization_run(*, job_id: str) -> None:
             progress={"stage": "done", "done": 1, "total": 1},
             **usage,
         )
-    except ApiError as exc:
-        finish(running, status=JobStatus.FAILED, error_code=exc.error_code, error_message=str(exc.detail), **usage)
+    except DomainError as exc:
+        finish(running, status=JobStatus.FAILED, error_code=exc.code, error_message=exc.message, **usage)
     except ContextTooSmallError as exc:
         finish(running, status=JobStatus.FAILED, error_code="context_too_small", error_message=str(exc), **usage)
     except TooManyRoundsError as exc:

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.accounts import services
-from apps.core.errors import NotFoundError
+from workers.errors import NotFound
 
 
 class Command(BaseCommand):
@@ -17,6 +17,6 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             api_key = services.api_key_revoke_by_key_or_prefix(key_or_prefix=options["key_or_prefix"])
-        except NotFoundError as exc:
-            raise CommandError(str(exc.detail)) from None
+        except NotFound as exc:
+            raise CommandError(exc.message) from None
         self.stdout.write(f"Revoked {api_key.pk} (tb-{api_key.prefix}) of {api_key.owner.username}.")

@@ -7,10 +7,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.core.errors import ApiError
 from apps.plugins import dense, services
 from apps.plugins.management.commands._progress import Bars
 from apps.plugins.models import Plugin
+from workers.errors import DomainError
 
 
 def plugin_by_ref(ref: str) -> Plugin:
@@ -41,8 +41,8 @@ class Command(BaseCommand):
             )
             if run is not None:  # searchable by BM25 from here on; now its dense side
                 dense.dense_build(plugin_id=plugin.pk, progress=bars(f"{plugin.slug} embeddings"))
-        except ApiError as exc:
-            raise CommandError(str(exc.detail)) from None
+        except DomainError as exc:
+            raise CommandError(exc.message) from None
         finally:
             bars.close()
         for document in rejected:

@@ -13,9 +13,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.core.errors import ApiError
 from apps.plugins import services
 from apps.plugins.management.commands._progress import Bars
+from workers.errors import DomainError
 
 
 class Command(BaseCommand):
@@ -54,8 +54,8 @@ class Command(BaseCommand):
                     progress_for=bars,
                     log=lambda line: self.stdout.write(line),
                 )
-            except ApiError as exc:
-                raise CommandError(str(exc.detail)) from None
+            except DomainError as exc:
+                raise CommandError(exc.message) from None
             finally:
                 bars.close()
         for kind, count in loaded.items():
