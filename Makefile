@@ -1,5 +1,5 @@
 # `make run`  — set up (virtualenv, dependencies, database, demo credentials) and start the platform.
-# `make test` — set up and run the whole test suite.
+# `make test` — set up, lint (ruff, mypy, import rules) and run the whole test suite.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -36,13 +36,16 @@ worker: install
 serve-worker: install
 	$(VENV)/bin/celery -A tigerplatform worker -Q serve -P threads -c 32 -n serve@%h -l info
 
-test: install
-	$(PY) -m ruff check .
+test: lint
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Style, formatting, types and the import rules (pyproject.toml: [tool.ruff], [tool.mypy], [tool.importlinter]).
 lint: install
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(PY) bench/auth_overhead.py

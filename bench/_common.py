@@ -7,7 +7,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,30 +26,39 @@ def setup_django() -> None:
     call_command("migrate", verbosity=0)
 
 
+def bench_port() -> int:
+    """A free-ish local port, the same for every server this bench run starts."""
+    return 18000 + os.getpid() % 1000
+
+
+def gunicorn_command(*, port: int, threads: int, extra: Sequence[str] = ()) -> list[str]:
+    """The command line of one gunicorn process of the platform on ``port``."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "tigerplatform.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "1",
+        "--threads",
+        str(threads),
+        *extra,
+        "--log-level",
+        "warning",
+    ]
+
+
 @contextmanager
 def platform_server(*, threads: int, env: dict[str, str] | None = None) -> Iterator[str]:
     """A real gunicorn server of the platform (one process, ``threads`` threads) on a free-ish local port,
     answering /healthz; yields its base URL and stops it on exit."""
     import httpx
 
-    port = 18000 + os.getpid() % 1000
+    port = bench_port()
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "tigerplatform.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--threads",
-            str(threads),
-            "--timeout",
-            "0",
-            "--log-level",
-            "warning",
-        ],
+        gunicorn_command(port=port, threads=threads, extra=("--timeout", "0")),
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
     )

@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, setup_django
+from _common import ROOT, bench_port, gunicorn_command, setup_django
 
 PDF_ROOT = ROOT.parent / "shared" / "fixtures" / "pdf"
 GOAL = 0.90
@@ -115,28 +115,9 @@ def main() -> None:
     documents = build_documents(workdir)
     mode = "worker (Redis, async job)" if settings.REDIS_URL else "embedded (job runs inside the POST)"
 
-    port = 18000 + os.getpid() % 1000
+    port = bench_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    processes = [
-        start(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "tigerplatform.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "1",
-                "--threads",
-                "4",
-                "--log-level",
-                "warning",
-            ],
-            env,
-            workdir / "gunicorn.log",
-        )
-    ]
+    processes = [start(gunicorn_command(port=port, threads=4), env, workdir / "gunicorn.log")]
     if settings.REDIS_URL:
         processes.append(
             start(

@@ -28,9 +28,10 @@ class QueueTimeLimits:
         from django.conf import settings
 
         queue = queue_for_task(task.name)
-        soft, hard = settings.CELERY_QUEUE_TIME_LIMITS.get(queue, (None, None))
-        if soft is None:
+        limits: tuple[int, int] | None = settings.CELERY_QUEUE_TIME_LIMITS.get(queue)
+        if limits is None:
             return None
+        soft, hard = limits
         return {"soft_time_limit": task.soft_time_limit or soft, "time_limit": task.time_limit or hard}
 
 

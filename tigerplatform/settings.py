@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -145,7 +146,7 @@ Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)  # whitenoise warns on ever
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
 MODELS_DIR = env.path("MODELS_DIR", default=VAR_DIR / "models")
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
@@ -203,7 +204,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
     ],
     "EXCEPTION_HANDLER": "apps.core.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.schema.ContractSchema",
     "UNAUTHENTICATED_USER": None,
 }
 
@@ -222,8 +223,18 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # Swagger UI would otherwise load a validator badge from validator.swagger.io (and send it the schema URL).
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "apps.core.schema.document_errors"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.core.schema.document_errors",
+        "apps.core.schema.pydantic_to_openapi30",
+    ],
 }
+
+# --- Chat model sources and augmentation (apps/chat/registry.py) -----------------------------------------
+# Asked in order, after the registered model endpoints, to resolve, list and delete a caller's models.
+CHAT_MODEL_SOURCES: list[str] = ["apps.finetune.model_source.fine_tuned_models"]
+# What answers `internet: true` on a chat ("" turns search-augmented chat off).
+CHAT_SEARCH_AUGMENTER: str = "apps.search.augment.augment_chat_with_search"
 
 # --- Metrics (apps/metrics, README "Metrics") ------------------------------------------------------
 # GET /metrics answers requests from these networks, and any request bearing METRICS_TOKEN.
@@ -363,7 +374,7 @@ CELERY_BEAT_SCHEDULE = {
     "finetune-fail-stale-jobs": {"task": "finetune.maintenance.fail_stale_jobs", "schedule": 60.0},
     "batches-resume-stale": {"task": "batches.maintenance.resume_stale", "schedule": 60.0},
     "plugins-resume-dense-builds": {"task": "plugins.maintenance.resume_dense_builds", "schedule": 60.0},
-    # pdf2text, summarization and image jobs whose worker vanished (reading a job checks it too).
+    # pdf2text, summarization and image jobs whose worker vanished (only this sweep ends them).
     "text-fail-stale-jobs": {"task": "text.maintenance.fail_stale_jobs", "schedule": float(TEXT_SWEEP_INTERVAL_S)},
     "images-fail-stale-jobs": {"task": "images.maintenance.fail_stale_jobs", "schedule": float(TEXT_SWEEP_INTERVAL_S)},
     # Ingest runs a killed worker left running (apps/plugins/recovery.py).

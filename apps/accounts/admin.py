@@ -23,7 +23,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_filter = ["revoked_at", "created_at"]
     search_fields = ["prefix", "name", "owner__username"]
     readonly_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at"]
-    fields = [
+    fields = (
         "id",
         "owner",
         "name",
@@ -33,18 +33,20 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "expires_at",
         "revoked_at",
         "rate_limit_per_minute",
-    ]
+    )
     actions = ["revoke_selected"]
     autocomplete_fields = ["owner"]
 
-    def get_form(self, request: HttpRequest, obj: ApiKey | None = None, **kwargs: Any) -> type[forms.ModelForm]:
+    def get_form(
+        self, request: HttpRequest, obj: ApiKey | None = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm]:
         if obj is None:
             kwargs["form"] = ApiKeyAddForm
             kwargs["fields"] = ApiKeyAddForm.Meta.fields
-        return super().get_form(request, obj, **kwargs)
+        return super().get_form(request, obj, change, **kwargs)
 
-    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
-        return ApiKeyAddForm.Meta.fields if obj is None else self.fields
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> tuple[str, ...]:
+        return tuple(ApiKeyAddForm.Meta.fields) if obj is None else self.fields
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
         return [] if obj is None else self.readonly_fields

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
@@ -56,7 +58,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         return 'Bearer realm="api"'
 
     @staticmethod
-    def _touch(api_key: ApiKey, now: timezone.datetime) -> None:
+    def _touch(api_key: ApiKey, now: datetime) -> None:
         # One write per key per resolution window instead of one per request.
         if verified_keys.should_touch(api_key.prefix) and cache.add(
             f"apikey-used:{api_key.pk}", 1, timeout=settings.API_KEY_LAST_USED_RESOLUTION_S

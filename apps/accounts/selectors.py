@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
 from apps.accounts.keys import key_matches, parse_prefix
@@ -8,7 +8,7 @@ from apps.accounts.models import ApiKey
 from apps.core.tenancy import get_owned_or_404
 
 
-def api_key_list(*, owner: AbstractUser) -> QuerySet[ApiKey]:
+def api_key_list(*, owner: User) -> QuerySet[ApiKey]:
     return ApiKey.objects.filter(owner=owner)
 
 
@@ -34,7 +34,7 @@ def api_key_for_authentication(*, prefix: str) -> ApiKey | None:
     )
 
 
-def api_key_get(*, owner: AbstractUser, key_id: str) -> ApiKey:
+def api_key_get(*, owner: User, key_id: str) -> ApiKey:
     return get_owned_or_404(ApiKey.objects.all(), owner=owner, label="API key", pk=key_id)
 
 

@@ -5,6 +5,9 @@ from typing import Any
 from rest_framework import serializers
 
 from apps.accounts.models import ApiKey
+from apps.accounts.services import CreatedApiKey
+from apps.core.fields import ConstantField, UnixTimeField
+from apps.core.serializers import PageSerializer
 
 
 class ApiKeyCreateInputSerializer(serializers.Serializer):
@@ -17,42 +20,29 @@ class ApiKeyCreateInputSerializer(serializers.Serializer):
 
 class ApiKeyOutputSerializer(serializers.Serializer):
     id = serializers.CharField()
-    object = serializers.CharField(default="api_key")
+    object = ConstantField("api_key")
     name = serializers.CharField()
     prefix = serializers.SerializerMethodField()
-    created_at = serializers.SerializerMethodField()
-    last_used_at = serializers.SerializerMethodField()
-    expires_at = serializers.SerializerMethodField()
-    revoked = serializers.SerializerMethodField()
+    created_at = UnixTimeField(allow_null=False)
+    last_used_at = UnixTimeField()
+    expires_at = UnixTimeField()
+    revoked = serializers.BooleanField(source="is_revoked")
     rate_limit_per_minute = serializers.IntegerField(source="effective_rate_limit")
 
     def get_prefix(self, obj: ApiKey) -> str:
         return f"tb-{obj.prefix}"
 
-    def get_created_at(self, obj: ApiKey) -> int:
-        return int(obj.created_at.timestamp())
-
-    def get_last_used_at(self, obj: ApiKey) -> int | None:
-        return int(obj.last_used_at.timestamp()) if obj.last_used_at else None
-
-    def get_expires_at(self, obj: ApiKey) -> int | None:
-        return int(obj.expires_at.timestamp()) if obj.expires_at else None
-
-    def get_revoked(self, obj: ApiKey) -> bool:
-        return obj.is_revoked
-
 
 class ApiKeyCreatedOutputSerializer(ApiKeyOutputSerializer):
-    key = serializers.CharField(help_text="The plaintext key. Shown only in this response.")
+    """A new key (``api_key``) with its plaintext (``plaintext``), shown only in this response."""
+
+    key = serializers.CharField(read_only=True, help_text="The plaintext key. Shown only in this response.")
+
+    def to_representation(self, instance: CreatedApiKey) -> dict[str, Any]:
+        body: dict[str, Any] = super().to_representation(instance.api_key)  # without ``key``: not stored
+        body["key"] = self.fields["key"].to_representation(instance.plaintext)
+        return body
 
 
-class ApiKeyListOutputSerializer(serializers.Serializer):
-    object = serializers.CharField(default="list")
+class ApiKeyListOutputSerializer(PageSerializer):
     data = ApiKeyOutputSerializer(many=True)
-    first_id = serializers.CharField(allow_null=True)
-    last_id = serializers.CharField(allow_null=True)
-    has_more = serializers.BooleanField()
-
-
-def render_api_key(api_key: ApiKey) -> dict[str, Any]:
-    return dict(ApiKeyOutputSerializer(api_key).data)

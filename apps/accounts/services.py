@@ -3,8 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -21,7 +20,7 @@ class CreatedApiKey:
 
 def api_key_create(
     *,
-    owner: AbstractUser,
+    owner: User,
     name: str = "",
     expires_at: datetime | None = None,
     rate_limit_per_minute: int | None = None,
@@ -57,9 +56,8 @@ def api_key_revoke_by_key_or_prefix(*, key_or_prefix: str) -> ApiKey:
         return api_key_revoke(api_key=api_key)
 
 
-def user_get_or_create(*, username: str, staff: bool = False, password: str | None = None) -> AbstractUser:
-    user_model = get_user_model()
-    user, created = user_model.objects.get_or_create(username=username)
+def user_get_or_create(*, username: str, staff: bool = False, password: str | None = None) -> User:
+    user, created = User.objects.get_or_create(username=username)
     changed = created
     if staff and not user.is_staff:
         user.is_staff = user.is_superuser = True

@@ -73,7 +73,10 @@ class ApiKeyRateThrottle(BaseThrottle):
         reset_s = (window + 1) * _WINDOW_S - now
         limit = api_key.effective_rate_limit
         count = _count_request(f"ratelimit:{api_key.pk}:{window}", window)
-        request._request.ratelimit = RateLimitState(limit=limit, remaining=max(0, limit - count), reset_s=reset_s)
+        # Read back by RateLimitHeadersMiddleware; django-stubs' HttpRequest declares no such attribute.
+        request._request.ratelimit = RateLimitState(  # type: ignore[attr-defined]
+            limit=limit, remaining=max(0, limit - count), reset_s=reset_s
+        )
         if count > limit:
             RATE_LIMITED.inc()
             self._wait = reset_s

@@ -100,7 +100,7 @@ def parse_line(*, number: int, text: str, urls: Collection[str]) -> BatchLine | 
     if data.get("method") != "POST":
         return LineError(number, custom_id, "invalid_method", f"Line {number}: method must be 'POST'.")
     url = data.get("url")
-    if url not in urls:
+    if not isinstance(url, str) or url not in urls:
         return LineError(number, custom_id, "invalid_url", f"Line {number}: url {url!r} is not one of {sorted(urls)}.")
     body = data.get("body")
     if not isinstance(body, dict):

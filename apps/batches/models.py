@@ -8,7 +8,7 @@ from django.db import models
 from django.utils import timezone
 
 from apps.core.ids import new_id
-from apps.core.job_states import JobStateManager
+from apps.core.job_states import JobStateManager, TerminalStatusMixin
 
 
 def _underscored(prefix: str) -> str:
@@ -24,7 +24,7 @@ def new_batch_request_id() -> str:
     return _underscored("batch_req")
 
 
-class Batch(models.Model):
+class Batch(TerminalStatusMixin, models.Model):
     class Status(models.TextChoices):
         VALIDATING = "validating"
         FAILED = "failed"
@@ -83,10 +83,6 @@ class Batch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} ({self.status})"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in self.TERMINAL
 
 
 class BatchRequest(models.Model):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -13,15 +13,15 @@ from apps.finetune.models import TrainingFile
 from workers.errors import NotFound
 
 
-def batch_list(*, owner: AbstractUser) -> QuerySet[Batch]:
+def batch_list(*, owner: User) -> QuerySet[Batch]:
     return Batch.objects.filter(owner=owner)
 
 
-def batch_get(*, owner: AbstractUser, batch_id: str) -> Batch:
+def batch_get(*, owner: User, batch_id: str) -> Batch:
     return get_owned_or_404(Batch.objects.all(), owner=owner, label="batch", pk=batch_id)
 
 
-def batch_input_file_get(*, owner: AbstractUser, file_id: str) -> TrainingFile:
+def batch_input_file_get(*, owner: User, file_id: str) -> TrainingFile:
     """The caller's uploaded file (any purpose: the caller checks it); another tenant's id is a 404 too."""
     found = TrainingFile.objects.filter(owner=owner, pk=file_id).first()
     if found is None:

@@ -9,6 +9,8 @@ from rest_framework import serializers
 
 from apps.batches.endpoints import batch_endpoints
 from apps.batches.models import Batch
+from apps.core.fields import BlankAsNullField, ConstantField, UnixTimeField
+from apps.core.serializers import PageSerializer
 
 MAX_METADATA_KEYS = 16
 MAX_METADATA_KEY_CHARS = 64
@@ -51,22 +53,26 @@ class BatchCreateSerializer(serializers.Serializer):
     metadata = MetadataField(required=False, allow_null=True, default=None)
 
 
-@extend_schema_field({"type": "integer", "nullable": True, "description": "Unix time in seconds"})
-class UnixTimeField(serializers.ReadOnlyField):
-    def to_representation(self, value: Any) -> int | None:
-        return int(value.timestamp()) if value else None
+class BatchErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(allow_null=True)
+    line = serializers.IntegerField(allow_null=True)
+    message = serializers.CharField(allow_null=True)
+    param = serializers.CharField(allow_null=True)
 
 
-@extend_schema_field({"type": "string", "nullable": True})
-class BlankAsNullField(serializers.ReadOnlyField):
-    def to_representation(self, value: Any) -> Any:
-        return value or None
+class BatchErrorsSerializer(serializers.Serializer):
+    object = ConstantField("list")
+    data = BatchErrorSerializer(many=True)  # type: ignore[assignment]  # a field: the metaclass moves it out of the class
 
 
 class BatchRequestCountsSerializer(serializers.Serializer):
     total = serializers.IntegerField(source="request_total")
     completed = serializers.IntegerField(source="request_completed")
     failed = serializers.IntegerField(source="request_failed")
+
+
+def _zero_count_schema(name: str) -> dict[str, Any]:
+    return {"type": "object", "properties": {name: {"type": "integer"}}, "required": [name]}
 
 
 class BatchUsageSerializer(serializers.Serializer):
@@ -76,9 +82,11 @@ class BatchUsageSerializer(serializers.Serializer):
     output_tokens_details = serializers.SerializerMethodField()
     total_tokens = serializers.SerializerMethodField()
 
+    @extend_schema_field(_zero_count_schema("cached_tokens"))
     def get_input_tokens_details(self, batch: Batch) -> dict[str, int]:
         return {"cached_tokens": 0}
 
+    @extend_schema_field(_zero_count_schema("reasoning_tokens"))
     def get_output_tokens_details(self, batch: Batch) -> dict[str, int]:
         return {"reasoning_tokens": 0}
 
@@ -90,10 +98,10 @@ class BatchSerializer(serializers.Serializer):
     """OpenAI's batch object."""
 
     id = serializers.CharField()
-    object = serializers.SerializerMethodField()
+    object = ConstantField("batch")
     endpoint = serializers.CharField()
     model = BlankAsNullField()
-    errors = serializers.JSONField(allow_null=True)
+    errors = BatchErrorsSerializer(allow_null=True)  # type: ignore[assignment]  # a field: the metaclass moves it out of the class
     input_file_id = serializers.CharField()
     completion_window = serializers.CharField()
     status = serializers.ChoiceField(choices=Batch.Status.choices)
@@ -110,19 +118,8 @@ class BatchSerializer(serializers.Serializer):
     cancelled_at = UnixTimeField()
     request_counts = BatchRequestCountsSerializer(source="*")
     usage = BatchUsageSerializer(source="*")
-    metadata = serializers.JSONField(allow_null=True)
-
-    def get_object(self, batch: Batch) -> str:
-        return "batch"
+    metadata = MetadataField(allow_null=True)
 
 
-class BatchListSerializer(serializers.Serializer):
-    object = serializers.CharField(default="list")
+class BatchListSerializer(PageSerializer):
     data = BatchSerializer(many=True)
-    first_id = serializers.CharField(allow_null=True)
-    last_id = serializers.CharField(allow_null=True)
-    has_more = serializers.BooleanField()
-
-
-def render_batch(batch: Batch) -> dict[str, Any]:
-    return BatchSerializer(batch).data

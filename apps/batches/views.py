@@ -5,9 +5,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.models import ApiKey
 from apps.batches import selectors, services
-from apps.batches.serializers import BatchCreateSerializer, BatchListSerializer, BatchSerializer, render_batch
-from apps.core.pagination import PageParamsSerializer, list_body, page_params, paginate_newest_first
+from apps.batches.serializers import BatchCreateSerializer, BatchListSerializer, BatchSerializer
+from apps.core.caller import request_user
+from apps.core.pagination import PageParamsSerializer, page_params, paginate_newest_first
+from apps.core.serializers import page_of
 
 
 class BatchListCreateApi(APIView):
@@ -15,11 +18,10 @@ class BatchListCreateApi(APIView):
         operation_id="batches_list", tags=["batches"], parameters=[PageParamsSerializer], responses=BatchListSerializer
     )
     def get(self, request: Request) -> Response:
-        services.batch_resume_stale()
         items, has_more = paginate_newest_first(
-            selectors.batch_list(owner=request.user), **page_params(request.query_params)
+            selectors.batch_list(owner=request_user(request)), **page_params(request.query_params)
         )
-        return Response(list_body(items, has_more=has_more, render=render_batch))
+        return Response(BatchListSerializer(page_of(items, has_more=has_more)).data)
 
     @extend_schema(
         operation_id="batches_create", tags=["batches"], request=BatchCreateSerializer, responses=BatchSerializer
@@ -27,19 +29,19 @@ class BatchListCreateApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = BatchCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        batch = services.batch_create(owner=request.user, api_key=request.auth, **serializer.validated_data)
-        return Response(render_batch(batch))
+        api_key = request.auth if isinstance(request.auth, ApiKey) else None
+        batch = services.batch_create(owner=request_user(request), api_key=api_key, **serializer.validated_data)
+        return Response(BatchSerializer(batch).data)
 
 
 class BatchDetailApi(APIView):
     @extend_schema(operation_id="batches_retrieve", tags=["batches"], responses=BatchSerializer)
     def get(self, request: Request, batch_id: str) -> Response:
-        services.batch_resume_stale()
-        return Response(render_batch(selectors.batch_get(owner=request.user, batch_id=batch_id)))
+        return Response(BatchSerializer(selectors.batch_get(owner=request_user(request), batch_id=batch_id)).data)
 
 
 class BatchCancelApi(APIView):
     @extend_schema(operation_id="batches_cancel", tags=["batches"], request=None, responses=BatchSerializer)
     def post(self, request: Request, batch_id: str) -> Response:
-        batch = services.batch_cancel(batch=selectors.batch_get(owner=request.user, batch_id=batch_id))
-        return Response(render_batch(batch))
+        batch = services.batch_cancel(batch=selectors.batch_get(owner=request_user(request), batch_id=batch_id))
+        return Response(BatchSerializer(batch).data)

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from apps.chat.models import ModelEndpoint
 from workers.runtime.replicas import replica_health
-from workers.runtime.upstream import base_urls
+from workers.runtime.upstream_http import base_urls
 
 
 @admin.register(ModelEndpoint)

@@ -1,16 +1,17 @@
-"""Hook for search-augmented chat (``internet: true``): the search app installs a provider here; sources are
-``{index, title, url, snippet}`` and answers cite them with ``[n]`` markers. The provider gets the request's chat
-model, for work such as making a follow-up question standalone before searching."""
+"""Search-augmented chat (``internet: true``) through the augmenter ``settings.CHAT_SEARCH_AUGMENTER`` names (the
+search app's); sources are ``{index, title, url, snippet}`` and answers cite them with ``[n]`` markers. The
+augmenter gets the request's chat model, for work such as making a follow-up question standalone before searching."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 
+from apps.chat.registry import search_augmenter
 from workers.errors import InvalidRequest
 from workers.runtime.specs import ChatMessage, ModelSpec
 
@@ -23,19 +24,15 @@ class Augmented:
     response_fields: dict[str, object] = field(default_factory=dict)
 
 
-# Called with keywords: user, messages, options (the request's extension fields) and spec (its chat model).
-SearchAugmenter = Callable[..., Augmented]
-search_augmenter: list[SearchAugmenter] = []
-
-
 def augment_with_search(
     *, user: AbstractUser, messages: Sequence[ChatMessage], options: dict[str, object], spec: ModelSpec
 ) -> Augmented:
-    if not search_augmenter:
+    augmenter = search_augmenter()
+    if augmenter is None:
         raise InvalidRequest(
             "Search-augmented chat is not available on this platform.", code="search_unavailable", param="internet"
         )
-    return search_augmenter[0](user=user, messages=messages, options=options, spec=spec)
+    return augmenter(user=user, messages=messages, options=options, spec=spec)
 
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")

@@ -62,10 +62,15 @@ def chat_completion_run(*, prepared: PreparedChat) -> ChatCompletion:
         results = [replace(r, text=keep_valid_markers(r.text, source_count=len(sources))) for r in results]
         annotations = [url_citations(r.text, sources) for r in results]
     if chat.dialect == "openai":
-        body = dialects.openai_completion(model=served.id, results=results, sources=sources, annotations=annotations)
+        body = dialects.openai_completion(
+            model=served.id,
+            results=results,
+            sources=sources,
+            annotations=annotations,
+            search_fields=prepared.search_fields,
+        )
     else:
-        body = dialects.tigerbot_completion(result=results[0], sources=sources)
-    body.update(prepared.search_fields)
+        body = dialects.tigerbot_completion(result=results[0], sources=sources, search_fields=prepared.search_fields)
     return ChatCompletion(body=body, result=dialects.combined_usage(results), model=served.id)
 
 

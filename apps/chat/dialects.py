@@ -9,13 +9,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from apps.chat import protocol
 from apps.chat.serializers import OpenAIChatSerializer, TigerBotChatSerializer
 from apps.core.sse import DONE
 from workers.errors import InvalidRequest
 from workers.runtime.specs import (
     ChatMessage,
+    FinishReason,
     GenerationResult,
     ModelSpec,
+    Role,
     SamplingParams,
     StreamChunk,
     StructuredOutput,
@@ -74,7 +77,7 @@ def _openai_message(data: dict[str, Any]) -> ChatMessage:
         ToolCall(id=c["id"], name=c["function"]["name"], arguments=c["function"]["arguments"])
         for c in data.get("tool_calls", ())
     )
-    role = "system" if data["role"] == "developer" else data["role"]
+    role: Role = "system" if data["role"] == "developer" else data["role"]
     return ChatMessage(
         role=role,
         content=data.get("content") or "",
@@ -145,8 +148,6 @@ def parse_tigerbot(body: dict[str, Any]) -> ChatRequest:
     serializer = TigerBotChatSerializer(data=body)
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
-    if not data["query"].strip():
-        raise InvalidRequest("query must not be empty.", param="query")
     messages = [ChatMessage(role="system", content=data["system"])] if data.get("system") else []
     for turn in data["session"]:
         messages += [
@@ -170,33 +171,46 @@ def parse_tigerbot(body: dict[str, Any]) -> ChatRequest:
 # --- OpenAI rendering ----------------------------------------------------------------------------------
 
 
-def _tool_calls(calls: tuple[ToolCall, ...]) -> list[dict[str, Any]]:
-    return [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls]
+def _tool_calls(calls: tuple[ToolCall, ...]) -> list[protocol.ToolCall]:
+    return [
+        protocol.ToolCall(id=c.id, type="function", function=protocol.Function(name=c.name, arguments=c.arguments))
+        for c in calls
+    ]
 
 
-def _usage(result: GenerationResult) -> dict[str, int]:
-    return {
-        "prompt_tokens": result.prompt_tokens,
-        "completion_tokens": result.completion_tokens,
-        "total_tokens": result.prompt_tokens + result.completion_tokens,
-    }
+def _usage(result: GenerationResult) -> protocol.Usage:
+    return protocol.Usage(
+        prompt_tokens=result.prompt_tokens,
+        completion_tokens=result.completion_tokens,
+        total_tokens=result.prompt_tokens + result.completion_tokens,
+    )
 
 
-def _choice_logprobs(logprobs: tuple[dict[str, Any], ...] | None) -> dict[str, Any] | None:
-    return None if logprobs is None else {"content": list(logprobs), "refusal": None}
+def _token_logprob(entry: dict[str, Any]) -> protocol.ChatCompletionTokenLogprob:
+    top = [protocol.TopLogprob(**t) for t in entry.get("top_logprobs", ())]
+    return protocol.ChatCompletionTokenLogprob(**{**entry, "top_logprobs": top})
 
 
-def _assistant_message(result: GenerationResult, annotations: list[dict[str, Any]] | None) -> dict[str, Any]:
-    message: dict[str, Any] = {
-        "role": "assistant",
-        "content": result.text if not result.tool_calls else (result.text or None),
-        "refusal": None,
-    }
+def _choice_logprobs(logprobs: tuple[dict[str, Any], ...] | None) -> protocol.ChoiceLogprobs | None:
+    if logprobs is None:
+        return None
+    return protocol.ChoiceLogprobs(content=[_token_logprob(e) for e in logprobs], refusal=None)
+
+
+def _assistant_message(
+    result: GenerationResult, annotations: list[dict[str, Any]] | None
+) -> protocol.ChatCompletionMessage:
+    fields: dict[str, Any] = {}
     if result.tool_calls:
-        message["tool_calls"] = _tool_calls(result.tool_calls)
+        fields["tool_calls"] = _tool_calls(result.tool_calls)
     if annotations is not None:
-        message["annotations"] = annotations
-    return message
+        fields["annotations"] = [protocol.Annotation.model_validate(a) for a in annotations]
+    return protocol.ChatCompletionMessage(
+        role="assistant",
+        content=result.text if not result.tool_calls else (result.text or None),
+        refusal=None,
+        **fields,
+    )
 
 
 def openai_completion(
@@ -205,29 +219,29 @@ def openai_completion(
     results: list[GenerationResult],
     sources: list[dict[str, Any]] | None = None,
     annotations: list[list[dict[str, Any]]] | None = None,
+    search_fields: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A chat.completion with one choice per result (``n``), ``annotations`` (when given) one list per result;
-    the prompt is counted once."""
+    the prompt is counted once. ``search_fields`` follow ``sources`` in a search-augmented answer."""
     choices = [
-        {
-            "index": index,
-            "message": _assistant_message(result, annotations[index] if annotations else None),
-            "finish_reason": result.finish_reason,
-            "logprobs": _choice_logprobs(result.logprobs),
-        }
+        protocol.ChatCompletionChoice(
+            index=index,
+            message=_assistant_message(result, annotations[index] if annotations else None),
+            finish_reason=result.finish_reason,
+            logprobs=_choice_logprobs(result.logprobs),
+        )
         for index, result in enumerate(results)
     ]
-    body = {
-        "id": f"chatcmpl-{uuid.uuid4().hex}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": choices,
-        "usage": _usage(combined_usage(results)),
-    }
-    if sources is not None:
-        body["sources"] = sources
-    return body
+    extra = {"sources": sources, **(search_fields or {})} if sources is not None else search_fields or {}
+    return protocol.ChatCompletion(
+        id=f"chatcmpl-{uuid.uuid4().hex}",
+        object="chat.completion",
+        created=int(time.time()),
+        model=model,
+        choices=choices,
+        usage=_usage(combined_usage(results)),
+        **extra,
+    ).dump()
 
 
 def combined_usage(results: list[GenerationResult]) -> GenerationResult:
@@ -267,57 +281,82 @@ def openai_stream(
     *, model: str, choices: list[Iterator[StreamChunk]], include_usage: bool, head: dict[str, Any] | None = None
 ) -> Iterator[Any]:
     """chat.completion.chunk events of every choice, interleaved."""
-    base = {
+    base: dict[str, Any] = {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion.chunk",
         "created": int(time.time()),
         "model": model,
     }
+    if include_usage:
+        base["usage"] = None
 
     def event(
-        index: int, delta: dict[str, Any], finish: str | None = None, logprobs: tuple[dict[str, Any], ...] | None = None
+        index: int,
+        delta: protocol.Delta,
+        finish: FinishReason | None = None,
+        logprobs: tuple[dict[str, Any], ...] | None = None,
+        **extra: Any,
     ) -> dict[str, Any]:
-        choice = {"index": index, "delta": delta, "finish_reason": finish, "logprobs": _choice_logprobs(logprobs)}
-        body = {**base, "choices": [choice]}
-        return {**body, "usage": None} if include_usage else body
+        choice = protocol.ChunkChoice(
+            index=index, delta=delta, finish_reason=finish, logprobs=_choice_logprobs(logprobs)
+        )
+        return protocol.ChatCompletionChunk(**base, choices=[choice], **extra).dump()
 
     for index in range(len(choices)):
-        yield {**event(index, {"role": "assistant", "content": ""}), **((head or {}) if index == 0 else {})}
+        yield event(index, protocol.Delta(role="assistant", content=""), **(head or {}) if index == 0 else {})
     results: list[GenerationResult] = []
     for index, chunk in interleave(choices):
         if chunk.delta or chunk.logprobs:
-            yield event(index, {"content": chunk.delta}, logprobs=chunk.logprobs)
+            yield event(index, protocol.Delta(content=chunk.delta), logprobs=chunk.logprobs)
         if chunk.finished and chunk.result is not None:
             result = chunk.result
             results.append(result)
             if result.tool_calls:
-                calls = [{"index": i, **call} for i, call in enumerate(_tool_calls(result.tool_calls))]
-                yield event(index, {"tool_calls": calls})
-            yield event(index, {}, result.finish_reason)
+                calls = [
+                    protocol.ChoiceDeltaToolCall(
+                        index=i,
+                        id=call.id,
+                        type="function",
+                        function=protocol.ChoiceDeltaFunction(name=call.name, arguments=call.arguments),
+                    )
+                    for i, call in enumerate(result.tool_calls)
+                ]
+                yield event(index, protocol.Delta(tool_calls=calls))
+            yield event(index, protocol.Delta(), result.finish_reason)
     if include_usage and results:
-        yield {**base, "choices": [], "usage": _usage(combined_usage(results))}
+        yield protocol.ChatCompletionChunk(**{**base, "usage": _usage(combined_usage(results))}, choices=[]).dump()
     yield DONE
 
 
 # --- TigerBot rendering --------------------------------------------------------------------------------
 
 
-def tigerbot_completion(*, result: GenerationResult, sources: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    body = {
-        "result": result.text,
-        "input_tokens": result.prompt_tokens,
-        "total_tokens": result.prompt_tokens + result.completion_tokens,
-    }
-    if sources is not None:
-        body["sources"] = sources
-    return body
+def tigerbot_completion(
+    *,
+    result: GenerationResult,
+    sources: list[dict[str, Any]] | None = None,
+    search_fields: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    extra = {"sources": sources, **(search_fields or {})} if sources is not None else search_fields or {}
+    return protocol.TigerBotCompletion(
+        result=result.text,
+        input_tokens=result.prompt_tokens,
+        total_tokens=result.prompt_tokens + result.completion_tokens,
+        **extra,
+    ).dump()
 
 
 def tigerbot_stream(*, chunks: Iterator[StreamChunk], head: dict[str, Any] | None = None) -> Iterator[Any]:
     if head:
-        yield {"finished": False, "new_text": "", **head}
+        yield protocol.TigerBotChunk(finished=False, new_text="", **head).dump()
     for chunk in chunks:
         if chunk.delta:
-            yield {"finished": False, "new_text": chunk.delta}
+            yield protocol.TigerBotChunk(finished=False, new_text=chunk.delta).dump()
         if chunk.finished and chunk.result is not None:
-            yield {"finished": True, **tigerbot_completion(result=chunk.result)}
+            result = chunk.result
+            yield protocol.TigerBotFinal(
+                finished=True,
+                result=result.text,
+                input_tokens=result.prompt_tokens,
+                total_tokens=result.prompt_tokens + result.completion_tokens,
+            ).dump()

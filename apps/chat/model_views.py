@@ -1,12 +1,14 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.chat.model_services import model_delete
+from apps.chat.protocol import Model, ModelDeleted
 from apps.chat.selectors import model_get
+from apps.core.caller import request_user
 
 
 class ModelDetailApi(APIView):
@@ -15,24 +17,19 @@ class ModelDetailApi(APIView):
     @extend_schema(
         operation_id="models_retrieve",
         tags=["models"],
-        responses={
-            200: OpenApiResponse(description="OpenAI model object: {id, object: 'model', created, owned_by}"),
-            404: OpenApiResponse(description="model_not_found"),
-        },
+        description="One model the caller may use; any other id is a 404 model_not_found.",
+        responses={200: Model},
     )
     def get(self, request: Request, model_id: str) -> Response:
-        return Response(model_get(user=request.user, model_id=model_id))
+        return Response(Model.model_validate(model_get(user=request_user(request), model_id=model_id)).dump())
 
     @extend_schema(
         operation_id="models_delete",
         tags=["models"],
-        responses={
-            200: OpenApiResponse(
-                description="{id, object: 'model', deleted: true}. Only the caller's own fine-tuned models."
-            ),
-            403: OpenApiResponse(description="a platform model (model_not_deletable)"),
-            404: OpenApiResponse(description="unknown, already deleted or another tenant's"),
-        },
+        description="Deletes one of the caller's own fine-tuned models. A platform model is a 403 "
+        "model_not_deletable; an unknown, already deleted or another tenant's model a 404.",
+        responses={200: ModelDeleted},
     )
     def delete(self, request: Request, model_id: str) -> Response:
-        return Response(model_delete(user=request.user, model_id=model_id))
+        deleted = model_delete(user=request_user(request), model_id=model_id)
+        return Response(ModelDeleted.model_validate(deleted).dump())

@@ -1,18 +1,18 @@
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db.models import QuerySet
 
 from apps.chat.models import ModelEndpoint
+from apps.chat.registry import model_sources
 from apps.core import storage
 from workers.errors import InvalidRequest, NotFound
-from workers.runtime.specs import ModelSpec
+from workers.runtime.specs import Backend, Dtype, Family, ModelSpec, Quantization
 
 
 @dataclass(frozen=True)
@@ -25,29 +25,23 @@ class ServedModel:
     created: int
 
 
-# Other apps (fine-tuning) add models here: resolvers find one by id, listers list a user's.
-ModelResolver = Callable[[AbstractUser, str], ServedModel | None]
-ModelLister = Callable[[AbstractUser], list[dict[str, object]]]
-extra_model_resolvers: list[ModelResolver] = []
-extra_model_listers: list[ModelLister] = []
-
-
 def resolve_model_path(path: str) -> str:
     """Relative checkpoint paths are relative to MODELS_DIR."""
     return str(path if not path or Path(path).is_absolute() else Path(settings.MODELS_DIR) / path)
 
 
 def endpoint_spec(endpoint: ModelEndpoint) -> ModelSpec:
+    # The model's choices are the spec's literals; ModelSpec checks them again when built.
     return ModelSpec(
         name=endpoint.name,
-        family=endpoint.family,
-        backend=endpoint.backend,
+        family=cast(Family, endpoint.family),
+        backend=cast(Backend, endpoint.backend),
         path=resolve_model_path(endpoint.path),
         base_url=endpoint.base_url,
         api_key=endpoint.upstream_api_key,
         upstream_model=endpoint.upstream_model or endpoint.name,
-        dtype=endpoint.dtype,
-        quantization=endpoint.quantization,
+        dtype=cast(Dtype, endpoint.dtype),
+        quantization=cast(Quantization, endpoint.quantization),
         rope_scaling=endpoint.rope_scaling,
         max_input_tokens=endpoint.max_input_tokens,
         max_new_tokens=endpoint.max_new_tokens,
@@ -68,21 +62,23 @@ def vllm_adapter_path(path: str) -> str:
     if not root:
         return path
     try:
-        relative = Path(path).resolve().relative_to(Path(settings.FINETUNE_DIR).resolve())
+        inside = Path(path).resolve().relative_to(Path(settings.FINETUNE_DIR).resolve())
     except ValueError:
         return path
-    return str(PurePosixPath(root) / PurePosixPath(relative.as_posix()))
+    return str(PurePosixPath(root) / PurePosixPath(inside.as_posix()))
 
 
 def local_model_spec(spec: ModelSpec) -> ModelSpec:
     """The spec as this host loads it: a fine-tuned adapter or weights kept in shared storage
-    (``storage:<prefix>``) replaced by its copy in this host's cache, fetched on first use."""
-    changes = {
-        field: str(storage.fetched_dir(ref=value))
-        for field, value in (("path", spec.path), ("adapter_path", spec.adapter_path))
-        if storage.is_stored_ref(value)
-    }
-    return replace(spec, **changes) if changes else spec
+    (``storage:<prefix>``) replaced by its copy in this host's cache, fetched on first use. An upstream model is
+    loaded by its server, from its own paths: unchanged."""
+    if spec.backend == "openai-upstream":
+        return spec
+
+    def local(path: str) -> str:
+        return str(storage.fetched_dir(ref=path)) if storage.is_stored_ref(path) else path
+
+    return replace(spec, path=local(spec.path), adapter_path=local(spec.adapter_path))
 
 
 def serving_spec(*, spec: ModelSpec) -> ModelSpec:
@@ -157,8 +153,8 @@ def model_list(*, user: AbstractUser) -> list[dict[str, object]]:
         model_object(id=e.name, created=int(e.created_at.timestamp()), owned_by=e.owned_by)
         for e in model_endpoint_list()
     ]
-    for lister in extra_model_listers:
-        rows += lister(user)
+    for source in model_sources():
+        rows += source.list_for(user=user)
     return rows
 
 
@@ -185,8 +181,8 @@ def chat_model_get(*, user: AbstractUser, model: str | None) -> ServedModel:
     endpoint = model_endpoint_list(kind=ModelEndpoint.Kind.CHAT).filter(name=model).first()
     if endpoint is not None:
         return _served(endpoint)
-    for resolver in extra_model_resolvers:
-        if (served := resolver(user, model)) is not None:
+    for source in model_sources():
+        if (served := source.resolve(user=user, model=model)) is not None:
             return served
     raise NotFound(
         f"The model {model!r} does not exist or you do not have access to it.", code="model_not_found", param="model"

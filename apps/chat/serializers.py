@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
+from apps.core.fields import StrictCharField, StrictRegexField, documented_as
 from workers.runtime.specs import MAX_TOP_LOGPROBS
 
 # Fields of OpenAI's API that we accept and ignore: they change nothing about the answer.
@@ -57,34 +59,71 @@ class ContentField(serializers.Field):
 
 
 class FunctionCallSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=64)
-    arguments = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    name = StrictCharField(max_length=64)
+    arguments = StrictCharField(allow_blank=True, trim_whitespace=False)
 
 
 class ToolCallSerializer(serializers.Serializer):
-    id = serializers.CharField(max_length=100)
+    id = StrictCharField(max_length=100)
     type = serializers.ChoiceField(choices=["function"], default="function")
     function = FunctionCallSerializer()
 
 
-class MessageSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=["system", "developer", "user", "assistant", "tool"])
-    content = ContentField(required=False, allow_null=True)
-    name = serializers.CharField(required=False, max_length=64)
-    tool_calls = ToolCallSerializer(many=True, required=False)
-    tool_call_id = serializers.CharField(required=False, max_length=100)
+class InstructionMessageSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=["system", "developer", "user"])
+    content = ContentField()
+    name = StrictCharField(required=False, max_length=64)
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if attrs["role"] == "tool" and not attrs.get("tool_call_id"):
-            raise serializers.ValidationError({"tool_call_id": "A tool message needs tool_call_id."})
-        if attrs["role"] != "assistant" and "content" not in attrs:
-            raise serializers.ValidationError({"content": "This field is required."})
-        return attrs
+
+class AssistantMessageSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=["assistant"])
+    content = ContentField(required=False, allow_null=True)
+    name = StrictCharField(required=False, max_length=64)
+    tool_calls = ToolCallSerializer(many=True, required=False)
+
+
+class ToolMessageSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=["tool"])
+    content = ContentField()
+    tool_call_id = StrictCharField(max_length=100, error_messages={"required": "A tool message needs tool_call_id."})
+
+
+_MESSAGE_BY_ROLE: dict[str, type[serializers.Serializer]] = {
+    "system": InstructionMessageSerializer,
+    "developer": InstructionMessageSerializer,
+    "user": InstructionMessageSerializer,
+    "assistant": AssistantMessageSerializer,
+    "tool": ToolMessageSerializer,
+}
+
+
+@extend_schema_field(
+    PolymorphicProxySerializer(
+        component_name="ChatMessage",
+        serializers=[InstructionMessageSerializer, AssistantMessageSerializer, ToolMessageSerializer],
+        resource_type_field_name=None,
+    )
+)
+class MessageField(serializers.Field):
+    """One message of a conversation, in the shape its ``role`` asks for (OpenAI's union of message types)."""
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("A message must be an object.")
+        role = data.get("role")
+        serializer_class = _MESSAGE_BY_ROLE.get(role) if isinstance(role, str) else None
+        serializer = (serializer_class or InstructionMessageSerializer)(data=data)  # the latter names a bad role
+        if not serializer.is_valid():
+            raise serializers.ValidationError(serializer.errors)
+        return dict(serializer.validated_data)
+
+    def to_representation(self, value: Any) -> Any:
+        return value
 
 
 class FunctionSpecSerializer(serializers.Serializer):
-    name = serializers.RegexField(r"^[A-Za-z0-9_-]{1,64}$")
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    name = StrictRegexField(r"^[A-Za-z0-9_-]{1,64}$")
+    description = StrictCharField(required=False, allow_blank=True, default="")
     parameters = serializers.DictField(required=False, default=dict)
 
 
@@ -93,24 +132,30 @@ class ToolSerializer(serializers.Serializer):
     function = FunctionSpecSerializer()
 
 
+@extend_schema_field({"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 1})
+class TopPField(serializers.FloatField):
+    """Nucleus sampling's probability mass, in (0, 1]: 0 would keep no token."""
+
+    def to_internal_value(self, data: Any) -> float:
+        value = super().to_internal_value(data)
+        if value <= 0:
+            raise serializers.ValidationError("top_p must be greater than 0.")
+        return value
+
+
 class SamplingFields(serializers.Serializer):
     temperature = serializers.FloatField(required=False, min_value=0, max_value=2)
-    top_p = serializers.FloatField(required=False, min_value=0, max_value=1)
+    top_p = TopPField(required=False, max_value=1)
     top_k = serializers.IntegerField(required=False, min_value=0)
     repetition_penalty = serializers.FloatField(required=False, min_value=0.01, max_value=10)
     seed = serializers.IntegerField(required=False)
     stop = StopField(required=False, allow_null=True)
     stream = serializers.BooleanField(required=False, default=False)
 
-    def validate_top_p(self, value: float) -> float:
-        if value <= 0:
-            raise serializers.ValidationError("top_p must be greater than 0.")
-        return value
-
 
 class JsonSchemaFormatSerializer(serializers.Serializer):
-    name = serializers.RegexField(r"^[A-Za-z0-9_-]{1,64}$")
-    description = serializers.CharField(required=False, allow_blank=True)
+    name = StrictRegexField(r"^[A-Za-z0-9_-]{1,64}$")
+    description = StrictCharField(required=False, allow_blank=True)
     schema = serializers.DictField(required=False, default=dict)
     strict = serializers.BooleanField(required=False, allow_null=True, default=False)
 
@@ -128,14 +173,33 @@ class ResponseFormatSerializer(serializers.Serializer):
 
 
 class OpenAIChatSerializer(SamplingFields):
-    model = serializers.CharField(max_length=200)
-    messages = MessageSerializer(many=True, allow_empty=False)
+    model = StrictCharField(max_length=200)
+    messages = serializers.ListField(child=MessageField(), allow_empty=False, min_length=1)
     max_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     max_completion_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     n = serializers.IntegerField(required=False, default=1, min_value=1, max_value=MAX_CHOICES)
     stream_options = serializers.DictField(required=False, allow_null=True)
     tools = ToolSerializer(many=True, required=False)
-    tool_choice = serializers.JSONField(required=False)
+    tool_choice = documented_as(
+        serializers.JSONField(required=False),
+        {
+            "oneOf": [
+                {"type": "string", "enum": ["none", "auto", "required"]},
+                {
+                    "type": "object",
+                    "properties": {
+                        "type": {"type": "string", "enum": ["function"]},
+                        "function": {
+                            "type": "object",
+                            "properties": {"name": {"type": "string"}},
+                            "required": ["name"],
+                        },
+                    },
+                    "required": ["type", "function"],
+                },
+            ]
+        },
+    )
     parallel_tool_calls = serializers.BooleanField(required=False, default=True)
     frequency_penalty = serializers.FloatField(required=False, allow_null=True)
     presence_penalty = serializers.FloatField(required=False, allow_null=True)
@@ -170,20 +234,30 @@ class OpenAIChatSerializer(SamplingFields):
 
 
 class SessionTurnSerializer(serializers.Serializer):
-    human = serializers.CharField(allow_blank=True, trim_whitespace=False)
-    assistant = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    human = StrictCharField(allow_blank=True, trim_whitespace=False)
+    assistant = StrictCharField(allow_blank=True, trim_whitespace=False)
 
 
 class TigerBotChatSerializer(SamplingFields):
-    model = serializers.CharField(required=False, max_length=200)
-    query = serializers.CharField(trim_whitespace=False)
+    model = StrictCharField(required=False, max_length=200)
+    query = serializers.CharField(trim_whitespace=False)  # a number is taken as text (tests pin it)
     session = SessionTurnSerializer(many=True, required=False, default=list)
     internet = serializers.BooleanField(required=False, default=False)
-    system = serializers.CharField(required=False, allow_blank=True)
+    system = StrictCharField(required=False, allow_blank=True)
     max_new_tokens = serializers.IntegerField(required=False, min_value=1)
     max_tokens = serializers.IntegerField(required=False, min_value=1)
 
+    def validate_query(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("This field may not be blank.", code="blank")
+        return value
+
 
 class LegacyGptSerializer(serializers.Serializer):
-    text = serializers.CharField(trim_whitespace=False)
-    modelVersion = serializers.CharField(required=False, max_length=200)
+    text = StrictCharField(trim_whitespace=False)
+    # Blank (as an HTML form sends an unset field) means the default model, like an absent one.
+    modelVersion = StrictCharField(required=False, allow_blank=True, max_length=200)
+
+
+class GptResultSerializer(serializers.Serializer):
+    result = serializers.ListField(child=serializers.CharField(), help_text="The answer, as a one-item list.")

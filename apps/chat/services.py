@@ -6,7 +6,7 @@ add latency in front of a server that batches and streams on its own."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -17,7 +17,7 @@ from django.db import transaction
 from apps.chat import streams
 from apps.chat.models import ModelEndpoint
 from apps.chat.runtime_errors import RUNTIME_ERRORS, to_domain_error
-from apps.chat.selectors import serving_spec
+from apps.chat.selectors import local_model_spec, serving_spec
 from apps.chat.tasks import generate_task, stream_task
 from tigerplatform.celery import app as celery_app
 from workers.errors import DomainError, UpstreamFailed, UpstreamTimeout
@@ -124,7 +124,8 @@ def chat_complete_choices(
     if _in_process(spec):
         if n == 1:
             try:
-                return [engine.generate(spec=spec, messages=messages, params=params, tools=tools, prompt=prompt)]
+                local = local_model_spec(spec)
+                return [engine.generate(spec=local, messages=messages, params=params, tools=tools, prompt=prompt)]
             except RUNTIME_ERRORS as exc:
                 raise to_domain_error(exc) from exc
         choices = chat_stream_choices(spec=spec, messages=messages, params=params, tools=tools, n=n, prompt=prompt)
@@ -154,9 +155,10 @@ def chat_stream_choices(
     spec = serving_spec(spec=spec)
     if _in_process(spec):
         opened: list[Iterator[StreamChunk]] = []
+        local = local_model_spec(spec)
         try:
             for choice in _choice_params(params, n):
-                opened.append(engine.stream(spec=spec, messages=messages, params=choice, tools=tools, prompt=prompt))
+                opened.append(engine.stream(spec=local, messages=messages, params=choice, tools=tools, prompt=prompt))
         except RUNTIME_ERRORS as exc:
             for chunks in opened:
                 chunks.close()  # type: ignore[attr-defined]
@@ -201,7 +203,9 @@ def _next_event(events: Iterator[dict[str, Any]]) -> dict[str, Any]:
         raise _worker_timeout(str(exc)) from None
 
 
-def _from_events(request_id: str, first: dict[str, Any], events: Iterator[dict[str, Any]]) -> Iterator[StreamChunk]:
+def _from_events(
+    request_id: str, first: dict[str, Any], events: Generator[dict[str, Any], None, None]
+) -> Iterator[StreamChunk]:
     event, finished = first, False
     try:
         while True:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from functools import cache
 from typing import Any
 
@@ -49,7 +49,7 @@ class StreamTimeoutError(Exception):
     """Nothing arrived within the idle timeout: the worker is gone or stuck."""
 
 
-def consume(*, request_id: str, first_timeout_s: float, idle_timeout_s: float) -> Iterator[dict[str, Any]]:
+def consume(*, request_id: str, first_timeout_s: float, idle_timeout_s: float) -> Generator[dict[str, Any], None, None]:
     """Events in order until the generator is closed; raises ``StreamTimeoutError`` on silence."""
     key, last_id, timeout_s = _KEY.format(request_id), "0-0", first_timeout_s
     try:
@@ -69,5 +69,5 @@ def _read(*, key: str, last_id: str, timeout_s: float) -> list[Any]:
         # block=0 would mean forever.
         reply = _client().xread({key: last_id}, count=256, block=max(1, int(min(remaining, _POLL_S) * 1000)))
         if reply:
-            return reply
+            return list(reply)  # RESP2: [[key, entries]]
     raise StreamTimeoutError(f"no output from the serving worker for {timeout_s:.0f} s")

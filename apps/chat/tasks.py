@@ -11,6 +11,7 @@ from celery import shared_task
 
 from apps.chat import streams
 from apps.chat.runtime_errors import RUNTIME_ERRORS, error_to_dict
+from apps.chat.selectors import local_model_spec
 from workers.runtime import engine
 from workers.runtime.specs import ChatMessage, GenerationResult, ModelSpec, SamplingParams, ToolSpec
 
@@ -19,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 def _inputs(payload: dict[str, Any]) -> dict[str, Any]:
     return {
-        "spec": ModelSpec.from_dict(payload["spec"]),
+        "spec": local_model_spec(ModelSpec.from_dict(payload["spec"])),
         "messages": [ChatMessage.from_dict(m) for m in payload["messages"]],
         "params": SamplingParams.from_dict(payload["params"]),
         "tools": [ToolSpec.from_dict(t) for t in payload["tools"]] or None,

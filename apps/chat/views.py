@@ -3,18 +3,27 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from django.http import StreamingHttpResponse
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.chat import dialects
 from apps.chat.completion import PreparedChat, chat_completion_run, chat_request_prepare
+from apps.chat.protocol import ChatCompletionResponse, Model, ModelList
 from apps.chat.selectors import chat_model_get, model_list
-from apps.chat.serializers import LegacyGptSerializer, OpenAIChatSerializer, TigerBotChatSerializer
+from apps.chat.serializers import (
+    GptResultSerializer,
+    LegacyGptSerializer,
+    OpenAIChatSerializer,
+    TigerBotChatSerializer,
+)
 from apps.chat.services import chat_complete, chat_stream_choices
+from apps.core.caller import request_user
 from apps.core.errors import domain_error_body
 from apps.core.legacy import LegacyApi, legacy_ok
+from apps.core.schema import json_or_event_stream, legacy_envelope
 from apps.core.sse import DONE, guarded_stream, sse_response
 from apps.usage.recording import request_usage_record
 from workers.errors import DomainError
@@ -25,10 +34,19 @@ class ModelListApi(APIView):
     @extend_schema(
         operation_id="models_list",
         tags=["models"],
-        responses=OpenApiResponse(description="OpenAI model list: {object: 'list', data: [model]}"),
+        responses={200: ModelList},
     )
     def get(self, request: Request) -> Response:
-        return Response({"object": "list", "data": model_list(user=request.user)})
+        models = [Model.model_validate(row) for row in model_list(user=request_user(request))]
+        return Response(ModelList(object="list", data=models).dump())
+
+
+_CHAT_DOC = (
+    "OpenAI dialect (body has `messages`): a ChatCompletion; with stream=true, `data: <ChatCompletionChunk>` events "
+    "ending with `data: [DONE]`. TigerBot dialect (body has `query`): a TigerBotCompletion; with stream=true, "
+    "`data: <TigerBotChunk>` events ({finished: false, new_text}), then one `data: <TigerBotFinal>`. An error after "
+    "a stream started is an event with `error` (OpenAI's error object), followed by `[DONE]` in the OpenAI dialect."
+)
 
 
 class ChatCompletionsApi(APIView):
@@ -40,24 +58,18 @@ class ChatCompletionsApi(APIView):
             serializers=[OpenAIChatSerializer, TigerBotChatSerializer],
             resource_type_field_name=None,
         ),
-        responses=OpenApiResponse(
-            description=(
-                "OpenAI dialect (body has `messages`): a chat.completion object, or chat.completion.chunk SSE ending "
-                "with `data: [DONE]` when stream=true. TigerBot dialect (body has `query`): "
-                "{result, input_tokens, total_tokens}, or SSE {finished, new_text} then {finished: true, result}."
-            )
-        ),
+        responses=json_or_event_stream(ChatCompletionResponse, description=_CHAT_DOC),
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> Response | StreamingHttpResponse:
         started = time.monotonic()
-        prepared = chat_request_prepare(user=request.user, body=request.data)
+        prepared = chat_request_prepare(user=request_user(request), body=request.data)
         if prepared.chat.stream:
             return self._stream(request, prepared, started)
         completion = chat_completion_run(prepared=prepared)
         request_usage_record(request, model=completion.model, started=started, results=[completion.result])
         return Response(completion.body)
 
-    def _stream(self, request: Request, prepared: PreparedChat, started: float) -> Any:
+    def _stream(self, request: Request, prepared: PreparedChat, started: float) -> StreamingHttpResponse:
         chat, model, sources = prepared.chat, prepared.served.id, prepared.sources
         choices = chat_stream_choices(
             spec=prepared.served.spec, messages=prepared.messages, params=prepared.params, tools=chat.tools, n=chat.n
@@ -101,16 +113,16 @@ class LegacyGptApi(LegacyApi):
         operation_id="legacy_gpt",
         tags=["legacy"],
         request=LegacyGptSerializer,
-        responses=OpenApiResponse(description="{code: 200, msg, data: {result: [text]}}"),
+        responses={200: legacy_envelope(GptResultSerializer)},
     )
     def post(self, request: Request) -> Response:
         serializer = LegacyGptSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        served = chat_model_get(user=request.user, model=data.get("modelVersion"))
+        served = chat_model_get(user=request_user(request), model=data.get("modelVersion") or None)
         started = time.monotonic()
         result = chat_complete(
             spec=served.spec, messages=[ChatMessage(role="user", content=data["text"])], params=SamplingParams()
         )
         request_usage_record(request, model=served.id, started=started, results=[result])
-        return legacy_ok({"result": [result.text]})
+        return legacy_ok(GptResultSerializer({"result": [result.text]}).data)

@@ -9,11 +9,20 @@ from dataclasses import replace
 from typing import Any
 
 from apps.chat.dialects import interleave
+from apps.chat.protocol import Usage
+from apps.completions.protocol import (
+    Completion,
+    CompletionChoice,
+    CompletionChunk,
+    CompletionChunkChoice,
+    CompletionFinishReason,
+    Logprobs,
+)
 from apps.core.sse import DONE
 from workers.runtime.specs import GenerationResult, Prompt, StreamChunk
 
 
-def _legacy_logprobs(entries: Sequence[dict[str, Any]] | None, *, offset: int) -> dict[str, Any] | None:
+def _legacy_logprobs(entries: Sequence[dict[str, Any]] | None, *, offset: int) -> Logprobs | None:
     """The chat shape (``[{token, logprob, top_logprobs}]``) as the legacy one: parallel lists, and text offsets
     counted from ``offset``."""
     if entries is None:
@@ -22,12 +31,17 @@ def _legacy_logprobs(entries: Sequence[dict[str, Any]] | None, *, offset: int) -
     for entry in entries:
         offsets.append(position)
         position += len(entry["token"])
-    return {
-        "tokens": [e["token"] for e in entries],
-        "token_logprobs": [e["logprob"] for e in entries],
-        "top_logprobs": [{t["token"]: t["logprob"] for t in e["top_logprobs"]} for e in entries],
-        "text_offset": offsets,
-    }
+    return Logprobs(
+        tokens=[e["token"] for e in entries],
+        token_logprobs=[e["logprob"] for e in entries],
+        top_logprobs=[{t["token"]: t["logprob"] for t in e["top_logprobs"]} for e in entries],
+        text_offset=offsets,
+    )
+
+
+def _finish_reason(result: GenerationResult) -> CompletionFinishReason:
+    """A raw-prompt completion is asked for no tools, so it stops or runs out of tokens."""
+    return "length" if result.finish_reason == "length" else "stop"
 
 
 def total_usage(results: Sequence[GenerationResult], *, n: int) -> GenerationResult:
@@ -39,12 +53,12 @@ def total_usage(results: Sequence[GenerationResult], *, n: int) -> GenerationRes
     )
 
 
-def _usage(usage: GenerationResult) -> dict[str, int]:
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
-    }
+def _usage(usage: GenerationResult) -> Usage:
+    return Usage(
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        total_tokens=usage.prompt_tokens + usage.completion_tokens,
+    )
 
 
 def completion_body(
@@ -53,25 +67,23 @@ def completion_body(
     """Choice ``i * n + j`` is the ``j``-th choice of prompt ``i``, as in OpenAI's API."""
     choices = []
     for index, result in enumerate(results):
-        prefix = prompts[index // n] if echo else ""
-        if not isinstance(prefix, str):
-            raise TypeError("echo needs text prompts")  # token-id prompts are refused before generation
+        prefix = str(prompts[index // n]) if echo else ""  # echo comes with text prompts only (the serializer)
         choices.append(
-            {
-                "text": prefix + result.text,
-                "index": index,
-                "finish_reason": result.finish_reason,
-                "logprobs": _legacy_logprobs(result.logprobs, offset=len(prefix)),
-            }
+            CompletionChoice(
+                text=prefix + result.text,
+                index=index,
+                finish_reason=_finish_reason(result),
+                logprobs=_legacy_logprobs(result.logprobs, offset=len(prefix)),
+            )
         )
-    return {
-        "id": f"cmpl-{uuid.uuid4().hex}",
-        "object": "text_completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": choices,
-        "usage": _usage(total_usage(results, n=n)),
-    }
+    return Completion(
+        id=f"cmpl-{uuid.uuid4().hex}",
+        object="text_completion",
+        created=int(time.time()),
+        model=model,
+        choices=choices,
+        usage=_usage(total_usage(results, n=n)),
+    ).dump()
 
 
 def completion_stream(
@@ -83,11 +95,20 @@ def completion_stream(
     echo: bool,
     include_usage: bool,
 ) -> Iterator[Any]:
-    base = {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()), "model": model}
+    base: dict[str, Any] = {
+        "id": f"cmpl-{uuid.uuid4().hex}",
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": model,
+    }
+    if include_usage:
+        base["usage"] = None
 
-    def event(index: int, text: str, finish: str | None = None, logprobs: Any = None) -> dict[str, Any]:
-        body = {**base, "choices": [{"text": text, "index": index, "finish_reason": finish, "logprobs": logprobs}]}
-        return {**body, "usage": None} if include_usage else body
+    def event(
+        index: int, text: str, finish: CompletionFinishReason | None = None, logprobs: Logprobs | None = None
+    ) -> dict[str, Any]:
+        choice = CompletionChunkChoice(text=text, index=index, finish_reason=finish, logprobs=logprobs)
+        return CompletionChunk(**base, choices=[choice]).dump()
 
     if echo:
         for index in range(len(choices)):
@@ -100,8 +121,8 @@ def completion_stream(
             offsets[index] += len(chunk.delta)
         if chunk.finished and chunk.result is not None:
             results[index] = chunk.result
-            yield event(index, "", chunk.result.finish_reason)
+            yield event(index, "", _finish_reason(chunk.result))
     finished = [r for r in results if r is not None]
     if include_usage and len(finished) == len(results):
-        yield {**base, "choices": [], "usage": _usage(total_usage(finished, n=n))}
+        yield CompletionChunk(**{**base, "usage": _usage(total_usage(finished, n=n))}, choices=[]).dump()
     yield DONE

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.chat.serializers import MAX_CHOICES, SamplingFields
+from apps.core.fields import StrictCharField
 from workers.runtime.specs import Prompt
 
 MAX_PROMPTS = 16
@@ -22,6 +24,20 @@ def _is_token_list(value: Any) -> bool:
     )
 
 
+_TEXT = {"type": "string", "minLength": 1}
+_TOKENS = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1}
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            _TEXT,
+            {"type": "array", "items": _TEXT, "minItems": 1, "maxItems": MAX_PROMPTS},
+            _TOKENS,
+            {"type": "array", "items": _TOKENS, "minItems": 1, "maxItems": MAX_PROMPTS},
+        ]
+    }
+)
 class PromptField(serializers.Field):
     """A string, a list of strings, a list of token ids, or a list of such lists; always a list of prompts."""
 
@@ -48,7 +64,7 @@ class PromptField(serializers.Field):
 
 
 class CompletionRequestSerializer(SamplingFields):
-    model = serializers.CharField(max_length=200)
+    model = StrictCharField(max_length=200)
     prompt = PromptField()
     max_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=16)
     n = serializers.IntegerField(required=False, default=1, min_value=1, max_value=MAX_CHOICES)

@@ -3,20 +3,29 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from django.http import StreamingHttpResponse
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.chat import dialects
 from apps.completions import responses
+from apps.completions.protocol import Completion
 from apps.completions.serializers import CompletionRequestSerializer
 from apps.completions.services import text_completion_prepare, text_completion_run, text_completion_stream
+from apps.core.caller import request_user
 from apps.core.errors import domain_error_body
+from apps.core.schema import json_or_event_stream
 from apps.core.sse import DONE, guarded_stream, sse_response
 from apps.usage.recording import request_usage_record
 from workers.errors import DomainError
 from workers.runtime.specs import GenerationResult
+
+_DOC = (
+    "A text_completion; with stream=true, `data: <CompletionChunk>` events ending with `data: [DONE]` (an error after "
+    "the stream started is an event with `error`, OpenAI's error object, then `[DONE]`)."
+)
 
 
 class CompletionsApi(APIView):
@@ -26,16 +35,11 @@ class CompletionsApi(APIView):
         operation_id="completions_create",
         tags=["chat"],
         request=CompletionRequestSerializer,
-        responses=OpenApiResponse(
-            description=(
-                "A text_completion object {id, object, created, model, choices: [{text, index, logprobs, "
-                "finish_reason}], usage}, or text_completion SSE chunks ending with `data: [DONE]` when stream=true."
-            )
-        ),
+        responses=json_or_event_stream(Completion, description=_DOC),
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> Response | StreamingHttpResponse:
         started = time.monotonic()
-        prepared = text_completion_prepare(user=request.user, body=request.data)
+        prepared = text_completion_prepare(user=request_user(request), body=request.data)
         if not prepared.stream:
             completion = text_completion_run(prepared=prepared)
             request_usage_record(request, model=completion.model, started=started, results=[completion.usage])

@@ -30,7 +30,9 @@ class RequestIdMiddleware:
         with bind_request_id(request_id):
             response = self.get_response(request)
             response[HEADER] = request_id
-            if isinstance(response, FileResponse) or (response.streaming and response.is_async):
+            if isinstance(response, FileResponse) or (
+                isinstance(response, StreamingHttpResponse) and response.is_async
+            ):
                 # Left as it is, so the server can still send the file itself (sendfile); its size is known.
                 log_access(
                     request=request,

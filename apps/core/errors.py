@@ -138,10 +138,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None  # a real bug: let Django log it and answer through handler500
 
     headers = {}
-    if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header
-    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+    if auth_header := getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = auth_header
+    if isinstance(exc, exceptions.Throttled):
+        wait: float | None = exc.wait  # type: ignore[attr-defined]  # djangorestframework-stubs omit Throttled.wait
+        if wait is not None:
+            headers["Retry-After"] = str(max(1, int(wait + 0.999)))
 
     param: str | None = None
     if isinstance(exc, exceptions.ValidationError):

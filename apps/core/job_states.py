@@ -48,7 +48,11 @@ class JobStateQuerySet(models.QuerySet):
         features = connections[self.db].features
         with transaction.atomic(using=self.db, savepoint=False):
             if features.has_select_for_update:
-                rows = self.select_for_update(**({"of": ("self",)} if features.has_select_for_update_of else {}))
+                rows = (
+                    self.select_for_update(of=("self",))
+                    if features.has_select_for_update_of
+                    else self.select_for_update()
+                )
             else:
                 # SQLite locks the whole file: a write first, so this transaction never has to turn a read lock
                 # into a write lock (which fails at once, without the busy timeout, while another thread writes).
@@ -73,6 +77,17 @@ class JobStateManager(models.Manager.from_queryset(JobStateQuerySet)):  # type: 
     def deconstruct(self) -> tuple[bool, str | None, str | None, tuple[Any, ...], dict[str, Any]]:
         as_manager, manager_class, qs_class, _, kwargs = super().deconstruct()
         return as_manager, manager_class, qs_class, self.state_fields, kwargs
+
+
+class TerminalStatusMixin:
+    """A job model whose ``status`` ends in one of its ``TERMINAL`` states."""
+
+    status: Any
+    TERMINAL: tuple[str, ...]
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL
 
 
 def _state_fields(model: type[models.Model]) -> tuple[str, ...]:

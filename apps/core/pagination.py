@@ -16,14 +16,15 @@ MAX_PAGE_SIZE = 100
 
 
 class PageParamsSerializer(serializers.Serializer):
-    after = serializers.CharField(required=False, allow_blank=False, max_length=200)
+    # Blank (``?after=``) is the first page, as a form field left empty is absent.
+    after = serializers.CharField(required=False, allow_blank=True, max_length=200)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE, default=20)
 
 
 def page_params(query_params: Any) -> dict[str, Any]:
     serializer = PageParamsSerializer(data=query_params)
     serializer.is_valid(raise_exception=True)
-    return {"after": serializer.validated_data.get("after"), "limit": serializer.validated_data["limit"]}
+    return {"after": serializer.validated_data.get("after") or None, "limit": serializer.validated_data["limit"]}
 
 
 def paginate_newest_first(queryset: QuerySet[M], *, after: str | None, limit: int) -> tuple[list[M], bool]:

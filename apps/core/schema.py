@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
 
 _ERROR_OBJECT = {
@@ -59,17 +61,99 @@ def legacy_envelope(
 
 def document_errors(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """drf-spectacular postprocessing hook: every operation answers errors as OpenAI's error object, or under
-    ``/bot-service/`` as the legacy envelope, unless it declares its own error responses (Dify's retrieval API)."""
+    ``/bot-service/`` as the legacy envelope; an operation that declares ``4XX``/``5XX`` itself (Dify's retrieval
+    API, with Dify's error shape) keeps its own. Specific codes it declares (a 404, a 409) take precedence."""
     result.setdefault("components", {}).setdefault("schemas", {}).update(ERROR_SCHEMAS)
     for path, operations in result.get("paths", {}).items():
         component = "LegacyError" if path.startswith("/bot-service/") else "Error"
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
-            if any(code.startswith(("4", "5")) for code in responses):
-                continue
             for code in ("4XX", "5XX"):
-                responses[code] = {
-                    "description": "An error (see `code` for the machine-readable reason).",
-                    "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{component}"}}},
-                }
+                responses.setdefault(
+                    code,
+                    {
+                        "description": "An error (see `code` for the machine-readable reason).",
+                        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{component}"}}},
+                    },
+                )
     return result
+
+
+def pydantic_to_openapi30(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: components made from pydantic models (drf_spectacular.contrib.pydantic)
+    are JSON Schema 2020-12; OpenAPI 3.0 writes ``Optional`` as ``nullable`` (not ``anyOf [..., {type: null}]``) and
+    a ``Literal`` as a one-value ``enum`` (not ``const``)."""
+    for schema in result.get("components", {}).get("schemas", {}).values():
+        _openapi30(schema)
+    return result
+
+
+def _openapi30(node: Any) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _openapi30(item)
+        return
+    if not isinstance(node, dict):
+        return
+    for value in node.values():
+        _openapi30(value)
+    if "const" in node:
+        node["enum"] = [node.pop("const")]
+    variants = node.get("anyOf")
+    if not variants or {"type": "null"} not in variants:
+        return
+    rest = [variant for variant in variants if variant != {"type": "null"}]
+    del node["anyOf"]
+    if len(rest) == 1 and "$ref" in rest[0]:
+        node["allOf"] = rest  # a $ref takes no sibling keywords in 3.0
+    elif len(rest) == 1:
+        node.update(rest[0])
+    else:
+        node["anyOf"] = rest
+    node["nullable"] = True
+    if "enum" in node and None not in node["enum"]:
+        node["enum"] = [*node["enum"], None]
+
+
+# One server-sent event as a client parses it; its `data` is JSON text (the events' shapes are in the
+# operation's description) or OpenAI's closing `[DONE]`.
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {"data": {"type": "string"}, "event": {"type": "string"}, "id": {"type": "string"}},
+}
+
+
+def json_or_event_stream(body: Any, *, description: str) -> dict[tuple[int, str], OpenApiResponse]:
+    """The 200 responses of an operation that answers ``body`` as JSON, or server-sent events (``description``
+    names the events) when the request asks to stream."""
+    return {
+        (200, "application/json"): OpenApiResponse(body, description=description),
+        (200, "text/event-stream"): OpenApiResponse(SSE_EVENT, description=description),
+    }
+
+
+def _has_file_field(serializer: Any) -> bool:
+    if isinstance(serializer, PolymorphicProxySerializer):
+        return any(_has_file_field(child) for child in serializer.serializers)
+    if isinstance(serializer, type) and issubclass(serializer, serializers.BaseSerializer):
+        serializer = serializer()
+    if isinstance(serializer, serializers.ListSerializer):
+        serializer = serializer.child
+    fields = serializer.fields.values() if isinstance(serializer, serializers.Serializer) else ()
+    return any(_is_file(field) for field in fields)
+
+
+def _is_file(field: serializers.Field) -> bool:
+    return isinstance(field, serializers.FileField) or isinstance(getattr(field, "child", None), serializers.FileField)
+
+
+class ContractSchema(AutoSchema):
+    """A request body is documented as JSON unless it carries a file (then as multipart, as sent). The parsers
+    still read a form post of a JSON endpoint, for lenient clients; the contract, and generated clients, use JSON,
+    which alone can say null, nested objects and lists of one item."""
+
+    def map_parsers(self) -> list[Any]:
+        media_types = super().map_parsers()
+        if "application/json" in media_types and not _has_file_field(self.get_request_serializer()):
+            return ["application/json"]
+        return media_types

@@ -5,9 +5,12 @@ Events carry the request id as the ``request_id`` tag, so an error report leads 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from apps.core.request_id import get_request_id
+
+if TYPE_CHECKING:
+    from sentry_sdk.types import Event, Hint
 
 
 def init_sentry(*, dsn: str, environment: str, traces_sample_rate: float) -> None:
@@ -27,7 +30,7 @@ def init_sentry(*, dsn: str, environment: str, traces_sample_rate: float) -> Non
     )
 
 
-def tag_request_id(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
+def tag_request_id(event: Event, hint: Hint) -> Event:
     if (request_id := get_request_id()) is not None:
         event.setdefault("tags", {})["request_id"] = request_id
     return event

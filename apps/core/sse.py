@@ -11,7 +11,7 @@ import contextvars
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from queue import Empty, Queue
 from typing import Any
 
@@ -28,7 +28,7 @@ KEEPALIVE = b": keep-alive\n\n"
 _END = object()
 
 
-def _encode(events: Iterable[Any]) -> Iterator[bytes]:
+def _encode(events: Iterable[Any]) -> Generator[bytes, None, None]:
     for event in events:
         if event is DONE:
             yield b"data: [DONE]\n\n"
@@ -36,7 +36,7 @@ def _encode(events: Iterable[Any]) -> Iterator[bytes]:
             yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
 
 
-def _with_keepalive(chunks: Iterator[bytes], *, interval_s: float) -> Iterator[bytes]:
+def _with_keepalive(chunks: Generator[bytes, None, None], *, interval_s: float) -> Iterator[bytes]:
     """``chunks``, with keep-alive comments while the first one is awaited (in a helper thread)."""
     first: Queue[Any] = Queue(maxsize=1)
     abandoned = threading.Event()

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path, PurePosixPath
+from typing import Protocol, cast
 
 from django.conf import settings
 from django.core.files import File
@@ -33,6 +34,14 @@ class StoredFileMissing(FileNotFoundError):
     def __init__(self, name: str) -> None:
         super().__init__(f"{name!r} is not in the file storage ({type(_storage()).__name__})")
         self.name = name
+
+
+class _S3Storage(Protocol):
+    """The parts of django-storages' S3 backend that ``_remote_stat`` uses."""
+
+    bucket_name: str
+
+    def _normalize_name(self, name: str) -> str: ...
 
 
 def _storage() -> Storage:
@@ -62,9 +71,10 @@ def _remote_stat(name: str) -> tuple[int, str]:
     if head is not None and hasattr(storage, "bucket_name"):
         from botocore.exceptions import ClientError
 
+        s3 = cast(_S3Storage, storage)
         try:
             # django-storages' own key for the name (AWS_LOCATION prefix included).
-            found = head.client.head_object(Bucket=storage.bucket_name, Key=storage._normalize_name(name))
+            found = head.client.head_object(Bucket=s3.bucket_name, Key=s3._normalize_name(name))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
                 raise StoredFileMissing(name) from None

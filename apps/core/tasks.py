@@ -1,9 +1,25 @@
 from __future__ import annotations
 
-from celery import shared_task
+from collections.abc import Callable
+
+from celery import Task, shared_task
 
 
 @shared_task(name="core.ping")
 def ping(value: str) -> str:
     """Round-trip check for the broker and workers."""
     return f"pong:{value}"
+
+
+def job_run_task(*, name: str, time_limit_s: int) -> Callable[[Callable[[str], None]], Task[[str], None]]:
+    """The decorator of a task that runs one job by id: redelivered if its worker dies (the job's own
+    ``queued`` -> ``running`` claim makes that harmless), stopped softly after ``time_limit_s`` seconds and
+    killed a minute later."""
+    return shared_task(
+        name=name,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        ignore_result=True,
+        soft_time_limit=time_limit_s,
+        time_limit=time_limit_s + 60,
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db.models import Model, QuerySet
 
 from workers.errors import NotFound
@@ -17,5 +17,5 @@ def get_owned_or_404(queryset: QuerySet[M], *, owner: Any, label: str | None = N
     name = label or queryset.model._meta.verbose_name
     try:
         return queryset.get(owner=owner, **lookup)
-    except (queryset.model.DoesNotExist, ValidationError, ValueError, TypeError):
+    except (ObjectDoesNotExist, ValidationError, ValueError, TypeError):
         raise NotFound(f"No {name} with that id.", code="not_found") from None

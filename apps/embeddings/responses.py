@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from django.contrib.auth.models import AbstractUser
 
+from apps.embeddings.protocol import CreateEmbeddingResponse, Embedding, EmbeddingUsage
 from apps.embeddings.serializers import EmbeddingRequestSerializer
 from apps.embeddings.services import embeddings_create
 
@@ -32,13 +33,15 @@ def embeddings_response(*, user: AbstractUser, body: Any) -> tuple[dict[str, Any
         dimensions=data.get("dimensions"),
         input_type=data.get("input_type"),
     )
-    response = {
-        "object": "list",
-        "data": [
-            {"object": "embedding", "index": i, "embedding": encode_embedding(v, data["encoding_format"])}
+    response = CreateEmbeddingResponse.model_construct(
+        object="list",
+        data=[
+            Embedding.model_construct(
+                object="embedding", index=i, embedding=encode_embedding(v, data["encoding_format"])
+            )
             for i, v in enumerate(result.vectors)
         ],
-        "model": result.model,
-        "usage": {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens},
-    }
+        model=result.model,
+        usage=EmbeddingUsage.model_construct(prompt_tokens=result.prompt_tokens, total_tokens=result.prompt_tokens),
+    ).dump()
     return response, result.prompt_tokens, result.model

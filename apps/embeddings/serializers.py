@@ -6,6 +6,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.fields import StrictCharField
+
 MAX_INPUTS = 2048
 MAX_INPUT_CHARS = 32_000
 MAX_INPUT_TOKENS = 8192  # per token array, as at OpenAI (the model reads its own maximum and truncates)
@@ -15,13 +17,17 @@ def _is_token_id(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
+_TEXT = {"type": "string", "pattern": r"\S", "maxLength": MAX_INPUT_CHARS}  # not blank
+_TOKENS = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1, "maxItems": MAX_INPUT_TOKENS}
+
+
 @extend_schema_field(
     {
         "oneOf": [
-            {"type": "string"},
-            {"type": "array", "items": {"type": "string"}},
-            {"type": "array", "items": {"type": "integer", "minimum": 0}},
-            {"type": "array", "items": {"type": "array", "items": {"type": "integer", "minimum": 0}}},
+            _TEXT,
+            {"type": "array", "items": _TEXT, "minItems": 1, "maxItems": MAX_INPUTS},
+            _TOKENS,
+            {"type": "array", "items": _TOKENS, "minItems": 1, "maxItems": MAX_INPUTS},
         ],
         "description": "A string, a list of strings, or token ids of the embedding model's own tokenizer: one array "
         "of ids or a list of them.",
@@ -78,7 +84,7 @@ def _token_ids(ids: list[Any], name: str) -> list[int]:
 
 class EmbeddingRequestSerializer(serializers.Serializer):
     input = EmbeddingInputField()
-    model = serializers.CharField(required=False, max_length=200)
+    model = StrictCharField(required=False, max_length=200)
     encoding_format = serializers.ChoiceField(choices=["float", "base64"], default="float")
     dimensions = serializers.IntegerField(required=False, min_value=1)
     input_type = serializers.ChoiceField(
@@ -88,4 +94,4 @@ class EmbeddingRequestSerializer(serializers.Serializer):
         "search queries (the default) or as passages to be searched (document = passage). A text that "
         "already starts with 'query: ' or 'passage: ' is taken as that type. Other models ignore it.",
     )
-    user = serializers.CharField(required=False)
+    user = StrictCharField(required=False)

@@ -3,10 +3,15 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from typing_extensions import TypeIs
 
 from workers.retrieval.embeddings import INPUT_TYPES, TokenIdError, UnsupportedInputError, load_embedder
 
 EmbeddingInputs = list[str] | list[list[int]]
+
+
+def _are_token_ids(texts: EmbeddingInputs) -> TypeIs[list[list[int]]]:
+    return bool(texts) and isinstance(texts[0], list)
 
 
 def embed_texts(*, model_dir: str, texts: EmbeddingInputs, input_type: str | None = None) -> dict[str, Any]:
@@ -14,7 +19,7 @@ def embed_texts(*, model_dir: str, texts: EmbeddingInputs, input_type: str | Non
     cannot take is answered as ``{"error": message, "code": ...}`` (only the worker, which loads the model,
     knows)."""
     embedder = load_embedder(model_dir)
-    if texts and isinstance(texts[0], list):
+    if _are_token_ids(texts):
         try:
             vectors, tokens = embedder.embed_token_ids(token_ids=texts)
         except TokenIdError as exc:

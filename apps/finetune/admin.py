@@ -8,8 +8,8 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from apps.finetune import services
 from apps.finetune.models import FineTuneCheckpoint, FineTunedModel, FineTuneEvent, FineTuneJob, TrainingFile
+from apps.finetune.services import deployment, jobs
 from workers.errors import DomainError
 
 
@@ -43,8 +43,8 @@ class TrainingFileAdmin(admin.ModelAdmin):
 
 class EventInline(admin.TabularInline):
     model = FineTuneEvent
-    fields = ["created_at", "level", "message"]
-    readonly_fields = fields
+    readonly_fields = ("created_at", "level", "message")
+    fields = readonly_fields
     extra = 0
     can_delete = False
     ordering = ["-created_at"]
@@ -55,8 +55,8 @@ class EventInline(admin.TabularInline):
 
 class CheckpointInline(admin.TabularInline):
     model = FineTuneCheckpoint
-    fields = ["step", "path", "created_at"]
-    readonly_fields = fields
+    readonly_fields = ("step", "path", "created_at")
+    fields = readonly_fields
     extra = 0
     can_delete = False
 
@@ -148,7 +148,7 @@ class FineTuneJobAdmin(admin.ModelAdmin):
     def cancel_selected(self, request: HttpRequest, queryset: QuerySet[FineTuneJob]) -> None:
         for job in queryset:
             try:
-                services.finetune_job_cancel(job=job)
+                jobs.finetune_job_cancel(job=job)
             except DomainError as exc:
                 self.message_user(request, f"{job.id}: {exc.message}", messages.WARNING)
 
@@ -164,11 +164,11 @@ class FineTunedModelAdmin(admin.ModelAdmin):
     def bring_online(self, request: HttpRequest, queryset: QuerySet[FineTunedModel]) -> None:
         for model in queryset:
             try:
-                services.fine_tuned_model_set_online(model=model, online=True)
+                deployment.fine_tuned_model_set_online(model=model, online=True)
             except DomainError as exc:  # e.g. the vLLM serving its base refused the adapter
                 self.message_user(request, f"{model.name}: {exc.message}", level=messages.ERROR)
 
     @admin.action(description="Take offline")
     def take_offline(self, request: HttpRequest, queryset: QuerySet[FineTunedModel]) -> None:
         for model in queryset:
-            services.fine_tuned_model_set_online(model=model, online=False)
+            deployment.fine_tuned_model_set_online(model=model, online=False)

@@ -5,7 +5,7 @@ from django.db import models
 from django.utils import timezone
 
 from apps.core.ids import new_id
-from apps.core.job_states import JobStateManager
+from apps.core.job_states import JobStateManager, TerminalStatusMixin
 
 
 def new_file_id() -> str:
@@ -47,7 +47,7 @@ class TrainingFile(models.Model):
         return f"{self.filename} ({self.id})"
 
 
-class FineTuneJob(models.Model):
+class FineTuneJob(TerminalStatusMixin, models.Model):
     class Status(models.TextChoices):
         VALIDATING_FILES = "validating_files"
         QUEUED = "queued"
@@ -95,10 +95,6 @@ class FineTuneJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} ({self.status})"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in self.TERMINAL
 
 
 class FineTuneEvent(models.Model):

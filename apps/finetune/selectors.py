@@ -4,7 +4,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, User
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -15,19 +15,19 @@ from workers.errors import Conflict, NotFound
 from workers.runtime.specs import ModelSpec
 
 
-def training_file_list(*, owner: AbstractUser) -> QuerySet[TrainingFile]:
+def training_file_list(*, owner: User) -> QuerySet[TrainingFile]:
     return TrainingFile.objects.filter(owner=owner)
 
 
-def training_file_get(*, owner: AbstractUser, file_id: str) -> TrainingFile:
+def training_file_get(*, owner: User, file_id: str) -> TrainingFile:
     return get_owned_or_404(TrainingFile.objects.all(), owner=owner, label="file", pk=file_id)
 
 
-def finetune_job_list(*, owner: AbstractUser) -> QuerySet[FineTuneJob]:
+def finetune_job_list(*, owner: User) -> QuerySet[FineTuneJob]:
     return FineTuneJob.objects.filter(owner=owner).select_related("training_file", "fine_tuned_model")
 
 
-def finetune_job_get(*, owner: AbstractUser, job_id: str) -> FineTuneJob:
+def finetune_job_get(*, owner: User, job_id: str) -> FineTuneJob:
     return get_owned_or_404(finetune_job_list(owner=owner), owner=owner, label="fine-tuning job", pk=job_id)
 
 
@@ -42,7 +42,7 @@ def fine_tuned_model_of(*, job: FineTuneJob) -> FineTunedModel:
 
 def fine_tuned_model_list(*, owner: AbstractUser) -> QuerySet[FineTunedModel]:
     """The owner's fine-tuned models, online or not, except deleted ones."""
-    return FineTunedModel.objects.select_related("owner").filter(owner=owner, deleted_at__isnull=True)
+    return FineTunedModel.objects.select_related("owner").filter(owner_id=owner.pk, deleted_at__isnull=True)
 
 
 def finetune_event_list(*, job: FineTuneJob) -> QuerySet[FineTuneEvent]:

@@ -4,6 +4,8 @@ import base64
 
 from django.contrib import admin
 from django.core.files.storage import default_storage
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from apps.images.models import GeneratedImage, ImageJob
@@ -29,8 +31,8 @@ class GeneratedImageInline(admin.TabularInline):
     model = GeneratedImage
     extra = 0
     can_delete = False
-    fields = ["preview", "id", "index", "seed", "content_type", "size_bytes", "file"]
-    readonly_fields = fields
+    readonly_fields = ("preview", "id", "index", "seed", "content_type", "size_bytes", "file")
+    fields = readonly_fields
 
     @admin.display(description="Thumbnail")
     def preview(self, image: GeneratedImage) -> str:
@@ -48,7 +50,7 @@ class ImageJobAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in ImageJob._meta.fields]
     inlines = [GeneratedImageInline]
 
-    def get_queryset(self, request: object) -> object:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ImageJob]:
         return super().get_queryset(request).prefetch_related("images")
 
     @admin.display(description="Images")

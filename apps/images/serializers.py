@@ -3,13 +3,19 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 
+from apps.core.fields import BlankAsNullField, ConstantField, UnixTimeField, documented_as
+from apps.images import selectors
 from apps.images.models import GeneratedImage, ImageJob
 from apps.images.services import ImageParams
 from workers.images.pipeline import MAX_SEED
@@ -29,9 +35,15 @@ def parse_size(value: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
+NOT_BLANK = {"type": "string", "pattern": r"\S"}
+
+
 class ImageGenerationRequestSerializer(serializers.Serializer):
-    prompt = serializers.CharField(
-        trim_whitespace=False, allow_blank=True, help_text="What to draw (at most IMAGES_MAX_PROMPT_CHARS characters)."
+    prompt = documented_as(
+        serializers.CharField(
+            trim_whitespace=False, help_text="What to draw (at most IMAGES_MAX_PROMPT_CHARS characters)."
+        ),
+        NOT_BLANK,
     )
     model = serializers.CharField(
         required=False,
@@ -42,7 +54,15 @@ class ImageGenerationRequestSerializer(serializers.Serializer):
     n = serializers.IntegerField(
         required=False, allow_null=True, default=1, min_value=1, help_text="Images to generate, 1 to IMAGES_MAX_N."
     )
-    size = serializers.CharField(required=False, allow_null=True, default="auto", help_text="WxH, or auto.")
+    size = documented_as(
+        serializers.CharField(required=False, allow_null=True, default="auto"),
+        {
+            "type": "string",
+            "nullable": True,
+            "enum": [*settings.IMAGES_SIZES, "auto", None],
+            "description": "WxH among this deployment's sizes (IMAGES_SIZES), or auto.",
+        },
+    )
     response_format = serializers.ChoiceField(
         choices=["url", "b64_json"], required=False, allow_null=True, default="url"
     )
@@ -85,7 +105,9 @@ class ImageGenerationRequestSerializer(serializers.Serializer):
         "before answering 202 with a job to poll (extension).",
     )
     user = serializers.CharField(required=False, allow_blank=True)
-    style = serializers.CharField(required=False, allow_null=True, help_text="Accepted and ignored.")
+    style = serializers.CharField(  # type: ignore[assignment]  # a field: the metaclass moves it out of the class
+        required=False, allow_null=True, help_text="Accepted and ignored."
+    )
 
     def validate_prompt(self, value: str) -> str:
         if not value.strip():
@@ -138,7 +160,7 @@ class ImageGenerationRequestSerializer(serializers.Serializer):
 class LegacyText2ImageSerializer(serializers.Serializer):
     """TigerBot's native shape: ``text`` and ``modelVersion`` as in its other ``ai_service`` routes."""
 
-    text = serializers.CharField(trim_whitespace=False, allow_blank=True)
+    text = documented_as(serializers.CharField(trim_whitespace=False), NOT_BLANK)
     modelVersion = serializers.CharField(required=False, allow_null=True, max_length=200)
     width = serializers.IntegerField(required=False, min_value=1)
     height = serializers.IntegerField(required=False, min_value=1)
@@ -164,83 +186,107 @@ class LegacyText2ImageSerializer(serializers.Serializer):
         return body
 
 
-# --- Output -----------------------------------------------------------------------------------------------
-
-
-class ImageDataSerializer(serializers.Serializer):
-    url = serializers.URLField(required=False, help_text="Fetch with the same API key (Authorization: Bearer).")
-    b64_json = serializers.CharField(required=False)
-    revised_prompt = serializers.CharField(required=False)
-    seed = serializers.IntegerField(required=False, allow_null=True)
-
-
-class ImagesResponseSerializer(serializers.Serializer):
-    created = serializers.IntegerField()
-    data = ImageDataSerializer(many=True)
-    id = serializers.CharField(help_text="The generation job's id.")
-    model = serializers.CharField()
-    size = serializers.CharField()
-
-
-class ImageJobSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    object = serializers.CharField(default="image.generation")
-    status = serializers.ChoiceField(choices=ImageJob.Status.choices)
-    model = serializers.CharField()
-    prompt = serializers.CharField()
-    n = serializers.IntegerField()
-    size = serializers.CharField()
-    created = serializers.IntegerField()
-    progress = serializers.DictField(help_text="{steps_done, steps_total}")
-    data = ImageDataSerializer(many=True, required=False, help_text="When succeeded.")
-    error = serializers.DictField(required=False, help_text="When failed: {message, code, param}.")
+# --- Output: OpenAI's ImagesResponse and Image (openai/types/images_response.py, image.py), plus extensions ------
 
 
 def image_url(image: GeneratedImage, *, request: Request) -> str:
     return request.build_absolute_uri(reverse("image-file", args=[image.pk]))
 
 
-def render_image(image: GeneratedImage, *, response_format: str, request: Request) -> dict[str, Any]:
-    import base64
+class ImageDataSerializer(serializers.Serializer):
+    """One image: ``url`` or ``b64_json`` as the job's ``response_format`` asks (context ``response_format``),
+    ``revised_prompt`` when there is one, and its ``seed`` (extension). Needs the request in its context."""
 
-    from django.core.files.storage import default_storage
+    url = serializers.SerializerMethodField(
+        required=False, help_text="Fetch with the same API key (Authorization: Bearer)."
+    )
+    b64_json = serializers.SerializerMethodField(required=False)
+    revised_prompt = serializers.CharField(required=False)
+    seed = serializers.IntegerField(allow_null=True)
 
-    item: dict[str, Any]
-    if response_format == "b64_json":
-        with default_storage.open(image.file.name, "rb") as stored:
-            item = {"b64_json": base64.b64encode(stored.read()).decode()}
-    else:
-        item = {"url": image_url(image, request=request)}
-    if image.revised_prompt:
-        item["revised_prompt"] = image.revised_prompt
-    item["seed"] = image.seed
-    return item
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, image: GeneratedImage) -> str | None:
+        if self.context["response_format"] == "b64_json":
+            return None
+        return image_url(image, request=self.context["request"])
+
+    def get_b64_json(self, image: GeneratedImage) -> str | None:
+        if self.context["response_format"] != "b64_json":
+            return None
+        with default_storage.open(image.file.name or "", "rb") as stored:
+            return base64.b64encode(stored.read()).decode()
+
+    def to_representation(self, instance: GeneratedImage) -> dict[str, Any]:
+        body: dict[str, Any] = super().to_representation(instance)
+        return {key: value for key, value in body.items() if key == "seed" or value}
 
 
-def render_images(job: ImageJob, images: list[GeneratedImage], *, request: Request) -> dict[str, Any]:
-    return {
-        "created": int(job.created_at.timestamp()),
-        "id": job.pk,
-        "model": job.model,
-        "size": job.size,
-        "data": [render_image(image, response_format=job.response_format, request=request) for image in images],
-    }
+def _images(serializer: serializers.Serializer, job: ImageJob) -> list[dict[str, Any]]:
+    context = {**serializer.context, "response_format": job.response_format}
+    return list(ImageDataSerializer(selectors.image_list(job=job), many=True, context=context).data)
 
 
-def render_job(job: ImageJob, images: list[GeneratedImage], *, request: Request) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": job.pk,
-        "object": "image.generation",
-        "status": job.status,
-        "model": job.model,
-        "prompt": job.prompt,
-        "n": job.n,
-        "size": job.size,
-        "created": int(job.created_at.timestamp()),
-        "progress": {"steps_done": job.steps_done, "steps_total": job.steps_total or job.steps},
-    }
-    if job.status == ImageJob.Status.SUCCEEDED:
-        body["data"] = render_images(job, images, request=request)["data"]
-    elif job.status == ImageJob.Status.FAILED:
-        body["error"] = {"message": job.error_message, "code": job.error_code, "param": job.error_param or None}
-    return body
+class ImagesResponseSerializer(serializers.Serializer):
+    """A finished generation; needs the request in its context."""
+
+    created = UnixTimeField(source="created_at", allow_null=False)
+    id = serializers.CharField(help_text="The generation job's id (extension).")
+    model = serializers.CharField(help_text="Extension.")
+    size = serializers.CharField()
+    data = serializers.SerializerMethodField()  # type: ignore[assignment]  # a field: the metaclass moves it out of the class
+
+    @extend_schema_field(ImageDataSerializer(many=True))
+    def get_data(self, job: ImageJob) -> list[dict[str, Any]]:
+        return _images(self, job)
+
+
+class ImageProgressSerializer(serializers.Serializer):
+    steps_done = serializers.IntegerField()
+    steps_total = serializers.SerializerMethodField()
+
+    def get_steps_total(self, job: ImageJob) -> int:
+        return job.steps_total or job.steps
+
+
+class ImageJobErrorSerializer(serializers.Serializer):
+    message = serializers.CharField(source="error_message")
+    code = serializers.CharField(source="error_code")
+    param = BlankAsNullField(source="error_param")
+
+
+class ImageJobSerializer(serializers.Serializer):
+    """A generation job: ``data`` once it succeeded, ``error`` once it failed. Needs the request in its context."""
+
+    id = serializers.CharField()
+    object = ConstantField("image.generation")
+    status = serializers.ChoiceField(choices=ImageJob.Status.choices)
+    model = serializers.CharField()
+    prompt = serializers.CharField()
+    n = serializers.IntegerField()
+    size = serializers.CharField()
+    created = UnixTimeField(source="created_at", allow_null=False)
+    progress = ImageProgressSerializer(source="*")
+    data = serializers.SerializerMethodField(required=False, help_text="When succeeded.")  # type: ignore[assignment]  # a field: the metaclass moves it out of the class
+    error = ImageJobErrorSerializer(source="*", required=False, help_text="When failed.")
+
+    @extend_schema_field(ImageDataSerializer(many=True))
+    def get_data(self, job: ImageJob) -> list[dict[str, Any]]:
+        return _images(self, job) if job.status == ImageJob.Status.SUCCEEDED else []
+
+    def to_representation(self, instance: ImageJob) -> dict[str, Any]:
+        body: dict[str, Any] = super().to_representation(instance)
+        if instance.status != ImageJob.Status.SUCCEEDED:
+            del body["data"]
+        if instance.status != ImageJob.Status.FAILED:
+            del body["error"]
+        return body
+
+
+class LegacyText2ImageResultSerializer(serializers.Serializer):
+    """TigerBot's ``data``: the images' URLs and the job's id. Needs the request in its context."""
+
+    result = serializers.SerializerMethodField()
+    id = serializers.CharField()
+
+    def get_result(self, job: ImageJob) -> list[str]:
+        return [image_url(image, request=self.context["request"]) for image in selectors.image_list(job=job)]

@@ -80,13 +80,7 @@ def _send(job_id: str) -> None:
         enqueue(image_generate_task, job_id)
     except Exception as exc:  # the broker is down: say so on the job rather than leave it queued forever
         logger.exception("could not queue %s", job_id)
-        _finish(
-            job_id,
-            status=ImageJob.Status.FAILED,
-            error_code="queue_unavailable",
-            error_status=503,
-            error_message=f"The generation could not be queued: {exc}",
-        )
+        _fail(job_id, code="queue_unavailable", http_status=503, message=f"The generation could not be queued: {exc}")
 
 
 def _finish(
@@ -107,6 +101,17 @@ def _finish(
             error_status=error_status,
             finished_at=timezone.now(),
         )
+    )
+
+
+def _fail(job_id: str, *, code: str, http_status: int, message: str, param: str = "") -> bool:
+    return _finish(
+        job_id,
+        status=ImageJob.Status.FAILED,
+        error_code=code,
+        error_message=message,
+        error_param=param,
+        error_status=http_status,
     )
 
 
@@ -225,34 +230,20 @@ def image_generation_run(*, job_id: str) -> None:
             raise RuntimeError(f"asked for {job.n} images, got {len(generated.pngs)}")
         _store(job, generated)
     except SoftTimeLimitExceeded:
-        _finish(
+        _fail(
             job_id,
-            status=ImageJob.Status.FAILED,
-            error_code="timeout",
-            error_status=504,
-            error_message=f"The generation took longer than {settings.IMAGES_TIME_LIMIT_S} s.",
+            code="timeout",
+            http_status=504,
+            message=f"The generation took longer than {settings.IMAGES_TIME_LIMIT_S} s.",
         )
         return
     except (RuntimeErrorBase, ValueError) as exc:
         error = to_domain_error(exc)
-        _finish(
-            job_id,
-            status=ImageJob.Status.FAILED,
-            error_code=error.code,
-            error_message=error.message,
-            error_param=error.param or "",
-            error_status=status_of(error),
-        )
+        _fail(job_id, code=error.code, http_status=status_of(error), message=error.message, param=error.param or "")
         return
     except Exception as exc:
         logger.exception("image generation %s failed", job_id)
-        _finish(
-            job_id,
-            status=ImageJob.Status.FAILED,
-            error_code="generation_failed",
-            error_status=503,
-            error_message=f"The image generation failed: {exc}",
-        )
+        _fail(job_id, code="generation_failed", http_status=503, message=f"The image generation failed: {exc}")
         return
     usage_record(
         owner_id=job.owner_id,
@@ -264,22 +255,9 @@ def image_generation_run(*, job_id: str) -> None:
     )
 
 
-def image_job_fail_if_stale(*, job: ImageJob) -> ImageJob:
-    if job.status == ImageJob.Status.RUNNING and selectors.image_stale_jobs().filter(pk=job.pk).exists():
-        image_jobs_fail_stale()
-        job.refresh_from_db()
-    return job
-
-
 def image_jobs_fail_stale() -> int:
     stale = list(selectors.image_stale_jobs().values_list("pk", flat=True))
     return sum(
-        _finish(
-            job_id,
-            status=ImageJob.Status.FAILED,
-            error_code=WORKER_LOST,
-            error_status=503,
-            error_message="The worker running this generation stopped.",
-        )
+        _fail(job_id, code=WORKER_LOST, http_status=503, message="The worker running this generation stopped.")
         for job_id in stale
     )

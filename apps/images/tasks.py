@@ -6,17 +6,11 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
+from apps.core.tasks import job_run_task
 from apps.images import services
 
 
-@shared_task(
-    name="images.generate",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    ignore_result=True,
-    soft_time_limit=settings.IMAGES_TIME_LIMIT_S,
-    time_limit=settings.IMAGES_TIME_LIMIT_S + 60,
-)
+@job_run_task(name="images.generate", time_limit_s=settings.IMAGES_TIME_LIMIT_S)
 def image_generate_task(job_id: str) -> None:
     services.image_generation_run(job_id=job_id)
 

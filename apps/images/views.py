@@ -5,26 +5,29 @@ from typing import Any
 from django.core.files.storage import default_storage
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.caller import request_user
 from apps.core.errors import domain_error_for_status
 from apps.core.legacy import LegacyApi, legacy_ok
+from apps.core.schema import legacy_envelope
+from apps.core.serializers import WaitQuerySerializer
 from apps.images import selectors, services
 from apps.images.models import ImageJob
 from apps.images.serializers import (
     ImageGenerationRequestSerializer,
     ImageJobSerializer,
     ImagesResponseSerializer,
+    LegacyText2ImageResultSerializer,
     LegacyText2ImageSerializer,
-    image_url,
-    render_images,
-    render_job,
 )
-from workers.errors import DomainError, InvalidRequest, NotFound
+from workers.errors import DomainError, NotFound
+
+_MAX_DETAIL_WAIT_S = 30.0
 
 
 def _job_error(job: ImageJob) -> DomainError:
@@ -41,7 +44,7 @@ def _generate(request: Request, body: Any) -> ImageJob:
     serializer = ImageGenerationRequestSerializer(data=body)
     serializer.is_valid(raise_exception=True)
     job = services.image_generation_create(
-        owner=request.user,
+        owner=request_user(request),
         api_key_id=request.auth.pk if request.auth else None,
         route=request.path,
         model=serializer.validated_data.get("model"),
@@ -65,10 +68,10 @@ class ImageGenerationsApi(APIView):
     )
     def post(self, request: Request) -> Response:
         job = _generate(request, request.data)
-        images = selectors.image_list(job=job)
+        context = {"request": request}
         if job.status == ImageJob.Status.SUCCEEDED:
-            return Response(render_images(job, images, request=request))
-        return Response(render_job(job, images, request=request), status=status.HTTP_202_ACCEPTED)
+            return Response(ImagesResponseSerializer(job, context=context).data)
+        return Response(ImageJobSerializer(job, context=context).data, status=status.HTTP_202_ACCEPTED)
 
 
 class ImageGenerationDetailApi(APIView):
@@ -76,16 +79,14 @@ class ImageGenerationDetailApi(APIView):
         operation_id="images_generation_retrieve",
         tags=["images"],
         responses=ImageJobSerializer,
-        parameters=[OpenApiParameter("wait", float, description="Seconds (at most 30) to wait for the job to finish.")],
+        parameters=[WaitQuerySerializer],
     )
     def get(self, request: Request, job_id: str) -> Response:
-        job = services.image_job_fail_if_stale(job=selectors.image_job_get(owner=request.user, job_id=job_id))
-        try:
-            wait = min(max(float(request.query_params.get("wait", 0)), 0.0), 30.0)
-        except ValueError:
-            raise InvalidRequest("wait must be a number of seconds.", param="wait") from None
-        job = selectors.image_job_wait(job=job, timeout_s=wait)
-        return Response(render_job(job, selectors.image_list(job=job), request=request))
+        query = WaitQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        job = selectors.image_job_get(owner=request_user(request), job_id=job_id)
+        job = selectors.image_job_wait(job=job, timeout_s=min(query.validated_data["wait"], _MAX_DETAIL_WAIT_S))
+        return Response(ImageJobSerializer(job, context={"request": request}).data)
 
 
 class ImageFileApi(APIView):
@@ -95,10 +96,11 @@ class ImageFileApi(APIView):
         responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, "The image.")},
     )
     def get(self, request: Request, image_id: str) -> FileResponse:
-        image = selectors.image_get(owner=request.user, image_id=image_id)
-        if not default_storage.exists(image.file.name):
+        image = selectors.image_get(owner=request_user(request), image_id=image_id)
+        name = image.file.name
+        if not name or not default_storage.exists(name):
             raise NotFound("This image is no longer stored.", code="file_not_found")
-        return FileResponse(default_storage.open(image.file.name, "rb"), content_type=image.content_type)
+        return FileResponse(default_storage.open(name, "rb"), content_type=image.content_type)
 
 
 class LegacyText2ImageApi(LegacyApi):
@@ -108,19 +110,17 @@ class LegacyText2ImageApi(LegacyApi):
         operation_id="legacy_text2image",
         tags=["legacy"],
         request=LegacyText2ImageSerializer,
-        responses=OpenApiResponse(
-            description="{code: 200, msg, data: {result: [image url], id}} or, "
-            "still running, {code: 202, ..., data: {id, status}}"
-        ),
+        responses={200: legacy_envelope(LegacyText2ImageResultSerializer), 202: legacy_envelope(ImageJobSerializer)},
+        description="202 (`code` 202, `msg` running) with the job while it is still running.",
     )
     def post(self, request: Request) -> Response:
         serializer = LegacyText2ImageSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         job = _generate(request, serializer.openai_body())
+        context = {"request": request}
         if job.status != ImageJob.Status.SUCCEEDED:
             return Response(
-                {"code": 202, "msg": "running", "data": render_job(job, [], request=request)},
+                {"code": 202, "msg": "running", "data": ImageJobSerializer(job, context=context).data},
                 status=status.HTTP_202_ACCEPTED,
             )
-        urls = [image_url(image, request=request) for image in selectors.image_list(job=job)]
-        return legacy_ok({"result": urls, "id": job.pk})
+        return legacy_ok(LegacyText2ImageResultSerializer(job, context=context).data)

@@ -33,10 +33,9 @@ class ProgressCollector:
         yield from families
 
     def _families(self) -> Iterator[Metric]:
-        jobs = GaugeMetricFamily("tigerplatform_finetune_jobs", "Fine-tuning jobs by status.", labels=["status"])
-        for status, count in selectors.finetune_jobs_by_status().items():
-            jobs.add_metric([status], count)
-        yield jobs
+        yield _by_status(
+            selectors.finetune_jobs_by_status(), "tigerplatform_finetune_jobs", "Fine-tuning jobs by status."
+        )
         yield from _progress(
             selectors.finetune_running_progress(),
             "tigerplatform_finetune_job_steps",
@@ -44,14 +43,11 @@ class ProgressCollector:
             ("job", "base_model"),
         )
 
-        documents = GaugeMetricFamily(
+        yield _by_status(
+            selectors.plugin_documents_pending(),
             "tigerplatform_plugin_documents_pending",
             "Plugin documents waiting for (queued) or in (processing) ingestion.",
-            labels=["status"],
         )
-        for status, count in selectors.plugin_documents_pending().items():
-            documents.add_metric([status], count)
-        yield documents
         yield from _progress(
             selectors.ingest_runs_unfinished(),
             "tigerplatform_ingest_run_documents",
@@ -64,6 +60,13 @@ class ProgressCollector:
             "chunks of a plugin's unfinished dense (embedding) build",
             ("plugin", "embedding_model"),
         )
+
+
+def _by_status(counts: dict[str, int], name: str, documentation: str) -> Metric:
+    family = GaugeMetricFamily(name, documentation, labels=["status"])
+    for status, count in counts.items():
+        family.add_metric([status], count)
+    return family
 
 
 def _progress(items: list[selectors.Progress], prefix: str, what: str, labels: tuple[str, str]) -> Iterator[Metric]:

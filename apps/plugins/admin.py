@@ -12,15 +12,16 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from apps.plugins import segments, selectors, services
+from apps.plugins import segments, selectors
 from apps.plugins.models import Chunk, Document, IngestRun, Plugin
+from apps.plugins.services import documents, ingestion
 from workers.errors import DomainError
 
 
 class IngestRunInline(admin.TabularInline):
     model = IngestRun
-    fields = ["id", "status", "done", "total", "failed", "chunks", "created_at", "finished_at"]
-    readonly_fields = fields
+    readonly_fields = ("id", "status", "done", "total", "failed", "chunks", "created_at", "finished_at")
+    fields = readonly_fields
     extra = 0
     max_num = 0
     can_delete = False
@@ -29,8 +30,8 @@ class IngestRunInline(admin.TabularInline):
 
 class DocumentInline(admin.TabularInline):
     model = Document
-    fields = ["external_id", "title", "source", "status", "chunk_count", "error", "created_at"]
-    readonly_fields = fields
+    readonly_fields = ("external_id", "title", "source", "status", "chunk_count", "error", "created_at")
+    fields = readonly_fields
     extra = 0
     max_num = 0
     can_delete = False
@@ -77,7 +78,7 @@ class PluginAdmin(admin.ModelAdmin):
     @admin.action(description="Rebuild the index from the documents (in the background)")
     def reindex(self, request: HttpRequest, queryset: QuerySet[Plugin]) -> None:
         for plugin in queryset:
-            services.plugin_reindex_enqueue(plugin=plugin)
+            ingestion.plugin_reindex_enqueue(plugin=plugin)
         self.message_user(request, f"Reindexing {queryset.count()} plugin(s).", messages.SUCCESS)
 
     def get_urls(self) -> list[Any]:
@@ -118,8 +119,8 @@ class PluginAdmin(admin.ModelAdmin):
 
 class ChunkInline(admin.TabularInline):
     model = Chunk
-    fields = ["ordinal", "start", "end", "enabled", "edited", "text"]
-    readonly_fields = fields
+    readonly_fields = ("ordinal", "start", "end", "enabled", "edited", "text")
+    fields = readonly_fields
     extra = 0
     max_num = 0
     can_delete = False
@@ -154,11 +155,11 @@ class DocumentAdmin(admin.ModelAdmin):
         return False
 
     def delete_model(self, request: HttpRequest, obj: Document) -> None:
-        services.document_delete(document=obj)
+        documents.document_delete(document=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
         for document in queryset:
-            services.document_delete(document=document)
+            documents.document_delete(document=document)
 
 
 @admin.register(IngestRun)
@@ -199,7 +200,7 @@ class SegmentForm(forms.ModelForm):
         except DomainError as exc:
             raise forms.ValidationError(exc.message, code=exc.code) from None
 
-    def clean(self) -> dict[str, Any]:
+    def clean(self) -> dict[str, Any] | None:
         cleaned = super().clean()
         if self.instance.document.status != Document.Status.PROCESSED:
             raise forms.ValidationError("The file is not processed; its segments can be changed once it is.")

@@ -10,13 +10,15 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.caller import request_user
 from apps.core.errors import first_validation_error, status_of
+from apps.core.fields import StrictCharField
 from apps.plugins import selectors
 from apps.plugins.filters import Condition, Filter, Group
 from workers.errors import DomainError, InvalidRequest, NotFound
@@ -42,7 +44,7 @@ class DifyRetrievalSettingSerializer(serializers.Serializer):
 
 class DifyConditionSerializer(serializers.Serializer):
     name = serializers.JSONField(help_text="A metadata key, or a list of keys (the condition holds for any).")
-    comparison_operator = serializers.CharField()
+    comparison_operator = StrictCharField()
     value = serializers.JSONField(required=False, allow_null=True, default=None)
 
 
@@ -52,10 +54,34 @@ class DifyMetadataConditionSerializer(serializers.Serializer):
 
 
 class DifyRetrievalSerializer(serializers.Serializer):
-    knowledge_id = serializers.CharField(help_text="A plugin id or slug the API key's owner may search.")
-    query = serializers.CharField()
+    knowledge_id = StrictCharField(help_text="A plugin id or slug the API key's owner may search.")
+    query = StrictCharField()
     retrieval_setting = DifyRetrievalSettingSerializer()
     metadata_condition = DifyMetadataConditionSerializer(required=False, allow_null=True, default=None)
+
+
+class DifyRecordSerializer(serializers.Serializer):
+    """Built from a hit of ``selectors.plugin_search_in``."""
+
+    content = serializers.CharField(source="text")
+    score = serializers.FloatField()
+    title = serializers.CharField()
+    metadata = serializers.SerializerMethodField(help_text="doc_id, url and the document's own metadata.")
+
+    def get_metadata(self, hit: dict[str, Any]) -> dict[str, Any]:
+        return {"doc_id": hit["doc_id"], "url": hit["url"], **hit["meta"]}
+
+
+class DifyRecordsSerializer(serializers.Serializer):
+    records = DifyRecordSerializer(many=True)
+
+
+class DifyErrorSerializer(serializers.Serializer):
+    error_code = serializers.IntegerField(
+        help_text="1001 bad Authorization format, 1002 authorization failed, "
+        "2001 no such knowledge; otherwise the HTTP status."
+    )
+    error_msg = serializers.CharField()
 
 
 def _bad(message: str) -> DomainError:
@@ -73,6 +99,19 @@ def _number(value: Any, operator: str) -> int | float:
         else:
             return int(number) if number.is_integer() else number
     raise _bad(f"operator {operator!r} needs a numeric value, not {value!r}.")
+
+
+def _emptiness(*, key: str, empty: bool) -> Group:
+    """Absent, null or "" (``empty``), or none of those."""
+    op = "eq" if empty else "ne"
+    return Group(
+        combinator="or" if empty else "and",
+        children=(
+            Condition(key=key, op="exists", value=not empty),
+            Condition(key=key, op=op, value=None),
+            Condition(key=key, op=op, value=""),
+        ),
+    )
 
 
 def _condition(*, key: str, operator: str, value: Any) -> Filter:
@@ -93,24 +132,8 @@ def _condition(*, key: str, operator: str, value: Any) -> Filter:
         with contextlib.suppress(DomainError):
             value = _number(value, operator)
         return Condition(key=key, op=_TIME_OPS[operator], value=value)
-    if operator == "empty":
-        return Group(
-            combinator="or",
-            children=(
-                Condition(key=key, op="exists", value=False),
-                Condition(key=key, op="eq", value=None),
-                Condition(key=key, op="eq", value=""),
-            ),
-        )
-    if operator == "not empty":
-        return Group(
-            combinator="and",
-            children=(
-                Condition(key=key, op="exists", value=True),
-                Condition(key=key, op="ne", value=None),
-                Condition(key=key, op="ne", value=""),
-            ),
-        )
+    if operator in _EMPTY_OPS:
+        return _emptiness(key=key, empty=operator == "empty")
     raise _bad(f"unsupported comparison_operator {operator!r}; supported: {', '.join(SUPPORTED_OPERATORS)}.")
 
 
@@ -153,8 +176,9 @@ def dify_exception_handler(exc: Exception, context: dict[str, Any]) -> Response 
         return _error(400, 400, f"{param}: {message}" if param else message)
     if isinstance(exc, exceptions.APIException):
         headers = {}
-        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-            headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+        wait = getattr(exc, "wait", None)  # Throttled's
+        if wait is not None:
+            headers["Retry-After"] = str(max(1, int(wait + 0.999)))
         return _error(exc.status_code, exc.status_code, str(exc.detail), headers)
     return None
 
@@ -166,19 +190,16 @@ class DifyRetrievalApi(APIView):
     @extend_schema(
         operation_id="dify_external_knowledge_retrieval",
         tags=["plugins"],
-        request=DifyRetrievalSerializer,
-        responses={
-            200: OpenApiResponse(
-                description='{"records": [{"content", "score", "title", '
-                '"metadata"}]}; errors {"error_code", "error_msg"}'
-            )
-        },
+        request={"application/json": DifyRetrievalSerializer},
+        responses={200: DifyRecordsSerializer, "4XX": DifyErrorSerializer, "5XX": DifyErrorSerializer},
     )
     def post(self, request: Request) -> Response:
         serializer = DifyRetrievalSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        plugin = selectors.plugin_get_usable(user=request.user, plugin=data["knowledge_id"], param="knowledge_id")
+        plugin = selectors.plugin_get_usable(
+            user=request_user(request), plugin=data["knowledge_id"], param="knowledge_id"
+        )
         setting = data["retrieval_setting"]
         hits = selectors.plugin_search_in(
             plugin=plugin,
@@ -187,13 +208,4 @@ class DifyRetrievalApi(APIView):
             filters=metadata_condition_filter(condition=data["metadata_condition"]),
             score_threshold=setting["score_threshold"],
         )
-        records = [
-            {
-                "content": hit["text"],
-                "score": hit["score"],
-                "title": hit["title"],
-                "metadata": {"doc_id": hit["doc_id"], "url": hit["url"], **hit["meta"]},
-            }
-            for hit in hits
-        ]
-        return Response({"records": records})
+        return Response(DifyRecordsSerializer({"records": hits}).data)

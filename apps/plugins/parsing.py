@@ -87,7 +87,8 @@ def _jsonl_documents(text: str, *, name: str, param: str) -> list[ParsedDocument
         if not isinstance(body, str) or not body.strip():
             raise _error(f"{name} line {number}: `text` must be a non-empty string.", code="invalid_jsonl", param=param)
         title, url = record.get("title") or "", record.get("url") or ""
-        meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
+        meta = record.get("meta")
+        meta = meta if isinstance(meta, dict) else {}
         external_id = str(doc_id).strip()[:255]
         by_id[external_id] = ParsedDocument(
             external_id=external_id,

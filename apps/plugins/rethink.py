@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from django.contrib.auth.models import AbstractUser
 
@@ -14,8 +14,13 @@ from apps.chat.selectors import ServedModel, chat_model_get
 from apps.chat.services import chat_complete, chat_stream
 from apps.plugins.filters import Filter, filters_parse
 from apps.plugins.models import Plugin
-from apps.plugins.selectors import plugin_get_usable, plugin_search_in, score_threshold_param, search_params
-from apps.plugins.services import DEFAULT_TOP_K
+from apps.plugins.selectors import (
+    DEFAULT_TOP_K,
+    plugin_get_usable,
+    plugin_search_in,
+    score_threshold_param,
+    search_params,
+)
 from apps.rerank.selectors import RerankOption, rerank_option_parse
 from apps.search.rewrite import standalone_query
 from workers.errors import DomainError
@@ -26,6 +31,7 @@ from workers.runtime.specs import ChatMessage, GenerationResult, SamplingParams
 _CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]{2,}")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'-]+|[0-9]+(?:[.,][0-9]+)*")
 MAX_KEY_TERMS = 10
+_TURN_ROLES: tuple[tuple[Literal["user", "assistant"], str], ...] = (("user", "human"), ("assistant", "assistant"))
 PASSAGE_CHAR_BUDGETS = (800, 400, 200, 80, 0)
 DEFAULT_RETHINK_PROMPT = (
     "Answer the question using the numbered passages below. A draft answer is given: check it against the "
@@ -217,11 +223,7 @@ def rethink_events(
     answer before its step), then ``{"finished": true, "result", "draft", "steps", "search_result"?}``.
     ``usage`` collects the model results (for usage records)."""
     usage = usage if usage is not None else []
-    messages = [
-        ChatMessage(role=role, content=turn[key])
-        for turn in request.session
-        for role, key in (("user", "human"), ("assistant", "assistant"))
-    ]
+    messages = [ChatMessage(role=role, content=turn[key]) for turn in request.session for role, key in _TURN_ROLES]
     draft = _generate(request, [*messages, ChatMessage(role="user", content=request.query)], usage)
     steps: list[dict[str, Any]] = []
 

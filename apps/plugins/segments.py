@@ -14,6 +14,7 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -23,10 +24,12 @@ from django.db.models import Q, QuerySet
 
 from apps.plugins import dense, indexes
 from apps.plugins.models import Chunk, Document, Plugin
-from apps.plugins.parsing import ParsedDocument, parse_file
+from apps.plugins.parsing import ParsedDocument
+from apps.plugins.uploads import uploads_parse
 from workers.errors import Conflict, DomainError, InvalidRequest, NotFound, PayloadTooLarge
 from workers.retrieval import chunking
-from workers.retrieval.index import ChunkOverride, HybridIndex
+from workers.retrieval.catalog import ChunkOverride
+from workers.retrieval.index import HybridIndex
 from workers.retrieval.profiles import get_profile
 
 logger = logging.getLogger(__name__)
@@ -109,18 +112,18 @@ def _apply(*, index: HybridIndex, segment: Chunk, text: str | None, enabled: boo
     """Change the index's copy of ``segment``; returns whether anything changed."""
     external_id, ordinal = segment.document.external_id, segment.ordinal
 
-    def edit(embed: bool) -> bool:
-        return index.edit_chunk(external_id=external_id, ordinal=ordinal, text=text, embed=embed)
+    def edit(new_text: str, embed: bool) -> bool:
+        return index.edit_chunk(external_id=external_id, ordinal=ordinal, text=new_text, embed=embed)
 
-    def switch(embed: bool) -> bool:
-        return index.set_chunk_enabled(external_id=external_id, ordinal=ordinal, enabled=enabled, embed=embed)
+    def switch(on: bool, embed: bool) -> bool:
+        return index.set_chunk_enabled(external_id=external_id, ordinal=ordinal, enabled=on, embed=embed)
 
     steps: list[Callable[[bool], bool]] = []
     if text is not None:
-        steps.append(edit)
+        steps.append(partial(edit, text))
     if enabled is not None:
         # Disabling first and enabling last: an edit of a disabled chunk is only stored, so it is embedded once.
-        steps.insert(0 if enabled is False else len(steps), switch)
+        steps.insert(0 if enabled is False else len(steps), partial(switch, enabled))
     changed = False
     try:
         for step in steps:
@@ -271,23 +274,7 @@ def segments_preview(
         )
     sources: list[tuple[ParsedDocument, str]] = []
     if uploads:
-        if len(uploads) > settings.PLUGINS_MAX_FILES_PER_UPLOAD:
-            raise InvalidRequest(f"At most {settings.PLUGINS_MAX_FILES_PER_UPLOAD} files per request.", param="file")
-        for position, upload in enumerate(uploads):
-            param = "file" if len(uploads) == 1 else f"file[{position}]"
-            if upload.size > settings.PLUGINS_MAX_UPLOAD_BYTES:
-                raise PayloadTooLarge(
-                    f"{upload.name} is larger than the limit of {settings.PLUGINS_MAX_UPLOAD_BYTES} bytes.",
-                    code="file_too_large",
-                    param=param,
-                )
-            upload.seek(0)
-            sources += [
-                (item, param)
-                for item in parse_file(
-                    name=upload.name or "", data=upload.read(), param=param, max_bytes=settings.PLUGINS_MAX_UPLOAD_BYTES
-                )
-            ]
+        sources += uploads_parse(uploads=uploads)
     else:
         if not isinstance(text, str) or not text.strip():
             raise InvalidRequest("text must be a non-empty string.", param="text")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from django.contrib.auth.models import AbstractUser
 from django.db.models import Q, QuerySet
@@ -17,6 +17,7 @@ from workers.errors import InvalidRequest, NotFound
 from workers.retrieval.profiles import get_profile
 
 MAX_TOP_K = 100
+DEFAULT_TOP_K = 5
 
 
 def plugin_list_owned(*, owner: AbstractUser) -> QuerySet[Plugin]:
@@ -168,30 +169,22 @@ def plugin_search_in(
     ]
 
 
+class SearchOptions(TypedDict, total=False):
+    """``plugin_search_in``'s options after the plugin and the query."""
+
+    top_k: int
+    tfidf_weight: float | None
+    embedding_weight: float | None
+    filters: Filter | Any
+    score_threshold: float | None
+    rerank: Any
+
+
 def plugin_search(
-    *,
-    user: AbstractUser,
-    plugin: str,
-    query: str,
-    top_k: int = 5,
-    tfidf_weight: float | None = None,
-    embedding_weight: float | None = None,
-    filters: Filter | Any = None,
-    score_threshold: float | None = None,
-    rerank: Any = None,
+    *, user: AbstractUser, plugin: str, query: str, **options: Unpack[SearchOptions]
 ) -> list[dict[str, Any]]:
     """Ranked passages of ``plugin`` (a built-in slug, or the caller's own plugin id or slug) for ``query``:
     dicts with doc_id (the document's external id), title, url, text, score, scores {sparse, dense} and meta
     (the document's metadata), plus a rerank score with ``rerank`` (see ``plugin_search_in``). Bad input raises
     ``DomainError`` (400, with ``param``); another user's plugin raises ``NotFound``."""
-    found = plugin_get_usable(user=user, plugin=plugin)
-    return plugin_search_in(
-        plugin=found,
-        query=query,
-        top_k=top_k,
-        tfidf_weight=tfidf_weight,
-        embedding_weight=embedding_weight,
-        filters=filters,
-        score_threshold=score_threshold,
-        rerank=rerank,
-    )
+    return plugin_search_in(plugin=plugin_get_usable(user=user, plugin=plugin), query=query, **options)

@@ -5,20 +5,21 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from apps.plugins import dense, recovery, services
+from apps.plugins import dense, recovery
 from apps.plugins.models import Plugin
+from apps.plugins.services import ingestion
 
 
 @shared_task(name="plugins.ingest", acks_late=True, reject_on_worker_lost=True)
 def ingest_run_task(run_id: str) -> None:
-    services.ingest_run_process(run_id=run_id)
+    ingestion.ingest_run_process(run_id=run_id)
 
 
 @shared_task(name="plugins.reindex", acks_late=True, reject_on_worker_lost=True)
 def reindex_task(plugin_id: str) -> None:
     plugin = Plugin.objects.filter(pk=plugin_id).first()
     if plugin is not None:
-        services.plugin_reindex(plugin=plugin)
+        ingestion.plugin_reindex(plugin=plugin)
 
 
 @shared_task(name="plugins.dense_build", acks_late=True, reject_on_worker_lost=True)

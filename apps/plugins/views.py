@@ -9,38 +9,68 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.caller import request_user
 from apps.core.errors import domain_error_body
 from apps.core.legacy import LegacyApi, legacy_ok
 from apps.core.pagination import page_params, paginate_newest_first
+from apps.core.schema import SSE_EVENT
+from apps.core.serializers import page_of
 from apps.core.sse import guarded_stream, sse_response
-from apps.plugins import dense, rethink, segments, selectors, services
-from apps.plugins.models import Chunk
+from apps.plugins import dense, rethink, segments, selectors
+from apps.plugins.models import Chunk, Plugin
+from apps.plugins.responses import (
+    FileDeletedSerializer,
+    LegacyPluginDeletedEnvelope,
+    LegacyPluginEnvelope,
+    LegacyPluginListEnvelope,
+    LegacyRethinkEnvelope,
+    LegacyUploadListEnvelope,
+    OwnedPluginListSerializer,
+    PluginDeletedSerializer,
+    PluginDetailSerializer,
+    PluginFilePageSerializer,
+    PluginFileSerializer,
+    PluginFilesSerializer,
+    PluginIdDeletedSerializer,
+    PluginListSerializer,
+    PluginPageSerializer,
+    PluginSerializer,
+    PluginUploadListSerializer,
+    RethinkAnswerSerializer,
+    RethinkSerializer,
+    SearchResultSerializer,
+    SegmentPageSerializer,
+    SegmentPreviewResultSerializer,
+    SegmentSerializer,
+)
 from apps.plugins.serializers import (
     FilesUploadSerializer,
     LegacyCreateSerializer,
     LegacyPluginIdSerializer,
+    LegacyPluginUploadSerializer,
     LegacyRethinkSerializer,
-    LegacyUploadSerializer,
     PluginCreateSerializer,
     PluginUpdateSerializer,
     RethinkChatSerializer,
     SearchSerializer,
     SegmentPreviewSerializer,
     SegmentUpdateSerializer,
-    list_page,
-    render_dense,
-    render_document,
-    render_plugin,
-    render_preview,
-    render_segment,
-    render_upload,
 )
+from apps.plugins.services import catalogue, documents
 from apps.usage.recording import request_usage_record
 from workers.errors import DomainError, InvalidRequest
 from workers.runtime.specs import GenerationResult
 
-JSON_DOC = OpenApiResponse(description="JSON object (see the README for the shape)")
 TAGS = ["plugins"]
+# The body's one documented media type (forms are parsed too): a generated client sends JSON.
+JSON = "application/json"
+STREAM_EVENTS = (
+    "With `stream`: one JSON object per `data:` line: "
+    '`{"finished": false, "step": {"action", "observation", ...}}` as the work happens, '
+    '`{"finished": false, "delta": "<text>"}` for the revised answer\'s tokens, then the answer as without '
+    '`stream` plus `"finished": true`; a failure after the start ends the stream with '
+    '`{"finished": true, "error": {...}}` (OpenAI\'s error object).'
+)
 
 
 def _valid(serializer_class: type, data: object) -> dict[str, Any]:
@@ -49,126 +79,129 @@ def _valid(serializer_class: type, data: object) -> dict[str, Any]:
     return serializer.validated_data
 
 
-def _files(request: Request) -> list[Any]:
-    files = request.FILES.getlist("file")
-    if not files:
-        raise InvalidRequest("Send one or more files as multipart field `file`.", param="file")
-    return files
-
-
-def _plugin_detail(plugin: Any) -> dict[str, Any]:
-    return render_plugin(plugin, detail=True, run=selectors.ingest_run_latest(plugin=plugin))
+def _owned(request: Request, plugin_id: str) -> Plugin:
+    return selectors.plugin_get_owned(owner=request_user(request), plugin_id=plugin_id)
 
 
 # --- /v1/plugin/custom/plugins --------------------------------------------------------------------------
 
 
 class PluginListCreateApi(APIView):
-    @extend_schema(operation_id="plugins_custom_list", tags=TAGS, responses=JSON_DOC)
+    @extend_schema(operation_id="plugins_custom_list", tags=TAGS, responses=PluginPageSerializer)
     def get(self, request: Request) -> Response:
         items, has_more = paginate_newest_first(
-            selectors.plugin_list_owned(owner=request.user), **page_params(request.query_params)
+            selectors.plugin_list_owned(owner=request_user(request)), **page_params(request.query_params)
         )
-        return Response(list_page(items, has_more=has_more, render=render_plugin, id_key="plugin_id"))
+        return Response(PluginPageSerializer(page_of(items, has_more=has_more)).data)
 
     @extend_schema(
-        operation_id="plugins_custom_create", tags=TAGS, request=PluginCreateSerializer, responses={201: JSON_DOC}
+        operation_id="plugins_custom_create",
+        tags=TAGS,
+        request={JSON: PluginCreateSerializer},
+        responses={201: PluginSerializer},
     )
     def post(self, request: Request) -> Response:
         data = _valid(PluginCreateSerializer, request.data)
-        plugin = services.plugin_create(owner=request.user, **data)
-        return Response(render_plugin(plugin), status=status.HTTP_201_CREATED)
+        plugin = catalogue.plugin_create(owner=request_user(request), **data)
+        return Response(PluginSerializer(plugin).data, status=status.HTTP_201_CREATED)
 
 
 class PluginDetailApi(APIView):
-    @extend_schema(operation_id="plugins_custom_retrieve", tags=TAGS, responses=JSON_DOC)
+    @extend_schema(operation_id="plugins_custom_retrieve", tags=TAGS, responses=PluginDetailSerializer)
     def get(self, request: Request, plugin_id: str) -> Response:
-        return Response(_plugin_detail(selectors.plugin_get_owned(owner=request.user, plugin_id=plugin_id)))
+        plugin = _owned(request, plugin_id)
+        return Response(PluginDetailSerializer(plugin).data)
 
-    @extend_schema(operation_id="plugins_custom_update", tags=TAGS, request=PluginUpdateSerializer, responses=JSON_DOC)
+    @extend_schema(
+        operation_id="plugins_custom_update",
+        tags=TAGS,
+        request={JSON: PluginUpdateSerializer},
+        responses=PluginDetailSerializer,
+    )
     def patch(self, request: Request, plugin_id: str) -> Response:
-        plugin = selectors.plugin_get_owned(owner=request.user, plugin_id=plugin_id)
+        plugin = _owned(request, plugin_id)
         data = _valid(PluginUpdateSerializer, request.data)
         plugin = dense.plugin_embedding_model_set(plugin=plugin, name=data["embedding_model"])
         plugin.refresh_from_db()
-        return Response(_plugin_detail(plugin))
+        return Response(PluginDetailSerializer(plugin).data)
 
-    @extend_schema(operation_id="plugins_custom_delete", tags=TAGS, responses=JSON_DOC)
+    @extend_schema(operation_id="plugins_custom_delete", tags=TAGS, responses={200: PluginDeletedSerializer})
     def delete(self, request: Request, plugin_id: str) -> Response:
-        plugin = selectors.plugin_get_owned(owner=request.user, plugin_id=plugin_id)
-        services.plugin_delete(plugin=plugin)
-        return Response({"plugin_id": plugin_id, "deleted": True})
+        plugin = _owned(request, plugin_id)
+        catalogue.plugin_delete(plugin=plugin)
+        return Response(PluginDeletedSerializer({"plugin_id": plugin_id, "deleted": True}).data)
 
 
 class PluginFilesApi(APIView):
-    @extend_schema(operation_id="plugins_custom_files_list", tags=TAGS, responses=JSON_DOC)
+    @extend_schema(operation_id="plugins_custom_files_list", tags=TAGS, responses=PluginFilePageSerializer)
     def get(self, request: Request, plugin_id: str) -> Response:
-        plugin = selectors.plugin_get_owned(owner=request.user, plugin_id=plugin_id)
+        plugin = _owned(request, plugin_id)
         items, has_more = paginate_newest_first(
             selectors.document_list(plugin=plugin), **page_params(request.query_params)
         )
-        return Response(list_page(items, has_more=has_more, render=render_document, id_key="file_id"))
+        return Response(PluginFilePageSerializer(page_of(items, has_more=has_more)).data)
 
     @extend_schema(
         operation_id="plugins_custom_files_upload",
         tags=TAGS,
         request={"multipart/form-data": FilesUploadSerializer},
-        responses={202: JSON_DOC},
+        responses={202: PluginUploadListSerializer},
     )
     def post(self, request: Request, plugin_id: str) -> Response:
-        plugin = selectors.plugin_get_owned(owner=request.user, plugin_id=plugin_id)
-        documents = services.documents_upload(plugin=plugin, uploads=_files(request))
-        return Response(
-            {"object": "list", "data": [render_upload(d) for d in documents]}, status=status.HTTP_202_ACCEPTED
-        )
+        plugin = _owned(request, plugin_id)
+        queued = documents.documents_upload(plugin=plugin, uploads=request.FILES.getlist("file"))
+        return Response(PluginUploadListSerializer({"data": queued}).data, status=status.HTTP_202_ACCEPTED)
 
 
 class PluginFileDetailApi(APIView):
-    @extend_schema(operation_id="plugins_custom_files_retrieve", tags=TAGS, responses=JSON_DOC)
+    @extend_schema(operation_id="plugins_custom_files_retrieve", tags=TAGS, responses=PluginFileSerializer)
     def get(self, request: Request, plugin_id: str, file_id: str) -> Response:
-        plugin = selectors.plugin_get_owned(owner=request.user, plugin_id=plugin_id)
-        return Response(render_document(selectors.document_get(plugin=plugin, document_id=file_id)))
+        plugin = _owned(request, plugin_id)
+        return Response(PluginFileSerializer(selectors.document_get(plugin=plugin, document_id=file_id)).data)
 
-    @extend_schema(operation_id="plugins_custom_files_delete", tags=TAGS, responses=JSON_DOC)
+    @extend_schema(operation_id="plugins_custom_files_delete", tags=TAGS, responses={200: FileDeletedSerializer})
     def delete(self, request: Request, plugin_id: str, file_id: str) -> Response:
-        plugin = selectors.plugin_get_owned(owner=request.user, plugin_id=plugin_id)
-        services.document_delete(document=selectors.document_get(plugin=plugin, document_id=file_id))
-        return Response({"file_id": file_id, "deleted": True})
+        plugin = _owned(request, plugin_id)
+        documents.document_delete(document=selectors.document_get(plugin=plugin, document_id=file_id))
+        return Response(FileDeletedSerializer({"file_id": file_id, "deleted": True}).data)
 
 
 # --- Segments: /v1/plugin/custom/plugins/{id}/files/{id}/segments and /segments/preview -------------------
 
 
 def _segment(request: Request, plugin_id: str, file_id: str, segment_id: str) -> Chunk:
-    plugin = selectors.plugin_get_owned(owner=request.user, plugin_id=plugin_id)
+    plugin = _owned(request, plugin_id)
     document = selectors.document_get(plugin=plugin, document_id=file_id)
     return segments.segment_get(document=document, segment_id=segment_id)
 
 
 class SegmentListApi(APIView):
-    @extend_schema(operation_id="plugins_custom_segments_list", tags=TAGS, responses=JSON_DOC)
+    @extend_schema(operation_id="plugins_custom_segments_list", tags=TAGS, responses=SegmentPageSerializer)
     def get(self, request: Request, plugin_id: str, file_id: str) -> Response:
-        plugin = selectors.plugin_get_owned(owner=request.user, plugin_id=plugin_id)
+        plugin = _owned(request, plugin_id)
         document = selectors.document_get(plugin=plugin, document_id=file_id)
         items, has_more = segments.paginate_by_ordinal(
             segments.segment_list(document=document), **page_params(request.query_params)
         )
-        return Response(list_page(items, has_more=has_more, render=render_segment, id_key="segment_id"))
+        return Response(SegmentPageSerializer(page_of(items, has_more=has_more)).data)
 
 
 class SegmentDetailApi(APIView):
-    @extend_schema(operation_id="plugins_custom_segments_retrieve", tags=TAGS, responses=JSON_DOC)
+    @extend_schema(operation_id="plugins_custom_segments_retrieve", tags=TAGS, responses=SegmentSerializer)
     def get(self, request: Request, plugin_id: str, file_id: str, segment_id: str) -> Response:
-        return Response(render_segment(_segment(request, plugin_id, file_id, segment_id)))
+        return Response(SegmentSerializer(_segment(request, plugin_id, file_id, segment_id)).data)
 
     @extend_schema(
-        operation_id="plugins_custom_segments_update", tags=TAGS, request=SegmentUpdateSerializer, responses=JSON_DOC
+        operation_id="plugins_custom_segments_update",
+        tags=TAGS,
+        request={JSON: SegmentUpdateSerializer},
+        responses=SegmentSerializer,
     )
     def patch(self, request: Request, plugin_id: str, file_id: str, segment_id: str) -> Response:
         segment = _segment(request, plugin_id, file_id, segment_id)
         data = _valid(SegmentUpdateSerializer, request.data)
         updated = segments.segment_update(segment=segment, text=data.get("text"), enabled=data.get("enabled"))
-        return Response(render_segment(updated))
+        return Response(SegmentSerializer(updated).data)
 
 
 class SegmentPreviewApi(APIView):
@@ -176,40 +209,42 @@ class SegmentPreviewApi(APIView):
         operation_id="plugins_custom_segments_preview",
         tags=TAGS,
         request={"application/json": SegmentPreviewSerializer, "multipart/form-data": FilesUploadSerializer},
-        responses=JSON_DOC,
+        responses=SegmentPreviewResultSerializer,
     )
     def post(self, request: Request, plugin_id: str) -> Response:
-        plugin = selectors.plugin_get_owned(owner=request.user, plugin_id=plugin_id)
+        plugin = _owned(request, plugin_id)
         data = request.data if isinstance(request.data, dict) else {}
         previews = segments.segments_preview(
             plugin=plugin, uploads=request.FILES.getlist("file"), text=data.get("text"), title=data.get("title")
         )
-        return Response(render_preview(previews))
+        return Response(SegmentPreviewResultSerializer({"data": previews}).data)
 
 
 class PluginAvailableListApi(APIView):
-    @extend_schema(operation_id="plugins_list", tags=TAGS, responses=JSON_DOC)
+    @extend_schema(operation_id="plugins_list", tags=TAGS, responses=PluginListSerializer)
     def get(self, request: Request) -> Response:
-        plugins = selectors.plugin_list_usable(user=request.user).order_by("-builtin", "slug")
-        return Response({"object": "list", "data": [render_plugin(p) for p in plugins]})
+        plugins = selectors.plugin_list_usable(user=request_user(request)).order_by("-builtin", "slug")
+        return Response(PluginListSerializer({"data": plugins}).data)
 
 
 # --- /v1/plugin/search and /v1/plugin/chat --------------------------------------------------------------
 
 
 class PluginSearchApi(APIView):
-    @extend_schema(operation_id="plugins_search", tags=TAGS, request=SearchSerializer, responses=JSON_DOC)
+    @extend_schema(
+        operation_id="plugins_search", tags=TAGS, request={JSON: SearchSerializer}, responses=SearchResultSerializer
+    )
     def post(self, request: Request) -> Response:
         data = _valid(SearchSerializer, request.data)
-        hits = services.plugin_search(user=request.user, **data)
-        plugin = selectors.plugin_get_usable(user=request.user, plugin=data["plugin"])
-        return Response({"object": "list", "data": hits, "dense": render_dense(plugin)})
+        plugin = selectors.plugin_get_usable(user=request_user(request), plugin=data.pop("plugin"))
+        hits = selectors.plugin_search_in(plugin=plugin, **data)
+        return Response(SearchResultSerializer({"data": hits, "dense": plugin}).data)
 
 
 def _rethink_request(request: Request, data: dict[str, Any]) -> rethink.RethinkRequest:
     ratio = data["score_ratio"] or {}
     return rethink.rethink_prepare(
-        user=request.user,
+        user=request_user(request),
         plugin=data["plugin"],
         query=data["query"],
         session=data["session"],
@@ -230,8 +265,11 @@ class PluginChatApi(APIView):
     @extend_schema(
         operation_id="plugins_chat",
         tags=TAGS,
-        request=RethinkChatSerializer,
-        responses={200: OpenApiResponse(description="The rethink answer, or SSE events when stream")},
+        request={JSON: RethinkChatSerializer},
+        responses={
+            (200, "application/json"): RethinkSerializer,
+            (200, "text/event-stream"): OpenApiResponse(SSE_EVENT, description=STREAM_EVENTS),
+        },
     )
     def post(self, request: Request) -> Any:
         started = time.monotonic()
@@ -243,7 +281,7 @@ class PluginChatApi(APIView):
                 body = rethink.rethink(prepared, usage=results)
             finally:
                 request_usage_record(request, model=prepared.model.id, results=results, started=started)
-            return Response(body)
+            return Response(RethinkSerializer(body).data)
 
         def on_error(exc: DomainError) -> list[Any]:
             body = domain_error_body(exc)
@@ -262,57 +300,71 @@ class PluginChatApi(APIView):
 
 class LegacyCreateApi(LegacyApi):
     @extend_schema(
-        operation_id="legacy_plugin_create", tags=["legacy"], request=LegacyCreateSerializer, responses=JSON_DOC
+        operation_id="legacy_plugin_create",
+        tags=["legacy"],
+        request={JSON: LegacyCreateSerializer},
+        responses=LegacyPluginEnvelope,
     )
     def post(self, request: Request) -> Response:
-        plugin = services.plugin_create(owner=request.user, **_valid(LegacyCreateSerializer, request.data))
-        return legacy_ok(render_plugin(plugin))
+        plugin = catalogue.plugin_create(owner=request_user(request), **_valid(LegacyCreateSerializer, request.data))
+        return legacy_ok(PluginSerializer(plugin).data)
 
 
 class LegacyListApi(LegacyApi):
-    @extend_schema(operation_id="legacy_plugin_list", tags=["legacy"], responses=JSON_DOC)
+    @extend_schema(operation_id="legacy_plugin_list", tags=["legacy"], responses=LegacyPluginListEnvelope)
     def get(self, request: Request) -> Response:
-        return legacy_ok({"list": [render_plugin(p) for p in selectors.plugin_list_owned(owner=request.user)]})
+        plugins = selectors.plugin_list_owned(owner=request_user(request))
+        return legacy_ok(OwnedPluginListSerializer({"list": plugins}).data)
 
-    @extend_schema(operation_id="legacy_plugin_list_post", tags=["legacy"], request=None, responses=JSON_DOC)
+    @extend_schema(
+        operation_id="legacy_plugin_list_post", tags=["legacy"], request=None, responses=LegacyPluginListEnvelope
+    )
     def post(self, request: Request) -> Response:
         return self.get(request)
 
 
 class LegacyDeleteApi(LegacyApi):
     @extend_schema(
-        operation_id="legacy_plugin_delete", tags=["legacy"], request=LegacyPluginIdSerializer, responses=JSON_DOC
+        operation_id="legacy_plugin_delete",
+        tags=["legacy"],
+        request={JSON: LegacyPluginIdSerializer},
+        responses=LegacyPluginDeletedEnvelope,
     )
     def post(self, request: Request) -> Response:
         data = _valid(LegacyPluginIdSerializer, request.data)
-        plugin = selectors.plugin_get_owned(owner=request.user, plugin_id=data["pluginId"])
-        services.plugin_delete(plugin=plugin)
-        return legacy_ok({"pluginId": data["pluginId"], "deleted": True})
+        plugin = selectors.plugin_get_owned(owner=request_user(request), plugin_id=data["pluginId"])
+        catalogue.plugin_delete(plugin=plugin)
+        return legacy_ok(PluginIdDeletedSerializer({"pluginId": data["pluginId"], "deleted": True}).data)
 
 
 class LegacyUploadApi(LegacyApi):
     @extend_schema(
         operation_id="legacy_plugin_upload",
         tags=["legacy"],
-        request={"multipart/form-data": LegacyUploadSerializer},
-        responses=JSON_DOC,
+        request={"multipart/form-data": LegacyPluginUploadSerializer},
+        responses=LegacyUploadListEnvelope,
     )
     def post(self, request: Request) -> Response:
-        plugin_id = request.data.get("pluginId")
+        plugin_id = request.data.get("pluginId") if isinstance(request.data, dict) else None
         if not plugin_id:
             raise InvalidRequest("pluginId is required.", param="pluginId")
-        plugin = selectors.plugin_get_owned(owner=request.user, plugin_id=str(plugin_id))
-        documents = services.documents_upload(plugin=plugin, uploads=_files(request))
-        return legacy_ok({"files": [render_upload(d) for d in documents]})
+        plugin = selectors.plugin_get_owned(owner=request_user(request), plugin_id=str(plugin_id))
+        queued = documents.documents_upload(plugin=plugin, uploads=request.FILES.getlist("file"))
+        return legacy_ok(PluginFilesSerializer({"files": queued}).data)
 
 
 class LegacyRethinkApi(LegacyApi):
-    @extend_schema(operation_id="legacy_rethink", tags=["legacy"], request=LegacyRethinkSerializer, responses=JSON_DOC)
+    @extend_schema(
+        operation_id="legacy_rethink",
+        tags=["legacy"],
+        request={JSON: LegacyRethinkSerializer},
+        responses=LegacyRethinkEnvelope,
+    )
     def post(self, request: Request) -> Response:
         started = time.monotonic()
         data = _valid(LegacyRethinkSerializer, request.data)
         prepared = rethink.rethink_prepare(
-            user=request.user,
+            user=request_user(request),
             plugin=data["pluginName"],
             query=data["text"],
             search_result_num=data["searchResultNum"],
@@ -324,6 +376,4 @@ class LegacyRethinkApi(LegacyApi):
             body = rethink.rethink(prepared, usage=results)
         finally:
             request_usage_record(request, model=prepared.model.id, results=results, started=started)
-        return legacy_ok(
-            {"result": [body["result"]], "steps": body["steps"], "search_result": body.get("search_result", [])}
-        )
+        return legacy_ok(RethinkAnswerSerializer(body).data)

@@ -63,15 +63,17 @@ class RerankResultSerializer(serializers.Serializer):
 
 
 class RerankUsageSerializer(serializers.Serializer):
-    prompt_tokens = serializers.IntegerField()
-    total_tokens = serializers.IntegerField()
+    prompt_tokens = serializers.IntegerField(source="tokens")
+    total_tokens = serializers.IntegerField(source="tokens")
 
 
 class RerankResponseSerializer(serializers.Serializer):
+    """Built from ``{id, model, results, tokens}``."""
+
     id = serializers.CharField()
     model = serializers.CharField()
     results = RerankResultSerializer(many=True, help_text="Best first.")
-    usage = RerankUsageSerializer()
+    usage = RerankUsageSerializer(source="*")
 
 
 @extend_schema_field(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from django.conf import settings
 
@@ -15,7 +16,7 @@ from apps.core.dispatch import serve_call
 from apps.rerank.selectors import rerank_model_get
 from apps.rerank.tasks import rerank_task
 from workers.errors import DomainError
-from workers.retrieval.rerank import RerankScores, UpstreamReranker
+from workers.retrieval.rerank import RerankApi, RerankScores, UpstreamReranker
 from workers.runtime.errors import RuntimeErrorBase
 
 
@@ -34,7 +35,7 @@ def rerank_scores(*, endpoint: ModelEndpoint, query: str, passages: Sequence[str
     if endpoint.backend == ModelEndpoint.Backend.OPENAI_UPSTREAM:
         reranker = UpstreamReranker(
             base_url=endpoint.base_url,
-            api=endpoint.rerank_api,
+            api=cast(RerankApi, endpoint.rerank_api),  # a choice of the model field
             model=endpoint.upstream_model or endpoint.name,
             api_key=endpoint.upstream_api_key,
             timeout_s=settings.RERANK_TIMEOUT_S,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import httpx
@@ -21,9 +21,6 @@ class SearchResult:
     url: str
     snippet: str
     source: str
-
-    def to_dict(self) -> dict[str, str]:
-        return asdict(self)
 
 
 class ProviderError(Exception):

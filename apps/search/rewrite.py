@@ -107,9 +107,9 @@ def rewrite_messages(*, history: Sequence[ChatMessage], question: str) -> list[C
     messages = [ChatMessage(role="system", content=REWRITE_INSTRUCTION)]
     for turns, follow_up, standalone in REWRITE_EXAMPLES:
         example = [
-            ChatMessage(role=role, content=text)
-            for turn in turns
-            for role, text in zip(("user", "assistant"), turn, strict=True)
+            message
+            for asked, answered in turns
+            for message in (ChatMessage(role="user", content=asked), ChatMessage(role="assistant", content=answered))
         ]
         messages += [
             ChatMessage(role="user", content=_transcript(example, follow_up)),

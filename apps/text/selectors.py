@@ -56,13 +56,6 @@ def summarization_stale_jobs(*, now: datetime | None = None) -> QuerySet[Summari
     )
 
 
-def text_job_is_stale(*, job: TextJob, now: datetime | None = None) -> bool:
-    if job.status != JobStatus.RUNNING:
-        return False
-    stale = pdf2text_stale_jobs(now=now) if isinstance(job, Pdf2TextJob) else summarization_stale_jobs(now=now)
-    return stale.filter(pk=job.pk).exists()
-
-
 def text_job_wait(*, job: J, timeout_s: float) -> J:
     """``job`` re-read once it has finished or ``timeout_s`` (at most TEXT_MAX_WAIT_S) has passed. With Redis the
     worker's announcement wakes the wait at once; the job is re-read at least every second regardless."""

@@ -1,40 +1,33 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 
+from apps.core.fields import BlankAsNullField, ConstantField, UnixTimeField
+from apps.core.serializers import PageSerializer
 from apps.text.models import JobStatus, Pdf2TextJob, SummarizationJob, TextJob
 from workers.pdf import PAGE_SEPARATOR
 
 LANGUAGES = ["auto", "zh", "en"]
 
 
-class WaitQuerySerializer(serializers.Serializer):
-    wait = serializers.FloatField(
-        required=False,
-        min_value=0,
-        default=0,
-        help_text="Seconds to wait for the job to finish before answering (at most 30).",
-    )
-
-
 # --- Input ------------------------------------------------------------------------------------------------
+
+
+def _pdf_password_field(help_text: str) -> serializers.CharField:
+    return serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, max_length=500, default="", help_text=help_text
+    )
 
 
 class Pdf2TextCreateInputSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True, use_url=False, help_text="The PDF.")
-    password = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        trim_whitespace=False,
-        max_length=500,
-        default="",
-        help_text="User or owner password of an encrypted PDF.",
-    )
+    password = _pdf_password_field("User or owner password of an encrypted PDF.")
     pages = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -65,14 +58,7 @@ class _SummarizationOptionsSerializer(serializers.Serializer):
 
 class SummarizationFileInputSerializer(_SummarizationOptionsSerializer):
     file = serializers.FileField(allow_empty_file=True, use_url=False, help_text="A PDF, .txt or .md file.")
-    password = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        trim_whitespace=False,
-        max_length=500,
-        default="",
-        help_text="Password of an encrypted PDF.",
-    )
+    password = _pdf_password_field("Password of an encrypted PDF.")
 
 
 class SummarizationTextInputSerializer(_SummarizationOptionsSerializer):
@@ -86,12 +72,22 @@ class SummarizationCreateInputSerializer(SummarizationFileInputSerializer):
     text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
 
 
-# --- Output -----------------------------------------------------------------------------------------------
+# --- Output: the one shape each body is built with ------------------------------------------------------
+
+
+def _file_url(serializer: serializers.Serializer, *, view_name: str, job: TextJob) -> str:
+    request: Request = serializer.context["request"]
+    return request.build_absolute_uri(reverse(view_name, args=[job.pk]))
 
 
 class JobErrorSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
+    """A failed job's error; null otherwise."""
+
+    code = serializers.CharField(source="error_code")
+    message = serializers.CharField(source="error_message")
+
+    def to_representation(self, instance: TextJob) -> dict[str, Any] | None:  # type: ignore[override]  # allow_null
+        return super().to_representation(instance) if instance.status == JobStatus.FAILED else None
 
 
 class PageTextSerializer(serializers.Serializer):
@@ -110,33 +106,58 @@ class PdfMetadataSerializer(serializers.Serializer):
 
 
 class Pdf2TextOutputSerializer(serializers.Serializer):
+    """A pdf2text job as listed; needs the request in its context (for ``pdf_url``)."""
+
     id = serializers.CharField()
-    object = serializers.CharField(default="pdf2text")
+    object = ConstantField("pdf2text")
     status = serializers.ChoiceField(choices=JobStatus.choices)
     filename = serializers.CharField()
-    bytes = serializers.IntegerField()
-    pdf_url = serializers.URLField(help_text="GET it (with your API key) for the original PDF.")
-    page_selection = serializers.CharField(allow_null=True)
+    bytes = serializers.IntegerField(source="size_bytes")
+    pdf_url = serializers.SerializerMethodField(help_text="GET it (with your API key) for the original PDF.")
+    page_selection = BlankAsNullField(source="pages")
     layout = serializers.BooleanField()
-    created_at = serializers.IntegerField()
-    started_at = serializers.IntegerField(allow_null=True)
-    finished_at = serializers.IntegerField(allow_null=True)
+    created_at = UnixTimeField()
+    started_at = UnixTimeField()
+    finished_at = UnixTimeField()
     page_count = serializers.IntegerField(allow_null=True)
-    error = JobErrorSerializer(allow_null=True)
+    error = JobErrorSerializer(source="*", allow_null=True)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_pdf_url(self, job: Pdf2TextJob) -> str:
+        return _file_url(self, view_name="pdf2text-file", job=job)
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class PagesTextField(serializers.Field):
+    """A job's whole text. Not a method field: those are read-only, which the schema marks required, and a job
+    that has not succeeded has no text."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(source="*", **kwargs)
+
+    def to_representation(self, job: Pdf2TextJob) -> str:
+        return PAGE_SEPARATOR.join(page["text"] for page in (job.result or {}).get("pages", []))
 
 
 class Pdf2TextDetailOutputSerializer(Pdf2TextOutputSerializer):
-    pages = PageTextSerializer(many=True, required=False, help_text="When succeeded: the selected pages.")
-    text = serializers.CharField(required=False, help_text="When succeeded: the pages joined by a form feed.")
-    metadata = PdfMetadataSerializer(required=False)
+    """A pdf2text job with its result: ``pages`` and ``text`` once it succeeded, ``metadata`` once it ran."""
+
+    pages = PageTextSerializer(many=True, required=False, source="result.pages", help_text="The selected pages.")
+    text = PagesTextField(required=False, help_text="The pages joined by a form feed.")
+    metadata = PdfMetadataSerializer(required=False, source="result.metadata")
+
+    def to_representation(self, instance: Pdf2TextJob) -> dict[str, Any]:
+        body: dict[str, Any] = super().to_representation(instance)
+        absent = ["pages", "text"] if instance.status != JobStatus.SUCCEEDED else []
+        if instance.result is None:
+            absent.append("metadata")
+        for key in absent:
+            body.pop(key, None)
+        return body
 
 
-class Pdf2TextListOutputSerializer(serializers.Serializer):
-    object = serializers.CharField(default="list")
+class Pdf2TextListOutputSerializer(PageSerializer):
     data = Pdf2TextOutputSerializer(many=True)
-    first_id = serializers.CharField(allow_null=True)
-    last_id = serializers.CharField(allow_null=True)
-    has_more = serializers.BooleanField()
 
 
 class ProgressSerializer(serializers.Serializer):
@@ -157,98 +178,44 @@ class StepSerializer(serializers.Serializer):
 class SummarizationUsageSerializer(serializers.Serializer):
     prompt_tokens = serializers.IntegerField()
     completion_tokens = serializers.IntegerField()
-    total_tokens = serializers.IntegerField()
+    total_tokens = serializers.SerializerMethodField()
+
+    def get_total_tokens(self, job: SummarizationJob) -> int:
+        return job.prompt_tokens + job.completion_tokens
 
 
 class SummarizationOutputSerializer(serializers.Serializer):
+    """A summarization job; needs the request in its context (for ``file_url``)."""
+
     id = serializers.CharField()
-    object = serializers.CharField(default="summarization")
+    object = ConstantField("summarization")
     status = serializers.ChoiceField(choices=JobStatus.choices)
     model = serializers.CharField()
-    source = serializers.ChoiceField(choices=SummarizationJob.Source.choices)
-    filename = serializers.CharField(allow_null=True)
-    file_url = serializers.URLField(allow_null=True)
-    language = serializers.CharField()
+    source = serializers.ChoiceField(choices=SummarizationJob.Source.choices)  # type: ignore[assignment]  # a field: the metaclass moves it out of the class
+    filename = BlankAsNullField()
+    file_url = serializers.SerializerMethodField()
+    language = serializers.SerializerMethodField()
     max_length = serializers.IntegerField(allow_null=True)
-    created_at = serializers.IntegerField()
-    started_at = serializers.IntegerField(allow_null=True)
-    finished_at = serializers.IntegerField(allow_null=True)
-    summary = serializers.CharField(allow_null=True)
+    created_at = UnixTimeField()
+    started_at = UnixTimeField()
+    finished_at = UnixTimeField()
+    summary = serializers.SerializerMethodField()
     progress = ProgressSerializer(allow_null=True)
     steps = StepSerializer(many=True)
-    usage = SummarizationUsageSerializer()
-    error = JobErrorSerializer(allow_null=True)
+    usage = SummarizationUsageSerializer(source="*")
+    error = JobErrorSerializer(source="*", allow_null=True)
+
+    @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
+    def get_file_url(self, job: SummarizationJob) -> str | None:
+        return _file_url(self, view_name="summarization-file", job=job) if job.file else None
+
+    @extend_schema_field(serializers.ChoiceField(choices=LANGUAGES))
+    def get_language(self, job: SummarizationJob) -> str:
+        return job.language or "auto"
+
+    def get_summary(self, job: SummarizationJob) -> str | None:
+        return job.summary if job.status == JobStatus.SUCCEEDED else None
 
 
-class SummarizationListOutputSerializer(serializers.Serializer):
-    object = serializers.CharField(default="list")
+class SummarizationListOutputSerializer(PageSerializer):
     data = SummarizationOutputSerializer(many=True)
-    first_id = serializers.CharField(allow_null=True)
-    last_id = serializers.CharField(allow_null=True)
-    has_more = serializers.BooleanField()
-
-
-def _timestamp(value: datetime | None) -> int | None:
-    return int(value.timestamp()) if value else None
-
-
-def _common(job: TextJob) -> dict[str, Any]:
-    return {
-        "created_at": _timestamp(job.created_at),
-        "started_at": _timestamp(job.started_at),
-        "finished_at": _timestamp(job.finished_at),
-    }
-
-
-def _error(job: TextJob) -> dict[str, str] | None:
-    if job.status != JobStatus.FAILED:
-        return None
-    return {"code": job.error_code, "message": job.error_message}
-
-
-def render_pdf2text(job: Pdf2TextJob, *, request: Request, detail: bool = True) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": job.pk,
-        "object": "pdf2text",
-        "status": job.status,
-        "filename": job.filename,
-        "bytes": job.size_bytes,
-        "pdf_url": request.build_absolute_uri(reverse("pdf2text-file", args=[job.pk])),
-        "page_selection": job.pages or None,
-        "layout": job.layout,
-        **_common(job),
-        "page_count": job.page_count,
-        "error": _error(job),
-    }
-    if detail and job.result is not None:
-        if job.status == JobStatus.SUCCEEDED:
-            pages = job.result.get("pages", [])
-            body["pages"] = pages
-            body["text"] = PAGE_SEPARATOR.join(page["text"] for page in pages)
-        body["metadata"] = job.result.get("metadata")
-    return body
-
-
-def render_summarization(job: SummarizationJob, *, request: Request) -> dict[str, Any]:
-    has_file = bool(job.file)
-    return {
-        "id": job.pk,
-        "object": "summarization",
-        "status": job.status,
-        "model": job.model,
-        "source": job.source,
-        "filename": job.filename or None,
-        "file_url": request.build_absolute_uri(reverse("summarization-file", args=[job.pk])) if has_file else None,
-        "language": job.language or "auto",
-        "max_length": job.max_length,
-        **_common(job),
-        "summary": job.summary if job.status == JobStatus.SUCCEEDED else None,
-        "progress": job.progress,
-        "steps": job.steps,
-        "usage": {
-            "prompt_tokens": job.prompt_tokens,
-            "completion_tokens": job.completion_tokens,
-            "total_tokens": job.prompt_tokens + job.completion_tokens,
-        },
-        "error": _error(job),
-    }

@@ -6,6 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
+from apps.core.tasks import job_run_task
 from apps.text.services import jobs, pdf2text, summarization
 
 
@@ -14,14 +15,7 @@ def pdf2text_task(job_id: str) -> None:
     pdf2text.pdf2text_run(job_id=job_id)
 
 
-@shared_task(
-    name="summarization.run",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    ignore_result=True,
-    soft_time_limit=settings.SUMMARIZATION_TIME_LIMIT_S,
-    time_limit=settings.SUMMARIZATION_TIME_LIMIT_S + 60,
-)
+@job_run_task(name="summarization.run", time_limit_s=settings.SUMMARIZATION_TIME_LIMIT_S)
 def summarization_task(job_id: str) -> None:
     summarization.summarization_run(job_id=job_id)
 

@@ -1,18 +1,21 @@
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.files.storage import default_storage
+from django.db.models import QuerySet
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.pagination import list_body, page_params, paginate_newest_first
+from apps.core.caller import request_user
+from apps.core.pagination import PageParamsSerializer, page_params, paginate_newest_first
+from apps.core.serializers import PageSerializer, WaitQuerySerializer, page_of
 from apps.text import selectors
 from apps.text.models import SummarizationJob, TextJob
 from apps.text.serializers import (
@@ -24,23 +27,13 @@ from apps.text.serializers import (
     SummarizationListOutputSerializer,
     SummarizationOutputSerializer,
     SummarizationTextInputSerializer,
-    WaitQuerySerializer,
-    render_pdf2text,
-    render_summarization,
 )
 from apps.text.services import pdf2text, summarization
-from apps.text.services.jobs import file_too_large, text_job_fail_if_stale, text_jobs_fail_stale
+from apps.text.services.jobs import file_too_large
 from workers.errors import NotFound, PayloadTooLarge
 
 J = TypeVar("J", bound=TextJob)
 
-PAGE_PARAMETERS = [
-    OpenApiParameter("after", str, description="Id of the last object of the previous page."),
-    OpenApiParameter("limit", int, description="Page size, 1–100 (default 20)."),
-]
-WAIT_PARAMETER = OpenApiParameter(
-    "wait", float, description="Seconds (at most 30) to wait for the job to finish before answering."
-)
 # Multipart framing and the form's other fields, on top of the file itself.
 _FORM_OVERHEAD_BYTES = 1024 * 1024
 
@@ -70,72 +63,94 @@ def _wait_seconds(request: Request) -> float:
     return min(query.validated_data["wait"], settings.TEXT_MAX_WAIT_S)
 
 
+def _create_input(
+    request: Request, *, serializer_class: type[serializers.Serializer], max_bytes: int
+) -> tuple[dict[str, Any], float]:
+    """A create request's validated body and its ``wait``; an oversized body is refused before it is read."""
+    _reject_oversized_body(request, max_bytes=max_bytes)
+    wait = _wait_seconds(request)
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data, wait
+
+
 def _waited(job: J, *, wait_s: float) -> J:
     return selectors.text_job_wait(job=job, timeout_s=wait_s) if wait_s and not job.is_finished else job
 
 
-def _created_status(job: TextJob) -> int:
-    return status.HTTP_201_CREATED if job.is_finished else status.HTTP_202_ACCEPTED
+def _created_response(
+    request: Request, job: TextJob, *, serializer_class: type[serializers.Serializer], wait_s: float
+) -> Response:
+    job = _waited(job, wait_s=wait_s)
+    code = status.HTTP_201_CREATED if job.is_finished else status.HTTP_202_ACCEPTED
+    return Response(serializer_class(job, context={"request": request}).data, status=code)
+
+
+def _detail_response(request: Request, job: TextJob, *, serializer_class: type[serializers.Serializer]) -> Response:
+    job = _waited(job, wait_s=_wait_seconds(request))
+    return Response(serializer_class(job, context={"request": request}).data)
+
+
+def _list_response(request: Request, jobs: QuerySet[J], *, serializer_class: type[PageSerializer]) -> Response:
+    page, has_more = paginate_newest_first(jobs, **page_params(request.query_params))
+    return Response(serializer_class(page_of(page, has_more=has_more), context={"request": request}).data)
 
 
 def _file_response(job: TextJob, *, content_type: str) -> FileResponse:
-    if not job.file or not default_storage.exists(job.file.name):
+    name = job.file.name
+    if not name or not default_storage.exists(name):
         raise NotFound("The file of this job is no longer stored.", code="file_not_found")
-    return FileResponse(
-        default_storage.open(job.file.name, "rb"), content_type=content_type, filename=job.filename or None
-    )
+    return FileResponse(default_storage.open(name, "rb"), content_type=content_type, filename=job.filename)
 
 
 class Pdf2TextListCreateApi(APIView):
     @extend_schema(
-        operation_id="pdf2text_list", tags=["text"], parameters=PAGE_PARAMETERS, responses=Pdf2TextListOutputSerializer
+        operation_id="pdf2text_list",
+        tags=["text"],
+        parameters=[PageParamsSerializer],
+        responses=Pdf2TextListOutputSerializer,
     )
     def get(self, request: Request) -> Response:
-        params = page_params(request.query_params)
-        text_jobs_fail_stale()
-        jobs, has_more = paginate_newest_first(selectors.pdf2text_job_list(owner=request.user), **params)
-        return Response(
-            list_body(jobs, has_more=has_more, render=lambda job: render_pdf2text(job, request=request, detail=False))
+        return _list_response(
+            request,
+            selectors.pdf2text_job_list(owner=request_user(request)),
+            serializer_class=Pdf2TextListOutputSerializer,
         )
 
     @extend_schema(
         operation_id="pdf2text_create",
         tags=["text"],
-        parameters=[WAIT_PARAMETER],
+        parameters=[WaitQuerySerializer],
         request={"multipart/form-data": Pdf2TextCreateInputSerializer},
         responses={201: Pdf2TextDetailOutputSerializer, 202: Pdf2TextDetailOutputSerializer},
         description="Upload a PDF for text extraction. 201 when the job has already finished (no broker, or "
         "`wait`), 202 while it is queued or running: poll `GET /v1/pdf2text/{id}`.",
     )
     def post(self, request: Request) -> Response:
-        _reject_oversized_body(request, max_bytes=settings.PDF2TEXT_MAX_BYTES)
-        wait = _wait_seconds(request)
-        serializer = Pdf2TextCreateInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data, wait = _create_input(
+            request, serializer_class=Pdf2TextCreateInputSerializer, max_bytes=settings.PDF2TEXT_MAX_BYTES
+        )
         job = pdf2text.pdf2text_create(
-            owner=request.user,
+            owner=request_user(request),
             api_key_id=request.auth.pk if request.auth else None,
             upload=data["file"],
             password=data["password"],
             pages=data["pages"].strip(),
             layout=data["layout"],
         )
-        job = _waited(job, wait_s=wait)
-        return Response(render_pdf2text(job, request=request), status=_created_status(job))
+        return _created_response(request, job, serializer_class=Pdf2TextDetailOutputSerializer, wait_s=wait)
 
 
 class Pdf2TextDetailApi(APIView):
     @extend_schema(
         operation_id="pdf2text_retrieve",
         tags=["text"],
-        parameters=[WAIT_PARAMETER],
+        parameters=[WaitQuerySerializer],
         responses=Pdf2TextDetailOutputSerializer,
     )
     def get(self, request: Request, job_id: str) -> Response:
-        job = selectors.pdf2text_job_get(owner=request.user, job_id=job_id)
-        job = _waited(text_job_fail_if_stale(job=job), wait_s=_wait_seconds(request))
-        return Response(render_pdf2text(job, request=request))
+        job = selectors.pdf2text_job_get(owner=request_user(request), job_id=job_id)
+        return _detail_response(request, job, serializer_class=Pdf2TextDetailOutputSerializer)
 
 
 class Pdf2TextFileApi(APIView):
@@ -145,7 +160,7 @@ class Pdf2TextFileApi(APIView):
         responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, "The uploaded PDF.")},
     )
     def get(self, request: Request, job_id: str) -> FileResponse:
-        job = selectors.pdf2text_job_get(owner=request.user, job_id=job_id)
+        job = selectors.pdf2text_job_get(owner=request_user(request), job_id=job_id)
         return _file_response(job, content_type="application/pdf")
 
 
@@ -153,21 +168,17 @@ class SummarizationListCreateApi(APIView):
     @extend_schema(
         operation_id="summarization_list",
         tags=["text"],
-        parameters=PAGE_PARAMETERS,
+        parameters=[PageParamsSerializer],
         responses=SummarizationListOutputSerializer,
     )
     def get(self, request: Request) -> Response:
-        params = page_params(request.query_params)
-        text_jobs_fail_stale()
-        jobs, has_more = paginate_newest_first(selectors.summarization_job_list(owner=request.user), **params)
-        return Response(
-            list_body(jobs, has_more=has_more, render=lambda job: render_summarization(job, request=request))
-        )
+        jobs = selectors.summarization_job_list(owner=request_user(request))
+        return _list_response(request, jobs, serializer_class=SummarizationListOutputSerializer)
 
     @extend_schema(
         operation_id="summarization_create",
         tags=["text"],
-        parameters=[WAIT_PARAMETER],
+        parameters=[WaitQuerySerializer],
         request={
             "multipart/form-data": SummarizationFileInputSerializer,
             "application/json": SummarizationTextInputSerializer,
@@ -177,13 +188,11 @@ class SummarizationListCreateApi(APIView):
         "model's input. 201 when already finished, 202 while queued or running.",
     )
     def post(self, request: Request) -> Response:
-        _reject_oversized_body(request, max_bytes=settings.SUMMARIZATION_MAX_BYTES)
-        wait = _wait_seconds(request)
-        serializer = SummarizationCreateInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data, wait = _create_input(
+            request, serializer_class=SummarizationCreateInputSerializer, max_bytes=settings.SUMMARIZATION_MAX_BYTES
+        )
         job = summarization.summarization_create(
-            owner=request.user,
+            owner=request_user(request),
             api_key_id=request.auth.pk if request.auth else None,
             upload=data.get("file"),
             text=data.get("text"),
@@ -192,21 +201,19 @@ class SummarizationListCreateApi(APIView):
             language="" if data["language"] == "auto" else data["language"],
             password=data["password"],
         )
-        job = _waited(job, wait_s=wait)
-        return Response(render_summarization(job, request=request), status=_created_status(job))
+        return _created_response(request, job, serializer_class=SummarizationOutputSerializer, wait_s=wait)
 
 
 class SummarizationDetailApi(APIView):
     @extend_schema(
         operation_id="summarization_retrieve",
         tags=["text"],
-        parameters=[WAIT_PARAMETER],
+        parameters=[WaitQuerySerializer],
         responses=SummarizationOutputSerializer,
     )
     def get(self, request: Request, job_id: str) -> Response:
-        job = selectors.summarization_job_get(owner=request.user, job_id=job_id)
-        job = _waited(text_job_fail_if_stale(job=job), wait_s=_wait_seconds(request))
-        return Response(render_summarization(job, request=request))
+        job = selectors.summarization_job_get(owner=request_user(request), job_id=job_id)
+        return _detail_response(request, job, serializer_class=SummarizationOutputSerializer)
 
 
 class SummarizationFileApi(APIView):
@@ -216,6 +223,6 @@ class SummarizationFileApi(APIView):
         responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, "The uploaded file.")},
     )
     def get(self, request: Request, job_id: str) -> FileResponse:
-        job = selectors.summarization_job_get(owner=request.user, job_id=job_id)
+        job = selectors.summarization_job_get(owner=request_user(request), job_id=job_id)
         content_type = "application/pdf" if job.source == SummarizationJob.Source.PDF else "text/plain"
         return _file_response(job, content_type=content_type)

@@ -12,8 +12,11 @@ from apps.usage.services import usage_record
 
 
 class TokenCounts(Protocol):
-    prompt_tokens: int
-    completion_tokens: int
+    @property
+    def prompt_tokens(self) -> int: ...
+
+    @property
+    def completion_tokens(self) -> int: ...
 
 
 def request_usage_record(
@@ -21,6 +24,8 @@ def request_usage_record(
 ) -> None:
     """Bills the tokens of ``results`` (one per generation the request made; none when it failed) to the caller."""
     results = list(results)
+    if request.user.pk is None:
+        raise ValueError("usage is recorded for authenticated requests only")
     usage_record(
         owner_id=request.user.pk,
         api_key_id=request.auth.pk,

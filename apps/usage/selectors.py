@@ -3,14 +3,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 
 from apps.usage.models import UsageRecord
 
 
-def usage_totals_by_day_and_model(*, owner: AbstractUser, start: date, end: date) -> list[dict[str, Any]]:
+def usage_totals_by_day_and_model(*, owner: User, start: date, end: date) -> list[dict[str, Any]]:
     """Per (UTC day, model) totals for ``start <= day <= end``."""
     rows = (
         UsageRecord.objects.filter(owner=owner, created_at__date__gte=start, created_at__date__lte=end)

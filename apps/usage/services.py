@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Required, TypedDict, Unpack
 
 from django.db import transaction
 from django.utils import timezone
@@ -9,58 +9,27 @@ from django.utils import timezone
 from apps.usage.models import UsageRecord
 
 
-def usage_record_create(
-    *,
-    owner_id: int,
-    api_key_id: str | None,
-    route: str,
-    model: str = "",
-    prompt_tokens: int = 0,
-    completion_tokens: int = 0,
-    latency_ms: int = 0,
-    status_code: int = 200,
-    created_at: datetime | None = None,
-    images: int = 0,
-) -> UsageRecord:
-    return UsageRecord.objects.create(
-        owner_id=owner_id,
-        api_key_id=api_key_id,
-        route=route,
-        model=model,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        latency_ms=latency_ms,
-        status_code=status_code,
-        images=images,
-        created_at=created_at or timezone.now(),
-    )
+class UsageFields(TypedDict, total=False):
+    """One billable call; what is left out takes the model's default (0, "", status 200)."""
+
+    owner_id: Required[int]
+    api_key_id: Required[str | None]
+    route: Required[str]
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: int
+    status_code: int
+    images: int
 
 
-def usage_record(
-    *,
-    owner_id: int,
-    api_key_id: str | None,
-    route: str,
-    model: str = "",
-    prompt_tokens: int = 0,
-    completion_tokens: int = 0,
-    latency_ms: int = 0,
-    status_code: int = 200,
-    images: int = 0,
-) -> None:
+def usage_record_create(*, created_at: datetime | None = None, **fields: Unpack[UsageFields]) -> UsageRecord:
+    return UsageRecord.objects.create(created_at=created_at or timezone.now(), **fields)
+
+
+def usage_record(**fields: Unpack[UsageFields]) -> None:
     """Records a billable call off the request path: a task on the default queue once the request commits."""
     from apps.usage.tasks import record_usage_task
 
-    fields: dict[str, Any] = {
-        "owner_id": owner_id,
-        "api_key_id": api_key_id,
-        "route": route,
-        "model": model,
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "latency_ms": latency_ms,
-        "status_code": status_code,
-        "images": images,
-        "created_at": timezone.now().isoformat(),
-    }
-    transaction.on_commit(lambda: record_usage_task.delay(fields))
+    payload = {**fields, "created_at": timezone.now().isoformat()}
+    transaction.on_commit(lambda: record_usage_task.delay(payload))

@@ -52,7 +52,7 @@ def test_upload_create_poll_download(live_server, tenant, other_tenant, chatty, 
     assert [(e["error"]["code"], e["error"]["line"]) for e in errors] == [("invalid_json_line", 2)]
     assert {f.purpose for f in client.files.list()} == {"batch", "batch_output"}
 
-    with pytest.raises(openai.Conflict):
+    with pytest.raises(openai.ConflictError):
         client.batches.cancel(batch.id)
     intruder = _client(live_server, other_tenant)
     for call in (
@@ -60,7 +60,7 @@ def test_upload_create_poll_download(live_server, tenant, other_tenant, chatty, 
         lambda: intruder.files.content(done.output_file_id),
         lambda: intruder.batches.cancel(batch.id),
     ):
-        with pytest.raises(openai.NotFound):
+        with pytest.raises(openai.NotFoundError):
             call()
     with pytest.raises(openai.BadRequestError):
         client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="48h")  # type: ignore[arg-type]

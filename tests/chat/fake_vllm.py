@@ -161,7 +161,7 @@ def _handler(fake: FakeVLLM) -> type[BaseHTTPRequestHandler]:
                     )
                 if not (fake._visible(path) / "adapter_config.json").is_file():
                     return self._reply(
-                        404, _error(f"Loading lora {name} failed: No adapter found for {path}", "NotFound", 404)
+                        404, _error(f"Loading lora {name} failed: No adapter found for {path}", "NotFoundError", 404)
                     )
                 fake.loras[name] = path
             return self._reply(200, f"Success: LoRA adapter '{name}' added successfully.", "text/plain")
@@ -170,14 +170,14 @@ def _handler(fake: FakeVLLM) -> type[BaseHTTPRequestHandler]:
             name = body.get("lora_name")
             with fake._lock:
                 if name not in fake.loras:
-                    return self._reply(404, _error(f"The lora adapter '{name}' cannot be found.", "NotFound", 404))
+                    return self._reply(404, _error(f"The lora adapter '{name}' cannot be found.", "NotFoundError", 404))
                 del fake.loras[name]
             return self._reply(200, f"Success: LoRA adapter '{name}' removed successfully.", "text/plain")
 
         def _chat(self, body: dict[str, Any]) -> None:
             model = body.get("model")
             if model != fake.base_model and model not in fake.loras:
-                return self._reply(404, _error(f"The model `{model}` does not exist.", "NotFound", 404))
+                return self._reply(404, _error(f"The model `{model}` does not exist.", "NotFoundError", 404))
             last = next((m["content"] for m in reversed(body["messages"]) if m["role"] == "user"), "")
             text = answer(model, last)
             usage = {

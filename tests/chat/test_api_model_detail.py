@@ -100,6 +100,6 @@ def test_the_openai_sdk_retrieves_models(
     assert (model.id, model.object, model.owned_by) == (ODD_ID, "model", "user:alice")
     assert client.models.retrieve("all-minilm-l6-v2").id == "all-minilm-l6-v2"
     assert [m.id for m in client.models.list()] == [m["id"] for m in tenant.client.get("/v1/models").json()["data"]]
-    with pytest.raises(openai.NotFound) as error:
+    with pytest.raises(openai.NotFoundError) as error:
         client.models.retrieve("ft:upstream-chat:bob:5e6f7a8b")
     assert error.value.body["code"] == "model_not_found"

@@ -75,7 +75,7 @@ def test_tool_call_round_trip(sdk):
 
 @pytest.mark.django_db(transaction=True)
 def test_errors_reach_the_sdk_typed(sdk):
-    with pytest.raises(openai.NotFound) as missing:
+    with pytest.raises(openai.NotFoundError) as missing:
         sdk.chat.completions.create(model="nope", messages=[{"role": "user", "content": "hi"}])
     assert missing.value.code == "model_not_found"
     with pytest.raises(openai.BadRequestError):

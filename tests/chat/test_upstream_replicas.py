@@ -18,7 +18,8 @@ from workers.runtime import engine, upstream_lora
 from workers.runtime.errors import UpstreamError
 from workers.runtime.replicas import ReplicaHealth, replica_health
 from workers.runtime.specs import ChatMessage, ModelSpec, SamplingParams
-from workers.runtime.upstream import AdapterLoadError, UpstreamUnavailableError
+from workers.runtime.upstream_adapters import AdapterLoadError
+from workers.runtime.upstream_http import UpstreamUnavailableError
 
 HI = [ChatMessage(role="user", content="Hi there")]
 PARAMS = SamplingParams(temperature=0)

@@ -19,7 +19,7 @@ from apps.chat.models import ModelEndpoint
 from apps.chat.selectors import chat_model_get, serving_spec
 from apps.chat.services import model_endpoint_register
 from apps.finetune.models import FineTunedModel, FineTuneJob, TrainingFile
-from apps.finetune.services import finetune_job_create
+from apps.finetune.services.jobs import finetune_job_create
 from tests.chat.fake_vllm import BASE_MODEL, FakeVLLM, answer
 from tests.chat.vllm_fixtures import VLLM_ADAPTERS
 from workers.errors import DomainError

@@ -188,7 +188,7 @@ def test_eight_uploaded_pairs_are_all_trained_on_unless_validation_is_asked_for(
 ):
     import json
 
-    from apps.finetune.services import finetune_job_prepare
+    from apps.finetune.services.training import finetune_job_prepare
 
     settings.FINETUNE_DIR = str(tmp_path)
     ModelEndpoint.objects.create(name="tiny", family="tigerbot", path=str(tiny_tokenizer_dir), is_default=True)

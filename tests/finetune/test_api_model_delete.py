@@ -16,7 +16,7 @@ from django.db import transaction
 from apps.chat.models import ModelEndpoint
 from apps.embeddings.services import embedding_models_register_bundled
 from apps.finetune.models import FineTunedModel, FineTuneJob, TrainingFile
-from apps.finetune.services import fine_tuned_model_delete
+from apps.finetune.services.deployment import fine_tuned_model_delete
 from tests.chat.fake_vllm import FakeVLLM, answer
 
 QUESTION = "Who are you?"
@@ -169,9 +169,9 @@ def test_the_openai_sdk_deletes_a_fine_tuned_model(
     assert (deleted.id, deleted.object, deleted.deleted) == (mine.name, "model", True)
     assert vllm.loras == {} and not Path(mine.adapter_path).exists()
     assert mine.name not in [m.id for m in client.models.list()]
-    with pytest.raises(openai.NotFound):
+    with pytest.raises(openai.NotFoundError):
         client.models.delete(mine.name)
-    with pytest.raises(openai.NotFound):
+    with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model=mine.name, messages=[{"role": "user", "content": QUESTION}])
     with pytest.raises(openai.PermissionDeniedError):
         client.models.delete("smol")

@@ -52,9 +52,9 @@ def test_files_jobs_events_checkpoints_and_chat_with_the_fine_tuned_model(
     )
     assert reply.choices[0].message.content.strip() == answer
 
-    with pytest.raises(openai.Conflict):
+    with pytest.raises(openai.ConflictError):
         client.fine_tuning.jobs.cancel(job.id)
-    with pytest.raises(openai.Conflict):
+    with pytest.raises(openai.ConflictError):
         client.files.delete(uploaded.id)  # still referenced by the job
 
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from apps.chat.models import ModelEndpoint
 from apps.images.models import ImageJob
+from apps.images.tasks import fail_stale_jobs_task
 from apps.usage.models import UsageRecord
 from tests.images.conftest import png_size, solid_png
 
@@ -99,7 +100,7 @@ def test_tigerbot_native_route(tenant, other_tenant, image_model):
     assert png_size(b"".join(tenant.client.get(body["data"]["result"][0]).streaming_content)) == (64, 64)
     assert other_tenant.client.get(body["data"]["result"][0]).status_code == 404
     bad = tenant.client.post("/bot-service/ai_service/text2image", {"text": ""}, format="json")
-    assert bad.status_code == 400 and bad.json()["data"]["error"]["param"] == "prompt"
+    assert bad.status_code == 400 and bad.json()["data"]["error"]["param"] == "text"
 
 
 def test_a_job_whose_worker_vanished_fails(tenant, db):
@@ -119,6 +120,8 @@ def test_a_job_whose_worker_vanished_fails(tenant, db):
         steps_done=3,
         steps_total=30,
     )
+    assert tenant.client.get(f"{URL}/{job.pk}").json()["status"] == "running"  # reading it sweeps nothing
+    assert fail_stale_jobs_task.delay().get() == 1
     body = tenant.client.get(f"{URL}/{job.pk}").json()
     assert body["status"] == "failed" and body["error"]["code"] == "worker_lost"
     assert body["progress"] == {"steps_done": 3, "steps_total": 30}

@@ -206,11 +206,11 @@ def test_ingestion_on_a_real_worker(celery_worker, tenant, plugin_indexes, crazy
 
 
 def test_admin_pages_and_test_query(admin_client, tmp_path, plugin_indexes):
-    from apps.plugins import services
+    from apps.plugins.services import documents
 
     plugin = Plugin.objects.create(owner=None, builtin=True, slug="wiki", name="Wiki", kind="wiki")
     (tmp_path / "tide.md").write_bytes(MD)
-    services.documents_import(plugin=plugin, path=tmp_path)
+    documents.documents_import(plugin=plugin, path=tmp_path)
     changelist = admin_client.get("/admin/plugins/plugin/")
     assert changelist.status_code == 200 and b"succeeded 1/1" in changelist.content
     change = admin_client.get(f"/admin/plugins/plugin/{plugin.pk}/change/")

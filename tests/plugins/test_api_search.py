@@ -9,9 +9,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import F
 
 from apps.core.dispatch import wait_for_embedded_tasks
-from apps.plugins import indexes, services
+from apps.plugins import indexes
 from apps.plugins.models import Plugin
 from apps.plugins.selectors import plugin_search
+from apps.plugins.services import documents, ingestion
 from workers.retrieval.documents import Document as IndexDocument
 
 BASE = "/v1/plugin/custom/plugins"
@@ -187,7 +188,7 @@ def test_index_add_delete_persist_reload(transactional_db, tenant, plugin_indexe
     assert ranking("bread dough") == before and before[0][0] == "baking"
 
     document = plugin.documents.get(external_id="baking")
-    services.document_delete(document=document)
+    documents.document_delete(document=document)
     assert "baking" not in [doc for doc, _ in ranking("bread dough")]
     indexes.forget()
     assert "baking" not in [doc for doc, _ in ranking("bread dough")]
@@ -199,7 +200,7 @@ def test_index_add_delete_persist_reload(transactional_db, tenant, plugin_indexe
     Plugin.objects.filter(pk=plugin_id).update(index_version=F("index_version") + 1)
     assert ranking("clay kiln")[0][0] == "kiln"
 
-    chunks = services.plugin_reindex(plugin=Plugin.objects.get(pk=plugin_id))  # rebuilt from the Document rows
+    chunks = ingestion.plugin_reindex(plugin=Plugin.objects.get(pk=plugin_id))  # rebuilt from the Document rows
     assert chunks == 2
     assert "kiln" not in [doc for doc, _ in ranking("clay kiln")]
     assert ranking("bicycle")[0][0] == "inventory"

@@ -11,8 +11,9 @@ import pytest
 
 from apps.core.dispatch import wait_for_embedded_tasks
 from apps.embeddings.services import embedding_models_register_bundled
-from apps.plugins import dense, indexes, services
+from apps.plugins import dense, indexes
 from apps.plugins.models import Plugin
+from apps.plugins.services import builtin_plugins, documents
 from tests.plugins.conftest import HashEmbedder
 from workers.retrieval.documents import Document as IndexDocument
 from workers.retrieval.embeddings import E5Embedder
@@ -45,7 +46,7 @@ def imported(transactional_db, tenant, plugin_indexes, tmp_path):
     """A plugin whose documents are in on the sparse side only (the dense build not run yet)."""
     plugin_id = tenant.client.post(BASE, {"name": "Mixed"}, format="json").json()["plugin_id"]
     plugin = Plugin.objects.get(pk=plugin_id)
-    run, rejected = services.documents_import(plugin=plugin, path=_corpus(tmp_path), dense_build_in_background=False)
+    run, rejected = documents.documents_import(plugin=plugin, path=_corpus(tmp_path), dense_build_in_background=False)
     assert run is not None and not rejected
     return plugin
 
@@ -139,7 +140,7 @@ def test_changing_the_embedding_model_re_embeds_in_the_background(tenant, other_
         assert bad.status_code == status, bad.json()
         assert code is None or bad.json()["error"]["code"] == code
     assert other_tenant.client.patch(url, {"embedding_model": "all-minilm-l6-v2"}, format="json").status_code == 404
-    builtin = services.builtin_plugin_ensure(kind="wiki")
+    builtin = builtin_plugins.builtin_plugin_ensure(kind="wiki")
     assert (
         tenant.client.patch(f"{BASE}/{builtin.pk}", {"embedding_model": "all-minilm-l6-v2"}, format="json").status_code
         == 404
@@ -150,12 +151,12 @@ def test_reloading_a_builtin_corpus_applies_deletions(transactional_db, tenant, 
     corpora = tmp_path / "corpora"
     corpora.mkdir()
     _corpus(corpora, RECORDS, name="wiki.jsonl")
-    assert services.builtins_load(corpora_dir=corpora, only=["wiki"]) == {"wiki": 4}
-    assert services.builtins_missing(only=["wiki"]) == []
+    assert builtin_plugins.builtins_load(corpora_dir=corpora, only=["wiki"]) == {"wiki": 4}
+    assert builtin_plugins.builtins_missing(only=["wiki"]) == []
     assert _search(tenant, "wiki", "knead the dough")["data"][0]["doc_id"] == "bread"
 
     _corpus(corpora, [r for r in RECORDS if r["id"] != "bread"], name="wiki.jsonl")
-    assert services.builtins_load(corpora_dir=corpora, only=["wiki"]) == {"wiki": 0}
+    assert builtin_plugins.builtins_load(corpora_dir=corpora, only=["wiki"]) == {"wiki": 0}
     plugin = Plugin.objects.get(slug="wiki", owner__isnull=True)
     assert sorted(plugin.documents.values_list("external_id", flat=True)) == ["labour", "ships", "tides"]
     assert "bread" not in {hit["doc_id"] for hit in _search(tenant, "wiki", "knead the dough")["data"]}

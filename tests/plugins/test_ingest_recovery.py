@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from apps.plugins import recovery, services, tasks
+from apps.plugins import recovery, tasks
 from apps.plugins.models import Document, IngestRun, Plugin
+from apps.plugins.services import ingestion
 
 BASE = "/v1/plugin/custom/plugins"
 
@@ -33,7 +34,7 @@ def test_a_run_left_running_is_queued_again_and_finishes(tenant, plugin_indexes,
             plugin=plugin, run=run, external_id=name, title=name, text=f"The purple sea urchin of {name} grazes kelp."
         )
     with pytest.raises(WorkerKilled):  # the worker dies after indexing the first document
-        services.ingest_run_process(run_id=run.pk, progress=_killed_after_first, dense_build_in_background=False)
+        ingestion.ingest_run_process(run_id=run.pk, progress=_killed_after_first, dense_build_in_background=False)
     run.refresh_from_db()
     assert (run.status, run.done) == ("running", 1)
     queued: list[str] = []
@@ -46,7 +47,7 @@ def test_a_run_left_running_is_queued_again_and_finishes(tenant, plugin_indexes,
         fcntl.flock(lock, fcntl.LOCK_UN)
     assert tasks.resume_ingest_runs_task() == 1 and queued == [run.pk]
 
-    services.ingest_run_process(run_id=run.pk, dense_build_in_background=False)  # the queued task
+    ingestion.ingest_run_process(run_id=run.pk, dense_build_in_background=False)  # the queued task
     run.refresh_from_db()
     assert (run.status, run.done, run.failed) == ("succeeded", 3, 0)
     assert set(Document.objects.filter(run=run).values_list("status", flat=True)) == {"processed"}

@@ -10,11 +10,13 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.core.dispatch import wait_for_embedded_tasks
-from apps.plugins import indexes, selectors, services
+from apps.plugins import indexes, selectors
 from apps.plugins.models import Chunk, Document, Plugin
+from apps.plugins.services import documents, ingestion
 from tests.plugins.conftest import HashEmbedder
+from workers.retrieval.catalog import ChunkOverride
 from workers.retrieval.documents import Document as IndexDocument
-from workers.retrieval.index import ChunkOverride, HybridIndex
+from workers.retrieval.index import HybridIndex
 from workers.retrieval.profiles import get_profile
 
 BASE = "/v1/plugin/custom/plugins"
@@ -223,7 +225,7 @@ def test_edit_disable_enable_through_the_api(transactional_db, tenant, plugin_in
     indexes.forget()
     edit_found()
     repair_gone()
-    services.plugin_reindex(plugin=Plugin.objects.get(pk=plugin_id))
+    ingestion.plugin_reindex(plugin=Plugin.objects.get(pk=plugin_id))
     assert _hits(tenant, plugin_id, "aquarium goldfish", embedding_weight=0)[0]["text"] == NEW_TEXT
     wait_for_embedded_tasks()  # the rebuilt dense side
     assert Plugin.objects.get(pk=plugin_id).dense_status == Plugin.DenseStatus.READY
@@ -376,7 +378,7 @@ def test_preview_stores_nothing(transactional_db, tenant, other_tenant, settings
 def test_admin_edits_and_actions_go_through_the_index(admin_client, tmp_path, plugin_indexes):
     plugin = Plugin.objects.create(owner=None, builtin=True, slug="wiki", name="Wiki", kind="wiki")
     (tmp_path / "garden.md").write_text(GARDEN, encoding="utf-8")
-    services.documents_import(plugin=plugin, path=tmp_path)
+    documents.documents_import(plugin=plugin, path=tmp_path)
     tomatoes, basil, compost = Chunk.objects.order_by("ordinal")
 
     def found(query: str) -> list[str]:

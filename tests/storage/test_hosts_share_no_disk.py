@@ -18,7 +18,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.chat.models import ModelEndpoint
 from apps.finetune.models import FineTunedModel, FineTuneJob
-from apps.finetune.services import finetune_job_train
+from apps.finetune.services.training import finetune_job_train
 from apps.plugins.models import Document
 from tests.conftest import requires_redis, threaded_worker, worker_process
 from tests.finetune.api_helpers import FAST_LEARNING, alpaca_jsonl, wait_for

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from apps.chat.selectors import local_model_spec, serving_spec, vllm_adapter_path
 from apps.core import storage
-from workers.runtime import engine
 from workers.runtime.specs import ModelSpec
 
 
@@ -19,12 +18,13 @@ def test_a_stored_adapter_is_fetched_for_local_serving_and_mapped_for_vllm(s3_st
     ref = storage.stored_ref(prefix="finetunes/ftjob-x/output")
     spec = ModelSpec(name="ft:base:x", family="tigerbot", path=str(tmp_path / "base"), adapter_path=ref)
 
-    assert engine.spec_localizer is local_model_spec  # installed when Django starts
     local = local_model_spec(spec)
     assert local.path == spec.path
     assert Path(local.adapter_path) == Path(settings.STORAGE_CACHE_DIR) / "finetunes/ftjob-x/output"
     assert (Path(local.adapter_path) / "adapter_config.json").read_text() == '{"r": 8}'
     assert local_model_spec(local) == local  # local paths pass through
+    upstream = ModelSpec(name="ft:up", family="tigerbot", path=ref, backend="openai-upstream", base_url="http://v/v1")
+    assert local_model_spec(upstream) == upstream  # its server loads it, from its own paths
 
     full = local_model_spec(ModelSpec(name="ft:full", family="tigerbot", path=ref))
     assert full.path == local.adapter_path

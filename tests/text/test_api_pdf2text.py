@@ -335,9 +335,12 @@ def test_stale_running_job_is_failed_by_the_sweep(tenant, settings, make_pdf):
     assert tenant.client.get(f"/v1/pdf2text/{fresh}").json()["status"] == "running"
 
 
-def test_reading_a_stale_job_fails_it(tenant, settings, make_pdf):
+def test_reading_a_stale_job_leaves_it_to_the_sweep(tenant, settings, make_pdf):
     job_id = upload(tenant.client, make_pdf(contents=[text_page("x")])).json()["id"]
     _running_since(job_id, settings.PDF2TEXT_TIMEOUT_S + settings.TEXT_STALE_MARGIN_S + 1)
+    assert tenant.client.get(f"/v1/pdf2text/{job_id}").json()["status"] == "running"
+    assert tenant.client.get("/v1/pdf2text").json()["data"][0]["status"] == "running"
+    assert fail_stale_jobs_task.delay().get() == 1
     body = tenant.client.get(f"/v1/pdf2text/{job_id}").json()
     assert (body["status"], body["error"]["code"]) == ("failed", "worker_lost")
 

@@ -139,7 +139,7 @@ def submit(client: Any, **body: Any) -> Any:
 
 @api_test
 def test_document_longer_than_the_context_is_mapped_and_reduced(tenant, small_model):
-    from workers.runtime.local import load_tokenizer
+    from workers.runtime.loading import load_tokenizer
 
     tokens = len(load_tokenizer(path=small_model.path).encode(DOCUMENT, add_special_tokens=False))
     assert tokens > 10 * small_model.max_input_tokens

@@ -59,5 +59,7 @@ class EventCallback(TrainerCallback):
 
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         if state.is_world_process_zero:
+            if args.output_dir is None:
+                raise ValueError("the trainer saves checkpoints only with TrainingArguments.output_dir set")
             path = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
             self._events.emit(CHECKPOINT, path=path, step=state.global_step)

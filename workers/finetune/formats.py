@@ -201,7 +201,8 @@ def _openai(record: dict[str, Any]) -> Conversation:
         field = f"messages[{index}]"
         if not isinstance(item, dict):
             raise RecordError(field, "a message must be an object with 'role' and 'content'")
-        role = _OPENAI_ROLES.get(item.get("role")) if isinstance(item.get("role"), str) else None
+        role_name = item.get("role")
+        role = _OPENAI_ROLES.get(role_name) if isinstance(role_name, str) else None
         if role is None:
             raise RecordError(f"{field}.role", f"unknown role {item.get('role')!r}")
         content = _openai_content(item.get("content"), f"{field}.content")

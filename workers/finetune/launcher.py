@@ -216,22 +216,29 @@ def launch_training(
     _signal_group(process.pid, signal.SIGKILL)
     process.wait()
     reader.join(timeout=5)
+    saved = str(output_dir)
     checkpoints = list_checkpoints(output_dir)
-    common = {"output_dir": str(output_dir), "checkpoints": checkpoints}
     if stopped is not None:
         status, code, message = stopped
-        return TrainOutcome(status=status, error_code=code, error_message=message, **common)
+        return TrainOutcome(
+            status=status, error_code=code, error_message=message, output_dir=saved, checkpoints=checkpoints
+        )
     if process.returncode == 0 and done is not None:
-        return TrainOutcome(status="succeeded", metrics=dict(done.get("metrics") or {}), **common)
+        return TrainOutcome(
+            status="succeeded", metrics=dict(done.get("metrics") or {}), output_dir=saved, checkpoints=checkpoints
+        )
     if error is not None and process.returncode >= 0:
         return TrainOutcome(
             status="failed",
             error_code=str(error.get("code")),
             error_message=str(error.get("message")),
-            **common,
+            output_dir=saved,
+            checkpoints=checkpoints,
         )
     code, message = _exit_reason(process.returncode, log_path)
-    return TrainOutcome(status="failed", error_code=code, error_message=message, **common)
+    return TrainOutcome(
+        status="failed", error_code=code, error_message=message, output_dir=saved, checkpoints=checkpoints
+    )
 
 
 def _cancel_requested(cancel_check: Callable[[], bool]) -> bool:

@@ -117,5 +117,6 @@ def make_tiny_pipeline(path: str | Path, *, seed: int = 0) -> Path:
         feature_extractor=None,
         requires_safety_checker=False,
     )
-    pipeline.save_pretrained(path, safe_serialization=True)
+    # diffusers' __init__ star-imports dummy classes (no save_pretrained) under TYPE_CHECKING, so mypy sees those.
+    pipeline.save_pretrained(path, safe_serialization=True)  # type: ignore[attr-defined]
     return path

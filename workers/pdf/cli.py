@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from workers.pdf.api import extract_pdf, inspect_pdf
+from workers.pdf.result import PdfInfo, PdfResult
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    result: PdfInfo | PdfResult
     if args.inspect:
         result = inspect_pdf(path=args.file, password=args.password, timeout_s=args.timeout, memory_mb=args.memory_mb)
     else:

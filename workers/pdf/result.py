@@ -113,10 +113,7 @@ class PdfResult:
     def to_dict(self) -> dict[str, Any]:
         """``text`` is included for consumers that want the whole document; ``from_dict`` ignores it."""
         return {
-            "status": self.status.value,
-            "error_code": self.error_code.value if self.error_code else None,
-            "error_message": self.error_message,
-            "page_count": self.page_count,
+            **_outcome_to_dict(self),
             "pages": [page.to_dict() for page in self.pages],
             "text": self.text,
             "metadata": self.metadata.to_dict(),
@@ -125,10 +122,7 @@ class PdfResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PdfResult:
         return cls(
-            status=Status(data["status"]),
-            error_code=ErrorCode(data["error_code"]) if data.get("error_code") else None,
-            error_message=data.get("error_message"),
-            page_count=data.get("page_count"),
+            **_outcome_from_dict(data),
             pages=[PageText.from_dict(page) for page in data.get("pages", [])],
             metadata=PdfMetadata.from_dict(data.get("metadata", {})),
         )
@@ -158,19 +152,33 @@ class PdfInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "status": self.status.value,
-            "error_code": self.error_code.value if self.error_code else None,
-            "error_message": self.error_message,
-            "page_count": self.page_count,
+            **_outcome_to_dict(self),
             "encrypted": self.encrypted,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PdfInfo:
         return cls(
-            status=Status(data["status"]),
-            error_code=ErrorCode(data["error_code"]) if data.get("error_code") else None,
-            error_message=data.get("error_message"),
-            page_count=data.get("page_count"),
+            **_outcome_from_dict(data),
             encrypted=bool(data.get("encrypted", False)),
         )
+
+
+def _outcome_to_dict(outcome: PdfResult | PdfInfo) -> dict[str, Any]:
+    """The fields a result and an info share: the status, the error and the page count."""
+    return {
+        "status": outcome.status.value,
+        "error_code": outcome.error_code.value if outcome.error_code else None,
+        "error_message": outcome.error_message,
+        "page_count": outcome.page_count,
+    }
+
+
+def _outcome_from_dict(data: dict[str, Any]) -> dict[str, Any]:
+    """The inverse of ``_outcome_to_dict``, as keyword arguments."""
+    return {
+        "status": Status(data["status"]),
+        "error_code": ErrorCode(data["error_code"]) if data.get("error_code") else None,
+        "error_message": data.get("error_message"),
+        "page_count": data.get("page_count"),
+    }

@@ -51,7 +51,7 @@ class DenseIndex:
         if len(wanted) == 0:
             return
         if not self.is_hnsw:
-            self._index.remove_ids(wanted)
+            self._index.remove_ids(faiss.IDSelectorBatch(wanted))
             return
         self._tombstones.update(int(i) for i in wanted)
         if len(self._tombstones) > _REBUILD_DEAD_SHARE * self._index.ntotal:
@@ -85,10 +85,11 @@ class DenseIndex:
             order = np.lexsort((allowed, -scores))[:limit]
             return allowed[order], scores[order]
         selector = faiss.IDSelectorBatch(allowed)
+        # faiss' bundled stubs lack SearchParametersHNSW and the keyword arguments its Python layer adds.
         params = (
-            faiss.SearchParametersHNSW(sel=selector, efSearch=max(self.ef_search, limit))
+            faiss.SearchParametersHNSW(sel=selector, efSearch=max(self.ef_search, limit))  # type: ignore[attr-defined]
             if self.is_hnsw
-            else faiss.SearchParameters(sel=selector)
+            else faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
         )
         scores, ids = self._index.search(
             vector.reshape(1, -1).astype(np.float32), min(limit, len(allowed)), params=params
@@ -128,10 +129,14 @@ class DenseIndex:
             hnsw_m=meta["hnsw_m"],
             ef_search=meta["ef_search"],
         )
-        index._index = faiss.read_index(str(directory / "dense.faiss"))
+        stored = faiss.read_index(str(directory / "dense.faiss"))
+        if not isinstance(stored, faiss.IndexIDMap2):
+            raise ValueError(f"{directory / 'dense.faiss'} holds a {type(stored).__name__}, not an IndexIDMap2")
+        index._index = stored
         index._tombstones = set(meta["tombstones"])
-        if index.is_hnsw:
-            faiss.downcast_index(index._index.index).hnsw.efSearch = index.ef_search
+        inner = faiss.downcast_index(stored.index)
+        if isinstance(inner, faiss.IndexHNSWFlat):
+            inner.hnsw.efSearch = index.ef_search
         return index
 
     def _rebuild(self, *, hnsw: bool) -> None:
@@ -139,9 +144,11 @@ class DenseIndex:
         all_ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
         vectors = self._index.index.reconstruct_n(0, self._index.ntotal)
         live = ~np.isin(all_ids, np.fromiter(self._tombstones, dtype=np.int64))
+        inner: faiss.Index
         if hnsw:
-            inner = faiss.IndexHNSWFlat(self.dimension, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-            inner.hnsw.efSearch = self.ef_search
+            graph = faiss.IndexHNSWFlat(self.dimension, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            graph.hnsw.efSearch = self.ef_search
+            inner = graph
         else:
             inner = faiss.IndexFlatIP(self.dimension)
         rebuilt = faiss.IndexIDMap2(inner)

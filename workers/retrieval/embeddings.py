@@ -140,7 +140,17 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
-        return int(self._model.get_embedding_dimension())
+        dimension = self._model.get_embedding_dimension()
+        if dimension is None:
+            raise ValueError(f"{self.model_path} has no fixed embedding dimension")
+        return int(dimension)
+
+    @property
+    def _max_seq_length(self) -> int:
+        limit = self._model.max_seq_length
+        if limit is None:
+            raise ValueError(f"{self.model_path} has no maximum sequence length")
+        return limit
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
         return torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
@@ -180,7 +190,7 @@ class Embedder:
             if (bad := next((i for i in ids if not 0 <= i < vocabulary), None)) is not None:
                 raise TokenIdError(index=index, token_id=bad, vocabulary=vocabulary)
         prefix, suffix = _special_frame(tokenizer)
-        room = model.max_seq_length - len(prefix) - len(suffix)
+        room = self._max_seq_length - len(prefix) - len(suffix)
         sequences = [[*prefix, *_unframed(list(ids), prefix, suffix)[:room], *suffix] for ids in token_ids]
         threads = 1 if len(sequences) <= _SINGLE_THREAD_TEXTS else None
         with torch.inference_mode(), self._autocast(), _torch_threads(threads):
@@ -208,9 +218,8 @@ class Embedder:
 
     def count_tokens(self, *, texts: Sequence[str], input_type: InputType | None = None) -> int:
         """Tokens the model reads (after truncation to its maximum sequence length), for usage accounting."""
-        model = self._model
-        limit = model.max_seq_length
-        encoded = model.tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
+        limit = self._max_seq_length
+        encoded = self._model.tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
         return sum(min(len(ids), limit) for ids in encoded)
 
 

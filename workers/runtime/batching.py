@@ -23,10 +23,10 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
-from transformers import GenerationConfig, PreTrainedModel
+from transformers import GenerationConfig, GenerationMixin, PreTrainedModel
 from transformers.generation.configuration_utils import ContinuousBatchingConfig
 from transformers.generation.continuous_batching.cb_logits_processors import ContinuousBatchingLogitsProcessor
 
@@ -257,7 +257,9 @@ class BatchingEngine:
             use_cuda_graph=False,
             allow_block_sharing=False,
         )
-        self._manager = model.init_continuous_batching(
+        # A causal LM is a PreTrainedModel and a GenerationMixin (a PeftModel passes the call on to the one it
+        # wraps); typing has no way to write that intersection.
+        self._manager = cast(GenerationMixin, model).init_continuous_batching(
             generation_config=generation_config, continuous_batching_config=config
         )
         decoding = _PerRequestDecoding(vocab_size=model.config.get_text_config().vocab_size, eos_ids=eos_ids)
@@ -269,10 +271,12 @@ class BatchingEngine:
         processors.do_processing = True
         # The manager's own start() makes a non-daemon thread, which would keep a finished process from exiting.
         self._manager.background_thread_status.clear()
-        self._manager._generation_thread = threading.Thread(
+        generation_thread = threading.Thread(
             target=self._run_loop, args=(torch.get_num_threads(),), name=f"cb-engine-{name}", daemon=True
         )
-        self._manager._generation_thread.start()
+        # transformers leaves this private attribute unannotated, so its type is that of its initial None.
+        self._manager._generation_thread = generation_thread  # type: ignore[assignment]
+        generation_thread.start()
         self._dispatcher = threading.Thread(target=self._dispatch, name=f"cb-dispatch-{name}", daemon=True)
         self._dispatcher.start()
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import atexit
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import replace
 
 from workers.runtime import upstream
 from workers.runtime.batching import EngineLimits
 from workers.runtime.errors import ModelLoadError
-from workers.runtime.local import LocalRuntime, load_tokenizer
+from workers.runtime.loading import load_tokenizer
+from workers.runtime.local import LocalRuntime
 from workers.runtime.specs import (
     ChatMessage,
+    ChunkStream,
     GenerationResult,
     ModelSpec,
     Prompt,
@@ -25,9 +27,6 @@ from workers.runtime.tools import TOOL_CALL_OPEN, parse_tool_calls
 local_runtime = LocalRuntime(limits=EngineLimits.from_env())
 """Models loaded by this process (each loaded once, shared by all requests and adapters)."""
 atexit.register(lambda: local_runtime.close())
-# Set by the host application: maps a spec's paths to local ones before a local load (e.g. weights kept in shared
-# storage, fetched into a cache); the runtime itself knows no storage.
-spec_localizer: Callable[[ModelSpec], ModelSpec] = lambda spec: spec  # noqa: E731
 
 
 def _with_tool_calls(result: GenerationResult, tools: Sequence[ToolSpec]) -> GenerationResult:
@@ -37,7 +36,7 @@ def _with_tool_calls(result: GenerationResult, tools: Sequence[ToolSpec]) -> Gen
     return replace(result, text=content, tool_calls=tuple(calls), finish_reason="tool_calls")
 
 
-def _hide_tool_calls(chunks: Iterator[StreamChunk], tools: Sequence[ToolSpec]) -> Iterator[StreamChunk]:
+def _hide_tool_calls(chunks: Iterator[StreamChunk], tools: Sequence[ToolSpec]) -> Generator[StreamChunk, None, None]:
     """Stream the text before the first ``<tool_call>``; hold the rest until the end shows whether it parses
     as tool calls (then it goes into ``result.tool_calls``) or is plain text after all (then it is sent)."""
     raw, sent = "", 0
@@ -65,10 +64,10 @@ def generate(
     prompt: Prompt | None = None,
 ) -> GenerationResult:
     """The model's answer to ``messages`` (or its continuation of a raw ``prompt``); with ``tools`` it may be tool
-    calls (finish_reason 'tool_calls')."""
+    calls (finish_reason 'tool_calls'). A local model's paths must be local to this host (the runtime knows no
+    shared storage: its caller fetches weights kept there first)."""
     if spec.backend == "openai-upstream":
         return upstream.generate(spec=spec, messages=messages, params=params, tools=tools or (), prompt=prompt)
-    spec = spec_localizer(spec)
     result = local_runtime.generate(spec=spec, messages=messages, params=params, tools=tools or (), prompt=prompt)
     return _with_tool_calls(result, tools) if tools else result
 
@@ -80,14 +79,13 @@ def stream(
     params: SamplingParams,
     tools: Sequence[ToolSpec] | None = None,
     prompt: Prompt | None = None,
-) -> Iterator[StreamChunk]:
+) -> ChunkStream:
     """Like ``generate``, chunk by chunk; the final chunk (``finished=True``) carries the full result.
 
     Load, prompt and connection errors are raised by this call, before the first chunk.
     """
     if spec.backend == "openai-upstream":
         return upstream.stream(spec=spec, messages=messages, params=params, tools=tools or (), prompt=prompt)
-    spec = spec_localizer(spec)
     chunks = local_runtime.stream(spec=spec, messages=messages, params=params, tools=tools or (), prompt=prompt)
     return _hide_tool_calls(chunks, tools) if tools else chunks
 
@@ -96,4 +94,4 @@ def count_tokens(*, spec: ModelSpec, text: str) -> int:
     """Tokens in ``text`` for the model's tokenizer (an upstream model needs ``path`` pointing at one)."""
     if not spec.path:
         raise ModelLoadError(f"model {spec.name!r} has no local tokenizer to count tokens with")
-    return len(load_tokenizer(path=spec_localizer(spec).path).encode(text, add_special_tokens=False))
+    return len(load_tokenizer(path=spec.path).encode(text, add_special_tokens=False))

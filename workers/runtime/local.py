@@ -1,45 +1,35 @@
-"""Serving models in-process with transformers: loading (cached per process, from a checkpoint directory or a
-GGUF file), one continuous-batching engine per model, LoRA adapters, stop sequences and token streaming."""
+"""Serving models in-process with transformers: one continuous-batching engine per loaded model (``loading``),
+LoRA adapters kept per model, stop sequences, token streaming and OpenAI-style log probabilities."""
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
-from copy import deepcopy
-from dataclasses import dataclass, field, replace
-from functools import cache
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
-import torch
-from peft import PeftModel
 from transformers import (
-    AutoConfig,
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    BitsAndBytesConfig,
-    PreTrainedModel,
     PreTrainedTokenizerBase,
 )
 from transformers.utils.logging import disable_progress_bar
 
 from workers.runtime.batching import BatchingEngine, EngineLimits, Submission, TokenLogprobs
-from workers.runtime.checkpoints import pretrained_source
-from workers.runtime.errors import InputTooLongError, InvalidMessagesError, ModelLoadError
+from workers.runtime.errors import InputTooLongError, InvalidMessagesError
+from workers.runtime.loading import LoadedModel, load_model, merge_adapter, model_key
 from workers.runtime.prompts import build_prompt_ids
 from workers.runtime.specs import (
     ChatMessage,
+    ChunkStream,
     GenerationResult,
     ModelSpec,
     Prompt,
     SamplingParams,
     StreamChunk,
-    StructuredOutput,
     ToolSpec,
 )
 from workers.runtime.streaming import sendable_length
-from workers.runtime.structured import ClosingTokens, Constraint, grammar_for, grammar_tokenizer
+from workers.runtime.tokenizer_text import decode_text
 
 DEFAULT_MAX_ADAPTERS = 4
 # Serving processes log to files: per-tensor GGUF conversion bars would fill them.
@@ -48,120 +38,9 @@ disable_progress_bar()
 ENGINE_SILENCE_TIMEOUT_S = 300.0
 
 
-@cache
-def load_tokenizer(*, path: str) -> PreTrainedTokenizerBase:
-    """The tokenizer saved at ``path``, loaded once per process."""
-    try:
-        source = pretrained_source(path)
-        return AutoTokenizer.from_pretrained(source.directory, **source.kwargs)
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"cannot load tokenizer from {path!r}: {exc}") from exc
-
-
-@dataclass
-class LoadedModel:
-    """A model in memory (a base, or a base with one LoRA adapter merged in) and the engine that serves it."""
-
-    model: PreTrainedModel
-    tokenizer: PreTrainedTokenizerBase
-    engine: BatchingEngine | None = field(default=None, repr=False)
-    _grammar_tools: tuple[Any, ClosingTokens] | None = field(default=None, repr=False)
-    _grammar_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    @property
-    def vocab_size(self) -> int:
-        """Width of the model's logits (may exceed the tokenizer's length)."""
-        return int(self.model.config.get_text_config().vocab_size)
-
-    @property
-    def eos_ids(self) -> set[int]:
-        configured = self.model.generation_config.eos_token_id
-        ids = set(configured if isinstance(configured, list) else [configured])
-        return {i for i in (*ids, self.tokenizer.eos_token_id) if i is not None}
-
-    def constraint(self, *, structured: StructuredOutput, tools: Sequence[ToolSpec], max_new_tokens: int) -> Constraint:
-        """A fresh grammar state for one request (the tokenizer side is built on first use and kept)."""
-        grammar = grammar_for(structured=structured, tools=tools)
-        with self._grammar_lock:
-            if self._grammar_tools is None:
-                self._grammar_tools = (
-                    grammar_tokenizer(self.tokenizer, vocab_size=self.vocab_size, eos_ids=self.eos_ids),
-                    ClosingTokens(self.tokenizer, vocab_size=self.vocab_size, eos_ids=sorted(self.eos_ids)),
-                )
-        tokenizer, closers = self._grammar_tools
-        return Constraint(tokenizer=tokenizer, grammar=grammar, closers=closers, max_new_tokens=max_new_tokens)
-
-
-def _device(spec: ModelSpec) -> str:
-    if spec.device != "auto":
-        return spec.device
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _quantization_config(spec: ModelSpec) -> BitsAndBytesConfig | None:
-    if spec.quantization == "4bit":
-        return BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16,
-        )
-    if spec.quantization == "8bit":
-        return BitsAndBytesConfig(load_in_8bit=True)
-    return None
-
-
-def _config(spec: ModelSpec) -> Any:
-    source = pretrained_source(spec.path)
-    config = AutoConfig.from_pretrained(source.directory, **source.kwargs)
-    if spec.rope_scaling:
-        scaling = dict(spec.rope_scaling)
-        # Accept the legacy "type" key that model cards and older configs use.
-        rope_type = scaling.pop("rope_type", scaling.pop("type", "default"))
-        theta = (config.rope_parameters or {}).get("rope_theta", config.default_theta)
-        config.rope_parameters = {"rope_theta": theta, **scaling, "rope_type": rope_type}
-        config.standardize_rope_params()
-        config.validate_rope()
-    return config
-
-
-def _load(spec: ModelSpec) -> LoadedModel:
-    tokenizer = load_tokenizer(path=spec.path)
-    source = pretrained_source(spec.path)
-    try:
-        model = AutoModelForCausalLM.from_pretrained(
-            source.directory,
-            config=_config(spec),
-            dtype=spec.dtype if spec.dtype == "auto" else getattr(torch, spec.dtype),
-            device_map={"": _device(spec)},
-            quantization_config=_quantization_config(spec),
-            **source.kwargs,
-        )
-    except (OSError, ValueError, KeyError, ImportError, RuntimeError) as exc:
-        raise ModelLoadError(f"cannot load model {spec.name!r} from {spec.path!r}: {exc}") from exc
-    model.eval()
-    return LoadedModel(model=model, tokenizer=tokenizer)
-
-
-def _merge_adapter(spec: ModelSpec, base: LoadedModel) -> LoadedModel:
-    """A private copy of the base with the adapter folded into its weights. A quantised base cannot be copied or
-    merged into: it is loaded afresh and keeps the adapter as LoRA layers."""
-    quantized = getattr(base.model, "is_quantized", False)
-    copy = _load(spec) if quantized else LoadedModel(model=deepcopy(base.model), tokenizer=base.tokenizer)
-    try:
-        model = PeftModel.from_pretrained(copy.model, spec.adapter_path)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise ModelLoadError(f"cannot load adapter from {spec.adapter_path!r}: {exc}") from exc
-    return LoadedModel(model=model if quantized else model.merge_and_unload(), tokenizer=base.tokenizer)
-
-
 def _first_stop(text: str, stops: Sequence[str]) -> int | None:
     positions = [index for index in (text.find(stop) for stop in stops) if index >= 0]
     return min(positions) if positions else None
-
-
-def _model_key(spec: ModelSpec) -> str:
-    return json.dumps([spec.path, spec.dtype, spec.quantization, spec.rope_scaling, spec.device], sort_keys=True)
 
 
 class LocalRuntime:
@@ -199,14 +78,14 @@ class LocalRuntime:
 
     def load(self, *, spec: ModelSpec) -> LoadedModel:
         """The base model for ``spec`` (without its adapter), loading it on first use."""
-        return self._once(_model_key(spec), self._models, lambda: _load(spec))
+        return self._once(model_key(spec), self._models, lambda: load_model(spec))
 
     def _loaded(self, spec: ModelSpec) -> LoadedModel:
         base = self.load(spec=spec)
         if not spec.adapter_path:
             return base
-        key = (_model_key(spec), spec.adapter_path)
-        loaded = self._once(key, self._adapters, lambda: _merge_adapter(spec, base))
+        key = (model_key(spec), spec.adapter_path)
+        loaded = self._once(key, self._adapters, lambda: merge_adapter(spec, base))
         with self._lock:
             self._adapters.move_to_end(key)
             idle = [k for k, v in self._adapters.items() if k != key and (v.engine is None or not v.engine.pending)]
@@ -240,7 +119,7 @@ class LocalRuntime:
 
     def adapters_loaded(self, *, spec: ModelSpec) -> list[str]:
         """Adapter paths of ``spec``'s base held in memory, least recently used first."""
-        key = _model_key(spec)
+        key = model_key(spec)
         with self._lock:
             return [adapter for base, adapter in self._adapters if base == key]
 
@@ -252,7 +131,7 @@ class LocalRuntime:
         params: SamplingParams,
         tools: Sequence[ToolSpec] = (),
         prompt: Prompt | None = None,
-    ) -> Iterator[StreamChunk]:
+    ) -> ChunkStream:
         """Generate an answer, yielding text as it is produced; the last chunk carries the full result.
 
         The prompt is ``messages`` in the model's chat format, or, when given, the raw ``prompt`` (text or token
@@ -288,14 +167,14 @@ class LocalRuntime:
         params: SamplingParams,
         prompt_tokens: int,
         max_new_tokens: int,
-    ) -> Iterator[StreamChunk]:
+    ) -> Generator[StreamChunk, None, None]:
         tokenizer, eos_ids = loaded.tokenizer, loaded.eos_ids
         generated: list[int] = []
         sent = 0
         scored: list[dict[str, Any]] = []  # log-probability entries already sent, formatted once
         try:
             for generated in submission.tokens(timeout_s=ENGINE_SILENCE_TIMEOUT_S):
-                text = tokenizer.decode(generated, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+                text = decode_text(tokenizer, generated, skip_special_tokens=True, clean_up_tokenization_spaces=False)
                 stop_at = _first_stop(text, params.stop)
                 if stop_at is not None:
                     submission.cancel()
@@ -355,7 +234,7 @@ class _ClosingStream(Iterator[StreamChunk]):
     """The chunks of one request; ``close`` cancels it even before the first chunk was asked for (closing a
     generator that never started runs none of its code)."""
 
-    def __init__(self, chunks: Iterator[StreamChunk], submission: Submission) -> None:
+    def __init__(self, chunks: Generator[StreamChunk, None, None], submission: Submission) -> None:
         self._chunks = chunks
         self._submission = submission
 
@@ -364,11 +243,11 @@ class _ClosingStream(Iterator[StreamChunk]):
 
     def close(self) -> None:
         self._submission.cancel()
-        self._chunks.close()  # type: ignore[attr-defined]
+        self._chunks.close()
 
 
 def _token_entry(tokenizer: PreTrainedTokenizerBase, token_id: int, logprob: float) -> dict[str, Any]:
-    text = tokenizer.decode([token_id], skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    text = decode_text(tokenizer, [token_id], skip_special_tokens=False, clean_up_tokenization_spaces=False)
     return {"token": text, "logprob": logprob, "bytes": list(text.encode())}
 
 
@@ -393,7 +272,7 @@ def _result(
     prompt_tokens: int,
     max_new_tokens: int,
 ) -> GenerationResult:
-    text = tokenizer.decode(generated, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    text = decode_text(tokenizer, generated, skip_special_tokens=True, clean_up_tokenization_spaces=False)
     stop_at = _first_stop(text, params.stop)
     ended = bool(generated) and generated[-1] in eos_ids
     hit_length = stop_at is None and not ended and len(generated) >= max_new_tokens

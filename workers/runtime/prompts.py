@@ -35,6 +35,7 @@ from transformers import PreTrainedTokenizerBase
 
 from workers.runtime.errors import InputTooLongError, InvalidMessagesError
 from workers.runtime.specs import ChatMessage, Family, ToolSpec
+from workers.runtime.tokenizer_text import chat_template_text
 from workers.runtime.tools import render_tool_messages
 
 BAICHUAN_USER_ID = 195
@@ -135,7 +136,7 @@ def _hf_chat(system: str, rounds: list[_Round]) -> list[dict[str, str]]:
 
 def _hf_template(tok: PreTrainedTokenizerBase, enc: _Encode, system: str, rounds: list[_Round]) -> list[_Segment]:
     # Rendered in one go: templates need not be splittable into turns to serve them.
-    prompt = tok.apply_chat_template(_hf_chat(system, rounds), tokenize=False, add_generation_prompt=True)
+    prompt = chat_template_text(tok, _hf_chat(system, rounds), add_generation_prompt=True)
     return [_Segment([*enc(prompt)], False)]
 
 
@@ -150,7 +151,7 @@ def _hf_template_turns(tok: PreTrainedTokenizerBase, enc: _Encode, system: str, 
             continue
         trained = message["role"] == "assistant"
         # A user message is rendered with the generation prompt, so that the answer starts right after it.
-        text = tok.apply_chat_template(chat[:end], tokenize=False, add_generation_prompt=not trained)
+        text = chat_template_text(tok, chat[:end], add_generation_prompt=not trained)
         ids = [*enc(text)]
         if ids[: len(done)] != done:
             raise ValueError("the chat template is not prefix-stable, so answers cannot be labelled for training")

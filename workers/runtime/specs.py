@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Protocol, get_args
 
 Family = Literal["tigerbot", "llama2-chat", "baichuan2", "hf-template"]
 Backend = Literal["local", "openai-upstream"]
@@ -248,3 +249,13 @@ class StreamChunk:
                 "logprobs": tuple(logprobs) if logprobs is not None else None,
             }
         )
+
+
+class ChunkStream(Protocol):
+    """The chunks of one streamed answer; ``close`` abandons it (and frees what generates it)."""
+
+    def __iter__(self) -> Iterator[StreamChunk]: ...
+
+    def __next__(self) -> StreamChunk: ...
+
+    def close(self) -> None: ...

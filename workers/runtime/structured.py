@@ -15,7 +15,7 @@ the same upstream.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from transformers import PreTrainedTokenizerBase
 
 from workers.runtime.errors import InvalidConstraintError
 from workers.runtime.specs import StructuredOutput, ToolSpec
+from workers.runtime.tokenizer_text import decode_text
 from workers.runtime.tools import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
 # Compact JSON with single spaces after separators: free whitespace lets a small model wander into endless
@@ -144,10 +145,11 @@ def grammar_for(*, structured: StructuredOutput, tools: Sequence[ToolSpec] = ())
     return Grammar(text=grammar, shortest_tokens=shortest)
 
 
-def grammar_tokenizer(tokenizer: PreTrainedTokenizerBase, *, vocab_size: int, eos_ids: Sequence[int]) -> Any:
+def grammar_tokenizer(tokenizer: PreTrainedTokenizerBase, *, vocab_size: int, eos_ids: Iterable[int]) -> Any:
     """llguidance's view of a (fast) tokenizer; building one takes about half a second, so callers keep it."""
     try:
-        return llguidance.hf.from_tokenizer(tokenizer, n_vocab=vocab_size, eos_token=sorted(eos_ids))
+        # llguidance annotates a fast tokenizer; a slow one raises the ValueError handled below.
+        return llguidance.hf.from_tokenizer(tokenizer, n_vocab=vocab_size, eos_token=sorted(eos_ids))  # type: ignore[arg-type]
     except ValueError as exc:
         raise InvalidConstraintError(
             f"structured output needs a fast tokenizer: {exc}", param="response_format"
@@ -160,7 +162,7 @@ class ClosingTokens:
     tokenizer."""
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, *, vocab_size: int, eos_ids: Sequence[int]) -> None:
-        self.texts = [tokenizer.decode([i]) for i in range(min(vocab_size, len(tokenizer)))]
+        self.texts = [decode_text(tokenizer, [i]) for i in range(min(vocab_size, len(tokenizer)))]
         self.texts += [""] * (vocab_size - len(self.texts))
         firsts = [text.lstrip()[:1] for text in self.texts]
 
@@ -227,6 +229,7 @@ class Constraint:
             mask = torch.cat([mask, torch.zeros(vocab_size - mask.numel(), dtype=torch.bool)])
         if self._closers is not None and self._closing_from is not None and len(generated) >= self._closing_from:
             closers = self._closers
+            tiers: tuple[torch.Tensor, ...]
             if self._in_string:
                 tiers = (closers.quote_alone, closers.quote)
             else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from peft import LoraConfig, get_peft_model
@@ -115,6 +116,7 @@ def make_tiny_model(
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
     out = Path(out_dir)
     tokenizer = _train_tokenizer(family=family, vocab_size=vocab_size, corpus_texts=corpus_texts)
+    extra: dict[str, Any] = {FAMILY_CONFIG_KEY: family}  # kept by the config as an attribute, and saved
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
@@ -125,7 +127,7 @@ def make_tiny_model(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-        **{FAMILY_CONFIG_KEY: family},
+        **extra,
     )
     torch.manual_seed(seed)
     LlamaForCausalLM(config).save_pretrained(out)
@@ -140,7 +142,7 @@ def make_tiny_adapter(out_dir: str | Path, *, base_path: str | Path, seed: int =
     # init_lora_weights=False: the default zero-initialised B matrix would make the adapter a no-op.
     config = LoraConfig(r=rank, lora_alpha=4 * rank, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
     out = Path(out_dir)
-    get_peft_model(base, config).save_pretrained(out)
+    get_peft_model(base, config).save_pretrained(str(out))
     return out
 
 

@@ -10,7 +10,8 @@ import logging
 from workers.runtime.errors import UpstreamError, UpstreamTimeoutError
 from workers.runtime.replicas import replica_health
 from workers.runtime.specs import ModelSpec
-from workers.runtime.upstream import UpstreamUnavailableError, base_urls, load_adapter, unload_adapter
+from workers.runtime.upstream_adapters import load_adapter, unload_adapter
+from workers.runtime.upstream_http import UpstreamUnavailableError, base_urls
 
 logger = logging.getLogger(__name__)
 

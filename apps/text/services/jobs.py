@@ -130,9 +130,9 @@ def finish(
     return ended
 
 
-def text_jobs_fail_stale(*, pk: str | None = None) -> int:
-    """Ends as ``failed``/``worker_lost`` every running job that has outlived its worker (see the selectors);
-    with ``pk``, only that job. Run by ``text.maintenance.fail_stale_jobs`` and when a job is read."""
+def text_jobs_fail_stale() -> int:
+    """Ends as ``failed``/``worker_lost`` every running job that has outlived its worker (see the selectors).
+    Run periodically by ``text.maintenance.fail_stale_jobs`` (CELERY_BEAT_SCHEDULE)."""
     now = timezone.now()
     ended = 0
     for stale, limit in (
@@ -142,8 +142,6 @@ def text_jobs_fail_stale(*, pk: str | None = None) -> int:
         ),
         (selectors.summarization_stale_jobs(now=now), f"no progress for {settings.SUMMARIZATION_HEARTBEAT_STALE_S} s"),
     ):
-        if pk is not None:
-            stale = stale.filter(pk=pk)
         ended += finish(
             stale,
             status=JobStatus.FAILED,
@@ -151,10 +149,3 @@ def text_jobs_fail_stale(*, pk: str | None = None) -> int:
             error_message=f"The worker running this job stopped before it finished ({limit}).",
         )
     return ended
-
-
-def text_job_fail_if_stale(*, job: TextJob) -> TextJob:
-    if selectors.text_job_is_stale(job=job):
-        text_jobs_fail_stale(pk=job.pk)
-        job.refresh_from_db()
-    return job

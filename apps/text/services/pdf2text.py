@@ -213,7 +213,8 @@ def page_parts(*, pages: str | None, page_count: int | None) -> list[str | None]
     if count < 2:
         return [pages]
     size, extra = divmod(len(selected), count)
-    parts, start = [], 0
+    parts: list[str | None] = []
+    start = 0
     for index in range(count):
         end = start + size + (index < extra)
         parts.append(_ranges(selected[start:end]))

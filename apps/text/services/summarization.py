@@ -150,7 +150,7 @@ class _Counter:
     def __post_init__(self) -> None:
         self.tokenizer = None
         if self.spec.path:
-            from workers.runtime.local import load_tokenizer
+            from workers.runtime.loading import load_tokenizer
 
             self.tokenizer = load_tokenizer(path=local_model_spec(self.spec).path)  # fine-tuned weights: fetched
 
@@ -176,13 +176,15 @@ def _generate(*, spec: ModelSpec, prompt: str, max_new_tokens: int) -> Any:
     """One answer, in this process. The summarization task already runs where chat generation runs (the serve
     queue, or the web process without a broker): ``chat_complete``'s in-process path. Going through
     ``chat_complete`` from a worker would wait on a second task from inside a task, which Celery forbids."""
-    from apps.chat.selectors import serving_spec
+    from apps.chat.selectors import local_model_spec, serving_spec
     from workers.runtime import engine
 
     params = SamplingParams(temperature=0, repetition_penalty=1.1, max_new_tokens=max_new_tokens)
     try:
         return engine.generate(
-            spec=serving_spec(spec=spec), messages=[ChatMessage(role="user", content=prompt)], params=params
+            spec=local_model_spec(serving_spec(spec=spec)),
+            messages=[ChatMessage(role="user", content=prompt)],
+            params=params,
         )
     except RUNTIME_ERRORS as exc:
         raise to_domain_error(exc) from exc
@@ -193,7 +195,7 @@ def summarization_run(*, job_id: str) -> None:
         return
     job = SummarizationJob.objects.select_related("owner").get(pk=job_id)
     running = SummarizationJob.objects.filter(pk=job_id, status=JobStatus.RUNNING)
-    usage = {"prompt_tokens": 0, "completion_tokens": 0}
+    usage: dict[str, Any] = {"prompt_tokens": 0, "completion_tokens": 0}
     started = time.monotonic()
     try:
         text = job.input_text
@@ -276,10 +278,11 @@ def summarization_run(*, job_id: str) -> None:
 
 def _summarization_pdf_text(*, job: SummarizationJob, running: QuerySet[SummarizationJob]) -> str | None:
     """The PDF's text (also kept on the job), or None when extraction failed and the job has been ended."""
+    name = job.file.name or ""
     try:
-        result = pdf_extract_text(path=str(storage.local_path(name=job.file.name)), password=job.password or None)
+        result = pdf_extract_text(path=str(storage.local_path(name=name)), password=job.password or None)
     finally:
-        storage.evict(name=job.file.name)
+        storage.evict(name=name)
     if not result.succeeded:
         finish(
             running,

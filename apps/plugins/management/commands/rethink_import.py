@@ -7,9 +7,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.plugins import dense, services
+from apps.plugins import dense
 from apps.plugins.management.commands._progress import Bars
 from apps.plugins.models import Plugin
+from apps.plugins.services import documents
 from workers.errors import DomainError
 
 
@@ -36,7 +37,7 @@ class Command(BaseCommand):
         plugin = plugin_by_ref(options["plugin"])
         bars = Bars(stream=self.stderr._out, disable=options["no_progress"])
         try:
-            run, rejected = services.documents_import(
+            run, rejected = documents.documents_import(
                 plugin=plugin, path=options["path"], progress=bars(plugin.slug), dense_build_in_background=False
             )
             if run is not None:  # searchable by BM25 from here on; now its dense side

@@ -13,8 +13,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.plugins import services
 from apps.plugins.management.commands._progress import Bars
+from apps.plugins.services import builtin_plugins
 from workers.errors import DomainError
 
 
@@ -48,7 +48,7 @@ class Command(BaseCommand):
         with lock_path.open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # one loader at a time
             try:
-                loaded = services.builtins_load(
+                loaded = builtin_plugins.builtins_load(
                     corpora_dir=options["corpora"],
                     only=only,
                     progress_for=bars,
@@ -62,7 +62,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{kind}: {count} document(s) ingested")
 
     def _spawn(self, *, only: list[str] | None, corpora: Path | None) -> None:
-        missing = services.builtins_missing(only=only)
+        missing = builtin_plugins.builtins_missing(only=only)
         if not missing:
             self.stdout.write("built-in plugins already loaded")
             return

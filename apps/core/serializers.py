@@ -1,0 +1,45 @@
+"""Shapes several apps share: OpenAI's cursor-paginated list page and a job's ``wait`` query."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db.models import Model
+from rest_framework import serializers
+
+from apps.core.fields import ConstantField
+
+
+class WaitQuerySerializer(serializers.Serializer):
+    # The schema states no minimum: schemathesis' negative phase sends `wait=0` as "below the minimum 0" (a
+    # float-formatting slip of its own). A negative wait is refused all the same.
+    wait = serializers.FloatField(
+        required=False, default=0, help_text="Seconds (0 to 30) to wait for the job to finish before answering."
+    )
+
+    def validate_wait(self, value: float) -> float:
+        if value < 0:
+            raise serializers.ValidationError("Ensure this value is greater than or equal to 0.", code="min_value")
+        return value
+
+
+class PageSerializer(serializers.Serializer):
+    """``{object: "list", data, first_id, last_id, has_more}``; a subclass declares ``data`` as its items'
+    serializer with ``many=True``. Build it from ``page_of(items, has_more=...)``."""
+
+    object = ConstantField("list")
+    data: serializers.Field = serializers.ListField()  # type: ignore[assignment]  # a field: the metaclass moves it out of the class
+    first_id = serializers.CharField(allow_null=True)
+    last_id = serializers.CharField(allow_null=True)
+    has_more = serializers.BooleanField()
+
+
+def page_of(items: Sequence[Model], *, has_more: bool) -> dict[str, Any]:
+    """``first_id``/``last_id`` are the cursors ``after`` takes, i.e. primary keys."""
+    return {
+        "data": items,
+        "first_id": str(items[0].pk) if items else None,
+        "last_id": str(items[-1].pk) if items else None,
+        "has_more": has_more,
+    }
