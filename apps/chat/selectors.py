@@ -75,6 +75,9 @@ def local_model_spec(spec: ModelSpec) -> ModelSpec:
     if spec.backend == "openai-upstream":
         return spec
 
+    if not (storage.is_stored_ref(spec.path) or storage.is_stored_ref(spec.adapter_path)):
+        return spec  # the common case, on every generation: no copy of the spec
+
     def local(path: str) -> str:
         return str(storage.fetched_dir(ref=path)) if storage.is_stored_ref(path) else path
 

@@ -12,8 +12,8 @@ from apps.core.fields import ConstantField
 
 
 class WaitQuerySerializer(serializers.Serializer):
-    # The schema states no minimum: schemathesis' negative phase sends `wait=0` as "below the minimum 0" (a
-    # float-formatting slip of its own). A negative wait is refused all the same.
+    # The schema states no minimum: with `minimum: 0` declared, schemathesis' negative phase sent `wait=0` as a
+    # value "below the minimum" and failed the check when it was accepted. A negative wait is refused all the same.
     wait = serializers.FloatField(
         required=False, default=0, help_text="Seconds (0 to 30) to wait for the job to finish before answering."
     )
