@@ -214,9 +214,17 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "SECURITY": [{"ApiKeyAuth": []}],
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {"ApiKeyAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "tb-<prefix>.<secret>"}}
+    # Choice sets that several fields share get one name each, instead of a hash-suffixed one per collision.
+    "ENUM_NAME_OVERRIDES": {
+        "ListObjectEnum": ["list"],
+        "ApiKeyObjectEnum": ["api_key"],
+        "Pdf2TextObjectEnum": ["pdf2text"],
+        "FunctionTypeEnum": ["function"],
+        "JobStatusEnum": "apps.plugins.models.IngestRun.Status",
+        "DocumentStatusEnum": "apps.plugins.models.Document.Status",
+        "PluginStatusEnum": "apps.plugins.models.Plugin.Status",
+        "FineTuningJobStatusEnum": ["validating_files", "queued", "running", "succeeded", "failed", "cancelled"],
+        "TrainingMethodEnum": ["qlora", "lora", "full"],
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -28,6 +28,15 @@ UNSUPPORTED_OPENAI_FIELDS = {"logit_bias", "audio", "modalities", "functions", "
 MAX_CHOICES = 8
 
 
+_STOP_STRING = {"type": "string", "minLength": 1}
+_TEXT_PART = {
+    "type": "object",
+    "properties": {"type": {"type": "string", "enum": ["text"]}, "text": {"type": "string"}},
+    "required": ["type", "text"],
+}
+
+
+@extend_schema_field({"oneOf": [_STOP_STRING, {"type": "array", "items": _STOP_STRING, "maxItems": 4}]})
 class StopField(serializers.Field):
     def to_internal_value(self, data: Any) -> list[str]:
         values = [data] if isinstance(data, str) else data
@@ -39,6 +48,7 @@ class StopField(serializers.Field):
         return value
 
 
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "array", "items": _TEXT_PART}]})
 class ContentField(serializers.Field):
     """A string, or OpenAI's list of content parts of which only text parts are supported."""
 
