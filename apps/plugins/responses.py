@@ -86,22 +86,8 @@ class PluginFileSerializer(FileRefSerializer):
     created_at = UnixTimeField(allow_null=False)
 
 
-class SegmentSerializer(serializers.Serializer):
-    segment_id = serializers.CharField(source="pk")
-    file_id = serializers.CharField(source="document_id")
-    ordinal = serializers.IntegerField()
-    text = serializers.CharField()
-    start = serializers.IntegerField()
-    end = serializers.IntegerField()
-    enabled = serializers.BooleanField()
-    edited = serializers.BooleanField()
-    char_count = serializers.SerializerMethodField()
-
-    def get_char_count(self, segment: Any) -> int:
-        return len(segment.text)
-
-
-class SegmentPreviewChunkSerializer(serializers.Serializer):
+class ChunkSpanSerializer(serializers.Serializer):
+    # No docstring: the schema would show it as each subclass's description.
     ordinal = serializers.IntegerField()
     text = serializers.CharField()
     start = serializers.IntegerField()
@@ -110,6 +96,17 @@ class SegmentPreviewChunkSerializer(serializers.Serializer):
 
     def get_char_count(self, chunk: Any) -> int:
         return len(chunk.text)
+
+
+class SegmentSerializer(ChunkSpanSerializer):
+    segment_id = serializers.CharField(source="pk")
+    file_id = serializers.CharField(source="document_id")
+    enabled = serializers.BooleanField()
+    edited = serializers.BooleanField()
+
+
+class SegmentPreviewChunkSerializer(ChunkSpanSerializer):
+    pass
 
 
 class SegmentPreviewDocumentSerializer(serializers.Serializer):

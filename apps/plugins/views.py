@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -61,6 +62,8 @@ from apps.usage.recording import request_usage_record
 from workers.errors import DomainError, InvalidRequest
 from workers.runtime.specs import GenerationResult
 
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
 TAGS = ["plugins"]
 # The body's one documented media type (forms are parsed too): a generated client sends JSON.
 JSON = "application/json"
@@ -77,6 +80,14 @@ def _valid(serializer_class: type, data: object) -> dict[str, Any]:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+def _legacy_schema(
+    operation_id: str, *, request: type | None, responses: object, media_type: str = JSON
+) -> Callable[[Handler], Handler]:
+    """A ``/bot-service/`` operation's schema: tagged legacy, its body in ``media_type``."""
+    body = {media_type: request} if request is not None else None
+    return extend_schema(operation_id=operation_id, tags=["legacy"], request=body, responses=responses)
 
 
 def _owned(request: Request, plugin_id: str) -> Plugin:
@@ -261,6 +272,15 @@ def _rethink_request(request: Request, data: dict[str, Any]) -> rethink.RethinkR
     )
 
 
+def _answer(request: Request, prepared: rethink.RethinkRequest, *, started: float) -> dict[str, Any]:
+    """The whole rethink answer; its usage is recorded whether or not it succeeds."""
+    results: list[GenerationResult] = []
+    try:
+        return rethink.rethink(prepared, usage=results)
+    finally:
+        request_usage_record(request, model=prepared.model.id, results=results, started=started)
+
+
 class PluginChatApi(APIView):
     @extend_schema(
         operation_id="plugins_chat",
@@ -275,18 +295,14 @@ class PluginChatApi(APIView):
         started = time.monotonic()
         data = _valid(RethinkChatSerializer, request.data)
         prepared = _rethink_request(request, data)
-        results: list[GenerationResult] = []
         if not data["stream"]:
-            try:
-                body = rethink.rethink(prepared, usage=results)
-            finally:
-                request_usage_record(request, model=prepared.model.id, results=results, started=started)
-            return Response(RethinkSerializer(body).data)
+            return Response(RethinkSerializer(_answer(request, prepared, started=started)).data)
 
         def on_error(exc: DomainError) -> list[Any]:
             body = domain_error_body(exc)
             return [{"finished": True, **body}]
 
+        results: list[GenerationResult] = []
         events = guarded_stream(
             rethink.rethink_events(prepared, usage=results, stream=True),
             on_error=on_error,
@@ -299,37 +315,25 @@ class PluginChatApi(APIView):
 
 
 class LegacyCreateApi(LegacyApi):
-    @extend_schema(
-        operation_id="legacy_plugin_create",
-        tags=["legacy"],
-        request={JSON: LegacyCreateSerializer},
-        responses=LegacyPluginEnvelope,
-    )
+    @_legacy_schema("legacy_plugin_create", request=LegacyCreateSerializer, responses=LegacyPluginEnvelope)
     def post(self, request: Request) -> Response:
         plugin = catalogue.plugin_create(owner=request_user(request), **_valid(LegacyCreateSerializer, request.data))
         return legacy_ok(PluginSerializer(plugin).data)
 
 
 class LegacyListApi(LegacyApi):
-    @extend_schema(operation_id="legacy_plugin_list", tags=["legacy"], responses=LegacyPluginListEnvelope)
+    @_legacy_schema("legacy_plugin_list", request=None, responses=LegacyPluginListEnvelope)
     def get(self, request: Request) -> Response:
         plugins = selectors.plugin_list_owned(owner=request_user(request))
         return legacy_ok(OwnedPluginListSerializer({"list": plugins}).data)
 
-    @extend_schema(
-        operation_id="legacy_plugin_list_post", tags=["legacy"], request=None, responses=LegacyPluginListEnvelope
-    )
+    @_legacy_schema("legacy_plugin_list_post", request=None, responses=LegacyPluginListEnvelope)
     def post(self, request: Request) -> Response:
         return self.get(request)
 
 
 class LegacyDeleteApi(LegacyApi):
-    @extend_schema(
-        operation_id="legacy_plugin_delete",
-        tags=["legacy"],
-        request={JSON: LegacyPluginIdSerializer},
-        responses=LegacyPluginDeletedEnvelope,
-    )
+    @_legacy_schema("legacy_plugin_delete", request=LegacyPluginIdSerializer, responses=LegacyPluginDeletedEnvelope)
     def post(self, request: Request) -> Response:
         data = _valid(LegacyPluginIdSerializer, request.data)
         plugin = selectors.plugin_get_owned(owner=request_user(request), plugin_id=data["pluginId"])
@@ -338,11 +342,11 @@ class LegacyDeleteApi(LegacyApi):
 
 
 class LegacyUploadApi(LegacyApi):
-    @extend_schema(
-        operation_id="legacy_plugin_upload",
-        tags=["legacy"],
-        request={"multipart/form-data": LegacyPluginUploadSerializer},
+    @_legacy_schema(
+        "legacy_plugin_upload",
+        request=LegacyPluginUploadSerializer,
         responses=LegacyUploadListEnvelope,
+        media_type="multipart/form-data",
     )
     def post(self, request: Request) -> Response:
         plugin_id = request.data.get("pluginId") if isinstance(request.data, dict) else None
@@ -354,12 +358,7 @@ class LegacyUploadApi(LegacyApi):
 
 
 class LegacyRethinkApi(LegacyApi):
-    @extend_schema(
-        operation_id="legacy_rethink",
-        tags=["legacy"],
-        request={JSON: LegacyRethinkSerializer},
-        responses=LegacyRethinkEnvelope,
-    )
+    @_legacy_schema("legacy_rethink", request=LegacyRethinkSerializer, responses=LegacyRethinkEnvelope)
     def post(self, request: Request) -> Response:
         started = time.monotonic()
         data = _valid(LegacyRethinkSerializer, request.data)
@@ -371,9 +370,4 @@ class LegacyRethinkApi(LegacyApi):
             model=data["modelVersion"],
             show_search_result=True,
         )
-        results: list[GenerationResult] = []
-        try:
-            body = rethink.rethink(prepared, usage=results)
-        finally:
-            request_usage_record(request, model=prepared.model.id, results=results, started=started)
-        return legacy_ok(RethinkAnswerSerializer(body).data)
+        return legacy_ok(RethinkAnswerSerializer(_answer(request, prepared, started=started)).data)
