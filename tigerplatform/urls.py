@@ -10,27 +10,25 @@ handler403 = "apps.core.errors.json_403"
 handler404 = "apps.core.errors.json_404"
 handler500 = "apps.core.errors.json_500"
 
-v1 = [
-    path("", include("apps.accounts.urls")),
-    path("", include("apps.usage.urls")),
-    path("", include("apps.chat.urls")),
-    path("", include("apps.completions.urls")),
-    path("", include("apps.text.urls")),
-    path("", include("apps.finetune.urls")),
-    path("", include("apps.embeddings.urls")),
-    path("", include("apps.rerank.urls")),
-    path("", include("apps.search.urls")),
-    path("", include("apps.plugins.urls")),
-    path("", include("apps.batches.urls")),
-    path("", include("apps.images.urls")),
-]
+# Each app mounts its own URLconf: the OpenAI-compatible API under /v1/, TigerBot's legacy one under /bot-service/.
+V1_APPS = (
+    "accounts",
+    "usage",
+    "chat",
+    "completions",
+    "text",
+    "finetune",
+    "embeddings",
+    "rerank",
+    "search",
+    "plugins",
+    "batches",
+    "images",
+)
+LEGACY_APPS = ("chat", "finetune", "plugins", "images")
 
-legacy = [
-    path("", include("apps.chat.legacy_urls")),
-    path("", include("apps.finetune.legacy_urls")),
-    path("", include("apps.plugins.legacy_urls")),
-    path("", include("apps.images.legacy_urls")),
-]
+v1 = [path("", include(f"apps.{app}.urls")) for app in V1_APPS]
+legacy = [path("", include(f"apps.{app}.legacy_urls")) for app in LEGACY_APPS]
 
 urlpatterns = [
     path("healthz", HealthzApi.as_view(), name="healthz"),

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.batches import services
 from apps.batches.models import Batch
-from workers.errors import DomainError
+from apps.core.admin import act_on_each
 
 
 @admin.register(Batch)
@@ -32,8 +32,4 @@ class BatchAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel selected batches")
     def cancel_batches(self, request: HttpRequest, queryset: QuerySet[Batch]) -> None:
-        for batch in queryset:
-            try:
-                services.batch_cancel(batch=batch)
-            except DomainError as exc:
-                self.message_user(request, f"{batch.id}: {exc.message}", level=messages.WARNING)
+        act_on_each(self, request, queryset, act=lambda batch: services.batch_cancel(batch=batch))

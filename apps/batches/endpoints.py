@@ -12,6 +12,7 @@ from django.contrib.auth.models import AbstractUser
 from apps.chat.completion import chat_completion_create
 from apps.completions.services import text_completion_create
 from apps.embeddings.responses import embeddings_response
+from workers.runtime.specs import GenerationResult
 
 
 @dataclass(frozen=True)
@@ -23,18 +24,18 @@ class LineAnswer:
     prompt_tokens: int
     completion_tokens: int
 
+    @classmethod
+    def generated(cls, *, body: dict[str, Any], model: str, usage: GenerationResult) -> LineAnswer:
+        """The answer of an endpoint that generates: ``usage`` holds the token counts of all its choices."""
+        return cls(body=body, model=model, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
+
 
 LineRunner = Callable[..., LineAnswer]  # called as runner(user=..., body=...); raises DomainError for bad input
 
 
 def chat_completions_line(*, user: AbstractUser, body: dict[str, Any]) -> LineAnswer:
     completion = chat_completion_create(user=user, body=body)
-    return LineAnswer(
-        body=completion.body,
-        model=completion.model,
-        prompt_tokens=completion.result.prompt_tokens,
-        completion_tokens=completion.result.completion_tokens,
-    )
+    return LineAnswer.generated(body=completion.body, model=completion.model, usage=completion.result)
 
 
 def embeddings_line(*, user: AbstractUser, body: dict[str, Any]) -> LineAnswer:
@@ -44,12 +45,7 @@ def embeddings_line(*, user: AbstractUser, body: dict[str, Any]) -> LineAnswer:
 
 def completions_line(*, user: AbstractUser, body: dict[str, Any]) -> LineAnswer:
     completion = text_completion_create(user=user, body=body)
-    return LineAnswer(
-        body=completion.body,
-        model=completion.model,
-        prompt_tokens=completion.usage.prompt_tokens,
-        completion_tokens=completion.usage.completion_tokens,
-    )
+    return LineAnswer.generated(body=completion.body, model=completion.model, usage=completion.usage)
 
 
 BATCH_LINE_RUNNERS: dict[str, LineRunner] = {

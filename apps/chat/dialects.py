@@ -277,18 +277,27 @@ def interleave(choices: list[Iterator[StreamChunk]]) -> Iterator[tuple[int, Stre
                 close()
 
 
-def openai_stream(
-    *, model: str, choices: list[Iterator[StreamChunk]], include_usage: bool, head: dict[str, Any] | None = None
-) -> Iterator[Any]:
-    """chat.completion.chunk events of every choice, interleaved."""
+def stream_chunk_base(*, id_prefix: str, object_type: str, model: str, include_usage: bool) -> dict[str, Any]:
+    """The fields every chunk of one OpenAI stream repeats: one id, type, creation time and model; and, when the
+    caller asked for usage, ``usage: null`` until the extra last chunk that carries it."""
     base: dict[str, Any] = {
-        "id": f"chatcmpl-{uuid.uuid4().hex}",
-        "object": "chat.completion.chunk",
+        "id": f"{id_prefix}-{uuid.uuid4().hex}",
+        "object": object_type,
         "created": int(time.time()),
         "model": model,
     }
     if include_usage:
         base["usage"] = None
+    return base
+
+
+def openai_stream(
+    *, model: str, choices: list[Iterator[StreamChunk]], include_usage: bool, head: dict[str, Any] | None = None
+) -> Iterator[Any]:
+    """chat.completion.chunk events of every choice, interleaved."""
+    base = stream_chunk_base(
+        id_prefix="chatcmpl", object_type="chat.completion.chunk", model=model, include_usage=include_usage
+    )
 
     def event(
         index: int,

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-from apps.chat.dialects import interleave
+from apps.chat.dialects import interleave, stream_chunk_base
 from apps.chat.protocol import Usage
 from apps.completions.protocol import (
     Completion,
@@ -95,14 +95,7 @@ def completion_stream(
     echo: bool,
     include_usage: bool,
 ) -> Iterator[Any]:
-    base: dict[str, Any] = {
-        "id": f"cmpl-{uuid.uuid4().hex}",
-        "object": "text_completion",
-        "created": int(time.time()),
-        "model": model,
-    }
-    if include_usage:
-        base["usage"] = None
+    base = stream_chunk_base(id_prefix="cmpl", object_type="text_completion", model=model, include_usage=include_usage)
 
     def event(
         index: int, text: str, finish: CompletionFinishReason | None = None, logprobs: Logprobs | None = None

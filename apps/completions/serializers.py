@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from apps.chat.serializers import MAX_CHOICES, SamplingFields
 from apps.core.fields import StrictCharField
+from apps.core.schema import one_or_many
 from workers.runtime.specs import Prompt
 
 MAX_PROMPTS = 16
@@ -28,16 +29,7 @@ _TEXT = {"type": "string", "minLength": 1}
 _TOKENS = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1}
 
 
-@extend_schema_field(
-    {
-        "oneOf": [
-            _TEXT,
-            {"type": "array", "items": _TEXT, "minItems": 1, "maxItems": MAX_PROMPTS},
-            _TOKENS,
-            {"type": "array", "items": _TOKENS, "minItems": 1, "maxItems": MAX_PROMPTS},
-        ]
-    }
-)
+@extend_schema_field({"oneOf": one_or_many(_TEXT, _TOKENS, max_items=MAX_PROMPTS)})
 class PromptField(serializers.Field):
     """A string, a list of strings, a list of token ids, or a list of such lists; always a list of prompts."""
 

@@ -123,6 +123,16 @@ SSE_EVENT: dict[str, Any] = {
 }
 
 
+def one_or_many(*items: dict[str, Any], max_items: int) -> list[dict[str, Any]]:
+    """``oneOf`` alternatives of a field that takes one value or a batch: each of ``items`` alone, then a
+    non-empty list of at most ``max_items`` of it."""
+    return [
+        alternative
+        for item in items
+        for alternative in (item, {"type": "array", "items": item, "minItems": 1, "maxItems": max_items})
+    ]
+
+
 def json_or_event_stream(body: Any, *, description: str) -> dict[tuple[int, str], OpenApiResponse]:
     """The 200 responses of an operation that answers ``body`` as JSON, or server-sent events (``description``
     names the events) when the request asks to stream."""

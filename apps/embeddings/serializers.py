@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.fields import StrictCharField
+from apps.core.schema import one_or_many
 
 MAX_INPUTS = 2048
 MAX_INPUT_CHARS = 32_000
@@ -23,12 +24,7 @@ _TOKENS = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItem
 
 @extend_schema_field(
     {
-        "oneOf": [
-            _TEXT,
-            {"type": "array", "items": _TEXT, "minItems": 1, "maxItems": MAX_INPUTS},
-            _TOKENS,
-            {"type": "array", "items": _TOKENS, "minItems": 1, "maxItems": MAX_INPUTS},
-        ],
+        "oneOf": one_or_many(_TEXT, _TOKENS, max_items=MAX_INPUTS),
         "description": "A string, a list of strings, or token ids of the embedding model's own tokenizer: one array "
         "of ids or a list of them.",
     }

@@ -8,9 +8,9 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from apps.core.admin import ReadOnlyInline, act_on_each
 from apps.finetune.models import FineTuneCheckpoint, FineTunedModel, FineTuneEvent, FineTuneJob, TrainingFile
 from apps.finetune.services import deployment, jobs
-from workers.errors import DomainError
 
 
 def _pretty(value: object) -> SafeString:
@@ -41,24 +41,17 @@ class TrainingFileAdmin(admin.ModelAdmin):
         return _pretty(obj.validation)
 
 
-class EventInline(admin.TabularInline):
+class EventInline(ReadOnlyInline):
     model = FineTuneEvent
     readonly_fields = ("created_at", "level", "message")
     fields = readonly_fields
-    extra = 0
-    can_delete = False
     ordering = ["-created_at"]
 
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
-
-class CheckpointInline(admin.TabularInline):
+class CheckpointInline(ReadOnlyInline):
     model = FineTuneCheckpoint
     readonly_fields = ("step", "path", "created_at")
     fields = readonly_fields
-    extra = 0
-    can_delete = False
 
 
 def loss_curve_svg(points: list[tuple[float, float]], *, width: int = 480, height: int = 160) -> SafeString:
@@ -146,11 +139,7 @@ class FineTuneJobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel selected jobs")
     def cancel_selected(self, request: HttpRequest, queryset: QuerySet[FineTuneJob]) -> None:
-        for job in queryset:
-            try:
-                jobs.finetune_job_cancel(job=job)
-            except DomainError as exc:
-                self.message_user(request, f"{job.id}: {exc.message}", messages.WARNING)
+        act_on_each(self, request, queryset, act=lambda job: jobs.finetune_job_cancel(job=job))
 
 
 @admin.register(FineTunedModel)
@@ -162,11 +151,14 @@ class FineTunedModelAdmin(admin.ModelAdmin):
 
     @admin.action(description="Bring online")
     def bring_online(self, request: HttpRequest, queryset: QuerySet[FineTunedModel]) -> None:
-        for model in queryset:
-            try:
-                deployment.fine_tuned_model_set_online(model=model, online=True)
-            except DomainError as exc:  # e.g. the vLLM serving its base refused the adapter
-                self.message_user(request, f"{model.name}: {exc.message}", level=messages.ERROR)
+        # A refusal (e.g. the vLLM serving its base refused the adapter) is an error, not a warning.
+        act_on_each(
+            self,
+            request,
+            queryset,
+            act=lambda model: deployment.fine_tuned_model_set_online(model=model, online=True),
+            level=messages.ERROR,
+        )
 
     @admin.action(description="Take offline")
     def take_offline(self, request: HttpRequest, queryset: QuerySet[FineTunedModel]) -> None:
