@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -38,6 +38,8 @@ WORKER_LOST = "worker_lost"
 
 @dataclass(frozen=True)
 class ImageParams:
+    """A generation's parameters as checked, stored on its job as they are (one ``ImageJob`` field each)."""
+
     prompt: str
     width: int
     height: int
@@ -59,15 +61,7 @@ def image_generation_create(
         api_key_id=api_key_id,
         route=route,
         model=endpoint.name,
-        prompt=params.prompt,
-        negative_prompt=params.negative_prompt,
-        n=params.n,
-        width=params.width,
-        height=params.height,
-        steps=params.steps,
-        guidance_scale=params.guidance_scale,
-        seed=params.seed,
-        response_format=params.response_format,
+        **asdict(params),
     )
     transaction.on_commit(partial(_send, job.pk))
     return job

@@ -27,7 +27,8 @@ FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED)
 
 
 class TextJob(models.Model):
-    """What both job kinds share: owner, status (the guard every task checks first), timing and the error."""
+    """What both job kinds share: owner, status (the guard every task checks first), timing and the error; newest
+    first, indexed for an owner's list and for the stale-job sweep."""
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     api_key = models.ForeignKey("accounts.ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
@@ -45,10 +46,17 @@ class TextJob(models.Model):
 
     class Meta:
         abstract = True
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["owner", "-created_at"]), models.Index(fields=["status", "started_at"])]
 
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED
+
+    @property
+    def file_content_type(self) -> str:
+        """The media type of the uploaded ``file``: a PDF, unless the kind takes other files too."""
+        return "application/pdf"
 
 
 class Pdf2TextJob(TextJob):
@@ -60,10 +68,8 @@ class Pdf2TextJob(TextJob):
     page_count = models.PositiveIntegerField(null=True, blank=True)
     result = models.JSONField(null=True, blank=True, help_text="{pages: [{page, text, notes}], metadata}")
 
-    class Meta:
+    class Meta(TextJob.Meta):
         verbose_name = "pdf2text job"
-        ordering = ["-created_at"]
-        indexes = [models.Index(fields=["owner", "-created_at"]), models.Index(fields=["status", "started_at"])]
 
     def __str__(self) -> str:
         return f"{self.pk} {self.filename} ({self.status})"
@@ -88,10 +94,12 @@ class SummarizationJob(TextJob):
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
 
-    class Meta:
+    class Meta(TextJob.Meta):
         verbose_name = "summarization job"
-        ordering = ["-created_at"]
-        indexes = [models.Index(fields=["owner", "-created_at"]), models.Index(fields=["status", "started_at"])]
 
     def __str__(self) -> str:
         return f"{self.pk} {self.model} ({self.status})"
+
+    @property
+    def file_content_type(self) -> str:
+        return "application/pdf" if self.source == self.Source.PDF else "text/plain"

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,7 +18,7 @@ from apps.core.caller import request_user
 from apps.core.pagination import PageParamsSerializer, page_params, paginate_newest_first
 from apps.core.serializers import PageSerializer, WaitQuerySerializer, page_of
 from apps.text import selectors
-from apps.text.models import SummarizationJob, TextJob
+from apps.text.models import TextJob
 from apps.text.serializers import (
     Pdf2TextCreateInputSerializer,
     Pdf2TextDetailOutputSerializer,
@@ -96,11 +97,31 @@ def _list_response(request: Request, jobs: QuerySet[J], *, serializer_class: typ
     return Response(serializer_class(page_of(page, has_more=has_more), context={"request": request}).data)
 
 
-def _file_response(job: TextJob, *, content_type: str) -> FileResponse:
-    name = job.file.name
-    if not name or not default_storage.exists(name):
-        raise NotFound("The file of this job is no longer stored.", code="file_not_found")
-    return FileResponse(default_storage.open(name, "rb"), content_type=content_type, filename=job.filename)
+# A view of one of the caller's jobs of one kind, found by that kind's selector ``job_get``. No docstrings on these
+# bases: drf-spectacular would publish them as the operations' descriptions.
+class _TextJobApi(APIView):
+    job_get: ClassVar[Callable[..., TextJob]]
+
+    def caller_job(self, request: Request, job_id: str) -> TextJob:
+        return self.job_get(owner=request_user(request), job_id=job_id)
+
+
+class _TextJobDetailApi(_TextJobApi):
+    output_serializer: ClassVar[type[serializers.Serializer]]
+
+    @extend_schema(tags=["text"], parameters=[WaitQuerySerializer])
+    def get(self, request: Request, job_id: str) -> Response:
+        return _detail_response(request, self.caller_job(request, job_id), serializer_class=self.output_serializer)
+
+
+class _TextJobFileApi(_TextJobApi):
+    @extend_schema(tags=["text"])
+    def get(self, request: Request, job_id: str) -> FileResponse:
+        job = self.caller_job(request, job_id)
+        name = job.file.name
+        if not name or not default_storage.exists(name):
+            raise NotFound("The file of this job is no longer stored.", code="file_not_found")
+        return FileResponse(default_storage.open(name, "rb"), content_type=job.file_content_type, filename=job.filename)
 
 
 class Pdf2TextListCreateApi(APIView):
@@ -141,27 +162,20 @@ class Pdf2TextListCreateApi(APIView):
         return _created_response(request, job, serializer_class=Pdf2TextDetailOutputSerializer, wait_s=wait)
 
 
-class Pdf2TextDetailApi(APIView):
-    @extend_schema(
-        operation_id="pdf2text_retrieve",
-        tags=["text"],
-        parameters=[WaitQuerySerializer],
-        responses=Pdf2TextDetailOutputSerializer,
-    )
-    def get(self, request: Request, job_id: str) -> Response:
-        job = selectors.pdf2text_job_get(owner=request_user(request), job_id=job_id)
-        return _detail_response(request, job, serializer_class=Pdf2TextDetailOutputSerializer)
+@extend_schema_view(get=extend_schema(operation_id="pdf2text_retrieve", responses=Pdf2TextDetailOutputSerializer))
+class Pdf2TextDetailApi(_TextJobDetailApi):
+    job_get = staticmethod(selectors.pdf2text_job_get)
+    output_serializer = Pdf2TextDetailOutputSerializer
 
 
-class Pdf2TextFileApi(APIView):
-    @extend_schema(
+@extend_schema_view(
+    get=extend_schema(
         operation_id="pdf2text_file",
-        tags=["text"],
         responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, "The uploaded PDF.")},
     )
-    def get(self, request: Request, job_id: str) -> FileResponse:
-        job = selectors.pdf2text_job_get(owner=request_user(request), job_id=job_id)
-        return _file_response(job, content_type="application/pdf")
+)
+class Pdf2TextFileApi(_TextJobFileApi):
+    job_get = staticmethod(selectors.pdf2text_job_get)
 
 
 class SummarizationListCreateApi(APIView):
@@ -204,25 +218,17 @@ class SummarizationListCreateApi(APIView):
         return _created_response(request, job, serializer_class=SummarizationOutputSerializer, wait_s=wait)
 
 
-class SummarizationDetailApi(APIView):
-    @extend_schema(
-        operation_id="summarization_retrieve",
-        tags=["text"],
-        parameters=[WaitQuerySerializer],
-        responses=SummarizationOutputSerializer,
-    )
-    def get(self, request: Request, job_id: str) -> Response:
-        job = selectors.summarization_job_get(owner=request_user(request), job_id=job_id)
-        return _detail_response(request, job, serializer_class=SummarizationOutputSerializer)
+@extend_schema_view(get=extend_schema(operation_id="summarization_retrieve", responses=SummarizationOutputSerializer))
+class SummarizationDetailApi(_TextJobDetailApi):
+    job_get = staticmethod(selectors.summarization_job_get)
+    output_serializer = SummarizationOutputSerializer
 
 
-class SummarizationFileApi(APIView):
-    @extend_schema(
+@extend_schema_view(
+    get=extend_schema(
         operation_id="summarization_file",
-        tags=["text"],
         responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, "The uploaded file.")},
     )
-    def get(self, request: Request, job_id: str) -> FileResponse:
-        job = selectors.summarization_job_get(owner=request_user(request), job_id=job_id)
-        content_type = "application/pdf" if job.source == SummarizationJob.Source.PDF else "text/plain"
-        return _file_response(job, content_type=content_type)
+)
+class SummarizationFileApi(_TextJobFileApi):
+    job_get = staticmethod(selectors.summarization_job_get)

@@ -130,6 +130,28 @@ def finish(
     return ended
 
 
+def fail_timed_out(queryset: QuerySet[Any], **fields: Any) -> int:
+    """Ends the job as failed because its task ran past the soft time limit."""
+    return finish(
+        queryset,
+        status=JobStatus.FAILED,
+        error_code="timeout",
+        error_message="The job ran past its time limit and was stopped.",
+        **fields,
+    )
+
+
+def fail_unexpected(queryset: QuerySet[Any], exc: Exception, **fields: Any) -> int:
+    """Ends the job as failed by an error nothing anticipated (the caller logs the traceback)."""
+    return finish(
+        queryset,
+        status=JobStatus.FAILED,
+        error_code="internal_error",
+        error_message=f"{type(exc).__name__}: {exc}",
+        **fields,
+    )
+
+
 def text_jobs_fail_stale() -> int:
     """Ends as ``failed``/``worker_lost`` every running job that has outlived its worker (see the selectors).
     Run periodically by ``text.maintenance.fail_stale_jobs`` (CELERY_BEAT_SCHEDULE)."""

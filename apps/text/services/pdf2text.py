@@ -19,16 +19,7 @@ from django.utils import timezone
 
 from apps.core import storage
 from apps.text.models import JobStatus, Pdf2TextJob, new_pdf2text_id
-from apps.text.services.jobs import (
-    SNIFF_BYTES,
-    check_size,
-    claim,
-    clean_filename,
-    create_with_file,
-    enqueue_job,
-    finish,
-    upload_head,
-)
+from apps.text.services import jobs
 from workers.errors import InvalidRequest
 from workers.pdf import PageRangeError, PdfResult, extract_pdf, inspect_pdf, parse_page_ranges, select_pages
 
@@ -60,7 +51,7 @@ def pdf_extract_text(
 
 def looks_like_pdf(head: bytes) -> bool:
     """A PDF header within the first 1024 bytes; a damaged PDF still passes (its job says what is wrong)."""
-    return PDF_MAGIC in head[:SNIFF_BYTES]
+    return PDF_MAGIC in head[: jobs.SNIFF_BYTES]
 
 
 def _check_page_selection(pages: str) -> None:
@@ -105,8 +96,8 @@ def pdf2text_create(
     layout: bool = False,
 ) -> Pdf2TextJob:
     """Check the upload (size, PDF header, page selection, page count) and queue its extraction."""
-    check_size(upload, max_bytes=settings.PDF2TEXT_MAX_BYTES)
-    if not looks_like_pdf(upload_head(upload)):
+    jobs.check_size(upload, max_bytes=settings.PDF2TEXT_MAX_BYTES)
+    if not looks_like_pdf(jobs.upload_head(upload)):
         raise InvalidRequest(
             "The file is not a PDF: no %PDF- header in its first 1024 bytes.", code="invalid_pdf", param="file"
         )
@@ -121,14 +112,14 @@ def pdf2text_create(
             api_key_id=api_key_id,
             file=name,
             size_bytes=upload.size,
-            filename=clean_filename(upload.name, default="document.pdf"),
+            filename=jobs.clean_filename(upload.name, default="document.pdf"),
             password=password,
             pages=pages,
             layout=layout,
             page_count=page_count,
         )
 
-    job = create_with_file(
+    job = jobs.create_with_file(
         upload=upload,
         name=f"text/pdf2text/{job_id}.pdf",
         check=lambda path: check_pdf_pages(path=path, password=password, pages=pages),
@@ -136,13 +127,13 @@ def pdf2text_create(
     )
     from apps.text.tasks import pdf2text_task
 
-    transaction.on_commit(partial(enqueue_job, pdf2text_task, Pdf2TextJob, job.pk))
+    transaction.on_commit(partial(jobs.enqueue_job, pdf2text_task, Pdf2TextJob, job.pk))
     job.refresh_from_db()  # without a broker the job has already run
     return job
 
 
 def pdf2text_run(*, job_id: str) -> None:
-    if not claim(Pdf2TextJob, job_id):
+    if not jobs.claim(Pdf2TextJob, job_id):
         return
     job = Pdf2TextJob.objects.get(pk=job_id)
     running = Pdf2TextJob.objects.filter(pk=job_id, status=JobStatus.RUNNING)
@@ -160,25 +151,18 @@ def pdf2text_run(*, job_id: str) -> None:
             on_start=on_start,
         )
     except SoftTimeLimitExceeded:
-        finish(
-            running,
-            status=JobStatus.FAILED,
-            error_code="timeout",
-            error_message="The job ran past its time limit and was stopped.",
-        )
+        jobs.fail_timed_out(running)
         return
     except Exception as exc:
         logger.exception("pdf2text job %s failed", job_id)
-        finish(
-            running, status=JobStatus.FAILED, error_code="internal_error", error_message=f"{type(exc).__name__}: {exc}"
-        )
+        jobs.fail_unexpected(running, exc)
         return
     finally:
         storage.evict(name=job.file.name)  # a copy from shared storage is not kept once read
     body = {"pages": [page.to_dict() for page in result.pages], "metadata": result.metadata.to_dict()}
     if result.succeeded and (result.page_count or 0) > settings.PDF2TEXT_MAX_PAGES:
         # Only when the upload-time count failed (e.g. it ran out of time) does the limit show this late.
-        finish(
+        jobs.finish(
             running,
             status=JobStatus.FAILED,
             error_code="too_many_pages",
@@ -187,9 +171,9 @@ def pdf2text_run(*, job_id: str) -> None:
             result={"pages": [], "metadata": body["metadata"]},
         )
     elif result.succeeded:
-        finish(running, status=JobStatus.SUCCEEDED, page_count=result.page_count, result=body)
+        jobs.finish(running, status=JobStatus.SUCCEEDED, page_count=result.page_count, result=body)
     else:
-        finish(
+        jobs.finish(
             running,
             status=JobStatus.FAILED,
             error_code=result.failure_code,

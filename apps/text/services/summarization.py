@@ -22,15 +22,7 @@ from apps.chat.runtime_errors import RUNTIME_ERRORS, to_domain_error
 from apps.chat.selectors import chat_model_get, local_model_spec
 from apps.core import storage
 from apps.text.models import JobStatus, SummarizationJob, new_summarization_id
-from apps.text.services.jobs import (
-    check_size,
-    claim,
-    clean_filename,
-    create_with_file,
-    enqueue_job,
-    finish,
-    upload_head,
-)
+from apps.text.services import jobs
 from apps.text.services.pdf2text import check_pdf_pages, looks_like_pdf, pdf_extract_text
 from apps.usage.services import usage_record
 from workers.errors import DomainError, InvalidRequest, PayloadTooLarge
@@ -102,16 +94,16 @@ def summarization_create(
         job = _summarization_create_from_file(upload=upload, fields=fields)
     from apps.text.tasks import summarization_task
 
-    transaction.on_commit(partial(enqueue_job, summarization_task, SummarizationJob, job.pk))
+    transaction.on_commit(partial(jobs.enqueue_job, summarization_task, SummarizationJob, job.pk))
     job.refresh_from_db()
     return job
 
 
 def _summarization_create_from_file(*, upload: UploadedFile, fields: dict[str, Any]) -> SummarizationJob:
-    check_size(upload, max_bytes=settings.SUMMARIZATION_MAX_BYTES)
-    filename = clean_filename(upload.name, default="document")
+    jobs.check_size(upload, max_bytes=settings.SUMMARIZATION_MAX_BYTES)
+    filename = jobs.clean_filename(upload.name, default="document")
     suffix = PurePath(filename).suffix.lower()
-    if looks_like_pdf(upload_head(upload)):
+    if looks_like_pdf(jobs.upload_head(upload)):
         source, input_text, stored_suffix = SummarizationJob.Source.PDF, "", ".pdf"
 
         def check(path: str) -> int | None:
@@ -136,7 +128,7 @@ def _summarization_create_from_file(*, upload: UploadedFile, fields: dict[str, A
             source=source, input_text=input_text, file=name, filename=filename, size_bytes=upload.size, **fields
         )
 
-    return create_with_file(
+    return jobs.create_with_file(
         upload=upload, name=f"text/summarization/{fields['id']}{stored_suffix}", check=check, create=create
     )
 
@@ -191,7 +183,7 @@ def _generate(*, spec: ModelSpec, prompt: str, max_new_tokens: int) -> Any:
 
 
 def summarization_run(*, job_id: str) -> None:
-    if not claim(SummarizationJob, job_id):
+    if not jobs.claim(SummarizationJob, job_id):
         return
     job = SummarizationJob.objects.select_related("owner").get(pk=job_id)
     running = SummarizationJob.objects.filter(pk=job_id, status=JobStatus.RUNNING)
@@ -234,7 +226,7 @@ def summarization_run(*, job_id: str) -> None:
             generate=generate,
             on_progress=on_progress,
         )
-        finish(
+        jobs.finish(
             running,
             status=JobStatus.SUCCEEDED,
             summary=outcome.summary,
@@ -242,28 +234,18 @@ def summarization_run(*, job_id: str) -> None:
             **usage,
         )
     except DomainError as exc:
-        finish(running, status=JobStatus.FAILED, error_code=exc.code, error_message=exc.message, **usage)
+        jobs.finish(running, status=JobStatus.FAILED, error_code=exc.code, error_message=exc.message, **usage)
     except ContextTooSmallError as exc:
-        finish(running, status=JobStatus.FAILED, error_code="context_too_small", error_message=str(exc), **usage)
+        jobs.finish(running, status=JobStatus.FAILED, error_code="context_too_small", error_message=str(exc), **usage)
     except TooManyRoundsError as exc:
-        finish(running, status=JobStatus.FAILED, error_code="summarization_failed", error_message=str(exc), **usage)
-    except SoftTimeLimitExceeded:
-        finish(
-            running,
-            status=JobStatus.FAILED,
-            error_code="timeout",
-            error_message="The job ran past its time limit and was stopped.",
-            **usage,
+        jobs.finish(
+            running, status=JobStatus.FAILED, error_code="summarization_failed", error_message=str(exc), **usage
         )
+    except SoftTimeLimitExceeded:
+        jobs.fail_timed_out(running, **usage)
     except Exception as exc:
         logger.exception("summarization job %s failed", job_id)
-        finish(
-            running,
-            status=JobStatus.FAILED,
-            error_code="internal_error",
-            error_message=f"{type(exc).__name__}: {exc}",
-            **usage,
-        )
+        jobs.fail_unexpected(running, exc, **usage)
     finally:
         if usage["prompt_tokens"] or usage["completion_tokens"]:
             usage_record(
@@ -284,7 +266,7 @@ def _summarization_pdf_text(*, job: SummarizationJob, running: QuerySet[Summariz
     finally:
         storage.evict(name=name)
     if not result.succeeded:
-        finish(
+        jobs.finish(
             running,
             status=JobStatus.FAILED,
             error_code=result.failure_code,
@@ -293,7 +275,7 @@ def _summarization_pdf_text(*, job: SummarizationJob, running: QuerySet[Summariz
         return None
     text = "\n\n".join(page.text for page in result.pages)
     if not text.strip():
-        finish(
+        jobs.finish(
             running,
             status=JobStatus.FAILED,
             error_code="empty_text",
@@ -301,7 +283,7 @@ def _summarization_pdf_text(*, job: SummarizationJob, running: QuerySet[Summariz
         )
         return None
     if len(text) > settings.SUMMARIZATION_MAX_INPUT_CHARS:
-        finish(
+        jobs.finish(
             running,
             status=JobStatus.FAILED,
             error_code="input_too_long",
