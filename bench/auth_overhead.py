@@ -13,7 +13,6 @@ minimum time is the figure least disturbed by other processes. Goal: ratio ≥ 0
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import socket
 import subprocess
@@ -58,7 +57,6 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=30)
     args = parser.parse_args()
     setup_django()
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     import httpx
     from django.contrib.auth import get_user_model

@@ -12,14 +12,10 @@ two alternate, one request each, and the medians are compared. Goal: ratio ≤ 1
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
-from _common import platform_server, setup_django
+from _common import bench_workdir, make_bench_model, platform_server, setup_django
 
 NEW_TOKENS = 32
 
@@ -30,11 +26,8 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--layers", type=int, default=4)
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="bench-chat-"))
-    os.environ["DATABASE_URL"] = f"sqlite:///{workdir}/db.sqlite3"
-    os.environ["API_KEY_EPOCH_FILE"] = str(workdir / "epoch")
+    workdir = bench_workdir("bench-chat-")
     setup_django()
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     import httpx
     import torch
@@ -45,17 +38,9 @@ def main() -> None:
     from apps.chat.services import model_endpoint_register
     from workers.runtime.prompts import build_prompt_ids
     from workers.runtime.specs import ChatMessage
-    from workers.runtime.tiny import make_tiny_model
 
     torch.set_num_threads(1)
-    path = make_tiny_model(
-        workdir / "model",
-        family="tigerbot",
-        hidden_size=args.hidden,
-        num_layers=args.layers,
-        intermediate_size=args.hidden * 2,
-        num_heads=4,
-    )
+    path = make_bench_model(workdir / "model", hidden=args.hidden, layers=args.layers)
     model_endpoint_register(name="bench", family="tigerbot", path=str(path), max_new_tokens=NEW_TOKENS)
     user, _ = get_user_model().objects.get_or_create(username="bench")
     key = api_key_create(owner=user, rate_limit_per_minute=10**6).plaintext

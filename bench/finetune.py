@@ -19,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _common import ROOT, make_bench_model
+
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "fixtures" / "instruct" / "alpaca_en_demo.json"
 
@@ -104,21 +105,13 @@ def main() -> None:
     from workers.finetune.config import Hyperparameters, TrainJobConfig
     from workers.finetune.launcher import launch_training
     from workers.finetune.prepare import prepare_dataset
-    from workers.runtime.tiny import make_tiny_model
 
     work = Path(tempfile.mkdtemp(prefix="bench-ft-"))
     records = json.loads(DATA.read_text())[: args.examples]
     source = work / "data.jsonl"
     source.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records))
     texts = [f"{r['instruction']} {r['input']} {r['output']}" for r in records]
-    base = make_tiny_model(
-        work / "base",
-        family="tigerbot",
-        hidden_size=args.hidden,
-        num_layers=args.layers,
-        intermediate_size=args.hidden * 2,
-        corpus_texts=texts,
-    )
+    base = make_bench_model(work / "base", hidden=args.hidden, layers=args.layers, corpus_texts=texts)
     report = prepare_dataset(
         path=source,
         out_dir=work / "prepared",

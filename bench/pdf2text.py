@@ -22,11 +22,10 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, bench_port, gunicorn_command, setup_django
+from _common import ROOT, bench_port, bench_workdir, gunicorn_command, setup_django
 
 PDF_ROOT = ROOT.parent / "shared" / "fixtures" / "pdf"
 GOAL = 0.90
@@ -96,12 +95,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="bench-pdf2text-"))
-    os.environ["DATABASE_URL"] = os.environ.get("DATABASE_URL") or f"sqlite:///{workdir}/db.sqlite3"
-    os.environ["API_KEY_EPOCH_FILE"] = str(workdir / "epoch")
+    workdir = bench_workdir("bench-pdf2text-", keep_database_url=True)
     os.environ["MEDIA_ROOT"] = str(workdir / "media")
     setup_django()
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("pypdf").setLevel(logging.ERROR)
 
     import httpx

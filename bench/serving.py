@@ -16,16 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
-from _common import platform_server, setup_django
+from _common import bench_workdir, platform_server, setup_django
 
 PROMPTS = [
     "Write a short story about a tiger who learns to swim.",
@@ -50,11 +46,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="requests per client")
     parser.add_argument("--max-tokens", type=int, default=96)
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="bench-serving-"))
-    os.environ["DATABASE_URL"] = f"sqlite:///{workdir}/db.sqlite3"
-    os.environ["API_KEY_EPOCH_FILE"] = str(workdir / "epoch")
+    bench_workdir("bench-serving-")
     setup_django()
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     import httpx
     import torch

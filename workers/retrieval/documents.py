@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,19 +22,17 @@ def default_corpora_dir() -> Path:
     return Path(__file__).resolve().parents[2].parent / "shared" / "corpora"
 
 
-def read_documents(*, path: Path) -> list[Document]:
-    """One JSON document per line with at least ``id``, ``title`` and ``text``."""
-    documents: list[Document] = []
+def read_jsonl(*, path: Path) -> Iterator[dict[str, Any]]:
+    """The records of a JSONL file, one JSON object per line; blank lines are skipped."""
     with path.open(encoding="utf-8") as lines:
         for line in lines:
             if line.strip():
-                record = json.loads(line)
-                documents.append(
-                    Document(
-                        id=record["id"],
-                        title=record.get("title") or "",
-                        text=record["text"],
-                        url=record.get("url"),
-                    )
-                )
-    return documents
+                yield json.loads(line)
+
+
+def read_documents(*, path: Path) -> list[Document]:
+    """One JSON document per line with at least ``id``, ``title`` and ``text``."""
+    return [
+        Document(id=record["id"], title=record.get("title") or "", text=record["text"], url=record.get("url"))
+        for record in read_jsonl(path=path)
+    ]

@@ -12,7 +12,6 @@ that have a relevant passage among the top k, averaged over questions.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import tempfile
 import time
@@ -23,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from workers.retrieval.documents import read_documents
+from workers.retrieval.documents import read_documents, read_jsonl
 from workers.retrieval.index import Hit, HybridIndex
 from workers.retrieval.profiles import get_profile
 
@@ -66,16 +65,15 @@ class EvalReport:
 
 
 def read_questions(*, path: Path) -> list[Question]:
-    questions: list[Question] = []
-    with path.open(encoding="utf-8") as lines:
-        for line in lines:
-            if line.strip():
-                record = json.loads(line)
-                relevant = tuple(
-                    RelevantItem(doc_id=r["doc_id"], evidence=r.get("evidence")) for r in record["relevant"]
-                )
-                questions.append(Question(qid=record["qid"], question=record["question"], relevant=relevant))
-    return questions
+    """One JSON question per line: ``qid``, ``question`` and ``relevant`` (``doc_id``, optional ``evidence``)."""
+    return [
+        Question(
+            qid=record["qid"],
+            question=record["question"],
+            relevant=tuple(RelevantItem(doc_id=r["doc_id"], evidence=r.get("evidence")) for r in record["relevant"]),
+        )
+        for record in read_jsonl(path=path)
+    ]
 
 
 def first_match_ranks(*, hits: Sequence[Hit], relevant: Sequence[RelevantItem]) -> list[int | None]:
