@@ -39,7 +39,7 @@ from apps.finetune.responses import (
 )
 from apps.finetune.serializers import FileUploadSerializer, OpenAIJobCreateSerializer, TigerBotFinetuneCreateSerializer
 from apps.finetune.services.deployment import fine_tuned_model_set_online
-from apps.finetune.services.jobs import fail_stale_jobs, finetune_job_cancel, finetune_job_create, finetune_job_resume
+from apps.finetune.services.jobs import finetune_job_cancel, finetune_job_create, finetune_job_resume
 from apps.finetune.services.training_files import training_file_create, training_file_delete
 
 TAGS = ["fine-tuning"]
@@ -63,8 +63,6 @@ def _page(request: Request, queryset: QuerySet[Any], page_serializer: type[PageS
 
 
 def _current_job(request: Request, job_id: str) -> FineTuneJob:
-    """The caller's job, once jobs whose worker stopped answering are marked failed."""
-    fail_stale_jobs()
     return selectors.finetune_job_get(owner=request_user(request), job_id=job_id)
 
 
@@ -143,7 +141,6 @@ class FileContentApi(APIView):
 class JobListCreateApi(APIView):
     @_list_schema("fine_tuning_jobs_list", FineTuningJobPageSerializer)
     def get(self, request: Request) -> Response:
-        fail_stale_jobs()
         return _page(request, selectors.finetune_job_list(owner=request_user(request)), FineTuningJobPageSerializer)
 
     @_schema("fine_tuning_jobs_create", request=OpenAIJobCreateSerializer, responses={200: FineTuningJobSerializer})
@@ -200,7 +197,6 @@ class JobCheckpointsApi(APIView):
 class FinetuneListCreateApi(APIView):
     @_list_schema("finetunes_list", FinetunePageSerializer)
     def get(self, request: Request) -> Response:
-        fail_stale_jobs()
         return _page(request, selectors.finetune_job_list(owner=request_user(request)), FinetunePageSerializer)
 
     @_schema(

@@ -120,7 +120,9 @@ def test_sigkill_of_the_training_child_fails_the_job_with_a_reason(tenant, base,
 
 
 @pytest.mark.django_db
-def test_a_stale_running_job_is_marked_failed(tenant, base, identity_examples):
+def test_a_stale_running_job_is_failed_by_the_sweep_not_by_reading_it(tenant, base, identity_examples):
+    from apps.finetune.tasks import fail_stale_jobs_task
+
     training_file = TrainingFile.objects.create(
         owner=tenant.user, filename="x.jsonl", bytes=1, format="alpaca", total=1, valid_count=1
     )
@@ -131,6 +133,9 @@ def test_a_stale_running_job_is_marked_failed(tenant, base, identity_examples):
         status="running",
         heartbeat_at=timezone.now() - timedelta(hours=1),
     )
+    assert tenant.client.get(f"/v1/fine_tuning/jobs/{job.id}").json()["status"] == "running"
+    assert tenant.client.get("/v1/finetunes").json()["data"][0]["status"] == "running"
+    assert fail_stale_jobs_task.delay().get() == 1
     body = tenant.client.get(f"/v1/fine_tuning/jobs/{job.id}").json()
     assert body["status"] == "failed" and body["error"]["code"] == "worker_lost"
 
