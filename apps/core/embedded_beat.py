@@ -31,6 +31,6 @@ def start_embedded_beat(app: Celery) -> Any | None:
     # app's tasks first, as a worker does when it starts (a web process otherwise imports them on its first request).
     app.loader.import_default_modules()
     task_postrun.connect(_release_connections, weak=False, dispatch_uid="embedded-beat-connections")
-    service = EmbeddedService(app, thread=True, scheduler_cls=Scheduler)
+    service: Any = EmbeddedService(app, thread=True, scheduler_cls=Scheduler)  # a daemon thread (thread=True)
     service.start()
     return service
