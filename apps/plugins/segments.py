@@ -24,12 +24,12 @@ from django.db.models import Q, QuerySet
 
 from apps.plugins import dense, indexes
 from apps.plugins.models import Chunk, Document, Plugin
-from apps.plugins.parsing import ParsedDocument
 from apps.plugins.uploads import uploads_parse
 from workers.errors import Conflict, DomainError, InvalidRequest, NotFound, PayloadTooLarge
 from workers.retrieval import chunking
 from workers.retrieval.catalog import ChunkOverride
 from workers.retrieval.index import HybridIndex
+from workers.retrieval.parsing import ParsedDocument
 from workers.retrieval.profiles import get_profile
 
 logger = logging.getLogger(__name__)

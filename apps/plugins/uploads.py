@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
-from apps.plugins.parsing import ParsedDocument, parse_file
 from workers.errors import InvalidRequest, PayloadTooLarge
+from workers.retrieval.parsing import ParsedDocument, parse_file
 
 
 def uploads_parse(*, uploads: Sequence[UploadedFile]) -> list[tuple[ParsedDocument, str]]:

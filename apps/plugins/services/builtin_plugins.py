@@ -10,12 +10,12 @@ from django.db import transaction
 
 from apps.plugins import dense, indexes
 from apps.plugins.models import Document, Plugin
-from apps.plugins.parsing import ParsedDocument, parse_file
 from apps.plugins.services.catalogue import default_params, document_files_delete
 from apps.plugins.services.documents import documents_queue
 from apps.plugins.services.ingestion import Progress, ingest_run_process
 from workers.errors import InvalidRequest
 from workers.retrieval import documents as corpus_documents
+from workers.retrieval.parsing import ParsedDocument, parse_file
 
 logger = logging.getLogger(__name__)
 # In loading order: wiki first (the default local search provider, a few minutes), law last (embedding its

@@ -15,11 +15,11 @@ from django.db import transaction
 from apps.core.dispatch import enqueue
 from apps.plugins import indexes
 from apps.plugins.models import Document, IngestRun, Plugin
-from apps.plugins.parsing import SUPPORTED_EXTENSIONS, ParsedDocument, parse_file
 from apps.plugins.services.catalogue import document_files_delete
 from apps.plugins.services.ingestion import Progress, ingest_run_process
 from apps.plugins.uploads import uploads_parse
 from workers.errors import DomainError, InvalidRequest
+from workers.retrieval.parsing import SUPPORTED_EXTENSIONS, ParsedDocument, parse_file
 
 
 def documents_queue(
