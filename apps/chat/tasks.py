@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 from celery import shared_task
@@ -13,19 +14,15 @@ from apps.chat import streams
 from apps.chat.runtime_errors import RUNTIME_ERRORS, error_to_dict
 from apps.chat.selectors import local_model_spec
 from workers.runtime import engine
-from workers.runtime.specs import ChatMessage, GenerationResult, ModelSpec, SamplingParams, ToolSpec
+from workers.runtime.specs import GenerationRequest, GenerationResult
 
 logger = logging.getLogger(__name__)
 
 
-def _inputs(payload: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "spec": local_model_spec(ModelSpec.from_dict(payload["spec"])),
-        "messages": [ChatMessage.from_dict(m) for m in payload["messages"]],
-        "params": SamplingParams.from_dict(payload["params"]),
-        "tools": [ToolSpec.from_dict(t) for t in payload["tools"]] or None,
-        "prompt": payload.get("prompt"),
-    }
+def _request(payload: dict[str, Any]) -> GenerationRequest:
+    """The request a producer sent (``GenerationRequest.to_dict``), with the model's paths local to this host."""
+    request = GenerationRequest.from_dict(payload)
+    return replace(request, spec=local_model_spec(request.spec))
 
 
 def _log_served(
@@ -61,7 +58,7 @@ def _log_served(
 def generate_task(payload: dict[str, Any]) -> dict[str, Any]:
     started = time.monotonic()
     try:
-        result = engine.generate(**_inputs(payload))
+        result = engine.generate(request=_request(payload))
     except RUNTIME_ERRORS as exc:
         error = error_to_dict(exc)
         _log_served(payload=payload, started=started, stream=False, error=error)
@@ -80,7 +77,7 @@ def stream_task(payload: dict[str, Any], request_id: str) -> None:
         return
     started = time.monotonic()
     try:
-        chunks = engine.stream(**_inputs(payload))
+        chunks = engine.stream(request=_request(payload))
         polled = time.monotonic()
         for chunk in chunks:
             streams.publish(request_id=request_id, event={"chunk": chunk.to_dict()})

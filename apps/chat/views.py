@@ -27,7 +27,7 @@ from apps.core.schema import json_or_event_stream, legacy_envelope
 from apps.core.sse import DONE, guarded_stream, sse_response
 from apps.usage.recording import request_usage_record
 from workers.errors import DomainError
-from workers.runtime.specs import ChatMessage, GenerationResult, SamplingParams
+from workers.runtime.specs import ChatMessage, GenerationRequest, GenerationResult, SamplingParams
 
 
 class ModelListApi(APIView):
@@ -71,9 +71,7 @@ class ChatCompletionsApi(APIView):
 
     def _stream(self, request: Request, prepared: PreparedChat, started: float) -> StreamingHttpResponse:
         chat, model, sources = prepared.chat, prepared.served.id, prepared.sources
-        choices = chat_stream_choices(
-            spec=prepared.served.spec, messages=prepared.messages, params=prepared.params, tools=chat.tools, n=chat.n
-        )
+        choices = chat_stream_choices(request=prepared.request, n=chat.n)
         finished: list[GenerationResult] = []
         head = {"sources": sources, **prepared.search_fields} if sources is not None else None
         if chat.dialect == "openai":
@@ -121,8 +119,7 @@ class LegacyGptApi(LegacyApi):
         data = serializer.validated_data
         served = chat_model_get(user=request_user(request), model=data.get("modelVersion") or None)
         started = time.monotonic()
-        result = chat_complete(
-            spec=served.spec, messages=[ChatMessage(role="user", content=data["text"])], params=SamplingParams()
-        )
+        messages = [ChatMessage(role="user", content=data["text"])]
+        result = chat_complete(request=GenerationRequest(spec=served.spec, messages=messages, params=SamplingParams()))
         request_usage_record(request, model=served.id, started=started, results=[result])
         return legacy_ok(GptResultSerializer({"result": [result.text]}).data)

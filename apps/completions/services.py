@@ -15,7 +15,7 @@ from apps.chat.services import chat_stream_choices, final_result
 from apps.completions import responses
 from apps.completions.serializers import CompletionRequestSerializer
 from workers.errors import InvalidRequest
-from workers.runtime.specs import GenerationResult, Prompt, SamplingParams, StreamChunk
+from workers.runtime.specs import GenerationRequest, GenerationResult, Prompt, SamplingParams, StreamChunk
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,8 @@ def text_completion_stream(*, prepared: PreparedCompletion) -> list[Iterator[Str
         chunks
         for prompt in prepared.prompts
         for chunks in chat_stream_choices(
-            spec=prepared.served.spec, messages=[], params=prepared.params, n=prepared.n, prompt=prompt
+            request=GenerationRequest(spec=prepared.served.spec, messages=[], params=prepared.params, prompt=prompt),
+            n=prepared.n,
         )
     ]
 

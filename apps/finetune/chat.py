@@ -14,7 +14,7 @@ from apps.core.caller import request_user
 from apps.finetune import selectors
 from apps.finetune.models import FineTunedModel, FineTuneJob
 from apps.usage.recording import request_usage_record
-from workers.runtime.specs import GenerationResult
+from workers.runtime.specs import GenerationRequest, GenerationResult
 
 
 def job_and_model(*, owner: User, job_id: str) -> tuple[FineTuneJob, FineTunedModel]:
@@ -29,6 +29,7 @@ def chat_with_fine_tuned(request: Request, *, job_id: str, body: object) -> Gene
     chat = parse_tigerbot(cast(dict[str, Any], body))
     served = selectors.fine_tuned_model_served(model=model)
     started = time.monotonic()
-    result = chat_complete(spec=served.spec, messages=chat.messages, params=chat.params_for(served.spec))
+    params = chat.params_for(served.spec)
+    result = chat_complete(request=GenerationRequest(spec=served.spec, messages=chat.messages, params=params))
     request_usage_record(request, model=served.id, started=started, results=[result])
     return result

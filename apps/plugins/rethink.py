@@ -26,7 +26,7 @@ from apps.search.rewrite import standalone_query
 from workers.errors import DomainError
 from workers.retrieval.analyzer import remove_stop_phrases
 from workers.retrieval.profiles import get_profile
-from workers.runtime.specs import ChatMessage, GenerationResult, SamplingParams
+from workers.runtime.specs import ChatMessage, GenerationRequest, GenerationResult, SamplingParams
 
 _CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]{2,}")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'-]+|[0-9]+(?:[.,][0-9]+)*")
@@ -119,10 +119,14 @@ def rethink_prepare(
     )
 
 
-def _generate(request: RethinkRequest, messages: list[ChatMessage], usage: list[GenerationResult]) -> str:
-    result = chat_complete(
+def _generation_request(request: RethinkRequest, messages: list[ChatMessage]) -> GenerationRequest:
+    return GenerationRequest(
         spec=request.model.spec, messages=messages, params=SamplingParams(temperature=request.temperature)
     )
+
+
+def _generate(request: RethinkRequest, messages: list[ChatMessage], usage: list[GenerationResult]) -> str:
+    result = chat_complete(request=_generation_request(request, messages))
     usage.append(result)
     return result.text.strip()
 
@@ -145,9 +149,7 @@ def _stripped(deltas: Iterator[str]) -> Iterator[str]:
 def _streamed(request: RethinkRequest, messages: list[ChatMessage], usage: list[GenerationResult]) -> Iterator[str]:
     """The answer's text as it is generated. Errors before the first token (a prompt too long for the model)
     are raised by this call, not by the iterator."""
-    chunks = chat_stream(
-        spec=request.model.spec, messages=messages, params=SamplingParams(temperature=request.temperature)
-    )
+    chunks = chat_stream(request=_generation_request(request, messages))
 
     def deltas() -> Iterator[str]:
         try:

@@ -15,7 +15,7 @@ from apps.chat.services import chat_complete
 from workers.errors import DomainError
 from workers.retrieval.analyzer import Analyzer
 from workers.retrieval.profiles import QUESTION_WORDS
-from workers.runtime.specs import ChatMessage, GenerationResult, ModelSpec, SamplingParams
+from workers.runtime.specs import ChatMessage, GenerationRequest, GenerationResult, ModelSpec, SamplingParams
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,8 @@ def standalone_query(
     history = [m for m in history if m.role in ("user", "assistant") and m.content.strip()][-MAX_HISTORY_MESSAGES:]
     params = SamplingParams(temperature=0, max_new_tokens=MAX_REWRITE_TOKENS)
     try:
-        result = chat_complete(spec=spec, messages=rewrite_messages(history=history, question=question), params=params)
+        messages = rewrite_messages(history=history, question=question)
+        result = chat_complete(request=GenerationRequest(spec=spec, messages=messages, params=params))
     except DomainError as exc:
         if exc.code != "context_length_exceeded":
             raise

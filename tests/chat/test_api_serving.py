@@ -15,7 +15,7 @@ from apps.core.sse import KEEPALIVE, sse_response
 from workers.runtime import engine
 from workers.runtime.batching import EngineLimits
 from workers.runtime.local import LocalRuntime
-from workers.runtime.specs import ChatMessage, SamplingParams
+from workers.runtime.specs import ChatMessage, GenerationRequest, SamplingParams
 
 
 @pytest.fixture
@@ -46,7 +46,9 @@ def test_a_full_engine_answers_503_with_retry_after(runtime, tenant, rambler):
     spec = endpoint_spec(rambler)
     held = [
         runtime.stream(
-            spec=spec, messages=[ChatMessage(role="user", content="hi")], params=SamplingParams(temperature=1.0)
+            request=GenerationRequest(
+                spec=spec, messages=[ChatMessage(role="user", content="hi")], params=SamplingParams(temperature=1.0)
+            )
         )
         for _ in range(2)
     ]

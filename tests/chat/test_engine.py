@@ -16,34 +16,44 @@ from tests.chat.conftest import (
 )
 from workers.runtime import engine
 from workers.runtime.errors import ModelLoadError
-from workers.runtime.specs import Family, ModelSpec, SamplingParams
+from workers.runtime.specs import Family, GenerationRequest, ModelSpec, SamplingParams
 
 GREEDY = SamplingParams(temperature=0)
 
 
 def test_tool_call_round_trip(tool_model: Path) -> None:
     spec = local_spec(tool_model, max_new_tokens=64)
-    call = engine.generate(spec=spec, messages=[WEATHER_QUESTION], params=GREEDY, tools=[WEATHER_TOOL])
+    call = engine.generate(
+        request=GenerationRequest(spec=spec, messages=[WEATHER_QUESTION], params=GREEDY, tools=[WEATHER_TOOL])
+    )
     assert call.finish_reason == "tool_calls"
     assert call.text == ""
     assert [(c.name, c.arguments) for c in call.tool_calls] == [("get_weather", '{"city": "Paris"}')]
     assert call.tool_calls[0].id.startswith("call_")
 
     history = [WEATHER_QUESTION, WEATHER_CALL, WEATHER_RESULT]
-    answer = engine.generate(spec=spec, messages=history, params=GREEDY, tools=[WEATHER_TOOL])
+    answer = engine.generate(
+        request=GenerationRequest(spec=spec, messages=history, params=GREEDY, tools=[WEATHER_TOOL])
+    )
     assert (answer.text, answer.finish_reason, answer.tool_calls) == (WEATHER_ANSWER, "stop", ())
 
 
 def test_streamed_tool_call_is_not_sent_as_text(tool_model: Path) -> None:
     spec = local_spec(tool_model, max_new_tokens=64)
-    chunks = list(engine.stream(spec=spec, messages=[WEATHER_QUESTION], params=GREEDY, tools=[WEATHER_TOOL]))
+    chunks = list(
+        engine.stream(
+            request=GenerationRequest(spec=spec, messages=[WEATHER_QUESTION], params=GREEDY, tools=[WEATHER_TOOL])
+        )
+    )
     assert "".join(c.delta for c in chunks) == ""
     assert chunks[-1].result is not None
     assert chunks[-1].result.finish_reason == "tool_calls"
     assert [c.name for c in chunks[-1].result.tool_calls] == ["get_weather"]
 
     history = [WEATHER_QUESTION, WEATHER_CALL, WEATHER_RESULT]
-    chunks = list(engine.stream(spec=spec, messages=history, params=GREEDY, tools=[WEATHER_TOOL]))
+    chunks = list(
+        engine.stream(request=GenerationRequest(spec=spec, messages=history, params=GREEDY, tools=[WEATHER_TOOL]))
+    )
     assert "".join(c.delta for c in chunks) == WEATHER_ANSWER
 
 

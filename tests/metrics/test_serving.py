@@ -11,7 +11,7 @@ from apps.chat.selectors import endpoint_spec
 from workers.runtime import engine
 from workers.runtime.batching import EngineLimits
 from workers.runtime.local import LocalRuntime
-from workers.runtime.specs import ChatMessage, SamplingParams
+from workers.runtime.specs import ChatMessage, GenerationRequest, SamplingParams
 
 CHAT = "/v1/chat/completions"
 
@@ -75,9 +75,11 @@ def test_the_engine_gauges_show_a_request_in_flight_and_a_full_engine_counts_its
     model = {"model": "metered"}
     rejected = scrape("tigerplatform_engine_rejections_total", **model)
     held = one_slot.stream(
-        spec=endpoint_spec(metered),
-        messages=[ChatMessage(role="user", content="hi")],
-        params=SamplingParams(temperature=1.0),
+        request=GenerationRequest(
+            spec=endpoint_spec(metered),
+            messages=[ChatMessage(role="user", content="hi")],
+            params=SamplingParams(temperature=1.0),
+        )
     )
     try:
         next(held)  # a first token: the request is generating

@@ -70,8 +70,8 @@ def scripted_rewrite(monkeypatch):
         reply = "When was Marguerite Vallon born?"
         finish_reason = "stop"
 
-    def fake(*, spec, messages, params, tools=None):
-        calls.append(list(messages))
+    def fake(*, request):
+        calls.append(list(request.messages))
         return GenerationResult(
             text=Script.reply, prompt_tokens=100, completion_tokens=9, finish_reason=Script.finish_reason
         )
@@ -176,11 +176,11 @@ def test_a_prompt_too_long_shrinks_before_the_first_delta(
     opened: list[str] = []
     real = rethink.chat_stream
 
-    def too_long_at_first(*, spec, messages, params, tools=None):
-        opened.append(messages[-1].content)
+    def too_long_at_first(*, request):
+        opened.append(request.messages[-1].content)
         if len(opened) == 1:
             raise InvalidRequest("The prompt is too long.", code="context_length_exceeded", param="messages")
-        return real(spec=spec, messages=messages, params=params, tools=tools)
+        return real(request=request)
 
     monkeypatch.setattr(rethink, "chat_stream", too_long_at_first)
     events = sse_events(_chat(tenant, plugin_id, query="Marguerite Vallon", stream=True))

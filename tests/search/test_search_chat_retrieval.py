@@ -154,8 +154,8 @@ def test_nothing_to_search_for_is_a_400(tenant, chatty, searxng):
 def scripted_rewrite(monkeypatch):
     calls = []
 
-    def fake(*, spec, messages, params, tools=None):
-        calls.append(messages)
+    def fake(*, request):
+        calls.append(request.messages)
         return GenerationResult(text=fake.reply, prompt_tokens=90, completion_tokens=8, finish_reason="stop")
 
     fake.reply = "How long is parental leave in France?"

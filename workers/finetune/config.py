@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from workers.runtime.checkpoints import is_gguf
 from workers.runtime.specs import FAMILIES, Family
+from workers.serialization import DictSerializable
 
 Method = Literal["qlora", "lora", "full"]
 Scheduler = Literal["cosine", "linear", "constant_with_warmup"]
@@ -117,7 +118,7 @@ class Hyperparameters:
 
 
 @dataclass
-class TrainJobConfig:
+class TrainJobConfig(DictSerializable):
     """One fine-tuning run. ``resume`` continues from the newest checkpoint in ``output_dir`` if there is one;
     ``nproc_per_node`` > 1 runs data-parallel over that many local GPUs."""
 
@@ -152,9 +153,6 @@ class TrainJobConfig:
         if not 1 <= self.nproc_per_node <= 64:
             raise ConfigError("nproc_per_node", f"must be in [1, 64], got {self.nproc_per_node!r}")
         self.hyperparameters.validate(self.method)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainJobConfig:

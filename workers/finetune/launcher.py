@@ -19,13 +19,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
 from workers.finetune.checkpoints import list_checkpoints
 from workers.finetune.config import ConfigError, TrainJobConfig
 from workers.finetune.events import DONE, ERROR, parse_event
+from workers.serialization import DictSerializable
 
 logger = logging.getLogger(__name__)
 
@@ -36,20 +37,13 @@ _LOG_TAIL_LINES = 20
 
 
 @dataclass
-class TrainOutcome:
+class TrainOutcome(DictSerializable):
     status: Literal["succeeded", "failed", "cancelled"]
     output_dir: str
     error_code: str | None = None
     error_message: str | None = None
     checkpoints: list[str] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainOutcome:
-        return cls(**data)
 
 
 def _command(config: TrainJobConfig, config_path: Path, python: str) -> list[str]:

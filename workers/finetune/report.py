@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from workers.serialization import DictSerializable
 
 MAX_EXAMPLES_PER_REASON = 3
 
@@ -43,7 +45,7 @@ class TokenStats:
 
 
 @dataclass
-class DatasetReport:
+class DatasetReport(DictSerializable):
     format: str
     total: int
     kept: int
@@ -57,9 +59,6 @@ class DatasetReport:
     fixed: dict[str, int] = field(default_factory=dict)
     token_stats: TokenStats | None = None
     validation_format: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DatasetReport:

@@ -3,33 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from workers.finetune.errors import DatasetError, DatasetErrorCode
 from workers.finetune.formats import RecordError, RecordFormat, detect_record_format, normalise_record
 from workers.finetune.reader import Container, RecordReader
+from workers.serialization import DictSerializable
 
 DEFAULT_MAX_ERRORS = 20
 
 
 @dataclass(frozen=True)
-class RecordIssue:
+class RecordIssue(DictSerializable):
     line: int
     field: str | None
     message: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RecordIssue:
-        return cls(**data)
-
 
 @dataclass
-class ValidationResult:
+class ValidationResult(DictSerializable):
     """``valid`` means the file can be used as uploaded: no whole-file ``code`` and no record error at all.
 
     ``errors`` lists the first ``max_errors`` record problems; ``error_count`` counts all of them.
@@ -44,9 +38,6 @@ class ValidationResult:
     error_count: int = 0
     code: str | None = None
     message: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "errors": [issue.to_dict() for issue in self.errors]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ValidationResult:

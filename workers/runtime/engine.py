@@ -11,16 +11,7 @@ from workers.runtime.batching import EngineLimits
 from workers.runtime.errors import ModelLoadError
 from workers.runtime.loading import load_tokenizer
 from workers.runtime.local import LocalRuntime
-from workers.runtime.specs import (
-    ChatMessage,
-    ChunkStream,
-    GenerationResult,
-    ModelSpec,
-    Prompt,
-    SamplingParams,
-    StreamChunk,
-    ToolSpec,
-)
+from workers.runtime.specs import ChunkStream, GenerationRequest, GenerationResult, ModelSpec, StreamChunk, ToolSpec
 from workers.runtime.streaming import sendable_length
 from workers.runtime.tools import TOOL_CALL_OPEN, parse_tool_calls
 
@@ -55,39 +46,25 @@ def _hide_tool_calls(chunks: Iterator[StreamChunk], tools: Sequence[ToolSpec]) -
             sent = boundary
 
 
-def generate(
-    *,
-    spec: ModelSpec,
-    messages: Sequence[ChatMessage],
-    params: SamplingParams,
-    tools: Sequence[ToolSpec] | None = None,
-    prompt: Prompt | None = None,
-) -> GenerationResult:
-    """The model's answer to ``messages`` (or its continuation of a raw ``prompt``); with ``tools`` it may be tool
-    calls (finish_reason 'tool_calls'). A local model's paths must be local to this host (the runtime knows no
-    shared storage: its caller fetches weights kept there first)."""
-    if spec.backend == "openai-upstream":
-        return upstream.generate(spec=spec, messages=messages, params=params, tools=tools or (), prompt=prompt)
-    result = local_runtime.generate(spec=spec, messages=messages, params=params, tools=tools or (), prompt=prompt)
-    return _with_tool_calls(result, tools) if tools else result
+def generate(*, request: GenerationRequest) -> GenerationResult:
+    """The model's answer to the request's messages (or its continuation of a raw prompt); with tools it may be
+    tool calls (finish_reason 'tool_calls'). A local model's paths must be local to this host (the runtime knows
+    no shared storage: its caller fetches weights kept there first)."""
+    if request.spec.backend == "openai-upstream":
+        return upstream.generate(request=request)
+    result = local_runtime.generate(request=request)
+    return _with_tool_calls(result, request.tools) if request.tools else result
 
 
-def stream(
-    *,
-    spec: ModelSpec,
-    messages: Sequence[ChatMessage],
-    params: SamplingParams,
-    tools: Sequence[ToolSpec] | None = None,
-    prompt: Prompt | None = None,
-) -> ChunkStream:
+def stream(*, request: GenerationRequest) -> ChunkStream:
     """Like ``generate``, chunk by chunk; the final chunk (``finished=True``) carries the full result.
 
     Load, prompt and connection errors are raised by this call, before the first chunk.
     """
-    if spec.backend == "openai-upstream":
-        return upstream.stream(spec=spec, messages=messages, params=params, tools=tools or (), prompt=prompt)
-    chunks = local_runtime.stream(spec=spec, messages=messages, params=params, tools=tools or (), prompt=prompt)
-    return _hide_tool_calls(chunks, tools) if tools else chunks
+    if request.spec.backend == "openai-upstream":
+        return upstream.stream(request=request)
+    chunks = local_runtime.stream(request=request)
+    return _hide_tool_calls(chunks, request.tools) if request.tools else chunks
 
 
 def count_tokens(*, spec: ModelSpec, text: str) -> int:

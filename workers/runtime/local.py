@@ -19,14 +19,13 @@ from workers.runtime.errors import InputTooLongError, InvalidMessagesError
 from workers.runtime.loading import LoadedModel, load_model, merge_adapter, model_key
 from workers.runtime.prompts import build_prompt_ids
 from workers.runtime.specs import (
-    ChatMessage,
     ChunkStream,
+    GenerationRequest,
     GenerationResult,
     ModelSpec,
     Prompt,
     SamplingParams,
     StreamChunk,
-    ToolSpec,
 )
 from workers.runtime.streaming import sendable_length
 from workers.runtime.tokenizer_text import decode_text
@@ -123,34 +122,27 @@ class LocalRuntime:
         with self._lock:
             return [adapter for base, adapter in self._adapters if base == key]
 
-    def stream(
-        self,
-        *,
-        spec: ModelSpec,
-        messages: Sequence[ChatMessage],
-        params: SamplingParams,
-        tools: Sequence[ToolSpec] = (),
-        prompt: Prompt | None = None,
-    ) -> ChunkStream:
+    def stream(self, *, request: GenerationRequest) -> ChunkStream:
         """Generate an answer, yielding text as it is produced; the last chunk carries the full result.
 
-        The prompt is ``messages`` in the model's chat format, or, when given, the raw ``prompt`` (text or token
-        ids, for ``/v1/completions``). Loading, prompt and admission errors (``ModelLoadError``,
+        The prompt is the request's ``messages`` in the model's chat format, or, when given, its raw ``prompt``
+        (text or token ids, for ``/v1/completions``). Loading, prompt and admission errors (``ModelLoadError``,
         ``InputTooLongError``, ``EngineBusyError``) are raised by this call, before any chunk. Text that might be
         the start of a stop sequence is held back until it is clear it is not one. ``max_new_tokens`` is capped by
         the spec's. Closing the iterator early cancels the request and frees its slot in the engine.
         """
+        spec, params, tools = request.spec, request.params, request.tools
         base = self.load(spec=spec)
-        if prompt is None:
+        if request.prompt is None:
             prompt_ids = build_prompt_ids(
                 family=spec.family,
                 tokenizer=base.tokenizer,
-                messages=messages,
+                messages=request.messages,
                 max_input_tokens=spec.max_input_tokens,
                 tools=tools,
             ).input_ids
         else:
-            prompt_ids = _raw_prompt_ids(base, prompt, max_input_tokens=spec.max_input_tokens)
+            prompt_ids = _raw_prompt_ids(base, request.prompt, max_input_tokens=spec.max_input_tokens)
         max_new_tokens = min(params.max_new_tokens or spec.max_new_tokens, spec.max_new_tokens)
         constraint = None
         if params.structured:
@@ -200,17 +192,9 @@ class LocalRuntime:
             result = replace(result, logprobs=(*scored, *rest))
         yield StreamChunk(delta=result.text[sent:], finished=True, result=result, logprobs=rest)
 
-    def generate(
-        self,
-        *,
-        spec: ModelSpec,
-        messages: Sequence[ChatMessage],
-        params: SamplingParams,
-        tools: Sequence[ToolSpec] = (),
-        prompt: Prompt | None = None,
-    ) -> GenerationResult:
+    def generate(self, *, request: GenerationRequest) -> GenerationResult:
         """The whole answer: the same engine request as ``stream``, so both agree."""
-        *_, last = self.stream(spec=spec, messages=messages, params=params, tools=tools, prompt=prompt)
+        *_, last = self.stream(request=request)
         if last.result is None:
             raise RuntimeError("a stream ended without its final result")
         return last.result

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
+
+from workers.serialization import DictSerializable
 
 Family = Literal["tigerbot", "llama2-chat", "baichuan2", "hf-template"]
 Backend = Literal["local", "openai-upstream"]
@@ -40,7 +42,7 @@ def infer_family(*, path: str | Path) -> Family | None:
 
 
 @dataclass(frozen=True)
-class ModelSpec:
+class ModelSpec(DictSerializable):
     """Everything a worker needs to serve one model; ``adapter_path`` adds a LoRA on the base at ``path``."""
 
     name: str
@@ -76,48 +78,31 @@ class ModelSpec:
         if self.max_input_tokens <= 0 or self.max_new_tokens <= 0:
             raise ValueError("max_input_tokens and max_new_tokens must be positive")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
         return cls(**{**data, "replica_urls": tuple(data.get("replica_urls", ()))})
 
 
 @dataclass(frozen=True)
-class ToolCall:
+class ToolCall(DictSerializable):
     """A function call requested by the model; ``arguments`` is JSON text, as in the OpenAI API."""
 
     id: str
     name: str
     arguments: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ToolCall:
-        return cls(**data)
-
 
 @dataclass(frozen=True)
-class ToolSpec:
+class ToolSpec(DictSerializable):
     """A function the model may call; ``parameters`` is a JSON schema."""
 
     name: str
     description: str = ""
     parameters: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ToolSpec:
-        return cls(**data)
-
 
 @dataclass(frozen=True)
-class ChatMessage:
+class ChatMessage(DictSerializable):
     role: Role
     content: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
@@ -127,9 +112,6 @@ class ChatMessage:
     def __post_init__(self) -> None:
         _check_choice("role", self.role, get_args(Role))
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ChatMessage:
         calls = tuple(ToolCall.from_dict(call) for call in data.get("tool_calls", ()))
@@ -137,7 +119,7 @@ class ChatMessage:
 
 
 @dataclass(frozen=True)
-class StructuredOutput:
+class StructuredOutput(DictSerializable):
     """What the output must be, enforced while decoding: any JSON object (``json_object``), JSON valid against
     ``schema`` (``json_schema``; ``name`` is the caller's name for it), or one or more calls of the request's tools
     (``tool_calls``; one only when ``parallel_tool_calls`` is false)."""
@@ -152,12 +134,9 @@ class StructuredOutput:
         if self.kind == "json_schema" and not isinstance(self.schema, dict):
             raise ValueError("a json_schema output needs a schema")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class SamplingParams:
+class SamplingParams(DictSerializable):
     """Decoding settings; temperature 0 = greedy, top_k 0 = no top-k cut, max_new_tokens None = the spec's."""
 
     temperature: float = 0.7
@@ -188,9 +167,6 @@ class SamplingParams:
         if not 0 <= self.top_logprobs <= MAX_TOP_LOGPROBS:
             raise ValueError(f"top_logprobs must be in [0, {MAX_TOP_LOGPROBS}]")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SamplingParams:
         structured = data.get("structured")
@@ -198,13 +174,35 @@ class SamplingParams:
             **{
                 **data,
                 "stop": tuple(data.get("stop", ())),
-                "structured": StructuredOutput(**structured) if structured else None,
+                "structured": StructuredOutput.from_dict(structured) if structured else None,
             }
         )
 
 
 @dataclass(frozen=True)
-class GenerationResult:
+class GenerationRequest(DictSerializable):
+    """One answer to generate: ``messages`` in the model's chat format, or, when given, the raw ``prompt`` (text or
+    token ids, for ``/v1/completions``); with ``tools`` the answer may be calls of them."""
+
+    spec: ModelSpec
+    messages: Sequence[ChatMessage]
+    params: SamplingParams
+    tools: Sequence[ToolSpec] = ()
+    prompt: Prompt | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GenerationRequest:
+        return cls(
+            spec=ModelSpec.from_dict(data["spec"]),
+            messages=tuple(ChatMessage.from_dict(message) for message in data["messages"]),
+            params=SamplingParams.from_dict(data["params"]),
+            tools=tuple(ToolSpec.from_dict(tool) for tool in data.get("tools", ())),
+            prompt=data.get("prompt"),
+        )
+
+
+@dataclass(frozen=True)
+class GenerationResult(DictSerializable):
     text: str
     prompt_tokens: int
     completion_tokens: int
@@ -216,9 +214,6 @@ class GenerationResult:
     def __post_init__(self) -> None:
         _check_choice("finish_reason", self.finish_reason, get_args(FinishReason))
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GenerationResult:
         calls = tuple(ToolCall.from_dict(call) for call in data.get("tool_calls", ()))
@@ -227,7 +222,7 @@ class GenerationResult:
 
 
 @dataclass(frozen=True)
-class StreamChunk:
+class StreamChunk(DictSerializable):
     """One streamed piece of text; the last chunk has ``finished=True`` and carries the full result."""
 
     delta: str
@@ -235,9 +230,6 @@ class StreamChunk:
     result: GenerationResult | None = None
     # The tokens this chunk's text came from (only when log probabilities were asked for).
     logprobs: tuple[dict[str, Any], ...] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StreamChunk:

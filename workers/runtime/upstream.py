@@ -9,62 +9,40 @@ request sent again.
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Sequence
+from collections.abc import Generator
 from typing import Any
 
 import httpx
 
 from workers.runtime.errors import UpstreamError
-from workers.runtime.specs import (
-    ChatMessage,
-    GenerationResult,
-    ModelSpec,
-    Prompt,
-    SamplingParams,
-    StreamChunk,
-    ToolSpec,
-)
+from workers.runtime.specs import GenerationRequest, GenerationResult, ModelSpec, StreamChunk
 from workers.runtime.upstream_adapters import load_adapter_or_fail
 from workers.runtime.upstream_http import answer_errors, failover, post
 from workers.runtime.upstream_protocol import StreamedAnswer, parse_result, request_body, route
 
 
-def generate(
-    *,
-    spec: ModelSpec,
-    messages: Sequence[ChatMessage],
-    params: SamplingParams,
-    tools: Sequence[ToolSpec] = (),
-    prompt: Prompt | None = None,
-) -> GenerationResult:
+def generate(*, request: GenerationRequest) -> GenerationResult:
     """One chat completion (a text completion of ``prompt`` when given); token counts are the upstream's
     ``usage`` (0 when it reports none)."""
-    body = request_body(spec=spec, messages=messages, params=params, tools=tools, stream=False, prompt=prompt)
-    return failover(spec, lambda url: _read_result(url, _send_to_model(spec, url, body)))
+    body = request_body(request=request, stream=False)
+    return failover(request.spec, lambda url: _read_result(url, _send_to_model(request.spec, url, body)))
 
 
-def stream(
-    *,
-    spec: ModelSpec,
-    messages: Sequence[ChatMessage],
-    params: SamplingParams,
-    tools: Sequence[ToolSpec] = (),
-    prompt: Prompt | None = None,
-) -> Generator[StreamChunk]:
+def stream(*, request: GenerationRequest) -> Generator[StreamChunk]:
     """A streamed chat (or text, with ``prompt``) completion (server-sent events). This call waits for the first
     chunk, so connection, HTTP-status and early stream errors are raised by it (after trying the other replicas);
     errors after the first chunk are raised while iterating, never retried."""
-    body = request_body(spec=spec, messages=messages, params=params, tools=tools, stream=True, prompt=prompt)
+    body = request_body(request=request, stream=True)
 
     def attempt(url: str) -> tuple[StreamChunk, Generator[StreamChunk]]:
-        events = _events(url, _send_to_model(spec, url, body))
+        events = _events(url, _send_to_model(request.spec, url, body))
         try:
             return next(events), events
         except BaseException:
             events.close()
             raise
 
-    first, rest = failover(spec, attempt)
+    first, rest = failover(request.spec, attempt)
     return _chain(first, rest)
 
 

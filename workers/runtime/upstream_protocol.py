@@ -14,10 +14,8 @@ from typing import Any
 from workers.runtime.specs import (
     ChatMessage,
     FinishReason,
+    GenerationRequest,
     GenerationResult,
-    ModelSpec,
-    Prompt,
-    SamplingParams,
     StreamChunk,
     StructuredOutput,
     ToolCall,
@@ -27,19 +25,12 @@ from workers.runtime.specs import (
 _FINISH_REASONS: dict[str | None, FinishReason] = {"length": "length", "tool_calls": "tool_calls"}
 
 
-def request_body(
-    *,
-    spec: ModelSpec,
-    messages: Sequence[ChatMessage],
-    params: SamplingParams,
-    tools: Sequence[ToolSpec],
-    stream: bool,
-    prompt: Prompt | None = None,
-) -> dict[str, Any]:
+def request_body(*, request: GenerationRequest, stream: bool) -> dict[str, Any]:
     """A ``chat/completions`` body, or a ``completions`` body when there is a raw ``prompt``."""
+    spec, params, tools, prompt = request.spec, request.params, request.tools, request.prompt
     body: dict[str, Any] = {
         "model": spec.upstream_model or spec.name,
-        **({"messages": [_message(m) for m in messages]} if prompt is None else {"prompt": prompt}),
+        **({"messages": [_message(m) for m in request.messages]} if prompt is None else {"prompt": prompt}),
         "temperature": params.temperature,
         "top_p": params.top_p,
         "max_tokens": min(params.max_new_tokens or spec.max_new_tokens, spec.max_new_tokens),

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Literal
+
+from workers.serialization import DictSerializable
 
 Language = Literal["zh", "en"]
 Stage = Literal["map", "reduce", "done"]
@@ -59,17 +61,14 @@ class TooManyRoundsError(RuntimeError):
 
 
 @dataclass
-class Progress:
+class Progress(DictSerializable):
     stage: Stage
     done: int
     total: int
 
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
 
 @dataclass
-class Step:
+class Step(DictSerializable):
     """One map or reduce round: how many inputs (of how many tokens in all) became how many outputs."""
 
     stage: Literal["map", "reduce"]
@@ -78,9 +77,6 @@ class Step:
     input_tokens: int
     outputs: int = 0
     output_tokens: int = 0
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 @dataclass

@@ -26,7 +26,7 @@ from apps.text.services import jobs
 from apps.text.services.pdf2text import check_pdf_pages, looks_like_pdf, pdf_extract_text
 from apps.usage.services import usage_record
 from workers.errors import DomainError, InvalidRequest, PayloadTooLarge
-from workers.runtime.specs import ChatMessage, ModelSpec, SamplingParams
+from workers.runtime.specs import ChatMessage, GenerationRequest, ModelSpec, SamplingParams
 from workers.text.summarize import ContextTooSmallError, Progress, Step, TooManyRoundsError, detect_language, summarize
 
 logger = logging.getLogger(__name__)
@@ -174,9 +174,11 @@ def _generate(*, spec: ModelSpec, prompt: str, max_new_tokens: int) -> Any:
     params = SamplingParams(temperature=0, repetition_penalty=1.1, max_new_tokens=max_new_tokens)
     try:
         return engine.generate(
-            spec=local_model_spec(serving_spec(spec=spec)),
-            messages=[ChatMessage(role="user", content=prompt)],
-            params=params,
+            request=GenerationRequest(
+                spec=local_model_spec(serving_spec(spec=spec)),
+                messages=[ChatMessage(role="user", content=prompt)],
+                params=params,
+            )
         )
     except RUNTIME_ERRORS as exc:
         raise to_domain_error(exc) from exc
