@@ -27,7 +27,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from workers.retrieval.catalog import profile_chunks
 from workers.retrieval.documents import Document, default_corpora_dir, read_documents
 from workers.retrieval.embeddings import TextEmbedder, load_embedder
 from workers.retrieval.evaluate import open_or_build, read_questions
@@ -64,7 +63,7 @@ def ingest_ratio(*, documents: list[Document], embedder: TextEmbedder, rounds: i
             texts = [
                 profile.dense_text(chunk.indexed_text)
                 for document in batch
-                for chunk in profile_chunks(document=document, profile=profile)
+                for chunk in profile.chunk(text=document.text, title=document.title)
             ]
             index = HybridIndex(directory=Path(scratch) / str(round_number), profile=profile, embedder=embedder)
             # Alternate which goes first, so that neither always gets the warmer or quieter slot.

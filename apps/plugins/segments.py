@@ -291,13 +291,7 @@ def segments_preview(
     previews: list[PreviewDocument] = []
     room = PREVIEW_MAX_CHUNKS
     for parsed, param in sources:
-        chunks = chunking.chunk_document(
-            text=_preview_text(parsed=parsed, param=param),
-            title=parsed.title,
-            kind=profile.chunk_kind,
-            max_tokens=profile.max_tokens,
-            overlap=profile.overlap,
-        )
+        chunks = profile.chunk(text=_preview_text(parsed=parsed, param=param), title=parsed.title)
         previews.append(
             PreviewDocument(
                 external_id=parsed.external_id, title=parsed.title, chunk_count=len(chunks), chunks=chunks[:room]

@@ -9,7 +9,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from workers.retrieval.chunking import Chunk, chunk_document
 from workers.retrieval.documents import Document
 from workers.retrieval.fusion import citation_prior, cited_names
 from workers.retrieval.profiles import RetrievalProfile
@@ -51,24 +50,13 @@ def indexed_text(*, title: str, text: str, ref: ChunkRef) -> str:
     return "\n".join(part for part in (title, ref.heading, chunk_text(text=text, ref=ref)) if part)
 
 
-def profile_chunks(*, document: Document, profile: RetrievalProfile) -> list[Chunk]:
-    """The document's chunks as the profile cuts them."""
-    return chunk_document(
-        text=document.text,
-        title=document.title,
-        kind=profile.chunk_kind,
-        max_tokens=profile.max_tokens,
-        overlap=profile.overlap,
-    )
-
-
 def document_refs(
     *, document: Document, profile: RetrievalProfile, edits: Mapping[int, ChunkOverride]
 ) -> tuple[list[ChunkRef], list[ChunkRef]]:
     """The document's chunks as the profile cuts them, with their ``edits`` (by ordinal): live, disabled."""
     live: list[ChunkRef] = []
     disabled: list[ChunkRef] = []
-    for chunk in profile_chunks(document=document, profile=profile):
+    for chunk in profile.chunk(text=document.text, title=document.title):
         edit = edits.get(chunk.ordinal) or ChunkOverride()
         ref = ChunkRef(
             doc_id=document.id,

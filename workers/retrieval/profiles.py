@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from workers.retrieval.analyzer import Analyzer
-from workers.retrieval.chunking import ChunkKind
+from workers.retrieval.chunking import Chunk, ChunkKind, chunk_document
 
 # Question wording, cut from queries so that BM25 ranks on content. Chinese: layperson phrasing
 # (我老公打我怎么办); English: question and arithmetic words ("what was the percentage change in …"),
@@ -57,6 +57,12 @@ class RetrievalProfile:
 
     def indexing_settings(self) -> tuple[str, int, int]:
         return self.chunk_kind, self.max_tokens, self.overlap
+
+    def chunk(self, *, text: str, title: str) -> list[Chunk]:
+        """A document's chunks as this profile cuts them (what is indexed, previewed and stored as segments)."""
+        return chunk_document(
+            text=text, title=title, kind=self.chunk_kind, max_tokens=self.max_tokens, overlap=self.overlap
+        )
 
     def analyzer(self) -> Analyzer:
         return Analyzer(stop_phrases=self.stop_phrases, unigram_weight=self.unigram_weight)

@@ -15,7 +15,6 @@ from apps.core import storage
 from apps.core.dispatch import enqueue
 from apps.plugins import dense, indexes, segments
 from apps.plugins.models import Chunk, Document, IngestRun, Plugin
-from workers.retrieval.chunking import chunk_document
 from workers.retrieval.documents import Document as IndexDocument
 from workers.retrieval.profiles import get_profile
 
@@ -44,13 +43,7 @@ def _document_text(document: Document) -> str:
 
 def _chunk_rows(*, plugin: Plugin, document: Document) -> list[Chunk]:
     profile = get_profile(kind=plugin.kind)
-    chunks = chunk_document(
-        text=document.text,
-        title=document.title,
-        kind=profile.chunk_kind,
-        max_tokens=profile.max_tokens,
-        overlap=profile.overlap,
-    )
+    chunks = profile.chunk(text=document.text, title=document.title)
     return [Chunk(document=document, ordinal=c.ordinal, text=c.text, start=c.start, end=c.end) for c in chunks]
 
 
