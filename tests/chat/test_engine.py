@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.chat.conftest import (
     WEATHER_ANSWER,
     WEATHER_CALL,
@@ -15,8 +13,7 @@ from tests.chat.conftest import (
     local_spec,
 )
 from workers.runtime import engine
-from workers.runtime.errors import ModelLoadError
-from workers.runtime.specs import Family, GenerationRequest, ModelSpec, SamplingParams
+from workers.runtime.specs import GenerationRequest, SamplingParams
 
 GREEDY = SamplingParams(temperature=0)
 
@@ -55,16 +52,3 @@ def test_streamed_tool_call_is_not_sent_as_text(tool_model: Path) -> None:
         engine.stream(request=GenerationRequest(spec=spec, messages=history, params=GREEDY, tools=[WEATHER_TOOL]))
     )
     assert "".join(c.delta for c in chunks) == WEATHER_ANSWER
-
-
-def test_count_tokens(tiny_models: dict[Family, Path]) -> None:
-    spec = local_spec(tiny_models["baichuan2"], family="baichuan2")
-    assert engine.count_tokens(spec=spec, text="") == 0
-    assert 0 < engine.count_tokens(spec=spec, text="北京 weather") < len("北京 weather".encode())
-    upstream_with_tokenizer = ModelSpec(
-        name="u", family="baichuan2", backend="openai-upstream", base_url="http://x", path=spec.path
-    )
-    assert engine.count_tokens(spec=upstream_with_tokenizer, text="北京") == engine.count_tokens(spec=spec, text="北京")
-    no_tokenizer = ModelSpec(name="u", family="tigerbot", backend="openai-upstream", base_url="http://x")
-    with pytest.raises(ModelLoadError):
-        engine.count_tokens(spec=no_tokenizer, text="")

@@ -8,10 +8,8 @@ from dataclasses import replace
 
 from workers.runtime import upstream
 from workers.runtime.batching import EngineLimits
-from workers.runtime.errors import ModelLoadError
-from workers.runtime.loading import load_tokenizer
 from workers.runtime.local import LocalRuntime
-from workers.runtime.specs import ChunkStream, GenerationRequest, GenerationResult, ModelSpec, StreamChunk, ToolSpec
+from workers.runtime.specs import ChunkStream, GenerationRequest, GenerationResult, StreamChunk, ToolSpec
 from workers.runtime.streaming import sendable_length
 from workers.runtime.tools import TOOL_CALL_OPEN, parse_tool_calls
 
@@ -65,10 +63,3 @@ def stream(*, request: GenerationRequest) -> ChunkStream:
         return upstream.stream(request=request)
     chunks = local_runtime.stream(request=request)
     return _hide_tool_calls(chunks, request.tools) if request.tools else chunks
-
-
-def count_tokens(*, spec: ModelSpec, text: str) -> int:
-    """Tokens in ``text`` for the model's tokenizer (an upstream model needs ``path`` pointing at one)."""
-    if not spec.path:
-        raise ModelLoadError(f"model {spec.name!r} has no local tokenizer to count tokens with")
-    return len(load_tokenizer(path=spec.path).encode(text, add_special_tokens=False))
