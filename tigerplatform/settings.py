@@ -219,6 +219,9 @@ SPECTACULAR_SETTINGS = {
         "ListObjectEnum": ["list"],
         "ApiKeyObjectEnum": ["api_key"],
         "Pdf2TextObjectEnum": ["pdf2text"],
+        # The ``object`` of a job and of its deletion object: named as before the deletion objects came.
+        "SummarizationOutputObjectEnum": ["summarization"],
+        "ImageJobObjectEnum": ["image.generation"],
         "FunctionTypeEnum": ["function"],
         "JobStatusEnum": "apps.plugins.models.IngestRun.Status",
         "DocumentStatusEnum": "apps.plugins.models.Document.Status",

@@ -1,9 +1,10 @@
-"""Shapes several apps share: OpenAI's cursor-paginated list page and a job's ``wait`` query."""
+"""Shapes several apps share: OpenAI's cursor-paginated list page, its deletion object and a job's ``wait``
+query."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db.models import Model
 from rest_framework import serializers
@@ -33,6 +34,21 @@ class PageSerializer(serializers.Serializer):
     first_id = serializers.CharField(allow_null=True)
     last_id = serializers.CharField(allow_null=True)
     has_more = serializers.BooleanField()
+
+
+class DeletedSerializer(serializers.Serializer):
+    """OpenAI's deletion object: the ``id`` and ``object`` kind of what was deleted, and ``deleted: true``."""
+
+    # A subclass names the kind (the ``object`` its GET answered); the body is built from {"id", "deleted"}.
+    object_name: ClassVar[str]
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # Built here rather than declared, so that ``object`` keeps its place between the other two.
+        return {
+            "id": serializers.CharField(),
+            "object": ConstantField(self.object_name),
+            "deleted": serializers.BooleanField(),
+        }
 
 
 def page_of(items: Sequence[Model], *, has_more: bool) -> dict[str, Any]:

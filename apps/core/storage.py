@@ -12,17 +12,22 @@ so a row can say where a fine-tuned adapter lies without naming the disk of the 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterable
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Protocol, cast
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, Storage, storages
+from django.db import transaction
 
+logger = logging.getLogger(__name__)
 STORED_REF = "storage:"
 _COMPLETE = ".complete"  # written last into a downloaded directory: its absence means a partial copy
 _fetching = threading.Lock()
@@ -115,6 +120,23 @@ def evict(*, name: str) -> None:
         target = _cached(name)
         target.unlink(missing_ok=True)
         target.with_name(target.name + ".etag").unlink(missing_ok=True)
+
+
+def delete_after_commit(*, names: Iterable[str | None]) -> None:
+    """Delete the stored ``names`` (and this host's cached copies) once the current transaction commits, so that a
+    deletion that rolls back leaves its files in place; an empty name (a file field without one) is skipped. A file
+    the storage fails to delete is logged and left behind: the rows that named it are gone, and the request that
+    deleted them has succeeded."""
+    transaction.on_commit(partial(_delete_stored, [name for name in names if name]))
+
+
+def _delete_stored(names: list[str]) -> None:
+    for name in names:
+        try:
+            evict(name=name)
+            _storage().delete(name)
+        except Exception:
+            logger.warning("could not delete the stored file %s", name, exc_info=True)
 
 
 def _walk(prefix: str) -> list[str]:

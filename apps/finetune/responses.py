@@ -11,7 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.fields import BlankAsNullField, ConstantField, UnixTimeField
-from apps.core.serializers import PageSerializer
+from apps.core.serializers import DeletedSerializer, PageSerializer
 from apps.finetune.models import FineTuneCheckpoint, FineTunedModel, FineTuneJob, TrainingFile
 
 _NULLABLE_INT = {"type": "integer", "nullable": True}
@@ -68,10 +68,8 @@ class FileObjectPageSerializer(PageSerializer):
     data = FileObjectSerializer(many=True)
 
 
-class FileDeletedSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    object = ConstantField("file")
-    deleted = serializers.BooleanField()
+class FileDeletedSerializer(DeletedSerializer):
+    object_name = "file"
 
 
 # --- OpenAI: fine-tuning jobs ---------------------------------------------------------------------------

@@ -26,6 +26,8 @@ class ImageJob(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
+    FINISHED = (Status.SUCCEEDED, Status.FAILED)
+
     id = models.CharField(primary_key=True, max_length=40, default=new_image_job_id, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     api_key = models.ForeignKey("accounts.ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
@@ -63,7 +65,7 @@ class ImageJob(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+        return self.status in self.FINISHED
 
     @property
     def size(self) -> str:

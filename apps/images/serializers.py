@@ -15,6 +15,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 
 from apps.core.fields import BlankAsNullField, ConstantField, UnixTimeField, documented_as
+from apps.core.serializers import DeletedSerializer
 from apps.images import selectors
 from apps.images.models import GeneratedImage, ImageJob
 from apps.images.services import ImageParams
@@ -280,6 +281,10 @@ class ImageJobSerializer(serializers.Serializer):
         if instance.status != ImageJob.Status.FAILED:
             del body["error"]
         return body
+
+
+class ImageJobDeletedSerializer(DeletedSerializer):
+    object_name = "image.generation"
 
 
 class LegacyText2ImageResultSerializer(serializers.Serializer):

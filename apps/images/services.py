@@ -1,6 +1,6 @@
 """Text-to-image: submitting a generation (checked, then queued on the ``serve`` queue), running it on a
 serving worker (the Celery task in ``tasks.py`` is a one-line call into here), storing the images through
-``default_storage``, and failing the jobs whose worker vanished."""
+``default_storage``, failing the jobs whose worker vanished, and deleting a finished one with its images."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from apps.chat.runtime_errors import to_domain_error
 from apps.chat.selectors import resolve_model_path
 from apps.core.dispatch import enqueue
 from apps.core.errors import status_of
+from apps.core.job_deletion import finished_job_delete
 from apps.images import selectors
 from apps.images.models import GeneratedImage, ImageJob
 from apps.usage.services import usage_record
@@ -255,3 +256,13 @@ def image_jobs_fail_stale() -> int:
         _fail(job_id, code=WORKER_LOST, http_status=503, message="The worker running this generation stopped.")
         for job_id in stale
     )
+
+
+def image_generation_delete(*, job: ImageJob) -> None:
+    """Delete a finished generation, its images' rows and every image file and thumbnail (a generation still
+    queued or running is a ``Conflict``)."""
+
+    def stored_names() -> list[str | None]:
+        return [name for image in selectors.image_list(job=job) for name in (image.file.name, image.thumbnail.name)]
+
+    finished_job_delete(job=job, finished=ImageJob.FINISHED, stored_names=stored_names)

@@ -20,6 +20,7 @@ from apps.images import selectors, services
 from apps.images.models import ImageJob
 from apps.images.serializers import (
     ImageGenerationRequestSerializer,
+    ImageJobDeletedSerializer,
     ImageJobSerializer,
     ImagesResponseSerializer,
     LegacyText2ImageResultSerializer,
@@ -87,6 +88,18 @@ class ImageGenerationDetailApi(APIView):
         job = selectors.image_job_get(owner=request_user(request), job_id=job_id)
         job = selectors.image_job_wait(job=job, timeout_s=min(query.validated_data["wait"], _MAX_DETAIL_WAIT_S))
         return Response(ImageJobSerializer(job, context={"request": request}).data)
+
+    @extend_schema(
+        operation_id="images_generations_delete",
+        tags=["images"],
+        responses={200: ImageJobDeletedSerializer},
+        description="Delete a finished generation with its images (every image file and thumbnail). A generation "
+        "still queued or running answers 409 (`job_not_finished`): wait until it finishes, then delete it.",
+    )
+    def delete(self, request: Request, job_id: str) -> Response:
+        job = selectors.image_job_get(owner=request_user(request), job_id=job_id)
+        services.image_generation_delete(job=job)
+        return Response(ImageJobDeletedSerializer({"id": job_id, "deleted": True}).data)
 
 
 class ImageFileApi(APIView):

@@ -9,7 +9,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 
 from apps.core.fields import BlankAsNullField, ConstantField, UnixTimeField
-from apps.core.serializers import PageSerializer
+from apps.core.serializers import DeletedSerializer, PageSerializer
 from apps.text.models import JobStatus, Pdf2TextJob, SummarizationJob, TextJob
 from workers.pdf import PAGE_SEPARATOR
 
@@ -160,6 +160,10 @@ class Pdf2TextListOutputSerializer(PageSerializer):
     data = Pdf2TextOutputSerializer(many=True)
 
 
+class Pdf2TextDeletedSerializer(DeletedSerializer):
+    object_name = "pdf2text"
+
+
 class ProgressSerializer(serializers.Serializer):
     stage = serializers.ChoiceField(choices=["map", "reduce", "done"])
     done = serializers.IntegerField()
@@ -219,3 +223,7 @@ class SummarizationOutputSerializer(serializers.Serializer):
 
 class SummarizationListOutputSerializer(PageSerializer):
     data = SummarizationOutputSerializer(many=True)
+
+
+class SummarizationDeletedSerializer(DeletedSerializer):
+    object_name = "summarization"

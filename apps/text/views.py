@@ -16,21 +16,23 @@ from rest_framework.views import APIView
 
 from apps.core.caller import request_user
 from apps.core.pagination import PageParamsSerializer, page_params, paginate_newest_first
-from apps.core.serializers import PageSerializer, WaitQuerySerializer, page_of
+from apps.core.serializers import DeletedSerializer, PageSerializer, WaitQuerySerializer, page_of
 from apps.text import selectors
 from apps.text.models import TextJob
 from apps.text.serializers import (
     Pdf2TextCreateInputSerializer,
+    Pdf2TextDeletedSerializer,
     Pdf2TextDetailOutputSerializer,
     Pdf2TextListOutputSerializer,
     SummarizationCreateInputSerializer,
+    SummarizationDeletedSerializer,
     SummarizationFileInputSerializer,
     SummarizationListOutputSerializer,
     SummarizationOutputSerializer,
     SummarizationTextInputSerializer,
 )
 from apps.text.services import pdf2text, summarization
-from apps.text.services.jobs import file_too_large
+from apps.text.services.jobs import file_too_large, text_job_delete
 from workers.errors import NotFound, PayloadTooLarge
 
 J = TypeVar("J", bound=TextJob)
@@ -97,6 +99,12 @@ def _list_response(request: Request, jobs: QuerySet[J], *, serializer_class: typ
     return Response(serializer_class(page_of(page, has_more=has_more), context={"request": request}).data)
 
 
+_DELETE_DESCRIPTION = (
+    "Delete a finished job with its uploaded file and its result. A job still queued or running answers 409 "
+    "(`job_not_finished`): wait until it finishes, then delete it."
+)
+
+
 # A view of one of the caller's jobs of one kind, found by that kind's selector ``job_get``. No docstrings on these
 # bases: drf-spectacular would publish them as the operations' descriptions.
 class _TextJobApi(APIView):
@@ -108,10 +116,16 @@ class _TextJobApi(APIView):
 
 class _TextJobDetailApi(_TextJobApi):
     output_serializer: ClassVar[type[serializers.Serializer]]
+    deleted_serializer: ClassVar[type[DeletedSerializer]]
 
     @extend_schema(tags=["text"], parameters=[WaitQuerySerializer])
     def get(self, request: Request, job_id: str) -> Response:
         return _detail_response(request, self.caller_job(request, job_id), serializer_class=self.output_serializer)
+
+    @extend_schema(tags=["text"], description=_DELETE_DESCRIPTION)
+    def delete(self, request: Request, job_id: str) -> Response:
+        text_job_delete(job=self.caller_job(request, job_id))
+        return Response(self.deleted_serializer({"id": job_id, "deleted": True}).data)
 
 
 class _TextJobFileApi(_TextJobApi):
@@ -162,10 +176,14 @@ class Pdf2TextListCreateApi(APIView):
         return _created_response(request, job, serializer_class=Pdf2TextDetailOutputSerializer, wait_s=wait)
 
 
-@extend_schema_view(get=extend_schema(operation_id="pdf2text_retrieve", responses=Pdf2TextDetailOutputSerializer))
+@extend_schema_view(
+    get=extend_schema(operation_id="pdf2text_retrieve", responses=Pdf2TextDetailOutputSerializer),
+    delete=extend_schema(operation_id="pdf2text_delete", responses={200: Pdf2TextDeletedSerializer}),
+)
 class Pdf2TextDetailApi(_TextJobDetailApi):
     job_get = staticmethod(selectors.pdf2text_job_get)
     output_serializer = Pdf2TextDetailOutputSerializer
+    deleted_serializer = Pdf2TextDeletedSerializer
 
 
 @extend_schema_view(
@@ -218,10 +236,14 @@ class SummarizationListCreateApi(APIView):
         return _created_response(request, job, serializer_class=SummarizationOutputSerializer, wait_s=wait)
 
 
-@extend_schema_view(get=extend_schema(operation_id="summarization_retrieve", responses=SummarizationOutputSerializer))
+@extend_schema_view(
+    get=extend_schema(operation_id="summarization_retrieve", responses=SummarizationOutputSerializer),
+    delete=extend_schema(operation_id="summarization_delete", responses={200: SummarizationDeletedSerializer}),
+)
 class SummarizationDetailApi(_TextJobDetailApi):
     job_get = staticmethod(selectors.summarization_job_get)
     output_serializer = SummarizationOutputSerializer
+    deleted_serializer = SummarizationDeletedSerializer
 
 
 @extend_schema_view(

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from apps.chat.models import ModelEndpoint
+
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 PDF_ROOT = SHARED / "fixtures" / "pdf"
 
@@ -93,6 +95,14 @@ def tiny_chat_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     torch.set_num_threads(1)
     return make_tiny_model(tmp_path_factory.mktemp("tiny-summarizer") / "model", family="tigerbot")
+
+
+@pytest.fixture
+def small_model(db: None, tiny_chat_model: Path) -> ModelEndpoint:
+    """``tiny-summarizer``: a real model whose input window (256 tokens) is a small fraction of a long document."""
+    return ModelEndpoint.objects.create(
+        name="tiny-summarizer", family="tigerbot", path=str(tiny_chat_model), max_input_tokens=256, max_new_tokens=16
+    )
 
 
 @pytest.fixture

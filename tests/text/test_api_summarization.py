@@ -4,7 +4,6 @@ whose context window is a small fraction of the document."""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -121,14 +120,6 @@ DOCUMENT = "\n\n".join(
     f"provinces raced along the Yangtze, and the crowd cheered as the drums kept time."
     for n in range(1, 41)
 )
-
-
-@pytest.fixture
-def small_model(db: None, tiny_chat_model: Path) -> ModelEndpoint:
-    """A real model whose input window (256 tokens) is a small fraction of ``DOCUMENT``."""
-    return ModelEndpoint.objects.create(
-        name="tiny-summarizer", family="tigerbot", path=str(tiny_chat_model), max_input_tokens=256, max_new_tokens=16
-    )
 
 
 def submit(client: Any, **body: Any) -> Any:

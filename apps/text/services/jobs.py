@@ -1,5 +1,5 @@
 """What pdf2text and summarization jobs share: checking and storing an upload (a refused one leaves nothing
-behind), queueing, claiming and ending a job, and failing the ones whose worker vanished."""
+behind), queueing, claiming and ending a job, failing the ones whose worker vanished, and deleting a finished one."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.core import storage
+from apps.core.job_deletion import finished_job_delete
 from apps.text import notify, selectors
-from apps.text.models import JobStatus, TextJob
+from apps.text.models import FINISHED, JobStatus, TextJob
 from workers.errors import DomainError, InvalidRequest, PayloadTooLarge
 
 logger = logging.getLogger(__name__)
@@ -171,3 +172,8 @@ def text_jobs_fail_stale() -> int:
             error_message=f"The worker running this job stopped before it finished ({limit}).",
         )
     return ended
+
+
+def text_job_delete(*, job: TextJob) -> None:
+    """Delete a finished job and its uploaded file (a job still queued or running is a ``Conflict``)."""
+    finished_job_delete(job=job, finished=FINISHED, stored_names=lambda: [job.file.name])
