@@ -222,6 +222,7 @@ SPECTACULAR_SETTINGS = {
         # The ``object`` of a job and of its deletion object: named as before the deletion objects came.
         "SummarizationOutputObjectEnum": ["summarization"],
         "ImageJobObjectEnum": ["image.generation"],
+        "FileObjectObjectEnum": ["file"],
         "FunctionTypeEnum": ["function"],
         "JobStatusEnum": "apps.plugins.models.IngestRun.Status",
         "DocumentStatusEnum": "apps.plugins.models.Document.Status",

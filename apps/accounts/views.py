@@ -52,7 +52,7 @@ class ApiKeyDetailApi(APIView):
         api_key = selectors.api_key_get(owner=request_user(request), key_id=key_id)
         return Response(ApiKeyOutputSerializer(api_key).data)
 
-    @extend_schema(operation_id="api_keys_revoke", responses=ApiKeyOutputSerializer, tags=["accounts"])
+    @extend_schema(operation_id="api_keys_revoke", responses={200: ApiKeyOutputSerializer}, tags=["accounts"])
     def delete(self, request: Request, key_id: str) -> Response:
         api_key = selectors.api_key_get(owner=request_user(request), key_id=key_id)
         return Response(ApiKeyOutputSerializer(services.api_key_revoke(api_key=api_key)).data)

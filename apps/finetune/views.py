@@ -119,7 +119,7 @@ class FileDetailApi(APIView):
         training_file = selectors.training_file_get(owner=request_user(request), file_id=file_id)
         return Response(FileObjectSerializer(training_file).data)
 
-    @extend_schema(operation_id="files_delete", tags=TAGS, responses=FileDeletedSerializer)
+    @extend_schema(operation_id="files_delete", tags=TAGS, responses={200: FileDeletedSerializer})
     def delete(self, request: Request, file_id: str) -> Response:
         training_file = selectors.training_file_get(owner=request_user(request), file_id=file_id)
         training_file_delete(training_file=training_file)

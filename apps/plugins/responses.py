@@ -159,7 +159,7 @@ class PluginDeletedSerializer(serializers.Serializer):
     deleted = serializers.BooleanField()
 
 
-class FileDeletedSerializer(serializers.Serializer):
+class PluginFileDeletedSerializer(serializers.Serializer):
     file_id = serializers.CharField()
     deleted = serializers.BooleanField()
 

@@ -20,7 +20,6 @@ from apps.core.sse import guarded_stream, sse_response
 from apps.plugins import dense, rethink, segments, selectors
 from apps.plugins.models import Chunk, Plugin
 from apps.plugins.responses import (
-    FileDeletedSerializer,
     LegacyPluginDeletedEnvelope,
     LegacyPluginEnvelope,
     LegacyPluginListEnvelope,
@@ -29,6 +28,7 @@ from apps.plugins.responses import (
     OwnedPluginListSerializer,
     PluginDeletedSerializer,
     PluginDetailSerializer,
+    PluginFileDeletedSerializer,
     PluginFilePageSerializer,
     PluginFileSerializer,
     PluginFilesSerializer,
@@ -170,11 +170,11 @@ class PluginFileDetailApi(APIView):
         plugin = _owned(request, plugin_id)
         return Response(PluginFileSerializer(selectors.document_get(plugin=plugin, document_id=file_id)).data)
 
-    @extend_schema(operation_id="plugins_custom_files_delete", tags=TAGS, responses={200: FileDeletedSerializer})
+    @extend_schema(operation_id="plugins_custom_files_delete", tags=TAGS, responses={200: PluginFileDeletedSerializer})
     def delete(self, request: Request, plugin_id: str, file_id: str) -> Response:
         plugin = _owned(request, plugin_id)
         documents.document_delete(document=selectors.document_get(plugin=plugin, document_id=file_id))
-        return Response(FileDeletedSerializer({"file_id": file_id, "deleted": True}).data)
+        return Response(PluginFileDeletedSerializer({"file_id": file_id, "deleted": True}).data)
 
 
 # --- Segments: /v1/plugin/custom/plugins/{id}/files/{id}/segments and /segments/preview -------------------

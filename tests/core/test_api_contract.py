@@ -209,3 +209,25 @@ def test_no_operation_rejects_most_of_its_own_schemas_requests() -> None:
     assert not mostly_refused, (
         f"operations refusing most requests their schema describes: {mostly_refused}; why: {reasons}"
     )
+
+
+@pytest.mark.django_db
+def test_deleting_what_exists_answers_as_declared(bearer: dict[str, str]) -> None:
+    """The fuzzer's ids name nothing, so its deletions are all 404s: a real key and file are deleted here, and the
+    answers checked against what their operations declare (both once documented a 204 while answering 200)."""
+    key = schema["/v1/api_keys"]["POST"].Case(body={"name": "to revoke"}).call(headers=bearer)
+    uploaded = (
+        schema["/v1/files"]["POST"]
+        .Case(body={"file": TRAINING_JSONL, "purpose": "fine-tune"}, media_type="multipart/form-data")
+        .call(headers=bearer)
+    )
+    assert (key.status_code, uploaded.status_code) == (201, 201), (key.text, uploaded.text)
+    for path, parameters in (
+        ("/v1/api_keys/{key_id}", {"key_id": key.json()["id"]}),
+        ("/v1/files/{file_id}", {"file_id": uploaded.json()["id"]}),
+    ):
+        deletion = schema[path]["DELETE"].Case(path_parameters=parameters)
+        response = deletion.call_and_validate(
+            headers=bearer, checks=[status_code_conformance, content_type_conformance, response_schema_conformance]
+        )
+        assert response.status_code == 200, response.text
