@@ -26,7 +26,7 @@ from apps.core.errors import status_of
 from apps.core.job_deletion import finished_job_delete
 from apps.images import selectors
 from apps.images.models import GeneratedImage, ImageJob
-from apps.usage.services import usage_record
+from apps.usage.services import usage_record_create
 from workers.images import GeneratedImages, ImageRequest, generate_local, generate_upstream
 from workers.runtime.errors import RuntimeErrorBase
 
@@ -173,7 +173,9 @@ def _content_type(data: bytes) -> tuple[str, str]:
     return "application/octet-stream", "bin"
 
 
-def _store(job: ImageJob, generated: GeneratedImages) -> list[GeneratedImage]:
+def _store(job: ImageJob, generated: GeneratedImages, *, latency_ms: int) -> list[GeneratedImage]:
+    """Save the images, then in one transaction their rows, the job's success and its usage record: a job is never
+    seen succeeded without its images billed, nor billed without having succeeded."""
     stored: list[str] = []
     try:
         rows = []
@@ -201,6 +203,14 @@ def _store(job: ImageJob, generated: GeneratedImages) -> list[GeneratedImage]:
             GeneratedImage.objects.bulk_create(rows)
             if not _finish(job.pk, status=ImageJob.Status.SUCCEEDED):
                 raise RuntimeError("the job was failed while its images were stored")
+            usage_record_create(
+                owner_id=job.owner_id,
+                api_key_id=job.api_key_id,
+                route=job.route,
+                model=job.model,
+                images=job.n,
+                latency_ms=latency_ms,
+            )
         return rows
     except BaseException:
         for name in stored:
@@ -209,8 +219,8 @@ def _store(job: ImageJob, generated: GeneratedImages) -> list[GeneratedImage]:
 
 
 def image_generation_run(*, job_id: str) -> None:
-    """queued → running (only one task ever runs a job), generate, store, record usage; failures end the job
-    with the error its caller will see."""
+    """queued → running (only one task ever runs a job), generate, store and bill; failures end the job with the
+    error its caller will see."""
     started = timezone.now()
     if not ImageJob.objects.filter(pk=job_id, status=ImageJob.Status.QUEUED).update(
         status=ImageJob.Status.RUNNING, started_at=started, heartbeat_at=started
@@ -223,7 +233,7 @@ def image_generation_run(*, job_id: str) -> None:
         generated = _generate(endpoint, job)
         if len(generated.pngs) != job.n:
             raise RuntimeError(f"asked for {job.n} images, got {len(generated.pngs)}")
-        _store(job, generated)
+        _store(job, generated, latency_ms=int((time.monotonic() - clock) * 1000))
     except SoftTimeLimitExceeded:
         _fail(
             job_id,
@@ -240,14 +250,6 @@ def image_generation_run(*, job_id: str) -> None:
         logger.exception("image generation %s failed", job_id)
         _fail(job_id, code="generation_failed", http_status=503, message=f"The image generation failed: {exc}")
         return
-    usage_record(
-        owner_id=job.owner_id,
-        api_key_id=job.api_key_id,
-        route=job.route,
-        model=job.model,
-        images=job.n,
-        latency_ms=int((time.monotonic() - clock) * 1000),
-    )
 
 
 def image_jobs_fail_stale() -> int:
