@@ -38,4 +38,6 @@ def act_on_each(
         try:
             act(obj)
         except DomainError as exc:
-            model_admin.message_user(request, f"{obj.pk}: {exc.message}", level=level)
+            # Quoted as the admin quotes object names: its message template capitalises the first letter, which would
+            # change an id ("ftjob-…" shown as "Ftjob-…").
+            model_admin.message_user(request, f"“{obj.pk}”: {exc.message}", level=level)

@@ -34,7 +34,7 @@ def test_a_refusal_is_reported_and_the_other_objects_still_go_ahead() -> None:
     act_on_each(model_admin, None, [_Row("a"), _Row("b"), _Row("c")], act=cancel)
 
     assert done == ["a", "c"]
-    assert model_admin.messages == [("b: The batch is completed; it can no longer be cancelled.", messages.WARNING)]
+    assert model_admin.messages == [("“b”: The batch is completed; it can no longer be cancelled.", messages.WARNING)]
 
 
 def test_the_level_of_a_refusal_is_the_callers() -> None:
@@ -44,4 +44,4 @@ def test_the_level_of_a_refusal_is_the_callers() -> None:
     model_admin = _Admin()
     act_on_each(model_admin, None, [_Row("m")], act=refuse, level=messages.ERROR)
 
-    assert model_admin.messages == [("m: refused", messages.ERROR)]
+    assert model_admin.messages == [("“m”: refused", messages.ERROR)]
