@@ -25,7 +25,9 @@ def _stored_files(settings) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
-def test_upload_list_retrieve_content_delete(tenant, other_tenant, instruct_dir):
+def test_upload_list_retrieve_content_delete(
+    tenant, other_tenant, instruct_dir, settings, django_capture_on_commit_callbacks
+):
     raw = (instruct_dir / "identity.json").read_bytes()
     created = _upload(tenant.client, raw, "identity.json")
     assert created.status_code == 201, created.json()
@@ -41,8 +43,10 @@ def test_upload_list_retrieve_content_delete(tenant, other_tenant, instruct_dir)
     for path in ("", "/content"):
         assert other_tenant.client.get(f"/v1/files/{body['id']}{path}").status_code == 404
     assert other_tenant.client.delete(f"/v1/files/{body['id']}").status_code == 404
-    assert tenant.client.delete(f"/v1/files/{body['id']}").json()["deleted"] is True
-    assert not TrainingFile.objects.exists()
+    assert _stored_files(settings)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tenant.client.delete(f"/v1/files/{body['id']}").json()["deleted"] is True
+    assert not TrainingFile.objects.exists() and not _stored_files(settings)
 
 
 @pytest.mark.parametrize(

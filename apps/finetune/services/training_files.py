@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
+from apps.core import storage
 from apps.finetune.models import TrainingFile
 from workers.errors import Conflict, InvalidRequest, PayloadTooLarge
 from workers.finetune.validation import ValidationResult, validate_dataset
@@ -118,5 +119,7 @@ def training_file_store(
 def training_file_delete(*, training_file: TrainingFile) -> None:
     if training_file.training_jobs.exists() or training_file.validation_jobs.exists():
         raise Conflict("This file is used by a fine-tuning job and cannot be deleted.", code="file_in_use")
-    training_file.file.delete(save=False)
-    training_file.delete()
+    with transaction.atomic():
+        training_file.delete()
+        # Once the row is gone for good: a deletion that rolls back keeps its file.
+        storage.delete_after_commit(names=[training_file.file.name])
