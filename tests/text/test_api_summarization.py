@@ -302,6 +302,20 @@ def test_stale_summarization_is_failed_by_the_sweep(tenant, small_model, setting
     assert (body["status"], body["error"]["code"]) == ("failed", "worker_lost")
 
 
+@pytest.mark.django_db
+def test_usage_is_written_in_the_transaction_that_ends_the_job(tenant, small_model):
+    from apps.text.services.summarization import summarization_run
+
+    # No on_commit callback runs in this test: the job stays queued until it is run here, and usage that was only
+    # queued for after the commit would never be written.
+    job_id = submit(tenant.client, text="Tigers swim well.", model="tiny-summarizer").json()["id"]
+    summarization_run(job_id=job_id)
+    job = SummarizationJob.objects.get(pk=job_id)
+    record = UsageRecord.objects.get(owner=tenant.user)
+    assert job.status == "succeeded"
+    assert (record.route, record.completion_tokens) == ("/v1/summarization", job.completion_tokens)
+
+
 def test_tasks_are_routed_to_their_queues(settings):
     from tigerplatform.celery import app, queue_for_task
 

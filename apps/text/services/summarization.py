@@ -24,7 +24,7 @@ from apps.core import storage
 from apps.text.models import JobStatus, SummarizationJob, new_summarization_id
 from apps.text.services import jobs
 from apps.text.services.pdf2text import check_pdf_pages, looks_like_pdf, pdf_extract_text
-from apps.usage.services import usage_record
+from apps.usage.services import usage_record_create
 from workers.errors import DomainError, InvalidRequest, PayloadTooLarge
 from workers.runtime.specs import ChatMessage, GenerationRequest, ModelSpec, SamplingParams
 from workers.text.summarize import ContextTooSmallError, Progress, Step, TooManyRoundsError, detect_language, summarize
@@ -228,29 +228,34 @@ def summarization_run(*, job_id: str) -> None:
             generate=generate,
             on_progress=on_progress,
         )
-        jobs.finish(
+        ending = partial(
+            jobs.finish,
             running,
             status=JobStatus.SUCCEEDED,
             summary=outcome.summary,
             progress={"stage": "done", "done": 1, "total": 1},
-            **usage,
         )
     except DomainError as exc:
-        jobs.finish(running, status=JobStatus.FAILED, error_code=exc.code, error_message=exc.message, **usage)
+        ending = partial(jobs.finish, running, status=JobStatus.FAILED, error_code=exc.code, error_message=exc.message)
     except ContextTooSmallError as exc:
-        jobs.finish(running, status=JobStatus.FAILED, error_code="context_too_small", error_message=str(exc), **usage)
+        ending = partial(
+            jobs.finish, running, status=JobStatus.FAILED, error_code="context_too_small", error_message=str(exc)
+        )
     except TooManyRoundsError as exc:
-        jobs.finish(
-            running, status=JobStatus.FAILED, error_code="summarization_failed", error_message=str(exc), **usage
+        ending = partial(
+            jobs.finish, running, status=JobStatus.FAILED, error_code="summarization_failed", error_message=str(exc)
         )
     except SoftTimeLimitExceeded:
-        jobs.fail_timed_out(running, **usage)
+        ending = partial(jobs.fail_timed_out, running)
     except Exception as exc:
         logger.exception("summarization job %s failed", job_id)
-        jobs.fail_unexpected(running, exc, **usage)
-    finally:
+        ending = partial(jobs.fail_unexpected, running, exc)
+    # The tokens are billed in the transaction that ends the job: a caller who sees it finished finds them in
+    # /v1/usage, and a worker dying in between cannot lose them.
+    with transaction.atomic():
+        ending(**usage)
         if usage["prompt_tokens"] or usage["completion_tokens"]:
-            usage_record(
+            usage_record_create(
                 owner_id=job.owner_id,
                 api_key_id=job.api_key_id,
                 route="/v1/summarization",
