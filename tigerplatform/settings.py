@@ -224,7 +224,7 @@ SPECTACULAR_SETTINGS = {
         "ImageJobObjectEnum": ["image.generation"],
         "FileObjectObjectEnum": ["file"],
         "FunctionTypeEnum": ["function"],
-        "JobStatusEnum": "apps.plugins.models.IngestRun.Status",
+        "JobStatusEnum": "apps.core.job_states.JobStatus",
         "DocumentStatusEnum": "apps.plugins.models.Document.Status",
         "PluginStatusEnum": "apps.plugins.models.Plugin.Status",
         "FineTuningJobStatusEnum": ["validating_files", "queued", "running", "succeeded", "failed", "cancelled"],

@@ -1,5 +1,6 @@
-"""One log line per job state change (fine-tunes, pdf2text and summarization jobs, plugin ingests and dense
-builds, batches), with the request id the change happened under.
+"""Job states: the status list of jobs that run once (``JobStatus``: text and image jobs, plugin ingest runs;
+fine-tunes and batches follow OpenAI's longer lists), and one log line per job state change (fine-tunes, pdf2text
+and summarization jobs, plugin ingests and dense builds, batches), with the request id the change happened under.
 
 A job model opts in with ``objects = JobStateManager("status", ...)`` naming its state fields. Its changes are
 caught where they are made, whether by ``save()`` or by the status-guarded ``QuerySet.update()`` the services use,
@@ -18,6 +19,16 @@ from django.db.models.signals import post_init, post_save
 
 logger = logging.getLogger("tigerplatform.jobs")
 _LOADED = "_job_states_loaded"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED)
 
 
 def log_job_state(*, kind: str, job_id: Any, old: str | None, new: str, field: str = "status") -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db.models import Model, QuerySet
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
@@ -21,7 +22,7 @@ from apps.core.pagination import PageParamsSerializer, page_params, paginate_new
 from apps.core.serializers import PageSerializer, page_of
 from apps.finetune import selectors
 from apps.finetune.chat import chat_with_fine_tuned, job_and_model
-from apps.finetune.models import FineTuneJob
+from apps.finetune.models import FineTuneJob, TrainingFile
 from apps.finetune.responses import (
     FileDeletedSerializer,
     FileObjectPageSerializer,
@@ -91,6 +92,23 @@ def _job_action_api(
     return JobActionApi
 
 
+def _job_create(
+    data: dict[str, Any], *, owner: User, training_file: TrainingFile, validation_file: TrainingFile | None
+) -> FineTuneJob:
+    """A job from the fields of either create endpoint (OpenAI's takes a ``seed``, TigerBot's a ``name``)."""
+    return finetune_job_create(
+        owner=owner,
+        training_file=training_file,
+        validation_file=validation_file,
+        model=data.get("model"),
+        method=data["method"],
+        hyperparameters=data["hyperparameters"],
+        suffix=data.get("suffix") or "",
+        seed=data.get("seed"),
+        name=data.get("name", ""),
+    )
+
+
 # --- OpenAI: /v1/files ----------------------------------------------------------------------------------
 
 
@@ -153,16 +171,7 @@ class JobListCreateApi(APIView):
             if data.get("validation_file")
             else None
         )
-        job = finetune_job_create(
-            owner=owner,
-            training_file=training_file,
-            validation_file=validation_file,
-            model=data["model"],
-            method=data["method"],
-            hyperparameters=data["hyperparameters"],
-            suffix=data.get("suffix") or "",
-            seed=data.get("seed"),
-        )
+        job = _job_create(data, owner=owner, training_file=training_file, validation_file=validation_file)
         return Response(FineTuningJobSerializer(job).data)
 
 
@@ -216,16 +225,7 @@ class FinetuneListCreateApi(APIView):
             if data.get("validation_file")
             else None
         )
-        job = finetune_job_create(
-            owner=owner,
-            training_file=training_file,
-            validation_file=validation_file,
-            model=data.get("model"),
-            method=data["method"],
-            hyperparameters=data["hyperparameters"],
-            suffix=data["suffix"],
-            name=data["name"],
-        )
+        job = _job_create(data, owner=owner, training_file=training_file, validation_file=validation_file)
         return Response(FinetuneSerializer(job).data, status=status.HTTP_201_CREATED)
 
 

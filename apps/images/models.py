@@ -5,7 +5,7 @@ from django.db import models
 from django.utils import timezone
 
 from apps.core.ids import new_id
-from apps.core.job_states import JobStateManager
+from apps.core.job_states import FINISHED, JobStateManager, JobStatus
 
 
 def new_image_job_id() -> str:
@@ -20,13 +20,7 @@ class ImageJob(models.Model):
     """One ``/v1/images/generations`` request: its parameters, status (the guard every task checks first),
     progress in denoising steps, and the images once done."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-
-    FINISHED = (Status.SUCCEEDED, Status.FAILED)
+    Status = JobStatus
 
     id = models.CharField(primary_key=True, max_length=40, default=new_image_job_id, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
@@ -65,7 +59,7 @@ class ImageJob(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in self.FINISHED
+        return self.status in FINISHED
 
     @property
     def size(self) -> str:

@@ -24,6 +24,7 @@ from apps.chat.selectors import resolve_model_path
 from apps.core.dispatch import enqueue
 from apps.core.errors import status_of
 from apps.core.job_deletion import finished_job_delete
+from apps.core.job_states import FINISHED
 from apps.images import selectors
 from apps.images.models import GeneratedImage, ImageJob
 from apps.usage.services import usage_record_create
@@ -267,4 +268,4 @@ def image_generation_delete(*, job: ImageJob) -> None:
     def stored_names() -> list[str | None]:
         return [name for image in selectors.image_list(job=job) for name in (image.file.name, image.thumbnail.name)]
 
-    finished_job_delete(job=job, finished=ImageJob.FINISHED, stored_names=stored_names)
+    finished_job_delete(job=job, finished=FINISHED, stored_names=stored_names)

@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.ids import new_id
-from apps.core.job_states import JobStateManager
+from apps.core.job_states import JobStateManager, JobStatus
 
 
 def new_plugin_id() -> str:
@@ -100,11 +100,7 @@ class Plugin(models.Model):
 class IngestRun(models.Model):
     """One batch of documents going into a plugin's index; ``done``/``total`` is its progress."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
+    Status = JobStatus
 
     id = models.CharField(primary_key=True, max_length=40, default=new_run_id, editable=False)
     plugin = models.ForeignKey(Plugin, on_delete=models.CASCADE, related_name="runs")

@@ -5,7 +5,7 @@ from django.db import models
 from django.utils import timezone
 
 from apps.core.ids import new_id
-from apps.core.job_states import JobStateManager
+from apps.core.job_states import FINISHED, JobStateManager, JobStatus
 
 
 def new_pdf2text_id() -> str:
@@ -14,16 +14,6 @@ def new_pdf2text_id() -> str:
 
 def new_summarization_id() -> str:
     return new_id("summ")
-
-
-class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-
-
-FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED)
 
 
 class TextJob(models.Model):
