@@ -7,6 +7,7 @@ keeps what was written before the reader arrived, and it expires on its own if n
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Generator
 from functools import cache
@@ -14,6 +15,8 @@ from typing import Any
 
 import redis
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 _KEY = "tp:chatstream:{}"
 _CANCEL_KEY = "tp:chatcancel:{}"
@@ -37,8 +40,12 @@ def publish(*, request_id: str, event: dict[str, Any]) -> None:
 
 
 def cancel(*, request_id: str) -> None:
-    """Tell the worker generating ``request_id`` that nobody reads it any more (the client disconnected)."""
-    _client().set(_CANCEL_KEY.format(request_id), 1, ex=_TTL_S)
+    """Tell the worker generating ``request_id`` that nobody reads it any more (the client disconnected); best
+    effort: it runs on the way out of a stream, often because Redis went away, and must not hide why."""
+    try:
+        _client().set(_CANCEL_KEY.format(request_id), 1, ex=_TTL_S)
+    except redis.RedisError as exc:
+        logger.warning("could not cancel stream %s: %s: %s", request_id, type(exc).__name__, exc)
 
 
 def is_cancelled(*, request_id: str) -> bool:
@@ -60,7 +67,11 @@ def consume(*, request_id: str, first_timeout_s: float, idle_timeout_s: float) -
                 yield json.loads(fields[b"e"])
             timeout_s = idle_timeout_s
     finally:
-        _client().delete(key)
+        # Best effort (the key expires anyway): raising here would replace the error or close that brought us here.
+        try:
+            _client().delete(key)
+        except redis.RedisError as exc:
+            logger.warning("could not delete stream %s: %s: %s", key, type(exc).__name__, exc)
 
 
 def _read(*, key: str, last_id: str, timeout_s: float) -> list[Any]:

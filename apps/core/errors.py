@@ -107,7 +107,7 @@ def _from_validation_error(exc: exceptions.ValidationError) -> tuple[str | None,
 
 
 # A database, cache or broker that cannot be reached (restarting, failing over): a 503 to retry, not a bug.
-_OUTAGES = (
+OUTAGES = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     DatabaseOperationalError,
@@ -117,13 +117,18 @@ _OUTAGES = (
 OUTAGE_RETRY_AFTER_S = 5
 
 
+def outage_error(exc: Exception) -> Unavailable:
+    """The 503 that one of ``OUTAGES`` stands for (logged at warning: an outage, not a bug)."""
+    logger.warning("backing service unavailable: %s: %s", type(exc).__name__, exc)
+    return Unavailable(
+        "A backing service (database, cache or broker) is unavailable; retry shortly.",
+        retry_after_s=OUTAGE_RETRY_AFTER_S,
+    )
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, _OUTAGES):
-        logger.warning("backing service unavailable: %s: %s", type(exc).__name__, exc)
-        exc = Unavailable(
-            "A backing service (database, cache or broker) is unavailable; retry shortly.",
-            retry_after_s=OUTAGE_RETRY_AFTER_S,
-        )
+    if isinstance(exc, OUTAGES):
+        exc = outage_error(exc)
     elif isinstance(exc, Http404):
         exc = NotFound(str(exc) or "Not found.")
     elif isinstance(exc, PermissionDenied):

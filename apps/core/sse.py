@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.http import StreamingHttpResponse
 
+from apps.core.errors import OUTAGES, outage_error
 from workers.errors import DomainError, InternalFailure
 
 logger = logging.getLogger(__name__)
@@ -84,17 +85,30 @@ def _with_keepalive(chunks: Generator[bytes, None, None], *, interval_s: float) 
 def guarded_stream(
     events: Iterator[Any], *, on_error: Callable[[DomainError], list[Any]], on_close: Callable[[], None]
 ) -> Iterator[Any]:
-    """Errors after the response has started become a final error event in the stream's own dialect (an
-    unexpected one is logged and reported as ``internal_error``); ``on_close`` runs in any case."""
+    """Errors after the response has started become a final error event in the stream's own dialect (an outage of
+    Redis or the database is a ``service_unavailable``, an unexpected one is logged and reported as
+    ``internal_error``); ``on_close`` runs in any case, and what it raises is logged, never sent: the stream has
+    its end already, and an exception out of here would cut the connection before it."""
     try:
         yield from events
     except DomainError as exc:
         yield from on_error(exc)
+    except OUTAGES as exc:
+        yield from on_error(outage_error(exc))
     except Exception:
         logger.exception("stream failed after the response started")
         yield from on_error(InternalFailure("Internal server error.", code="internal_error"))
     finally:
+        _close(on_close)
+
+
+def _close(on_close: Callable[[], None]) -> None:
+    try:
         on_close()
+    except OUTAGES as exc:  # the usage record, say, with its broker gone
+        logger.warning("a stream's closing step failed: %s: %s", type(exc).__name__, exc)
+    except Exception:
+        logger.exception("a stream's closing step failed")
 
 
 def sse_response(events: Iterable[Any]) -> StreamingHttpResponse:

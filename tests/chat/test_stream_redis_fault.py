@@ -1,0 +1,146 @@
+"""Redis going away while a streamed answer is in flight (serve-queue mode): the client gets a final error event in
+its dialect and a stream that ends cleanly, not a cut connection. Redis here is a server of the test's own, killed
+mid-stream (never the machine's shared one); it is the stream channel, the Celery broker and the result backend."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from apps.chat import streams
+from apps.chat.models import ModelEndpoint
+from tests.conftest import threaded_worker
+
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the redis-server binary")
+
+
+class OwnRedis:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        options = ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir), "--save", ""]
+        options += ["--appendonly", "no", "--logfile", str(self.workdir / "redis.log")]
+        self.process = subprocess.Popen(["redis-server", *options])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            probe = subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True)
+            if probe.stdout.strip() == "PONG":
+                return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        if self.process is not None and self.running:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _reset_celery_connections(app: Any) -> None:
+    # The app keeps its broker pool and result backend once made; they must be made again for the new URLs.
+    app._pool = None
+    app.amqp._producer_pool = None
+    app._backend_cache = None
+    app._local = threading.local()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path, settings: Any) -> Iterator[OwnRedis]:
+    """A redis-server of this test's own, as the stream channel, Celery broker and result backend."""
+    from tigerplatform.celery import app
+
+    server = OwnRedis(tmp_path)
+    server.start()
+    saved = app.conf.broker_url, app.conf.result_backend
+    settings.REDIS_URL = server.url
+    app.conf.broker_url = app.conf.result_backend = server.url
+    _reset_celery_connections(app)
+    streams._client.cache_clear()
+    try:
+        yield server
+    finally:
+        server.kill()
+        app.conf.broker_url, app.conf.result_backend = saved
+        _reset_celery_connections(app)
+        streams._client.cache_clear()
+
+
+@pytest.fixture
+def rambler(transactional_db: None, tiny_models: dict[str, Path]) -> ModelEndpoint:
+    """Random weights sampled at temperature 1: an answer far longer than the test reads before the fault."""
+    return ModelEndpoint.objects.create(
+        name="rambler", family="tigerbot", path=str(tiny_models["tigerbot"]), max_new_tokens=2000, max_input_tokens=256
+    )
+
+
+def _events(body: bytes) -> list[Any]:
+    frames = [frame[len("data: ") :] for frame in body.decode().split("\n\n") if frame.startswith("data: ")]
+    return [frame if frame == "[DONE]" else json.loads(frame) for frame in frames]
+
+
+@pytest.mark.parametrize(
+    "dialect",
+    [
+        {"messages": [{"role": "user", "content": "hi"}]},
+        {"query": "hi"},
+    ],
+    ids=["openai", "tigerbot"],
+)
+def test_redis_lost_mid_stream_ends_with_an_error_event(
+    own_redis: OwnRedis, tenant: Any, rambler: ModelEndpoint, dialect: dict[str, Any], caplog: Any
+) -> None:
+    body = {"model": "rambler", "stream": True, "temperature": 1.0, **dialect}
+    with threaded_worker(queues=["serve"], concurrency=1):
+        try:
+            response = tenant.client.post("/v1/chat/completions", body, format="json")
+            assert response.status_code == 200
+            chunks = iter(response.streaming_content)
+            received = next(chunks)
+            while b'"new_text": "' not in received and b'"content": "' not in received.replace(b'"content": ""', b""):
+                received += next(chunks)  # the worker is generating
+            own_redis.kill()
+            with caplog.at_level(logging.WARNING):
+                received += b"".join(chunks)  # a cut stream raises here
+        finally:
+            if not own_redis.running:
+                own_redis.start()  # so that the worker, reconnecting, can be stopped
+
+    events = _events(received)
+    if "messages" in dialect:
+        assert events[-1] == "[DONE]"
+        error = events[-2]["error"]
+    else:
+        assert events[-1]["finished"] is True
+        error = events[-1]["error"]
+    assert error["code"] == "service_unavailable", error
+    # The worker runs in this process and logs its own failure (its task's publish, its broker connection); the
+    # web side logs warnings only: an outage, not a bug.
+    web_errors = [r for r in caplog.records if r.levelno >= logging.ERROR and not r.name.startswith("celery.")]
+    assert not web_errors, caplog.text
