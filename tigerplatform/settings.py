@@ -156,6 +156,8 @@ STORAGES: dict[str, dict[str, Any]] = {
 AWS_STORAGE_BUCKET_NAME: str = env.str("AWS_STORAGE_BUCKET_NAME", default="")
 STORAGE_BACKEND: str = env.str("STORAGE_BACKEND", default="s3" if AWS_STORAGE_BUCKET_NAME else "local")
 STORAGE_CACHE_DIR = env.path("STORAGE_CACHE_DIR", default=VAR_DIR / "storage-cache")
+# The most that cache may hold on this host (0: no bound); past it, each fetch drops the least recently used copies.
+STORAGE_CACHE_MAX_BYTES: int = env.int("STORAGE_CACHE_MAX_BYTES", default=20 * 1024**3)
 if STORAGE_BACKEND == "s3":
     STORAGES["default"] = {
         "BACKEND": "storages.backends.s3.S3Storage",

@@ -4,7 +4,8 @@ With the default ``FileSystemStorage`` (one machine, or a filesystem shared by a
 where it lies and nothing is copied. With an object store (``STORAGE_BACKEND=s3``: S3, MinIO, ...) a process that
 needs a local path (a PDF extractor, a model loader, faiss) gets a copy in ``STORAGE_CACHE_DIR``, downloaded
 atomically and reused while the stored object keeps its size and ETag. Directories (a LoRA adapter, a checkpoint, a
-saved index) travel file by file under a key prefix.
+saved index) travel file by file under a key prefix. After each fetch into the cache, the least recently used copies
+go until it is within ``STORAGE_CACHE_MAX_BYTES`` (``storage_cache``).
 
 A path that names a stored directory rather than a local one is written ``storage:<prefix>`` (see ``stored_ref``),
 so a row can say where a fine-tuned adapter lies without naming the disk of the host that trained it.
@@ -27,9 +28,11 @@ from django.core.files import File
 from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.db import transaction
 
+from apps.core import storage_cache
+from apps.core.storage_cache import COMPLETE as _COMPLETE
+
 logger = logging.getLogger(__name__)
 STORED_REF = "storage:"
-_COMPLETE = ".complete"  # written last into a downloaded directory: its absence means a partial copy
 _fetching = threading.Lock()
 
 
@@ -69,6 +72,19 @@ def _cached(name: str) -> Path:
     return cache_dir() / relative
 
 
+def _prune_cache(*, keep: Path) -> None:
+    storage_cache.prune(root=cache_dir(), max_bytes=settings.STORAGE_CACHE_MAX_BYTES, keep=keep)
+
+
+def _is_current(*, target: Path, tag: Path, size: int, etag: str) -> bool:
+    """Whether the cached copy is the stored object's (size and ETag), marking it used when it is."""
+    try:
+        current = target.stat().st_size == size and tag.read_text() == etag
+    except FileNotFoundError:
+        return False  # never fetched, or evicted (perhaps by another process) since
+    return current and storage_cache.touch(target)
+
+
 def _remote_stat(name: str) -> tuple[int, str]:
     """Size and ETag (``""`` when the backend has none) of a stored object; one request on S3."""
     storage = _storage()
@@ -98,8 +114,8 @@ def local_path(*, name: str) -> Path:
         return Path(_storage().path(name))  # as it always was: a missing file is the reader's error
     target = _cached(name)
     size, etag = _remote_stat(name)
-    tag = target.with_name(target.name + ".etag")
-    if target.exists() and target.stat().st_size == size and tag.exists() and tag.read_text() == etag:
+    tag = target.with_name(target.name + storage_cache.SIDECAR)
+    if _is_current(target=target, tag=tag, size=size, etag=etag):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     descriptor, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
@@ -111,6 +127,7 @@ def local_path(*, name: str) -> Path:
     except BaseException:
         Path(partial).unlink(missing_ok=True)
         raise
+    _prune_cache(keep=target)
     return target
 
 
@@ -119,7 +136,7 @@ def evict(*, name: str) -> None:
     if is_remote():
         target = _cached(name)
         target.unlink(missing_ok=True)
-        target.with_name(target.name + ".etag").unlink(missing_ok=True)
+        target.with_name(target.name + storage_cache.SIDECAR).unlink(missing_ok=True)
 
 
 def delete_after_commit(*, names: Iterable[str | None]) -> None:
@@ -218,11 +235,15 @@ def is_stored_ref(path: str) -> bool:
 
 def fetched_dir(*, ref: str) -> Path:
     """The local copy of the stored directory that ``ref`` (``storage:<prefix>``) names, downloaded into the cache
-    on first use; a stored directory is written once, so a complete copy is reused as it is."""
+    on first use; a stored directory is written once, so a complete copy is reused as it is (and marked used)."""
     prefix = ref.removeprefix(STORED_REF)
     target = _cached(prefix)
-    if not (target / _COMPLETE).exists():
-        with _fetching:
-            if not (target / _COMPLETE).exists():
-                download_dir(prefix=prefix, local_dir=target)
+    if storage_cache.touch(target / _COMPLETE):
+        return target
+    with _fetching:
+        fetched = not storage_cache.touch(target / _COMPLETE)
+        if fetched:
+            download_dir(prefix=prefix, local_dir=target)
+    if fetched:
+        _prune_cache(keep=target)
     return target
