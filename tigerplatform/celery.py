@@ -45,4 +45,6 @@ def queue_for_task(name: str) -> str:
 
 
 app.conf.task_annotations = [QueueTimeLimits()]
+# A serve worker's liveness key and its tasks' claims (by name: the module imports this one).
+app.steps["worker"].add("apps.core.serve_liveness:ServeHeartbeat")
 app.autodiscover_tasks()

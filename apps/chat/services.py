@@ -19,6 +19,7 @@ from apps.chat.models import ModelEndpoint
 from apps.chat.runtime_errors import RUNTIME_ERRORS, to_domain_error
 from apps.chat.selectors import local_model_spec, serving_spec
 from apps.chat.tasks import generate_task, stream_task
+from apps.core import serve_liveness
 from tigerplatform.celery import app as celery_app
 from workers.errors import DomainError, UpstreamFailed, UpstreamTimeout
 from workers.runtime import engine, upstream_lora
@@ -51,9 +52,9 @@ def _local(request: GenerationRequest) -> GenerationRequest:
     return replace(request, spec=local_model_spec(request.spec))
 
 
-def _await_reply(async_result: Any) -> GenerationResult:
+def _await_reply(async_result: Any, watch: serve_liveness.Watch) -> GenerationResult:
     try:
-        reply = async_result.get(timeout=settings.CHAT_TASK_TIMEOUT_S, propagate=True)
+        reply = serve_liveness.wait_for(async_result, watch=watch, timeout_s=settings.CHAT_TASK_TIMEOUT_S)
     except CeleryTimeoutError:
         async_result.revoke()
         raise _worker_timeout(f"waited {settings.CHAT_TASK_TIMEOUT_S} s") from None
@@ -94,8 +95,9 @@ def chat_complete_choices(*, request: GenerationRequest, n: int = 1) -> list[Gen
                 raise to_domain_error(exc) from exc
         return [final_result(chunks) for chunks in chat_stream_choices(request=request, n=n)]
     pending = [generate_task.delay(choice.to_dict()) for choice in _choices(request, n)]
+    watches = [serve_liveness.Watch(async_result.id) for async_result in pending]
     try:
-        return [_await_reply(async_result) for async_result in pending]
+        return [_await_reply(async_result, watch) for async_result, watch in zip(pending, watches, strict=True)]
     except DomainError:
         for async_result in pending:  # one choice failed: the others would answer nobody
             async_result.revoke()
@@ -118,12 +120,14 @@ def chat_stream_choices(*, request: GenerationRequest, n: int = 1) -> list[Itera
             raise to_domain_error(exc) from exc
         return [_reraising(chunks) for chunks in opened]
     request_ids = [uuid.uuid4().hex for _ in range(n)]
-    for request_id, choice in zip(request_ids, _choices(request, n), strict=True):
-        stream_task.delay(choice.to_dict(), request_id)
+    watches = [
+        serve_liveness.Watch(stream_task.delay(choice.to_dict(), request_id).id)
+        for request_id, choice in zip(request_ids, _choices(request, n), strict=True)
+    ]
     streamed: list[Iterator[StreamChunk]] = []
-    for position, request_id in enumerate(request_ids):
+    for position, (request_id, watch) in enumerate(zip(request_ids, watches, strict=True)):
         try:
-            streamed.append(_first_then_rest(request_id))
+            streamed.append(_first_then_rest(request_id, watch))
         except DomainError:
             for other in request_ids[position + 1 :]:
                 streams.cancel(request_id=other)
@@ -133,11 +137,12 @@ def chat_stream_choices(*, request: GenerationRequest, n: int = 1) -> list[Itera
     return streamed
 
 
-def _first_then_rest(request_id: str) -> Iterator[StreamChunk]:
+def _first_then_rest(request_id: str, watch: serve_liveness.Watch) -> Iterator[StreamChunk]:
     events = streams.consume(
         request_id=request_id,
         first_timeout_s=settings.CHAT_STREAM_FIRST_TIMEOUT_S,
         idle_timeout_s=settings.CHAT_STREAM_IDLE_TIMEOUT_S,
+        on_silence=watch.check,  # no worker took it, or the one that did has died: a 503 now
     )
     try:
         first = _next_event(events)

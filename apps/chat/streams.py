@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from functools import cache
 from typing import Any
 
@@ -56,12 +56,19 @@ class StreamTimeoutError(Exception):
     """Nothing arrived within the idle timeout: the worker is gone or stuck."""
 
 
-def consume(*, request_id: str, first_timeout_s: float, idle_timeout_s: float) -> Generator[dict[str, Any], None, None]:
-    """Events in order until the generator is closed; raises ``StreamTimeoutError`` on silence."""
+def consume(
+    *,
+    request_id: str,
+    first_timeout_s: float,
+    idle_timeout_s: float,
+    on_silence: Callable[[], None] = lambda: None,
+) -> Generator[dict[str, Any], None, None]:
+    """Events in order until the generator is closed; raises ``StreamTimeoutError`` on silence, and calls
+    ``on_silence`` after each read that found nothing (it may raise to give up sooner)."""
     key, last_id, timeout_s = _KEY.format(request_id), "0-0", first_timeout_s
     try:
         while True:
-            reply = _read(key=key, last_id=last_id, timeout_s=timeout_s)
+            reply = _read(key=key, last_id=last_id, timeout_s=timeout_s, on_silence=on_silence)
             for entry_id, fields in reply[0][1]:
                 last_id = entry_id
                 yield json.loads(fields[b"e"])
@@ -74,11 +81,12 @@ def consume(*, request_id: str, first_timeout_s: float, idle_timeout_s: float) -
             logger.warning("could not delete stream %s: %s: %s", key, type(exc).__name__, exc)
 
 
-def _read(*, key: str, last_id: str, timeout_s: float) -> list[Any]:
+def _read(*, key: str, last_id: str, timeout_s: float, on_silence: Callable[[], None]) -> list[Any]:
     deadline = time.monotonic() + timeout_s
     while (remaining := deadline - time.monotonic()) > 0:
         # block=0 would mean forever.
         reply = _client().xread({key: last_id}, count=256, block=max(1, int(min(remaining, _POLL_S) * 1000)))
         if reply:
             return list(reply)  # RESP2: [[key, entries]]
+        on_silence()
     raise StreamTimeoutError(f"no output from the serving worker for {timeout_s:.0f} s")

@@ -18,10 +18,11 @@ from celery.exceptions import TimeoutError as CeleryTimeoutError
 from django.conf import settings
 from django.db import connections, transaction
 
+from apps.core import serve_liveness
 from apps.core.request_id import bind_request_id, get_request_id
 from tigerplatform.celery import app as celery_app
 from tigerplatform.celery import queue_for_task
-from workers.errors import UpstreamTimeout
+from workers.errors import Unavailable, UpstreamTimeout
 
 logger = logging.getLogger(__name__)
 _executors: dict[str, ThreadPoolExecutor] = {}
@@ -71,13 +72,20 @@ def wait_for_embedded_tasks(timeout_s: float = 600) -> None:
 
 def serve_call(task: Task, *args: Any) -> Any:
     """The answer of a ``serve``-queue task that loads a model (embeddings, rerank): computed in this process in
-    embedded mode, else by a serving worker (which keeps the model loaded) within ``CHAT_TASK_TIMEOUT_S``."""
+    embedded mode, else by a serving worker (which keeps the model loaded) within ``CHAT_TASK_TIMEOUT_S``; a 503
+    sooner when no worker takes it or the one that took it dies (``serve_liveness``)."""
     if celery_app.conf.task_always_eager:
         return task.run(*args)
     result = task.delay(*args)
     try:
-        return result.get(timeout=settings.CHAT_TASK_TIMEOUT_S)
+        return serve_liveness.wait_for(
+            result, watch=serve_liveness.Watch(result.id), timeout_s=settings.CHAT_TASK_TIMEOUT_S
+        )
     except CeleryTimeoutError:
+        result.revoke()
         raise UpstreamTimeout("No serving worker answered.", code="worker_timeout") from None
+    except Unavailable:
+        result.revoke()  # a worker that turns up later need not compute it for nobody
+        raise
     finally:
         result.forget()

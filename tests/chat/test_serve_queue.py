@@ -51,11 +51,13 @@ def test_errors_come_back_from_the_worker(celery_worker, tenant, chatty):
         assert response.json()["error"]["code"] == "context_length_exceeded"
 
 
-def test_vanished_worker_is_a_timeout_not_a_hang(transactional_db, tenant, chatty, settings):
+def test_the_overall_timeout_still_bounds_the_wait(transactional_db, tenant, chatty, settings):
+    """Below the claim timeout (no worker is a 503 sooner: test_serve_liveness.py), the wait is still bounded."""
     from tigerplatform.celery import app
 
     settings.CHAT_STREAM_FIRST_TIMEOUT_S = 1
     settings.CHAT_TASK_TIMEOUT_S = 1
+    settings.SERVE_CLAIM_TIMEOUT_S = 30
     app.conf.task_always_eager = False  # no worker is running
     try:
         body = {"model": "chatty", "messages": [{"role": "user", "content": "你好"}]}
