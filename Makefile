@@ -34,7 +34,7 @@ worker: install
 	$(VENV)/bin/celery -A tigerplatform worker -Q default,ingest,train,batch -c 1 -n jobs@%h -l info
 
 serve-worker: install
-	$(VENV)/bin/celery -A tigerplatform worker -Q serve -P threads -c 32 -n serve@%h -l info
+	$(VENV)/bin/celery -A tigerplatform worker -Q serve -P threads -c 64 -n serve@%h -l info
 
 test: lint
 	$(PY) manage.py makemigrations --check --dry-run

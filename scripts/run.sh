@@ -17,7 +17,7 @@ if [ -n "${REDIS_URL:-}" ]; then
   # Serving apart from jobs: a chat never waits behind a fine-tune. The serving worker's threads all feed one
   # continuous-batching engine per model; the jobs worker runs training, ingest, batches and the rest one at a
   # time (WORKER_CONCURRENCY=2 lets a Batch API batch run beside a fine-tune).
-  "$BIN/celery" -A tigerplatform worker -Q serve -P threads -c "${SERVE_CONCURRENCY:-32}" -n "serve@%h" \
+  "$BIN/celery" -A tigerplatform worker -Q serve -P threads -c "${SERVE_CONCURRENCY:-64}" -n "serve@%h" \
     -l info --logfile var/celery-serve.log &
   pids+=($!)
   # -B: the periodic checks (stale jobs) run inside this worker; production runs one `celery beat` instead.

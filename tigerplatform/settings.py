@@ -326,8 +326,9 @@ CHAT_TASK_TIMEOUT_S: int = env.int("CHAT_TASK_TIMEOUT_S", default=600)
 # The first chunk may wait for a model load; after that, silence means the worker is gone.
 CHAT_STREAM_FIRST_TIMEOUT_S: int = env.int("CHAT_STREAM_FIRST_TIMEOUT_S", default=300)
 CHAT_STREAM_IDLE_TIMEOUT_S: int = env.int("CHAT_STREAM_IDLE_TIMEOUT_S", default=60)
-# A serve task nobody has taken after this long is a 503 no_serving_worker (apps/core/serve_liveness.py): a serve
-# worker takes a task at once, its engine queueing on its own, so a longer wait means no worker (or a lost message).
+# A serve task nobody has taken after this long is a 503 (apps/core/serve_liveness.py): no_serving_worker when no
+# serve worker is alive, model_overloaded when every thread of the alive ones is busy (a worker with a free thread
+# takes a task at once, its engine queueing on its own).
 SERVE_CLAIM_TIMEOUT_S: float = env.float("SERVE_CLAIM_TIMEOUT_S", default=30.0)
 # Where a vLLM that serves fine-tuned adapters mounts FINETUNE_DIR (empty: the same path as here).
 VLLM_ADAPTER_ROOT: str = env.str("VLLM_ADAPTER_ROOT", default="")

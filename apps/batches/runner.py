@@ -47,8 +47,13 @@ class LineNotRun(Exception):
     """The batch stopped while the line waited for the engine: it never ran."""
 
 
+# A full engine, serve workers all busy or none running, the worker that took the line gone: none of these is the
+# line's answer; a moment later (another worker, a restarted one) it can run.
+_RETRIED_CODES = frozenset({"model_overloaded", "no_serving_worker", "worker_lost"})
+
+
 def _overloaded(exc: Exception) -> bool:
-    return isinstance(exc, DomainError) and exc.kind is ErrorKind.UNAVAILABLE and exc.code == "model_overloaded"
+    return isinstance(exc, DomainError) and exc.kind is ErrorKind.UNAVAILABLE and exc.code in _RETRIED_CODES
 
 
 def call_with_overload_retry(

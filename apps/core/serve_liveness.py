@@ -4,9 +4,10 @@
 - A worker that consumes ``serve`` keeps ``tp:serve:worker:<hostname>`` alive: a key with a short TTL that a thread
   refreshes (``ServeHeartbeat``, a worker bootstep, so it starts and stops with the worker, warm or cold).
 - A ``serve`` task records, as it starts, which worker took it: ``tp:serve:claim:<task id>`` = hostname.
-- The caller waits in slices (``wait_for``, or its own loop calling ``Watch.check``) and gives up with a 503
-  ``no_serving_worker`` when nobody took the task within ``SERVE_CLAIM_TIMEOUT_S`` (a serve worker takes a task at
-  once: its engine does its own queueing), or ``worker_lost`` when the worker that took it stopped beating.
+- The caller waits in slices (``wait_for``, or its own loop calling ``Watch.check``) and gives up with a 503 when
+  nobody took the task within ``SERVE_CLAIM_TIMEOUT_S`` (a serve worker with a thread free takes a task at once:
+  its engine does its own queueing): ``no_serving_worker`` when no worker is alive, ``model_overloaded`` when all
+  the alive ones are busy; or ``worker_lost`` when the worker that took it stopped beating.
 
 Only with a broker: embedded mode runs tasks in this process and touches none of these keys.
 """
@@ -164,9 +165,17 @@ class Watch:
 
     def _unclaimed(self) -> Unavailable:
         alive = live_workers()
-        why = f"{len(alive)} alive: all busy, or the request was lost" if alive else "none is running"
+        if alive:
+            # Every thread of the live workers is busy (or the request was lost with a Redis restart): the same
+            # answer as a full engine, which clients and the batch runner already retry.
+            return Unavailable(
+                f"No serving worker took the request within {settings.SERVE_CLAIM_TIMEOUT_S:g} s: the "
+                f"{len(alive)} alive are busy; retry.",
+                code="model_overloaded",
+                retry_after_s=RETRY_AFTER_S,
+            )
         return Unavailable(
-            f"No serving worker took the request within {settings.SERVE_CLAIM_TIMEOUT_S:g} s ({why}); retry.",
+            f"No serving worker is running to take the request (waited {settings.SERVE_CLAIM_TIMEOUT_S:g} s); retry.",
             code="no_serving_worker",
             retry_after_s=RETRY_AFTER_S,
         )

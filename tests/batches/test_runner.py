@@ -1,4 +1,5 @@
-"""The line runner's overload back-off: a 503 model_overloaded is waited out, anything else is the answer."""
+"""The line runner's overload back-off: a 503 model_overloaded (or no serve worker to answer) is waited out,
+anything else is the answer."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ FAST = OverloadRetry(first_delay_s=0.01, max_delay_s=0.02, max_wait_s=1.0)
 ANSWER = LineAnswer(body={"ok": True}, model="m", prompt_tokens=1, completion_tokens=1)
 
 
-def _overloaded() -> DomainError:
-    return Unavailable("busy", code="model_overloaded", retry_after_s=0)
+def _overloaded(code: str = "model_overloaded") -> DomainError:
+    return Unavailable("busy", code=code, retry_after_s=0)
 
 
 def _answers(*replies: Exception | LineAnswer):
@@ -34,6 +35,18 @@ def _answers(*replies: Exception | LineAnswer):
 def test_overloaded_lines_are_retried():
     call = _answers(_overloaded(), _overloaded(), ANSWER)
     assert call_with_overload_retry(call, stop=threading.Event(), retry=FAST) == ANSWER
+
+
+@pytest.mark.parametrize("code", ["no_serving_worker", "worker_lost"])
+def test_lines_no_serve_worker_answered_are_retried(code):
+    call = _answers(_overloaded(code), ANSWER)
+    assert call_with_overload_retry(call, stop=threading.Event(), retry=FAST) == ANSWER
+
+
+def test_other_unavailable_errors_are_not_retried():
+    call = _answers(Unavailable("down", code="service_unavailable"), ANSWER)
+    with pytest.raises(DomainError, match="down"):
+        call_with_overload_retry(call, stop=threading.Event(), retry=FAST)
 
 
 def test_other_errors_are_not_retried():

@@ -93,6 +93,19 @@ def test_no_serving_worker_is_a_quick_503(no_worker, tenant, chatty):
         assert time.monotonic() - started < 8
 
 
+def test_a_request_no_busy_worker_takes_is_model_overloaded(no_worker, tenant, chatty, keys):
+    # A worker that is alive but has no free thread: its key is there, and nothing consumes the queue. (Keeping a
+    # real worker's every thread busy for the claim timeout would make this test as slow as that generation.)
+    keys.set("tp:serve:worker:busy@test", "alive", ex=30)
+    try:
+        response = tenant.client.post("/v1/chat/completions", {"model": "chatty", **HELLO}, format="json")
+    finally:
+        keys.delete("tp:serve:worker:busy@test")
+    assert response.status_code == 503, response
+    assert response.json()["error"]["code"] == "model_overloaded"
+    assert response["Retry-After"] == "10"
+
+
 def test_no_serving_worker_for_embeddings(no_worker, tenant):
     from apps.embeddings.services import embedding_models_register_bundled
 
