@@ -270,9 +270,12 @@ class LightLoad:
             response = api.post("/v1/embeddings", json={"model": "multilingual-e5-small", "input": "colors"})
         elif kind == "stream":
             with api.stream("POST", "/v1/chat/completions", json={**chat, "stream": True}) as response:
-                text = "".join(response.iter_lines())
+                text = "\n".join(response.iter_lines())
             if response.status_code == 200:
-                return "ok" if "[DONE]" in text else f"stream cut: {text[-120:]}"
+                if "[DONE]" not in text:
+                    return f"stream cut: {text[-120:]}"
+                # An error after the first chunk ends the stream with an error event (then [DONE]).
+                return "ok" if '"error"' not in text else f"error event {_stream_error_code(text)}"
             return f"{response.status_code} {_code(text)}"
         else:
             response = api.post("/v1/chat/completions", json=chat)
@@ -309,6 +312,11 @@ class LightLoad:
             thread.join(timeout=CLIENT_TIMEOUT_S + 10)
 
 
+def _stream_error_code(text: str) -> str:
+    events = [line.removeprefix("data: ") for line in text.splitlines() if line.startswith("data: {")]
+    return _code(events[-1]) if events else "none"
+
+
 def _code(text: str) -> str:
     try:
         return str(json.loads(text)["error"]["code"])
@@ -337,13 +345,13 @@ def fault_restart(platform: Platform, key: str, *, name: str, restart: object, s
             else "NEVER (120 s)"
         )
     )
-    results = Counter(result for *_, result, _ in ((s, k, r, e) for s, k, r, e in load.results))
+    results = Counter(result if result == "ok" else f"{kind} {result}" for _, kind, result, _ in load.results)
     outcome.details.append(f"{len(load.results)} requests: {dict(results)}")
     slowest = max(elapsed for *_, elapsed in load.results)
     outcome.details.append(f"slowest request {slowest:.1f} s (client timeout {CLIENT_TIMEOUT_S} s)")
     bad = [
         r
-        for r in results
+        for _, _, r, _ in load.results
         if r == "client timeout" or r.startswith("500") or "NOT JSON" in r or "cut" in r or "without" in r
     ]
     if bad or not recovered:

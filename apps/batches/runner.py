@@ -49,7 +49,7 @@ class LineNotRun(Exception):
 
 # A full engine, serve workers all busy or none running, the worker that took the line gone: none of these is the
 # line's answer; a moment later (another worker, a restarted one) it can run.
-_RETRIED_CODES = frozenset({"model_overloaded", "no_serving_worker", "worker_lost"})
+_RETRIED_CODES = frozenset({"model_overloaded", "no_serving_worker", "worker_lost", "request_lost"})
 
 
 def _overloaded(exc: Exception) -> bool:

@@ -3,11 +3,13 @@
 
 - A worker that consumes ``serve`` keeps ``tp:serve:worker:<hostname>`` alive: a key with a short TTL that a thread
   refreshes (``ServeHeartbeat``, a worker bootstep, so it starts and stops with the worker, warm or cold).
-- A ``serve`` task records, as it starts, which worker took it: ``tp:serve:claim:<task id>`` = hostname.
+- A ``serve`` task records, as it starts, which worker took it: ``tp:serve:claim:<task id>`` = hostname, a key with
+  the same short TTL that a thread of the process running the task renews until it ends.
 - The caller waits in slices (``wait_for``, or its own loop calling ``Watch.check``) and gives up with a 503 when
   nobody took the task within ``SERVE_CLAIM_TIMEOUT_S`` (a serve worker with a thread free takes a task at once:
   its engine does its own queueing): ``no_serving_worker`` when no worker is alive, ``model_overloaded`` when all
-  the alive ones are busy; or ``worker_lost`` when the worker that took it stopped beating.
+  the alive ones are busy; ``worker_lost`` when the worker that took it stopped beating; ``request_lost`` when that
+  worker lives but the task's claim is gone with no answer come (a Redis restart lost the task or its result).
 
 Only with a broker: embedded mode runs tasks in this process and touches none of these keys.
 """
@@ -43,6 +45,10 @@ RETRY_AFTER_S = 10
 
 # The node name of the serve worker this process belongs to (None elsewhere).
 _worker_name: str | None = None
+# The serve tasks this process runs now, whose claims a thread renews.
+_running: set[str] = set()
+_running_lock = threading.Lock()
+_claim_refresher: threading.Thread | None = None
 
 
 @cache
@@ -120,12 +126,41 @@ def _record_claim(task_id: str | None = None, task: Any = None, **_: Any) -> Non
         return  # not on a serve worker
     if queue_for_task(task.name) != SERVE_QUEUE:
         return
-    # The task cannot outlive its queue's hard time limit, so neither need its claim.
-    ttl_s = settings.CELERY_QUEUE_TIME_LIMITS[SERVE_QUEUE][1]
+    global _claim_refresher
+    with _running_lock:
+        _running.add(task_id)
+        if _claim_refresher is None:  # once per process that runs tasks (the worker, or each prefork child)
+            _claim_refresher = threading.Thread(target=_refresh_claims, name="serve-claims", daemon=True)
+            _claim_refresher.start()
+    _set_claims([task_id])
+
+
+@signals.task_postrun.connect(weak=False, dispatch_uid="serve_liveness.drop_claim")
+def _drop_claim(task_id: str | None = None, **_: Any) -> None:
+    # Its result is stored by now; the claim, no longer renewed, expires within WORKER_TTL_S.
+    with _running_lock:
+        _running.discard(task_id or "")
+
+
+def _refresh_claims() -> None:
+    while True:
+        time.sleep(BEAT_S)
+        with _running_lock:
+            running = list(_running)
+        if running and _worker_name is not None:
+            _set_claims(running)
+
+
+def _set_claims(task_ids: list[str]) -> None:
+    """Each running task's claim lives as long as a worker's key: a claim that is gone means that no worker runs
+    the task any more (it ended, or Redis restarted and it did not survive)."""
     try:
-        _client().set(CLAIM_KEY.format(task_id), _worker_name, ex=ttl_s)
+        pipe = _client().pipeline()
+        for task_id in task_ids:
+            pipe.set(CLAIM_KEY.format(task_id), _worker_name or "", ex=WORKER_TTL_S)
+        pipe.execute()
     except redis.RedisError as exc:
-        logger.warning("serve task %s: cannot record its claim: %s", task_id, exc)
+        logger.warning("serve tasks %s: cannot record their claims: %s", task_ids, exc)
 
 
 def live_workers() -> list[str]:
@@ -140,7 +175,7 @@ class Watch:
     def __init__(self, task_id: str) -> None:
         self.task_id = task_id
         self._sent = time.monotonic()
-        self._worker: str | None = None  # once seen: the claim key may expire before a long task ends
+        self._worker: str | None = None
         self._missing_since: float | None = None
 
     def check(self) -> None:
@@ -148,18 +183,30 @@ class Watch:
         client = _client()
         if self._worker is None:
             self._worker = cast(str | None, client.get(CLAIM_KEY.format(self.task_id)))  # decode_responses
-        if self._worker is None:
-            if time.monotonic() - self._sent >= settings.SERVE_CLAIM_TIMEOUT_S:
-                raise self._unclaimed()
-        elif client.exists(WORKER_KEY.format(self._worker)):
+            if self._worker is None:
+                if time.monotonic() - self._sent >= settings.SERVE_CLAIM_TIMEOUT_S:
+                    raise self._unclaimed()
+                return
+        pipe = client.pipeline()
+        pipe.exists(WORKER_KEY.format(self._worker))
+        pipe.exists(CLAIM_KEY.format(self.task_id))
+        worker_alive, still_claimed = pipe.execute()
+        if worker_alive and still_claimed:
             self._missing_since = None
         elif self._missing_since is None:
             # One look is not enough: a Redis that restarted empty lacks every key until the worker's next beat.
             self._missing_since = time.monotonic()
         elif time.monotonic() - self._missing_since >= BEAT_S:
+            if not worker_alive:
+                raise Unavailable(
+                    f"The serving worker {self._worker} stopped while answering; retry.",
+                    code="worker_lost",
+                    retry_after_s=RETRY_AFTER_S,
+                )
+            # The worker lives but runs the task no more, and no answer came: it went with a Redis restart.
             raise Unavailable(
-                f"The serving worker {self._worker} stopped while answering; retry.",
-                code="worker_lost",
+                "The answer was lost (the broker restarted while it was on its way); retry.",
+                code="request_lost",
                 retry_after_s=RETRY_AFTER_S,
             )
 

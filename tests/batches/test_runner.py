@@ -37,7 +37,7 @@ def test_overloaded_lines_are_retried():
     assert call_with_overload_retry(call, stop=threading.Event(), retry=FAST) == ANSWER
 
 
-@pytest.mark.parametrize("code", ["no_serving_worker", "worker_lost"])
+@pytest.mark.parametrize("code", ["no_serving_worker", "worker_lost", "request_lost"])
 def test_lines_no_serve_worker_answered_are_retried(code):
     call = _answers(_overloaded(code), ANSWER)
     assert call_with_overload_retry(call, stop=threading.Event(), retry=FAST) == ANSWER

@@ -239,6 +239,49 @@ def test_one_look_at_a_missing_worker_key_is_not_a_death(keys, monkeypatch):
     assert lost.value.code == "worker_lost"
 
 
+def test_a_claim_gone_from_a_live_worker_with_no_answer_is_request_lost(keys, monkeypatch):
+    """What a Redis restart leaves of a task that was running, or of its stored answer: a worker that beats on,
+    and no claim renewed for the task. The worker's side is played here by setting its keys by hand."""
+    from apps.core import serve_liveness
+
+    monkeypatch.setattr(serve_liveness, "BEAT_S", 0.2)
+    keys.set("tp:serve:worker:alive@test", "alive", ex=60)
+    keys.set("tp:serve:claim:liveness-lost", "alive@test", ex=60)
+    try:
+        watch = serve_liveness.Watch("liveness-lost")
+        watch.check()  # taken, by a live worker
+        keys.delete("tp:serve:claim:liveness-lost")
+        watch.check()  # one look is not enough (the worker renews it within a beat after a restart)
+        time.sleep(0.3)
+        with pytest.raises(serve_liveness.Unavailable) as lost:
+            watch.check()
+        assert lost.value.code == "request_lost"
+    finally:
+        keys.delete("tp:serve:worker:alive@test")
+
+
+def test_a_running_task_keeps_its_claim_and_an_ended_one_drops_it(keys, monkeypatch):
+    """The claim lives as long as a worker's key and is renewed while the task runs: Celery's own task signals, sent
+    here as a serve worker sends them around a task."""
+    from celery import signals
+
+    from apps.chat.tasks import generate_task
+    from apps.core import serve_liveness
+
+    monkeypatch.setattr(serve_liveness, "_worker_name", "claims@test")
+    monkeypatch.setattr(serve_liveness, "WORKER_TTL_S", 4)
+    claim = "tp:serve:claim:liveness-renewed"
+    signals.task_prerun.send(sender=generate_task, task_id="liveness-renewed", task=generate_task, args=(), kwargs={})
+    try:
+        time.sleep(4.5)  # past the claim's TTL: renewed (within a beat) while the task runs
+        assert keys.get(claim) == "claims@test" and keys.ttl(claim) <= 4
+    finally:
+        signals.task_postrun.send(
+            sender=generate_task, task_id="liveness-renewed", task=generate_task, args=(), kwargs={}, retval=None
+        )
+    assert _wait_for(lambda: None if keys.exists(claim) else True, timeout_s=6)
+
+
 def test_embedded_mode_records_nothing(tenant, chatty, keys):
     for stale in keys.scan_iter(match="tp:serve:*"):
         keys.delete(stale)
