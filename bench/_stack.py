@@ -151,6 +151,16 @@ class Redis:
             time.sleep(0.1)
         raise RuntimeError("redis-server did not start")
 
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """Gone at once, as in a crash: nothing is saved."""
+        if self.process is not None and self.running:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             # SHUTDOWN SAVE writes the snapshot, like a service stop.

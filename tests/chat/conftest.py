@@ -64,6 +64,20 @@ def adapters(tiny_models: dict[Family, Path], tmp_path_factory: pytest.TempPathF
     return make_tiny_adapter(root / "a", base_path=base, seed=1), make_tiny_adapter(root / "b", base_path=base, seed=2)
 
 
+@pytest.fixture
+def broker_without_worker() -> Iterator[None]:
+    """Broker mode (tasks are sent, not run in this process), with no worker consuming them."""
+    from tigerplatform.celery import app
+
+    app.control.purge()
+    app.conf.task_always_eager = False
+    try:
+        yield
+    finally:
+        app.control.purge()
+        app.conf.task_always_eager = True
+
+
 @pytest.fixture(autouse=True)
 def _fresh_replica_health() -> Iterator[None]:
     """Upstream replica health is per process: each test starts with every replica up."""

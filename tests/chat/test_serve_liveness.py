@@ -51,21 +51,7 @@ def rambler(transactional_db, tiny_models) -> ModelEndpoint:
 
 
 @pytest.fixture
-def broker():
-    """Tasks go to Redis, and no worker of this process consumes them."""
-    from tigerplatform.celery import app
-
-    app.control.purge()
-    app.conf.task_always_eager = False
-    try:
-        yield
-    finally:
-        app.control.purge()
-        app.conf.task_always_eager = True
-
-
-@pytest.fixture
-def no_worker(broker, settings):
+def no_worker(broker_without_worker, settings):
     settings.SERVE_CLAIM_TIMEOUT_S = 1
     settings.CHAT_TASK_TIMEOUT_S = settings.CHAT_STREAM_FIRST_TIMEOUT_S = 60
 
@@ -193,7 +179,8 @@ def _wait_for(find, *, timeout_s: float):
     return found
 
 
-def test_a_worker_killed_before_answering_is_worker_lost(broker, tenant, rambler, keys, tmp_path, settings):
+@pytest.mark.usefixtures("broker_without_worker")
+def test_a_worker_killed_before_answering_is_worker_lost(tenant, rambler, keys, tmp_path, settings):
     settings.CHAT_TASK_TIMEOUT_S = 60  # what it would wait without liveness (600 by default)
     with serve_worker_process(log_path=tmp_path / "serve.log") as worker:
         prefix = f"tp:serve:worker:serve-kill-{os.getpid()}@"

@@ -7,11 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import signal
-import socket
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,47 +16,10 @@ import pytest
 
 from apps.chat import streams
 from apps.chat.models import ModelEndpoint
+from bench._stack import Redis
 from tests.conftest import threaded_worker
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the redis-server binary")
-
-
-class OwnRedis:
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.port = _free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        options = ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir), "--save", ""]
-        options += ["--appendonly", "no", "--logfile", str(self.workdir / "redis.log")]
-        self.process = subprocess.Popen(["redis-server", *options])
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            probe = subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True)
-            if probe.stdout.strip() == "PONG":
-                return
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def kill(self) -> None:
-        if self.process is not None and self.running:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=30)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _reset_celery_connections(app: Any) -> None:
@@ -72,11 +31,11 @@ def _reset_celery_connections(app: Any) -> None:
 
 
 @pytest.fixture
-def own_redis(tmp_path: Path, settings: Any) -> Iterator[OwnRedis]:
+def own_redis(tmp_path: Path, settings: Any) -> Iterator[Redis]:
     """A redis-server of this test's own, as the stream channel, Celery broker and result backend."""
     from tigerplatform.celery import app
 
-    server = OwnRedis(tmp_path)
+    server = Redis(workdir=tmp_path)
     server.start()
     saved = app.conf.broker_url, app.conf.result_backend
     settings.REDIS_URL = server.url
@@ -114,7 +73,7 @@ def _events(body: bytes) -> list[Any]:
     ids=["openai", "tigerbot"],
 )
 def test_redis_lost_mid_stream_ends_with_an_error_event(
-    own_redis: OwnRedis, tenant: Any, rambler: ModelEndpoint, dialect: dict[str, Any], caplog: Any
+    own_redis: Redis, tenant: Any, rambler: ModelEndpoint, dialect: dict[str, Any], caplog: Any
 ) -> None:
     body = {"model": "rambler", "stream": True, "temperature": 1.0, **dialect}
     with threaded_worker(queues=["serve"], concurrency=1):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +28,10 @@ QUESTION = "Who are you?"
 
 
 @pytest.fixture
-def no_worker(settings: Any) -> Iterator[None]:
+def no_worker(settings: Any, broker_without_worker: None) -> None:
     """Broker mode with no serve worker: anything sent to the serve queue would time out (504)."""
-    from tigerplatform.celery import app
-
     settings.CHAT_TASK_TIMEOUT_S = 1
     settings.CHAT_STREAM_FIRST_TIMEOUT_S = 1
-    app.conf.task_always_eager = False
-    try:
-        yield
-    finally:
-        app.control.purge()
-        app.conf.task_always_eager = True
 
 
 @pytest.fixture
