@@ -29,12 +29,18 @@ requires_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_
 
 @pytest.fixture(autouse=True)
 def _isolated(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    from celery._state import _set_task_join_will_block
+
     from tigerplatform.celery import app
 
     settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
     cache.clear()
     # Tasks run in-process unless a test asks for a real worker (the `celery_worker` fixture).
     app.conf.task_always_eager = True
+    # Celery's "never wait on a result here" flag is one for the whole process: an eager task sets it while it runs
+    # and puts back what it found, so two running at once on two threads (an earlier test's server and its
+    # background tasks) can leave it set. This process waits on serve results as the web side does.
+    _set_task_join_will_block(False)
     yield
     cache.clear()
 

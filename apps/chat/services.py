@@ -24,7 +24,14 @@ from tigerplatform.celery import app as celery_app
 from workers.errors import DomainError, UpstreamFailed, UpstreamTimeout
 from workers.runtime import engine, upstream_lora
 from workers.runtime.errors import UpstreamError, UpstreamTimeoutError
-from workers.runtime.specs import GenerationRequest, GenerationResult, ModelSpec, StreamChunk
+from workers.runtime.specs import (
+    ChunkStream,
+    ClosingStream,
+    GenerationRequest,
+    GenerationResult,
+    ModelSpec,
+    StreamChunk,
+)
 
 
 def _in_process(spec: ModelSpec) -> bool:
@@ -78,7 +85,7 @@ def chat_complete(*, request: GenerationRequest) -> GenerationResult:
     return chat_complete_choices(request=request)[0]
 
 
-def chat_stream(*, request: GenerationRequest) -> Iterator[StreamChunk]:
+def chat_stream(*, request: GenerationRequest) -> ChunkStream:
     """The answer chunk by chunk (see ``chat_stream_choices``)."""
     return chat_stream_choices(request=request)[0]
 
@@ -104,19 +111,19 @@ def chat_complete_choices(*, request: GenerationRequest, n: int = 1) -> list[Gen
         raise
 
 
-def chat_stream_choices(*, request: GenerationRequest, n: int = 1) -> list[Iterator[StreamChunk]]:
+def chat_stream_choices(*, request: GenerationRequest, n: int = 1) -> list[ChunkStream]:
     """The chunks of each of ``n`` choices; errors that happen before the first chunk (bad input, a full engine,
     an unknown upstream) are raised by this call, later ones by the iterators."""
     request = _served(request)
     if _in_process(request.spec):
-        opened: list[Iterator[StreamChunk]] = []
+        opened: list[ChunkStream] = []
         local = _local(request)
         try:
             for choice in _choices(local, n):
                 opened.append(engine.stream(request=choice))
         except RUNTIME_ERRORS as exc:
             for chunks in opened:
-                chunks.close()  # type: ignore[attr-defined]
+                chunks.close()
             raise to_domain_error(exc) from exc
         return [_reraising(chunks) for chunks in opened]
     request_ids = [uuid.uuid4().hex for _ in range(n)]
@@ -124,7 +131,7 @@ def chat_stream_choices(*, request: GenerationRequest, n: int = 1) -> list[Itera
         serve_liveness.Watch(stream_task.delay(choice.to_dict(), request_id).id)
         for request_id, choice in zip(request_ids, _choices(request, n), strict=True)
     ]
-    streamed: list[Iterator[StreamChunk]] = []
+    streamed: list[ChunkStream] = []
     for position, (request_id, watch) in enumerate(zip(request_ids, watches, strict=True)):
         try:
             streamed.append(_first_then_rest(request_id, watch))
@@ -132,12 +139,12 @@ def chat_stream_choices(*, request: GenerationRequest, n: int = 1) -> list[Itera
             for other in request_ids[position + 1 :]:
                 streams.cancel(request_id=other)
             for chunks in streamed:
-                chunks.close()  # type: ignore[attr-defined]
+                chunks.close()
             raise
     return streamed
 
 
-def _first_then_rest(request_id: str, watch: serve_liveness.Watch) -> Iterator[StreamChunk]:
+def _first_then_rest(request_id: str, watch: serve_liveness.Watch) -> ChunkStream:
     events = streams.consume(
         request_id=request_id,
         first_timeout_s=settings.CHAT_STREAM_FIRST_TIMEOUT_S,
@@ -151,7 +158,12 @@ def _first_then_rest(request_id: str, watch: serve_liveness.Watch) -> Iterator[S
         raise
     if "error" in first:
         raise DomainError.from_dict(first["error"])
-    return _from_events(request_id, first, events)
+
+    def abandon() -> None:  # what _from_events ends with, for a stream closed before it was read
+        events.close()
+        streams.cancel(request_id=request_id)
+
+    return ClosingStream(_from_events(request_id, first, events), on_unstarted_close=abandon)
 
 
 def _next_event(events: Iterator[dict[str, Any]]) -> dict[str, Any]:
@@ -163,7 +175,7 @@ def _next_event(events: Iterator[dict[str, Any]]) -> dict[str, Any]:
 
 def _from_events(
     request_id: str, first: dict[str, Any], events: Generator[dict[str, Any], None, None]
-) -> Iterator[StreamChunk]:
+) -> Generator[StreamChunk, None, None]:
     event, finished = first, False
     try:
         while True:
@@ -182,11 +194,14 @@ def _from_events(
             streams.cancel(request_id=request_id)
 
 
-def _reraising(chunks: Iterator[StreamChunk]) -> Iterator[StreamChunk]:
-    try:
-        yield from chunks
-    except RUNTIME_ERRORS as exc:
-        raise to_domain_error(exc) from exc
+def _reraising(chunks: ChunkStream) -> ChunkStream:
+    def reraised() -> Generator[StreamChunk, None, None]:
+        try:
+            yield from chunks
+        except RUNTIME_ERRORS as exc:
+            raise to_domain_error(exc) from exc
+
+    return ClosingStream(reraised(), on_unstarted_close=chunks.close)
 
 
 def model_endpoint_register(

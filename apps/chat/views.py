@@ -92,6 +92,8 @@ class ChatCompletionsApi(APIView):
                 return [{"finished": True, **error}]
 
         def on_close() -> None:
+            for chunks in choices:  # a client gone, even before the first token: stop what still generates
+                chunks.close()
             complete = len(finished) == len(choices)
             request_usage_record(
                 request,

@@ -3,7 +3,6 @@ format around it. Shared by the view and the Batch API's ``/v1/completions`` lin
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +14,7 @@ from apps.chat.services import chat_stream_choices, final_result
 from apps.completions import responses
 from apps.completions.serializers import CompletionRequestSerializer
 from workers.errors import InvalidRequest
-from workers.runtime.specs import GenerationRequest, GenerationResult, Prompt, SamplingParams, StreamChunk
+from workers.runtime.specs import ChunkStream, GenerationRequest, GenerationResult, Prompt, SamplingParams
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,7 @@ def text_completion_run(*, prepared: PreparedCompletion) -> TextCompletion:
     return TextCompletion(body=body, usage=responses.total_usage(results, n=prepared.n), model=prepared.served.id)
 
 
-def text_completion_stream(*, prepared: PreparedCompletion) -> list[Iterator[StreamChunk]]:
+def text_completion_stream(*, prepared: PreparedCompletion) -> list[ChunkStream]:
     """Every choice of every prompt, opened (submitted to the engine) before any is read."""
     return [
         chunks

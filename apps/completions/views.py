@@ -59,6 +59,8 @@ class CompletionsApi(APIView):
             return [domain_error_body(exc), DONE]
 
         def on_close() -> None:
+            for chunks in choices:  # a client gone, even before the first token: stop what still generates
+                chunks.close()
             complete = len(finished) == len(choices)
             usage = responses.total_usage(finished, n=prepared.n) if complete else None
             request_usage_record(

@@ -30,11 +30,18 @@ _END = object()
 
 
 def _encode(events: Iterable[Any]) -> Generator[bytes, None, None]:
-    for event in events:
-        if event is DONE:
-            yield b"data: [DONE]\n\n"
-        else:
-            yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
+    try:
+        for event in events:
+            if event is DONE:
+                yield b"data: [DONE]\n\n"
+            else:
+                yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
+    finally:
+        # Closed at once when the client goes, so that generation behind it stops (a for loop, unlike yield from,
+        # leaves that to the garbage collector).
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()
 
 
 def _with_keepalive(chunks: Generator[bytes, None, None], *, interval_s: float) -> Iterator[bytes]:
@@ -78,8 +85,11 @@ def _with_keepalive(chunks: Generator[bytes, None, None], *, interval_s: float) 
         raise item
     if item is _END:
         return
-    yield item
-    yield from chunks
+    try:
+        yield item
+        yield from chunks
+    finally:
+        close_once()  # a client gone after the first chunk: close now, not whenever the generator is collected
 
 
 def guarded_stream(

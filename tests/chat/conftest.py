@@ -30,6 +30,9 @@ WEATHER_RESULT = ChatMessage(role="tool", tool_call_id="call_1", content='{"temp
 WEATHER_ANSWER = "It is 21 degrees and sunny in Paris today."
 GREETING = ChatMessage(role="user", content="你好")
 GREETING_ANSWER = "你好！我是一个人工智能助手。"
+# A long answer from the tiny random tigerbot model (max_new_tokens=2000): sampled, most seeds end on its end token
+# within a few hundred tokens; seed 6 runs for 1988 (a test that needs the worker still generating uses it).
+RAMBLE = {"messages": [{"role": "user", "content": "hi"}], "temperature": 1.0, "seed": 6}
 
 
 @pytest.fixture(scope="session")

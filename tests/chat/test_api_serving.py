@@ -17,6 +17,8 @@ from workers.runtime.batching import EngineLimits
 from workers.runtime.local import LocalRuntime
 from workers.runtime.specs import ChatMessage, GenerationRequest, SamplingParams
 
+from .conftest import RAMBLE
+
 
 @pytest.fixture
 def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalRuntime]:
@@ -28,7 +30,7 @@ def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalRuntime]:
 
 @pytest.fixture
 def rambler(transactional_db, tiny_models) -> ModelEndpoint:
-    """A random tiny model: it rarely says eos, so its answers run to max_new_tokens."""
+    """A random tiny model: sampled with RAMBLE's seed, its answer runs 1988 tokens."""
     return ModelEndpoint.objects.create(
         name="rambler", family="tigerbot", path=str(tiny_models["tigerbot"]), max_new_tokens=2000, max_input_tokens=256
     )
@@ -77,22 +79,16 @@ def test_a_full_engine_answers_503_with_retry_after(runtime, tenant, rambler):
 
 
 def test_a_client_that_disconnects_cancels_its_request_and_frees_the_slot(runtime, tenant, rambler, live_server):
-    body = {
-        "model": "rambler",
-        "messages": [{"role": "user", "content": "hi"}],
-        "stream": True,
-        "temperature": 1.0,
-        "max_tokens": 2000,
-    }
+    body = {"model": "rambler", **RAMBLE, "stream": True, "max_tokens": 2000}
     headers = {"Authorization": f"Bearer {tenant.key}"}
     with (
         httpx.Client(base_url=live_server.url, timeout=30) as http,
         http.stream("POST", "/v1/chat/completions", json=body, headers=headers) as response,
     ):
         assert response.status_code == 200
-        assert any(line.startswith("data: {") for line in response.iter_lines())
+        assert any(line.startswith("data: {") for line in response.iter_lines())  # the role, before any token
         assert runtime.engine(spec=endpoint_spec(rambler)).pending == 1
-    # Leaving the block closed the connection mid-answer; the 2000-token answer would take many seconds.
+    # Leaving the block closed the connection before the first token; the 1988-token answer takes seconds more.
     assert _wait_idle(runtime, rambler, timeout_s=2) == 0
 
 

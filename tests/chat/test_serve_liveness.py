@@ -23,7 +23,7 @@ from apps.chat.models import ModelEndpoint
 from apps.core.serve_liveness import ServeHeartbeat
 from tests.conftest import ROOT, requires_redis, threaded_worker
 
-from .conftest import GREETING_ANSWER
+from .conftest import GREETING_ANSWER, RAMBLE
 
 pytestmark = [pytest.mark.redis, requires_redis]
 
@@ -44,14 +44,17 @@ def chatty(transactional_db, chatty_model) -> ModelEndpoint:
 
 @pytest.fixture
 def rambler(transactional_db, tiny_models) -> ModelEndpoint:
-    """Generates long enough (sampled, 2000 tokens) for its worker to die in the middle."""
+    """With RAMBLE, generates long enough (1988 tokens) for its worker to die in the middle."""
     return ModelEndpoint.objects.create(
         name="rambler", family="tigerbot", path=str(tiny_models["tigerbot"]), max_new_tokens=2000, max_input_tokens=256
     )
 
 
 @pytest.fixture
-def no_worker(broker_without_worker, settings):
+def no_worker(broker_without_worker, settings, keys):
+    # A worker that an earlier test killed leaves its key for up to its TTL: none runs now.
+    for left in keys.scan_iter(match="tp:serve:worker:*"):
+        keys.delete(left)
     settings.SERVE_CLAIM_TIMEOUT_S = 1
     settings.CHAT_TASK_TIMEOUT_S = settings.CHAT_STREAM_FIRST_TIMEOUT_S = 60
 
@@ -135,7 +138,7 @@ def test_a_worker_lost_mid_stream_ends_it_with_worker_lost(celery_worker, tenant
 
     response = tenant.client.post(
         "/v1/chat/completions",
-        {"model": "rambler", "messages": [{"role": "user", "content": "hi"}], "stream": True, "temperature": 1.0},
+        {"model": "rambler", **RAMBLE, "stream": True},
         format="json",
     )
     chunks = iter(response.streaming_content)
@@ -201,7 +204,7 @@ def test_a_worker_killed_before_answering_is_worker_lost(tenant, rambler, keys, 
         killer.start()
         response = tenant.client.post(
             "/v1/chat/completions",
-            {"model": "rambler", "messages": [{"role": "user", "content": "hi"}], "temperature": 1.0},
+            {"model": "rambler", **RAMBLE},
             format="json",
         )
         killer.join()

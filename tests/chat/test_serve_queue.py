@@ -9,7 +9,7 @@ import pytest
 from apps.chat.models import ModelEndpoint
 from tests.conftest import requires_redis
 
-from .conftest import GREETING_ANSWER
+from .conftest import GREETING_ANSWER, RAMBLE
 
 pytestmark = [pytest.mark.redis, requires_redis]
 
@@ -81,12 +81,7 @@ def test_a_stream_left_early_is_cancelled_on_the_worker(celery_worker, tenant, t
     )
     response = tenant.client.post(
         "/v1/chat/completions",
-        {
-            "model": "rambler",
-            "messages": [{"role": "user", "content": "hi"}],
-            "stream": True,
-            "temperature": 1.0,
-        },
+        {"model": "rambler", **RAMBLE, "stream": True},
         format="json",
     )
     chunks = iter(response.streaming_content)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -20,6 +20,7 @@ from workers.runtime.loading import LoadedModel, load_model, merge_adapter, mode
 from workers.runtime.prompts import build_prompt_ids
 from workers.runtime.specs import (
     ChunkStream,
+    ClosingStream,
     GenerationRequest,
     GenerationResult,
     ModelSpec,
@@ -150,7 +151,8 @@ class LocalRuntime:
         submission = self.engine(spec=spec).submit(
             prompt_ids=prompt_ids, max_new_tokens=max_new_tokens, params=params, constraint=constraint
         )
-        return _ClosingStream(self._chunks(base, submission, params, len(prompt_ids), max_new_tokens), submission)
+        chunks = self._chunks(base, submission, params, len(prompt_ids), max_new_tokens)
+        return ClosingStream(chunks, on_unstarted_close=submission.cancel)
 
     def _chunks(
         self,
@@ -212,22 +214,6 @@ def _raw_prompt_ids(loaded: LoadedModel, prompt: Prompt, *, max_input_tokens: in
     if len(ids) > max_input_tokens:
         raise InputTooLongError(prompt_tokens=len(ids), max_input_tokens=max_input_tokens, param="prompt")
     return ids
-
-
-class _ClosingStream(Iterator[StreamChunk]):
-    """The chunks of one request; ``close`` cancels it even before the first chunk was asked for (closing a
-    generator that never started runs none of its code)."""
-
-    def __init__(self, chunks: Generator[StreamChunk, None, None], submission: Submission) -> None:
-        self._chunks = chunks
-        self._submission = submission
-
-    def __next__(self) -> StreamChunk:
-        return next(self._chunks)
-
-    def close(self) -> None:
-        self._submission.cancel()
-        self._chunks.close()
 
 
 def _token_entry(tokenizer: PreTrainedTokenizerBase, token_id: int, logprob: float) -> dict[str, Any]:

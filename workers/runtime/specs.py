@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
@@ -251,3 +252,21 @@ class ChunkStream(Protocol):
     def __next__(self) -> StreamChunk: ...
 
     def close(self) -> None: ...
+
+
+class ClosingStream(Iterator[StreamChunk]):
+    """The chunks of a generator whose ``close`` abandons the answer even before the first chunk was asked for:
+    closing a generator that never started runs none of its code (its ``finally`` included), so ``on_unstarted_close``
+    does what that ``finally`` would have done."""
+
+    def __init__(self, chunks: Generator[StreamChunk, None, None], *, on_unstarted_close: Callable[[], None]) -> None:
+        self._chunks = chunks
+        self._on_unstarted_close = on_unstarted_close
+
+    def __next__(self) -> StreamChunk:
+        return next(self._chunks)
+
+    def close(self) -> None:
+        if inspect.getgeneratorstate(self._chunks) == inspect.GEN_CREATED:
+            self._on_unstarted_close()
+        self._chunks.close()
