@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
+from apps.chat.models import ModelEndpoint
 from tests.chat.vllm_fixtures import checkpoints, finetune_dir, served_base, vllm  # noqa: F401  (used by name)
 from workers.runtime.local import LocalRuntime
 from workers.runtime.replicas import replica_health
@@ -65,6 +67,22 @@ def adapters(tiny_models: dict[Family, Path], tmp_path_factory: pytest.TempPathF
     root = tmp_path_factory.mktemp("adapters")
     base = tiny_models["tigerbot"]
     return make_tiny_adapter(root / "a", base_path=base, seed=1), make_tiny_adapter(root / "b", base_path=base, seed=2)
+
+
+@pytest.fixture
+def rambler(transactional_db: None, tiny_models: dict[Family, Path]) -> ModelEndpoint:
+    """The random tiny tigerbot model: with RAMBLE, its answer runs 1988 tokens (seconds of generation)."""
+    return ModelEndpoint.objects.create(
+        name="rambler", family="tigerbot", path=str(tiny_models["tigerbot"]), max_new_tokens=2000, max_input_tokens=256
+    )
+
+
+def ramble_stream(client: Any) -> tuple[Any, Iterator[bytes]]:
+    """A streamed RAMBLE chat to ``rambler`` with its first event read: the response, and the rest of its body."""
+    response = client.post("/v1/chat/completions", {"model": "rambler", **RAMBLE, "stream": True}, format="json")
+    chunks = iter(response.streaming_content)
+    assert next(chunks)  # the worker is generating
+    return response, chunks
 
 
 @pytest.fixture

@@ -28,14 +28,6 @@ def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalRuntime]:
     yield own
 
 
-@pytest.fixture
-def rambler(transactional_db, tiny_models) -> ModelEndpoint:
-    """A random tiny model: sampled with RAMBLE's seed, its answer runs 1988 tokens."""
-    return ModelEndpoint.objects.create(
-        name="rambler", family="tigerbot", path=str(tiny_models["tigerbot"]), max_new_tokens=2000, max_input_tokens=256
-    )
-
-
 def _wait_idle(runtime: LocalRuntime, endpoint: ModelEndpoint, timeout_s: float = 10) -> int:
     deadline = time.monotonic() + timeout_s
     live = runtime.engine(spec=endpoint_spec(endpoint))

@@ -23,7 +23,7 @@ from apps.chat.models import ModelEndpoint
 from apps.core.serve_liveness import ServeHeartbeat
 from tests.conftest import ROOT, requires_redis, threaded_worker
 
-from .conftest import GREETING_ANSWER, RAMBLE
+from .conftest import GREETING_ANSWER, RAMBLE, ramble_stream
 
 pytestmark = [pytest.mark.redis, requires_redis]
 
@@ -40,14 +40,6 @@ def keys() -> redis.Redis:
 @pytest.fixture
 def chatty(transactional_db, chatty_model) -> ModelEndpoint:
     return ModelEndpoint.objects.create(name="chatty", family="tigerbot", path=str(chatty_model), max_new_tokens=32)
-
-
-@pytest.fixture
-def rambler(transactional_db, tiny_models) -> ModelEndpoint:
-    """With RAMBLE, generates long enough (1988 tokens) for its worker to die in the middle."""
-    return ModelEndpoint.objects.create(
-        name="rambler", family="tigerbot", path=str(tiny_models["tigerbot"]), max_new_tokens=2000, max_input_tokens=256
-    )
 
 
 @pytest.fixture
@@ -136,13 +128,7 @@ def test_an_answer_that_takes_many_slices_arrives(celery_worker, tenant, chatty,
 def test_a_worker_lost_mid_stream_ends_it_with_worker_lost(celery_worker, tenant, rambler, keys):
     from apps.chat import streams
 
-    response = tenant.client.post(
-        "/v1/chat/completions",
-        {"model": "rambler", **RAMBLE, "stream": True},
-        format="json",
-    )
-    chunks = iter(response.streaming_content)
-    assert next(chunks)  # the worker is generating
+    _, chunks = ramble_stream(tenant.client)
     # The worker "dies": its heartbeat stops and it falls silent (told to stop generating, without a word to the
     # reader). A real death (the process killed) is the next test.
     _stop_heartbeat(celery_worker)

@@ -9,7 +9,7 @@ import pytest
 from apps.chat.models import ModelEndpoint
 from tests.conftest import requires_redis
 
-from .conftest import GREETING_ANSWER, RAMBLE
+from .conftest import GREETING_ANSWER, ramble_stream
 
 pytestmark = [pytest.mark.redis, requires_redis]
 
@@ -70,22 +70,13 @@ def test_the_overall_timeout_still_bounds_the_wait(transactional_db, tenant, cha
         app.conf.task_always_eager = True
 
 
-def test_a_stream_left_early_is_cancelled_on_the_worker(celery_worker, tenant, transactional_db, tiny_models):
+def test_a_stream_left_early_is_cancelled_on_the_worker(celery_worker, tenant, rambler):
     import time
 
     from apps.chat.selectors import endpoint_spec
     from workers.runtime import engine
 
-    rambler = ModelEndpoint.objects.create(
-        name="rambler", family="tigerbot", path=str(tiny_models["tigerbot"]), max_new_tokens=2000, max_input_tokens=256
-    )
-    response = tenant.client.post(
-        "/v1/chat/completions",
-        {"model": "rambler", **RAMBLE, "stream": True},
-        format="json",
-    )
-    chunks = iter(response.streaming_content)
-    assert next(chunks)  # the worker is generating
+    response, _ = ramble_stream(tenant.client)
     # The worker runs in this process (threads), so its engine is this process's.
     live = engine.local_runtime.engine(spec=endpoint_spec(rambler))
     assert live.pending == 1

@@ -60,14 +60,6 @@ def own_redis(tmp_path: Path, settings: Any) -> Iterator[Redis]:
         _reset_redis_clients()
 
 
-@pytest.fixture
-def rambler(transactional_db: None, tiny_models: dict[str, Path]) -> ModelEndpoint:
-    """Random weights sampled with RAMBLE's seed: an answer far longer than the test reads before the fault."""
-    return ModelEndpoint.objects.create(
-        name="rambler", family="tigerbot", path=str(tiny_models["tigerbot"]), max_new_tokens=2000, max_input_tokens=256
-    )
-
-
 def _events(body: bytes) -> list[Any]:
     frames = [frame[len("data: ") :] for frame in body.decode().split("\n\n") if frame.startswith("data: ")]
     return [frame if frame == "[DONE]" else json.loads(frame) for frame in frames]
