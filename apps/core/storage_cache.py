@@ -5,7 +5,8 @@ marker), never a part of one. Its last use is the mtime of the file, or of the d
 hit renews (``touch``). Every process of the host shares the cache, so pruning skips what another one is writing
 (names starting with a dot: ``.partial`` downloads, a copy being replaced), spares what was used in the last
 ``RECENT_S`` seconds (a reader between a fetch or hit and its ``open``) and takes a missing file for one that another
-process removed first.
+process removed first. What a process killed mid-fetch leaves behind (a ``.partial`` download, a copy it was replacing
+or removing) is garbage once nothing in it has been written for ``LEFTOVER_S``, and goes, bound or no bound.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import re
 import shutil
 import time
 import uuid
@@ -28,6 +30,10 @@ RECENT_S = 300.0
 COMPLETE = ".complete"  # written last into a downloaded directory: its absence means a partial copy
 SIDECAR = ".etag"
 _LOCK = ".prune.lock"
+# A download in progress writes far more often than this; a stalled one this long is dead (its fetch then fails).
+LEFTOVER_S = 3600.0
+# The names storage.local_path, storage.download_dir and _remove give their temporary files and directories.
+_TEMPORARY = re.compile(r"^\..+\.(partial|old-\d+|prune-[0-9a-f]{8})$")
 
 
 @dataclass(frozen=True)
@@ -50,11 +56,9 @@ def touch(path: Path) -> bool:
 
 
 def prune(*, root: Path, max_bytes: int, keep: Path) -> None:
-    """Remove the least recently used entries under ``root`` until they take ``max_bytes`` at most (0: no bound),
-    never ``keep`` (what was just fetched, however large) nor a recently used one. A failure is logged, not raised:
-    the fetch that called it has succeeded."""
-    if max_bytes <= 0:
-        return
+    """Remove the leftovers of killed fetches under ``root``, then the least recently used entries until they take
+    ``max_bytes`` at most (0: no bound), never ``keep`` (what was just fetched, however large) nor a recently used
+    one. A failure is logged, not raised: the fetch that called it has succeeded."""
     try:
         _prune(root=root, max_bytes=max_bytes, keep=keep)
     except Exception:
@@ -65,7 +69,12 @@ def _prune(*, root: Path, max_bytes: int, keep: Path) -> None:
     with _exclusive(root / _LOCK) as held:
         if not held:
             return  # another process of this host is pruning it now; the next fetch prunes again
-        entries = list(_entries(root))
+        leftovers: list[Path] = []
+        entries = list(_entries(root, leftovers=leftovers))
+        for leftover in leftovers:
+            _remove_leftover(leftover)
+        if max_bytes <= 0:
+            return
         total = sum(entry.size for entry in entries)
         for entry in sorted(entries, key=lambda entry: entry.used):
             if total <= max_bytes:
@@ -88,23 +97,27 @@ def _exclusive(path: Path) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _entries(directory: Path) -> Iterator[_Entry]:
+def _entries(directory: Path, *, leftovers: list[Path]) -> Iterator[_Entry]:
+    """The entries under ``directory``; stale leftovers of killed fetches are added to ``leftovers`` on the way."""
     try:
         with os.scandir(directory) as scan:
             children = list(scan)
     except FileNotFoundError:
         return
     for child in children:
-        if child.name.startswith("."):
-            continue  # a download in progress (.partial), a copy being replaced or removed, the lock
         path = Path(child.path)
+        if child.name.startswith("."):
+            # A download in progress (.partial), a copy being replaced or removed, the lock: not entries.
+            if _TEMPORARY.match(child.name) and _last_written(path) < time.time() - LEFTOVER_S:
+                leftovers.append(path)
+            continue
         try:
             if child.is_dir(follow_symlinks=False):
                 marker = path / COMPLETE
                 if marker.exists():
                     yield _Entry(path=path, stamp=marker, size=_tree_size(path), used=marker.stat().st_mtime)
-                else:
-                    yield from _entries(path)  # a prefix holding entries (empty ones are left: a fetch may need it)
+                else:  # a prefix holding entries (empty ones are left: a fetch may need it)
+                    yield from _entries(path, leftovers=leftovers)
             elif child.is_file(follow_symlinks=False) and not child.name.endswith(SIDECAR):
                 stat = child.stat(follow_symlinks=False)
                 sidecar = _size(path.with_name(path.name + SIDECAR))
@@ -122,6 +135,32 @@ def _size(path: Path) -> int:
 
 def _tree_size(directory: Path) -> int:
     return sum(_size(Path(parent) / name) for parent, _, names in os.walk(directory) for name in names)
+
+
+def _last_written(path: Path) -> float:
+    """The newest mtime in ``path`` (a file, or a directory and everything in it); now if it vanished meanwhile."""
+    try:
+        newest = path.lstat().st_mtime
+        for parent, _, names in os.walk(path):
+            newest = max([newest, Path(parent).lstat().st_mtime, *(_mtime(Path(parent) / n) for n in names)])
+    except FileNotFoundError:
+        return time.time()
+    return newest
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.lstat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
+def _remove_leftover(path: Path) -> None:
+    logger.info("removing %s, left in the storage cache by a fetch that did not finish", path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _remove(entry: _Entry) -> bool:

@@ -138,3 +138,34 @@ def test_a_failed_prune_does_not_fail_the_fetch(s3_storage, settings, caplog, lr
     path = storage.local_path(name=_put("text/b.txt", 1000))
     assert path.read_bytes() == b"x" * 1000 and old.exists()
     assert "could not prune the storage cache" in caplog.text
+
+
+@pytest.mark.parametrize("bound", [0, 10_000])
+def test_what_killed_fetches_left_goes_once_nothing_writes_to_it(s3_storage, settings, bound):
+    cache = Path(settings.STORAGE_CACHE_DIR)
+    settings.STORAGE_CACHE_MAX_BYTES = bound
+    storage.local_path(name=_put("text/a.txt", 100))
+    stale_file = cache / "text" / ".b.txt.k9x2.partial"
+    stale_dir = cache / "finetunes" / "j1" / ".output.k9x2.partial"
+    replaced = cache / "finetunes" / "j2" / ".output.old-4242"
+    removed = cache / "finetunes" / "j3" / ".output.prune-0a1b2c3d"
+    live_dir = cache / "finetunes" / "j4" / ".output.z7y6.partial"  # one file still being written
+    stale_file.write_bytes(b"x" * 100)
+    for directory in (stale_dir, replaced, removed, live_dir):
+        (directory / "nested").mkdir(parents=True)
+        (directory / "nested" / "weights.bin").write_bytes(b"\0" * 100)
+    for path in (stale_file, *(d / "nested" / "weights.bin" for d in (stale_dir, replaced, removed))):
+        _age(path, storage_cache.LEFTOVER_S + 60)
+    for directory in (stale_dir, replaced, removed, live_dir):
+        _age(directory / "nested", storage_cache.LEFTOVER_S + 60)
+        _age(directory, storage_cache.LEFTOVER_S + 60)
+    not_ours = cache / "text" / ".keep-me"
+    not_ours.write_bytes(b"?")
+    _age(not_ours, storage_cache.LEFTOVER_S + 60)
+
+    fresh = storage.local_path(name=_put("text/c.txt", 100))  # a fetch prunes
+
+    assert fresh.exists() and not stale_file.exists()
+    assert not stale_dir.exists() and not replaced.exists() and not removed.exists()
+    assert (live_dir / "nested" / "weights.bin").exists() and not_ours.exists()
+    assert (cache / ".prune.lock").exists()
