@@ -13,8 +13,9 @@ from celery import shared_task
 from apps.chat import streams
 from apps.chat.runtime_errors import RUNTIME_ERRORS, error_to_dict
 from apps.chat.selectors import local_model_spec
+from apps.core.errors import OUTAGES
 from workers.runtime import engine
-from workers.runtime.specs import GenerationRequest, GenerationResult
+from workers.runtime.specs import ChunkStream, GenerationRequest, GenerationResult
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ def stream_task(payload: dict[str, Any], request_id: str) -> None:
     if streams.is_cancelled(request_id=request_id):
         return
     started = time.monotonic()
+    chunks: ChunkStream | None = None
     try:
         chunks = engine.stream(request=_request(payload))
         polled = time.monotonic()
@@ -86,9 +88,14 @@ def stream_task(payload: dict[str, Any], request_id: str) -> None:
             if time.monotonic() - polled > CANCEL_POLL_S:
                 polled = time.monotonic()
                 if streams.is_cancelled(request_id=request_id):
-                    chunks.close()
                     return
     except RUNTIME_ERRORS as exc:
         error = error_to_dict(exc)
         _log_served(payload=payload, started=started, stream=True, error=error)
         streams.publish(request_id=request_id, event={"error": error})
+    except OUTAGES as exc:
+        # The channel is gone, so nobody can read the rest: stop generating it (an outage, not a bug in the task).
+        logger.warning("stream %s abandoned, its channel is unavailable: %s: %s", request_id, type(exc).__name__, exc)
+    finally:
+        if chunks is not None:
+            chunks.close()  # frees the engine slot at once (a no-op once the answer is whole)

@@ -52,3 +52,13 @@ def test_streamed_tool_call_is_not_sent_as_text(tool_model: Path) -> None:
         engine.stream(request=GenerationRequest(spec=spec, messages=history, params=GREEDY, tools=[WEATHER_TOOL]))
     )
     assert "".join(c.delta for c in chunks) == WEATHER_ANSWER
+
+
+def test_a_stream_with_tools_closed_before_its_first_chunk_frees_its_engine_slot(tiny_models) -> None:
+    spec = local_spec(tiny_models["tigerbot"], max_new_tokens=2000)
+    request = GenerationRequest(spec=spec, messages=[WEATHER_QUESTION], params=GREEDY, tools=[WEATHER_TOOL])
+    chunks = engine.stream(request=request)
+    live = engine.local_runtime.engine(spec=spec)
+    assert live.pending == 1
+    chunks.close()  # what a client leaving before the first token comes to
+    assert live.pending == 0

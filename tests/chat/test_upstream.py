@@ -54,6 +54,7 @@ def stream_events(model: str) -> list[dict[str, Any]]:
 
 class Handler(BaseHTTPRequestHandler):
     requests: list[tuple[str, dict[str, str], dict[str, Any]]] = []
+    hung_up: list[str] = []  # the models whose streams the client closed before their end
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -75,6 +76,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(503, b'{"error": {"message": "overloaded"}}')
         if model == "garbage":
             return self.reply(200, b"<html>not json</html>")
+        if model == "long":
+            return self.stream_slowly(model)
         if body["stream"]:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
@@ -90,6 +93,19 @@ class Handler(BaseHTTPRequestHandler):
             )
         message = {"role": "assistant", "content": "Hello from upstream"}
         return self.reply(200, json.dumps(completion(message, "stop")).encode())
+
+    def stream_slowly(self, model: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        try:
+            for _ in range(60):
+                event = {"choices": [{"index": 0, "delta": {"content": "word "}, "finish_reason": None}]}
+                self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                self.wfile.flush()
+                time.sleep(0.05)
+        except OSError:  # the client hung up
+            Handler.hung_up.append(model)
 
 
 class Server(ThreadingHTTPServer):
@@ -146,6 +162,16 @@ def test_stream_passes_deltas_through(base_url: str) -> None:
     assert (chunks[-1].result.text, chunks[-1].result.finish_reason) == ("Hello from upstream", "length")
     assert chunks[-1].result.completion_tokens == 3
     assert Handler.requests[-1][2]["stream_options"] == {"include_usage": True}
+
+
+def test_a_stream_closed_before_its_first_chunk_hangs_up_on_the_upstream(base_url: str) -> None:
+    Handler.hung_up.clear()
+    chunks = engine.stream(request=hello(upstream_spec(base_url, "long")))  # the upstream has begun to answer
+    chunks.close()  # what a client leaving before the first token comes to
+    deadline = time.monotonic() + 2  # the whole answer takes 3 s
+    while not Handler.hung_up and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert Handler.hung_up == ["long"]
 
 
 def test_tools_and_tool_calls_pass_through_natively(base_url: str) -> None:
