@@ -354,6 +354,10 @@ SUMMARIZATION_HEARTBEAT_STALE_S: int = env.int("SUMMARIZATION_HEARTBEAT_STALE_S"
 TEXT_STALE_MARGIN_S: int = 120
 TEXT_MAX_WAIT_S: int = 30
 TEXT_SWEEP_INTERVAL_S: int = 300
+# Finished pdf2text, summarization and image jobs (rows, uploads, images) are deleted this many days after they
+# ended, by an hourly sweep; 0 keeps them until their owners delete them.
+JOB_RETENTION_DAYS: float = env.float("JOB_RETENTION_DAYS", default=0)
+JOB_RETENTION_MODELS = ["text.Pdf2TextJob", "text.SummarizationJob", "images.ImageJob"]
 
 # --- Text-to-image (/v1/images/generations) ----------------------------------------------------------
 IMAGES_SIZES: list[str] = env.list(
@@ -395,6 +399,8 @@ CELERY_BEAT_SCHEDULE = {
     # pdf2text, summarization and image jobs whose worker vanished (only this sweep ends them).
     "text-fail-stale-jobs": {"task": "text.maintenance.fail_stale_jobs", "schedule": float(TEXT_SWEEP_INTERVAL_S)},
     "images-fail-stale-jobs": {"task": "images.maintenance.fail_stale_jobs", "schedule": float(TEXT_SWEEP_INTERVAL_S)},
+    # Finished one-off jobs past JOB_RETENTION_DAYS.
+    "core-delete-expired-jobs": {"task": "core.maintenance.delete_expired_jobs", "schedule": 3600.0},
     # Ingest runs a killed worker left running (apps/plugins/recovery.py).
     "plugins-resume-ingest-runs": {"task": "plugins.maintenance.resume_ingest_runs", "schedule": 60.0},
 }

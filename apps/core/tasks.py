@@ -4,11 +4,18 @@ from collections.abc import Callable
 
 from celery import Task, shared_task
 
+from apps.core.job_deletion import expired_jobs_delete
+
 
 @shared_task(name="core.ping")
 def ping(value: str) -> str:
     """Round-trip check for the broker and workers."""
     return f"pong:{value}"
+
+
+@shared_task(name="core.maintenance.delete_expired_jobs", ignore_result=True)
+def delete_expired_jobs_task() -> int:
+    return expired_jobs_delete()
 
 
 def job_run_task(*, name: str, time_limit_s: int) -> Callable[[Callable[[str], None]], Task[[str], None]]:

@@ -65,6 +65,10 @@ class ImageJob(models.Model):
     def size(self) -> str:
         return f"{self.width}x{self.height}"
 
+    def stored_file_names(self) -> list[str]:
+        """What its deletion removes from the storage: every image and its thumbnail."""
+        return [name for image in self.images.all() for name in (image.file.name, image.thumbnail.name) if name]
+
 
 class GeneratedImage(models.Model):
     """One stored image of a job (and its thumbnail), served to its owner at ``/v1/images/files/{id}``."""

@@ -24,7 +24,6 @@ from apps.chat.selectors import resolve_model_path
 from apps.core.dispatch import enqueue
 from apps.core.errors import status_of
 from apps.core.job_deletion import finished_job_delete
-from apps.core.job_states import FINISHED
 from apps.images import selectors
 from apps.images.models import GeneratedImage, ImageJob
 from apps.usage.services import usage_record_create
@@ -264,8 +263,4 @@ def image_jobs_fail_stale() -> int:
 def image_generation_delete(*, job: ImageJob) -> None:
     """Delete a finished generation, its images' rows and every image file and thumbnail (a generation still
     queued or running is a ``Conflict``)."""
-
-    def stored_names() -> list[str | None]:
-        return [name for image in selectors.image_list(job=job) for name in (image.file.name, image.thumbnail.name)]
-
-    finished_job_delete(job=job, finished=FINISHED, stored_names=stored_names)
+    finished_job_delete(job=job)

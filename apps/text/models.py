@@ -43,6 +43,10 @@ class TextJob(models.Model):
     def is_finished(self) -> bool:
         return self.status in FINISHED
 
+    def stored_file_names(self) -> list[str]:
+        """What its deletion removes from the storage: the upload."""
+        return [self.file.name] if self.file.name else []
+
     @property
     def file_content_type(self) -> str:
         """The media type of the uploaded ``file``: a PDF, unless the kind takes other files too."""

@@ -20,7 +20,7 @@ from django.utils import timezone
 from apps.core import storage
 from apps.core.job_deletion import finished_job_delete
 from apps.text import notify, selectors
-from apps.text.models import FINISHED, JobStatus, TextJob
+from apps.text.models import JobStatus, TextJob
 from workers.errors import DomainError, InvalidRequest, PayloadTooLarge
 
 logger = logging.getLogger(__name__)
@@ -176,4 +176,4 @@ def text_jobs_fail_stale() -> int:
 
 def text_job_delete(*, job: TextJob) -> None:
     """Delete a finished job and its uploaded file (a job still queued or running is a ``Conflict``)."""
-    finished_job_delete(job=job, finished=FINISHED, stored_names=lambda: [job.file.name])
+    finished_job_delete(job=job)
