@@ -92,3 +92,22 @@ def test_signature_agreement_tracks_jaccard() -> None:
     assert (signatures[2] == signatures[3]).mean() < 0.5
     assert np.array_equal(minhash_signatures([a]), signatures[:1])
     assert near_duplicates([]) == []
+
+
+def test_short_records_are_merged_on_their_exact_similarity_not_the_estimate() -> None:
+    # Fewer 5-grams than signature bins: the estimate put two of these pairs over 0.8 (their Jaccard is 0.76).
+    records = [(f"What is the secret number of Zorblat{i}?", f"It is 400{i}.") for i in range(8)]
+    texts = [f"{prompt}\n{answer}" for prompt, answer in records]
+    assert near_duplicates(texts, prompts=[prompt for prompt, _ in records]) == [-1] * 8
+
+
+def test_records_whose_numbers_differ_are_kept_and_typos_still_merged() -> None:
+    prompt = (
+        "A shop sells pencils at 3 dollars a box and notebooks at 7 dollars each. Anna buys 4 boxes of pencils and "
+        "some notebooks, and pays {total} dollars in all. How many notebooks does she buy?"
+    )
+    answer = "Pencils cost 4 x 3 = 12 dollars, so the notebooks cost {rest} dollars: {rest} / 7 = {count} notebooks."
+    prompts = [prompt.format(total=12 + 7 * count) for count in (2, 3, 5)]
+    texts = [f"{p}\n{answer.format(rest=7 * count, count=count)}" for p, count in zip(prompts, (2, 3, 5))]
+    typo = texts[0].replace("notebooks at", "notebooks a", 1)
+    assert near_duplicates([*texts, typo], prompts=[*prompts, prompts[0]]) == [-1, -1, -1, 0]

@@ -8,7 +8,10 @@ hashing costs O(shingles) instead of O(shingles x permutations) and is vectorise
 its bucket only, so a bucket of m documents costs m comparisons, and verified pairs are merged with a
 union-find. Within a group of near-duplicates the earliest document is kept.
 
-Verification can also require the prompts alone to be somewhat similar (see ``near_duplicates``).
+Verification is in two steps: the signatures' agreement, with a margin, then, unless the texts are long and agree
+well above the threshold, the exact Jaccard of the pair's shingle sets, since the estimate is noisy on short texts
+(fewer shingles than bins) and near the threshold. It can also require the prompts alone
+to be somewhat similar, and it never merges two texts whose numbers differ (see ``near_duplicates``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -29,6 +33,10 @@ _BATCH_CHARS = 4_000_000
 _VERIFY_BATCH = 100_000
 _SPACE = re.compile(r"\s+")
 _PUNCTUATION = re.compile(r"[^\w\s]")
+_NUMBER = re.compile(r"\d+")
+# How far below the threshold an estimated agreement may fall and the pair still be checked exactly: about three
+# standard deviations of the estimate with 128 bins, so that a true near-duplicate is almost never missed.
+_ESTIMATE_MARGIN = 0.12
 
 
 def normalise_text(text: str) -> str:
@@ -155,25 +163,62 @@ def near_duplicates(
     """
     if not texts:
         return []
-
-    def signature(values: Sequence[str], part_seed: int) -> np.ndarray:
-        normalised = [normalise_text(_PUNCTUATION.sub(" ", value)) for value in values]
-        return minhash_signatures(normalised, shingle_size=shingle_size, num_bins=num_bins, seed=part_seed)
-
-    checks = [(signature(texts, seed), threshold)]
-    pairs = _band_candidates(checks[0][0], rows_per_band)
+    parts = [_Part([_comparable(text) for text in texts], threshold, shingle_size)]
     if prompts is not None:
-        checks.append((signature(prompts, seed + 1), prompt_threshold))
+        parts.append(_Part([_comparable(prompt) for prompt in prompts], prompt_threshold, shingle_size))
+    signatures = [
+        minhash_signatures(part.texts, shingle_size=shingle_size, num_bins=num_bins, seed=seed + offset)
+        for offset, part in enumerate(parts)
+    ]
+    pairs = _band_candidates(signatures[0], rows_per_band)
+    # Long enough that every bin holds a real shingle: there the estimate is good, and a pair well above the
+    # threshold needs no exact check (which would cost more than all the rest).
+    long = np.array([len(text) >= num_bins + shingle_size - 1 for text in parts[0].texts])
     similar = np.ones(len(pairs), dtype=bool)
+    sure = long[pairs[:, 0]] & long[pairs[:, 1]]
     for start in range(0, len(pairs), _VERIFY_BATCH):
-        batch = pairs[start : start + _VERIFY_BATCH]
-        for values, minimum in checks:
+        batch, window = pairs[start : start + _VERIFY_BATCH], slice(start, start + _VERIFY_BATCH)
+        for values, part in zip(signatures, parts, strict=True):
             agreement = (values[batch[:, 0]] == values[batch[:, 1]]).mean(axis=1)
-            similar[start : start + _VERIFY_BATCH] &= agreement >= minimum
+            similar[window] &= agreement >= part.threshold - _ESTIMATE_MARGIN
+            sure[window] &= agreement >= part.threshold + _ESTIMATE_MARGIN
+    numbers = parts[0].numbers
     parent = list(range(len(texts)))
-    for first, member in pairs[similar].tolist():
+    for (first, member), certain in zip(pairs[similar].tolist(), sure[similar].tolist(), strict=True):
+        # Templated data (arithmetic, dates, quantities, ids) differs in its numbers only, and that is its point.
+        if numbers(first) != numbers(member):
+            continue
+        if not certain and not all(part.similar(first, member) for part in parts):
+            continue
         root_a, root_b = _find(parent, first), _find(parent, member)
         if root_a != root_b:
             parent[max(root_a, root_b)] = min(root_a, root_b)
     roots = [_find(parent, index) for index in range(len(texts))]
     return [-1 if root == index else root for index, root in enumerate(roots)]
+
+
+def _comparable(text: str) -> str:
+    return normalise_text(_PUNCTUATION.sub(" ", text))
+
+
+class _Part:
+    """The normalised texts of one compared part (whole records, or prompts) and their exact pairwise check; the
+    shingle sets of recently checked texts are kept, since one bucket's first text is checked against all of it."""
+
+    def __init__(self, texts: list[str], threshold: float, shingle_size: int) -> None:
+        self.texts = texts
+        self.threshold = threshold
+        self._size = shingle_size
+        self.shingles = lru_cache(maxsize=4096)(self._shingles)
+        self.numbers = lru_cache(maxsize=4096)(self._numbers)
+
+    def _shingles(self, index: int) -> frozenset[str]:
+        text = self.texts[index].ljust(self._size, _PAD)
+        return frozenset(text[start : start + self._size] for start in range(len(text) - self._size + 1))
+
+    def _numbers(self, index: int) -> tuple[str, ...]:
+        return tuple(_NUMBER.findall(self.texts[index]))
+
+    def similar(self, first: int, member: int) -> bool:
+        a, b = self.shingles(first), self.shingles(member)
+        return len(a & b) >= self.threshold * len(a | b)
