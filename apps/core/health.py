@@ -1,4 +1,5 @@
-"""Readiness checks: database, cache, broker and workers (the last two only when Redis is configured)."""
+"""Readiness checks: database, cache, broker, workers and serving (the last three only when Redis is configured:
+embedded, this process serves and runs jobs itself)."""
 
 from __future__ import annotations
 
@@ -62,8 +63,20 @@ def _workers() -> str:
     return ", ".join(sorted(name for reply in replies for name in reply))
 
 
+def _serving() -> str:
+    from apps.core import serve_liveness
+
+    alive = serve_liveness.live_workers()
+    if not alive:
+        raise RuntimeError(
+            f"no serve worker is alive (none renewed its heartbeat in the last {serve_liveness.WORKER_TTL_S} s): "
+            "chat, completions, embeddings and rerank cannot be answered"
+        )
+    return ", ".join(alive)
+
+
 def readiness_checks() -> list[CheckResult]:
     checks = [_timed("database", _database), _timed("cache", _cache)]
     if settings.REDIS_URL:
-        checks += [_timed("broker", _broker), _timed("workers", _workers)]
+        checks += [_timed("broker", _broker), _timed("workers", _workers), _timed("serving", _serving)]
     return checks

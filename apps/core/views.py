@@ -62,7 +62,8 @@ class ReadyzApi(PublicApi):
         operation_id="readyz",
         tags=["health"],
         responses={200: ReadyzSerializer, 503: ReadyzSerializer},
-        description="503 (same body) while a check fails.",
+        description="503 (same body) while a check fails. With Redis configured, `workers` needs a Celery worker "
+        "that answers a ping and `serving` a live serve worker (one that renewed its heartbeat in the last 10 s).",
     )
     def get(self, request: Request) -> Response:
         checks = readiness_checks()
