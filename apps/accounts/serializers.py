@@ -12,9 +12,19 @@ from apps.core.serializers import PageSerializer
 
 class ApiKeyCreateInputSerializer(serializers.Serializer):
     name = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
-    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    expires_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="No later than the calling key's expiry, which it inherits when left out.",
+    )
     rate_limit_per_minute = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1, max_value=1_000_000, default=None
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=1_000_000,
+        default=None,
+        help_text="At most the calling key's limit, which it inherits when left out.",
     )
 
 

@@ -24,9 +24,17 @@ def api_key_create(
     name: str = "",
     expires_at: datetime | None = None,
     rate_limit_per_minute: int | None = None,
+    within: ApiKey | None = None,
 ) -> CreatedApiKey:
+    """A new key of ``owner``. A user mints keys with one of their own (``within``): the new key then never gets a
+    higher rate limit than that key's, nor outlives it (left out, both are inherited), so an operator's limits on a
+    key hold for whatever it creates."""
     if expires_at is not None and expires_at <= timezone.now():
         raise InvalidRequest("expires_at must be in the future.", param="expires_at")
+    if within is not None:
+        rate_limit_per_minute, expires_at = _bounded_by(
+            within, rate_limit_per_minute=rate_limit_per_minute, expires_at=expires_at
+        )
     generated = generate_key()
     api_key = ApiKey.objects.create(
         owner=owner,
@@ -37,6 +45,31 @@ def api_key_create(
         rate_limit_per_minute=rate_limit_per_minute,
     )
     return CreatedApiKey(api_key=api_key, plaintext=generated.plaintext)
+
+
+def _bounded_by(
+    parent: ApiKey, *, rate_limit_per_minute: int | None, expires_at: datetime | None
+) -> tuple[int | None, datetime | None]:
+    if rate_limit_per_minute is None:
+        rate_limit_per_minute = parent.rate_limit_per_minute
+    elif rate_limit_per_minute > parent.effective_rate_limit:
+        raise InvalidRequest(
+            f"rate_limit_per_minute may be at most {parent.effective_rate_limit}, the limit of the key that creates "
+            "it; ask an operator for a key with a higher one.",
+            code="rate_limit_above_creating_key",
+            param="rate_limit_per_minute",
+        )
+    if parent.expires_at is not None:
+        if expires_at is None:
+            expires_at = parent.expires_at
+        elif expires_at > parent.expires_at:
+            raise InvalidRequest(
+                f"expires_at may be {parent.expires_at.isoformat()} at the latest, when the key that creates it "
+                "expires.",
+                code="expires_after_creating_key",
+                param="expires_at",
+            )
+    return rate_limit_per_minute, expires_at
 
 
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:

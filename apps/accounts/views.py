@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts import selectors, services
+from apps.accounts.models import ApiKey
 from apps.accounts.serializers import (
     ApiKeyCreatedOutputSerializer,
     ApiKeyCreateInputSerializer,
@@ -42,7 +43,8 @@ class ApiKeyListCreateApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = ApiKeyCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        created = services.api_key_create(owner=request_user(request), **serializer.validated_data)
+        within = request.auth if isinstance(request.auth, ApiKey) else None
+        created = services.api_key_create(owner=request_user(request), within=within, **serializer.validated_data)
         return Response(ApiKeyCreatedOutputSerializer(created).data, status=status.HTTP_201_CREATED)
 
 

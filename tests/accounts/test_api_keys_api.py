@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
+
+from apps.accounts.models import ApiKey
 
 
 @pytest.mark.django_db
@@ -76,3 +81,37 @@ def test_malformed_json_is_400(tenant):
     response = tenant.client.generic("POST", "/v1/api_keys", "{not json", content_type="application/json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_json"
+
+
+@pytest.mark.django_db
+def test_a_key_mints_no_key_above_its_own_limit_or_beyond_its_expiry(make_tenant):
+    expiry = timezone.now() + timedelta(days=7)
+    limited = make_tenant("carol", rate_limit_per_minute=10, expires_at=expiry)
+
+    for payload, code, param in (
+        ({"rate_limit_per_minute": 1_000_000}, "rate_limit_above_creating_key", "rate_limit_per_minute"),
+        ({"expires_at": (expiry + timedelta(days=1)).isoformat()}, "expires_after_creating_key", "expires_at"),
+    ):
+        refused = limited.client.post("/v1/api_keys", {"name": "escape", **payload}, format="json")
+        assert refused.status_code == 400, refused.json()
+        assert (refused.json()["error"]["code"], refused.json()["error"]["param"]) == (code, param)
+    assert ApiKey.objects.filter(owner=limited.user).count() == 1  # nothing was created
+
+    inherited = limited.client.post("/v1/api_keys", {"name": "child"}, format="json").json()
+    assert inherited["rate_limit_per_minute"] == 10
+    assert inherited["expires_at"] == int(expiry.timestamp())
+    lower = limited.client.post(
+        "/v1/api_keys",
+        {"rate_limit_per_minute": 1, "expires_at": (expiry - timedelta(days=1)).isoformat()},
+        format="json",
+    )
+    assert lower.status_code == 201 and lower.json()["rate_limit_per_minute"] == 1
+
+
+@pytest.mark.django_db
+def test_a_key_on_the_default_limit_mints_keys_up_to_it(tenant, settings):
+    settings.DEFAULT_RATE_LIMIT_PER_MINUTE = 600
+    above = tenant.client.post("/v1/api_keys", {"rate_limit_per_minute": 601}, format="json")
+    assert above.status_code == 400 and above.json()["error"]["code"] == "rate_limit_above_creating_key"
+    created = tenant.client.post("/v1/api_keys", {"rate_limit_per_minute": 600}, format="json").json()
+    assert created["rate_limit_per_minute"] == 600 and created["expires_at"] is None
