@@ -22,20 +22,55 @@ from apps.core.sse import DONE
 from workers.runtime.specs import GenerationResult, Prompt, StreamChunk
 
 
-def _legacy_logprobs(entries: Sequence[dict[str, Any]] | None, *, offset: int) -> Logprobs | None:
-    """The chat shape (``[{token, logprob, top_logprobs}]``) as the legacy one: parallel lists, and text offsets
-    counted from ``offset``."""
+class _TextOffsets:
+    """Where each token starts in a choice's text, in characters, counted on the tokens' bytes as a UTF-8 decoder
+    reads them: a token that continues a character split over tokens starts where that character does, and a
+    stray byte is one (replacement) character. Kept across a stream's chunks."""
+
+    def __init__(self, *, start: int) -> None:
+        self._position = start
+        self._pending = 0  # continuation bytes the current character still expects
+
+    def advance(self, entries: Sequence[dict[str, Any]]) -> list[int]:
+        offsets = []
+        for entry in entries:
+            raw = bytes(entry["bytes"]) if entry.get("bytes") is not None else entry["token"].encode()
+            continues = self._pending > 0 and bool(raw) and _is_continuation(raw[0])
+            offsets.append(self._position - 1 if continues else self._position)
+            for byte in raw:
+                if self._pending > 0 and _is_continuation(byte):
+                    self._pending -= 1
+                else:
+                    self._position += 1
+                    self._pending = _continuations(byte)
+        return offsets
+
+
+def _is_continuation(byte: int) -> bool:
+    return byte & 0xC0 == 0x80
+
+
+def _continuations(lead: int) -> int:
+    """How many continuation bytes follow ``lead`` in UTF-8 (0 for ASCII and for bytes that lead nothing)."""
+    if 0xC2 <= lead <= 0xDF:
+        return 1
+    if 0xE0 <= lead <= 0xEF:
+        return 2
+    if 0xF0 <= lead <= 0xF4:
+        return 3
+    return 0
+
+
+def _legacy_logprobs(entries: Sequence[dict[str, Any]] | None, *, offsets: _TextOffsets) -> Logprobs | None:
+    """The chat shape (``[{token, logprob, bytes, top_logprobs}]``) as the legacy one: parallel lists, and text
+    offsets from ``offsets`` (which it advances)."""
     if entries is None:
         return None
-    offsets, position = [], offset
-    for entry in entries:
-        offsets.append(position)
-        position += len(entry["token"])
     return Logprobs(
         tokens=[e["token"] for e in entries],
         token_logprobs=[e["logprob"] for e in entries],
         top_logprobs=[{t["token"]: t["logprob"] for t in e["top_logprobs"]} for e in entries],
-        text_offset=offsets,
+        text_offset=offsets.advance(entries),
     )
 
 
@@ -73,7 +108,7 @@ def completion_body(
                 text=prefix + result.text,
                 index=index,
                 finish_reason=_finish_reason(result),
-                logprobs=_legacy_logprobs(result.logprobs, offset=len(prefix)),
+                logprobs=_legacy_logprobs(result.logprobs, offsets=_TextOffsets(start=len(prefix))),
             )
         )
     return Completion(
@@ -106,12 +141,12 @@ def completion_stream(
     if echo:
         for index in range(len(choices)):
             yield event(index, str(prompts[index // n]))
-    offsets = [len(str(prompts[i // n])) if echo else 0 for i in range(len(choices))]
+    offsets = [_TextOffsets(start=len(str(prompts[i // n])) if echo else 0) for i in range(len(choices))]
     results: list[GenerationResult | None] = [None] * len(choices)
     for index, chunk in interleave(choices):
         if chunk.delta or chunk.logprobs:
-            yield event(index, chunk.delta, logprobs=_legacy_logprobs(chunk.logprobs, offset=offsets[index]))
-            offsets[index] += len(chunk.delta)
+            # Counted on the tokens, not the text: a chunk's tokens may end inside a character its text holds back.
+            yield event(index, chunk.delta, logprobs=_legacy_logprobs(chunk.logprobs, offsets=offsets[index]))
         if chunk.finished and chunk.result is not None:
             results[index] = chunk.result
             yield event(index, "", _finish_reason(chunk.result))

@@ -29,6 +29,7 @@ from workers.runtime.specs import (
     StreamChunk,
 )
 from workers.runtime.streaming import sendable_length
+from workers.runtime.token_bytes import TokenBytes, token_bytes
 from workers.runtime.tokenizer_text import decode_text
 
 DEFAULT_MAX_ADAPTERS = 4
@@ -216,19 +217,21 @@ def _raw_prompt_ids(loaded: LoadedModel, prompt: Prompt, *, max_input_tokens: in
     return ids
 
 
-def _token_entry(tokenizer: PreTrainedTokenizerBase, token_id: int, logprob: float) -> dict[str, Any]:
-    text = decode_text(tokenizer, [token_id], skip_special_tokens=False, clean_up_tokenization_spaces=False)
-    return {"token": text, "logprob": logprob, "bytes": list(text.encode())}
+def _token_entry(pieces: TokenBytes, token_id: int, logprob: float) -> dict[str, Any]:
+    piece = pieces.piece(token_id)
+    return {"token": piece.text, "logprob": logprob, "bytes": list(piece.raw)}
 
 
 def _openai_logprobs(
     tokenizer: PreTrainedTokenizerBase, records: Sequence[TokenLogprobs]
 ) -> tuple[dict[str, Any], ...]:
-    """Records in OpenAI's ``logprobs.content`` shape."""
+    """Records in OpenAI's ``logprobs.content`` shape: each token's own bytes, so that the bytes of consecutive
+    tokens join into their text even where a character is split over tokens."""
+    pieces = token_bytes(tokenizer)
     return tuple(
         {
-            **_token_entry(tokenizer, r.token_id, r.logprob),
-            "top_logprobs": [_token_entry(tokenizer, token_id, logprob) for token_id, logprob in r.top],
+            **_token_entry(pieces, r.token_id, r.logprob),
+            "top_logprobs": [_token_entry(pieces, token_id, logprob) for token_id, logprob in r.top],
         }
         for r in records
     )
