@@ -107,7 +107,8 @@ def test_records_whose_numbers_differ_are_kept_and_typos_still_merged() -> None:
         "some notebooks, and pays {total} dollars in all. How many notebooks does she buy?"
     )
     answer = "Pencils cost 4 x 3 = 12 dollars, so the notebooks cost {rest} dollars: {rest} / 7 = {count} notebooks."
-    prompts = [prompt.format(total=12 + 7 * count) for count in (2, 3, 5)]
-    texts = [f"{p}\n{answer.format(rest=7 * count, count=count)}" for p, count in zip(prompts, (2, 3, 5))]
+    counts = (2, 3, 5)
+    prompts = [prompt.format(total=12 + 7 * count) for count in counts]
+    texts = [f"{prompts[i]}\n{answer.format(rest=7 * count, count=count)}" for i, count in enumerate(counts)]
     typo = texts[0].replace("notebooks at", "notebooks a", 1)
     assert near_duplicates([*texts, typo], prompts=[*prompts, prompts[0]]) == [-1, -1, -1, 0]
