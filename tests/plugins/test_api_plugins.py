@@ -52,6 +52,16 @@ def test_create_list_detail(tenant, other_tenant):
     assert bad_kind.status_code == 400 and bad_kind.json()["error"]["param"] == "kind"
 
 
+@pytest.mark.parametrize("name", ["law", "Wiki", " FINANCE "])
+def test_a_plugin_may_not_take_a_builtins_name(tenant, name):
+    # The caller's own plugins come first where a slug names a plugin: it would hide the built-in from them.
+    refused = tenant.client.post(BASE, {"name": name}, format="json")
+    assert refused.status_code == 400, refused.json()
+    assert (refused.json()["error"]["code"], refused.json()["error"]["param"]) == ("plugin_name_reserved", "name")
+    assert tenant.client.get(BASE).json()["data"] == []
+    assert _create(tenant, f"{name.strip()} notes")["plugin_name"] == f"{name.strip()} notes"
+
+
 def test_tenancy(tenant, other_tenant, anon):
     plugin_id = _create(tenant)["plugin_id"]
     builtin = _builtin()

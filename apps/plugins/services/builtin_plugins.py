@@ -10,7 +10,7 @@ from django.db import transaction
 
 from apps.plugins import dense, indexes
 from apps.plugins.models import Document, Plugin
-from apps.plugins.services.catalogue import default_params, document_files_delete
+from apps.plugins.services.catalogue import BUILTINS, default_params, document_files_delete
 from apps.plugins.services.documents import documents_queue
 from apps.plugins.services.ingestion import Progress, ingest_run_process
 from workers.errors import InvalidRequest
@@ -18,13 +18,6 @@ from workers.retrieval import documents as corpus_documents
 from workers.retrieval.parsing import ParsedDocument, parse_file
 
 logger = logging.getLogger(__name__)
-# In loading order: wiki first (the default local search provider, a few minutes), law last (embedding its
-# 66k chunks takes the longest).
-BUILTINS: dict[str, tuple[str, str]] = {
-    "wiki": ("Wiki", "Encyclopedia passages in Chinese and English."),
-    "finance": ("Finance", "Annual-report excerpts: narrative paragraphs and financial tables."),
-    "law": ("Law", "PRC laws, regulations and judicial interpretations, one article per passage."),
-}
 
 
 def builtin_plugin_ensure(*, kind: str) -> Plugin:

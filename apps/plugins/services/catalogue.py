@@ -1,4 +1,5 @@
-"""Plugins: creating and deleting a caller's plugins, with their default search parameters."""
+"""Plugins: the built-ins' names, and creating and deleting a caller's plugins, with their default search
+parameters."""
 
 from __future__ import annotations
 
@@ -14,6 +15,14 @@ from apps.plugins.models import Document, Plugin
 from apps.plugins.selectors import DEFAULT_TOP_K
 from workers.errors import Conflict, InvalidRequest
 from workers.retrieval.profiles import default_weights
+
+# In loading order: wiki first (the default local search provider, a few minutes), law last (embedding its
+# 66k chunks takes the longest).
+BUILTINS: dict[str, tuple[str, str]] = {
+    "wiki": ("Wiki", "Encyclopedia passages in Chinese and English."),
+    "finance": ("Finance", "Annual-report excerpts: narrative paragraphs and financial tables."),
+    "law": ("Law", "PRC laws, regulations and judicial interpretations, one article per passage."),
+}
 
 
 def default_params(*, kind: str) -> dict[str, Any]:
@@ -42,6 +51,13 @@ def plugin_create(*, owner: User, name: str, description: str = "", kind: str = 
         embedding_model=dense.default_embedding_model_name(),
     )
     plugin.slug = slugify(name, allow_unicode=True)[:100] or plugin.id
+    if plugin.slug in BUILTINS:
+        # The caller's own plugins come first where a slug names a plugin: this one would hide the built-in.
+        raise InvalidRequest(
+            f"{name!r} is the name of a built-in plugin ({', '.join(BUILTINS)}); choose another.",
+            code="plugin_name_reserved",
+            param="name",
+        )
     if Plugin.objects.filter(owner=owner, slug=plugin.slug).exists():
         raise Conflict(f"You already have a plugin named {name!r}.", code="plugin_exists", param="name")
     try:
