@@ -161,6 +161,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         message = _MESSAGE_BY_CODE.get(code, detail)
         if code == "invalid_json":
             message = f"Malformed request body: {detail}"
+            if "json" not in getattr(context.get("request"), "content_type", "json"):
+                code = "invalid_body"  # a multipart or form body that does not parse
     body = error_body(message=message, code=code, status_code=exc.status_code, param=param)
     return Response(body, status=exc.status_code, headers=headers)
 

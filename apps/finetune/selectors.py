@@ -19,8 +19,8 @@ def training_file_list(*, owner: User) -> QuerySet[TrainingFile]:
     return TrainingFile.objects.filter(owner=owner)
 
 
-def training_file_get(*, owner: User, file_id: str) -> TrainingFile:
-    return get_owned_or_404(TrainingFile.objects.all(), owner=owner, label="file", pk=file_id)
+def training_file_get(*, owner: User, file_id: str, param: str | None = None) -> TrainingFile:
+    return get_owned_or_404(TrainingFile.objects.all(), owner=owner, label="file", param=param, pk=file_id)
 
 
 def finetune_job_list(*, owner: User) -> QuerySet[FineTuneJob]:

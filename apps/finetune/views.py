@@ -165,9 +165,9 @@ class JobListCreateApi(APIView):
     def post(self, request: Request) -> Response:
         data = valid(OpenAIJobCreateSerializer, request.data)
         owner = request_user(request)
-        training_file = selectors.training_file_get(owner=owner, file_id=data["training_file"])
+        training_file = selectors.training_file_get(owner=owner, file_id=data["training_file"], param="training_file")
         validation_file = (
-            selectors.training_file_get(owner=owner, file_id=data["validation_file"])
+            selectors.training_file_get(owner=owner, file_id=data["validation_file"], param="validation_file")
             if data.get("validation_file")
             else None
         )

@@ -101,6 +101,28 @@ def test_bad_input_is_400_naming_the_field(tenant, noise, body, param):
     assert response.json()["error"]["param"] == param
 
 
+def test_token_ids_outside_the_vocabulary_are_an_invalid_prompt(tenant, noise):
+    error = _complete(tenant.client, prompt=[999_999_999]).json()["error"]
+    assert (error["code"], error["param"]) == ("invalid_prompt", "prompt")
+
+
+def test_a_multipart_body_that_does_not_parse_is_invalid_body_not_invalid_json(tenant):
+    response = tenant.client.generic(
+        "POST",
+        "/v1/files",
+        b"--nope\r\ngarbage",
+        content_type="multipart/form-data",  # no boundary
+    )
+    assert response.status_code == 400, response.json()
+    assert response.json()["error"]["code"] == "invalid_body"
+    assert (
+        tenant.client.generic("POST", "/v1/completions", "{oops", content_type="application/json").json()["error"][
+            "code"
+        ]
+        == "invalid_json"
+    )
+
+
 def test_openai_sdk(live_server, tenant, noise):
     client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=tenant.key, max_retries=0, timeout=60)
     completion = client.completions.create(model="noise", prompt="Once upon a time", max_tokens=5, temperature=0)

@@ -165,3 +165,13 @@ def test_legacy_list_shows_the_jobs_of_the_caller(tenant, other_tenant, base):
     assert {item["status"] for item in listed["data"]["list"]} == {"validating_files"}
     others = other_tenant.client.post("/bot-service/ft/get_fine_tune_list", {}, format="json").json()
     assert others["data"]["list"] == []
+
+
+@pytest.mark.parametrize("field", ["training_file", "validation_file"])
+def test_a_job_naming_a_missing_file_is_404_naming_that_field(tenant, other_tenant, base, field):
+    file_id = _files(tenant)[0]
+    files = {"training_file": file_id, field: _files(other_tenant)[0]}  # another tenant's file does not exist here
+    response = tenant.client.post("/v1/fine_tuning/jobs", {"model": "list-base", **files}, format="json")
+    assert response.status_code == 404, response.json()
+    assert (response.json()["error"]["code"], response.json()["error"]["param"]) == ("not_found", field)
+    assert not FineTuneJob.objects.exists()

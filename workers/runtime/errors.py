@@ -30,7 +30,7 @@ class InvalidMessagesError(RuntimeErrorBase):
     default_code = "invalid_messages"
 
     def __init__(self, message: str, *, param: str = "messages") -> None:
-        super().__init__(message, param=param)
+        super().__init__(message, param=param, code="invalid_prompt" if param == "prompt" else None)
 
 
 class InvalidConstraintError(RuntimeErrorBase):
