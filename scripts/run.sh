@@ -6,7 +6,9 @@ PY=${PY:-.venv/bin/python}
 BIN=$(dirname "$PY")
 PORT=${PORT:-8000}
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait || true; }
+# The built-ins' background loader (make run starts it before this script) stops too; the next start resumes it.
+stop_loader() { [ -f var/rethink_builtins.pid ] && kill -- "-$(cat var/rethink_builtins.pid)" 2>/dev/null; rm -f var/rethink_builtins.pid; }
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; stop_loader || true; wait || true; }
 trap cleanup EXIT INT TERM
 # Metrics: every process started here writes to one directory, so the web's /metrics covers them all (the serving
 # worker's engines included). Wiped at start: the files of a previous run would be counted again.

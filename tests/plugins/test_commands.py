@@ -66,7 +66,8 @@ def test_load_builtins_is_idempotent(db, corpora, plugin_indexes):
         _run("rethink_load_builtins", "--corpora", str(corpora), "--only", "poetry")
 
 
-def test_background_if_missing(db, corpora, monkeypatch):
+def test_background_if_missing(db, corpora, monkeypatch, settings, tmp_path):
+    settings.VAR_DIR = tmp_path  # where its log and pid file go
     spawned: list[list[str]] = []
 
     class FakePopen:
@@ -78,6 +79,7 @@ def test_background_if_missing(db, corpora, monkeypatch):
     monkeypatch.setattr("subprocess.Popen", FakePopen)
     output = _run("rethink_load_builtins", "--background-if-missing", "--corpora", str(corpora), "--only", "finance")
     assert "in the background (pid 4242" in output
+    assert (tmp_path / "rethink_builtins.pid").read_text() == "4242"  # for scripts/run.sh to stop it
     assert spawned[0][-4:] == ["--only", "finance", "--corpora", str(corpora)]
     _run("rethink_load_builtins", "--corpora", str(corpora), "--only", "finance", "--no-progress")
     assert "already loaded" in _run("rethink_load_builtins", "--background-if-missing", "--only", "finance")

@@ -33,7 +33,7 @@ class Command(BaseCommand):
             "--background-if-missing",
             action="store_true",
             help="return at once; if a built-in is not loaded yet, load them in a detached process "
-            "(log: var/rethink_builtins.log). For `make run`.",
+            "(log: var/rethink_builtins.log, pid: var/rethink_builtins.pid). For `make run`.",
         )
         parser.add_argument("--no-progress", action="store_true")
 
@@ -90,6 +90,8 @@ class Command(BaseCommand):
                 cwd=settings.BASE_DIR,
                 env=os.environ.copy(),
             )
+        # scripts/run.sh stops it with the platform (its own session: the signal goes to its whole group).
+        (Path(settings.VAR_DIR) / "rethink_builtins.pid").write_text(str(process.pid))
         self.stdout.write(
             f"loading built-in plugins {', '.join(missing)} in the background (pid {process.pid}, log {log_path})"
         )
