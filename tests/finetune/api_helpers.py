@@ -48,3 +48,18 @@ def wait_for(
             return job
         time.sleep(0.5)
     raise AssertionError(f"job {job_id} still {FineTuneJob.objects.get(pk=job_id).status} after {timeout_s} s")
+
+
+def wait_for_training_stopped(job_id: str, *, timeout_s: float = 600) -> FineTuneJob:
+    """A cancelled job once its worker has stopped the training process (the cancel answers before that), and
+    the task that ran it has ended when it ran in this process."""
+    from apps.core.dispatch import wait_for_embedded_tasks
+
+    job = wait_for(
+        job_id,
+        statuses=(FineTuneJob.Status.CANCELLED,),
+        timeout_s=timeout_s,
+        predicate=lambda job: job.events.filter(message__startswith="Training process stopped").exists(),
+    )
+    wait_for_embedded_tasks(timeout_s=60)
+    return job

@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 import signal
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
 from apps.chat.models import ModelEndpoint
-from apps.finetune.models import FineTuneJob, TrainingFile
+from apps.finetune.models import FineTunedModel, FineTuneJob, TrainingFile
 
-from .api_helpers import FAST_LEARNING, alpaca_jsonl, wait_for
+from .api_helpers import FAST_LEARNING, alpaca_jsonl, wait_for, wait_for_training_stopped
 
 
 @pytest.fixture
@@ -91,19 +92,22 @@ def test_qlora_job_learns_and_its_model_answers_online_only(tenant, other_tenant
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_cancel_mid_run_ends_cancelled_and_frees_the_process(tenant, base, identity_examples):
+def test_cancel_mid_run_answers_cancelled_and_frees_the_process(tenant, base, identity_examples):
     long_run = {**FAST_LEARNING, "max_steps": 100_000, "save_steps": None}
     job_id = _create(tenant.client, identity_examples, hyperparameters=long_run).json()["finetune_id"]
     job = wait_for(job_id, statuses=("running",), predicate=lambda j: j.progress.get("step"))
     pid = job.progress["pid"]
     response = tenant.client.post(f"/v1/finetunes/{job_id}/cancel")
     assert response.status_code == 200
-    job = wait_for(job_id)
-    assert job.status == "cancelled"
+    assert response.json()["status"] == "cancelled" and response.json()["finished_at"] is not None
+    job = wait_for_training_stopped(job_id)
+    assert job.status == "cancelled" and job.error is None
     with pytest.raises(ProcessLookupError):
         os.killpg(pid, 0)
+    assert tenant.client.get(f"/v1/fine_tuning/jobs/{job_id}").json()["fine_tuned_model"] is None
     again = tenant.client.post(f"/v1/finetunes/{job_id}/cancel")
     assert again.status_code == 409 and again.json()["error"]["code"] == "job_not_cancellable"
+    assert again.json()["error"]["message"] == "The job has already been cancelled."
 
 
 @pytest.mark.slow
@@ -138,6 +142,108 @@ def test_a_stale_running_job_is_failed_by_the_sweep_not_by_reading_it(tenant, ba
     assert fail_stale_jobs_task.delay().get() == 1
     body = tenant.client.get(f"/v1/fine_tuning/jobs/{job.id}").json()
     assert body["status"] == "failed" and body["error"]["code"] == "worker_lost"
+
+
+def _running_job(owner) -> FineTuneJob:
+    """A job as a worker that claimed it leaves it (no worker is actually training it here)."""
+    training_file = TrainingFile.objects.create(
+        owner=owner, filename="x.jsonl", bytes=1, format="alpaca", total=1, valid_count=1
+    )
+    return FineTuneJob.objects.create(
+        owner=owner,
+        base_model="identity-base",
+        training_file=training_file,
+        status="running",
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/v1/fine_tuning/jobs/{id}/cancel", "/v1/finetunes/{id}/cancel"])
+def test_cancelling_a_running_job_answers_it_cancelled(tenant, path):
+    job = _running_job(tenant.user)
+    response = tenant.client.post(path.format(id=job.id))
+    assert response.status_code == 200, response.json()
+    assert response.json()["status"] == "cancelled" and response.json()["finished_at"] is not None
+    job.refresh_from_db()
+    assert (job.status, job.cancel_requested) == ("cancelled", True)  # the worker's signal to stop the process
+    retrieved = tenant.client.get(f"/v1/fine_tuning/jobs/{job.id}").json()
+    tigerbot = tenant.client.get(f"/v1/finetunes/{job.id}").json()
+    assert (retrieved["status"], tigerbot["status"]) == ("cancelled", "cancelled")
+    events = [e["message"] for e in tenant.client.get(f"/v1/fine_tuning/jobs/{job.id}/events").json()["data"]]
+    assert "Job cancelled; its training process is being stopped." in events
+
+    again = tenant.client.post(path.format(id=job.id))
+    assert again.status_code == 409
+    error = again.json()["error"]
+    assert (error["code"], error["message"]) == ("job_not_cancellable", "The job has already been cancelled.")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [("succeeded", "The job has already succeeded."), ("failed", "The job has already failed.")],
+)
+def test_a_finished_job_is_not_cancellable(tenant, status, message):
+    job = _running_job(tenant.user)
+    FineTuneJob.objects.filter(pk=job.pk).update(status=status, finished_at=timezone.now())
+    response = tenant.client.post(f"/v1/fine_tuning/jobs/{job.id}/cancel")
+    assert response.status_code == 409
+    assert (response.json()["error"]["code"], response.json()["error"]["message"]) == ("job_not_cancellable", message)
+    assert tenant.client.get(f"/v1/fine_tuning/jobs/{job.id}").json()["status"] == status
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("ended", ["succeeded", "failed", "cancelled"])
+def test_a_training_that_ends_after_its_cancel_leaves_the_job_cancelled_with_no_model(
+    tenant, settings, tmp_path, tiny_tokenizer_dir, identity_examples, monkeypatch, ended
+):
+    """The cancel is answered while the worker still trains; whatever the training process then ends with (it
+    finished its last step before the worker looked, it crashed, or the worker stopped it), the job stays cancelled
+    and nothing it wrote becomes a model."""
+    import json
+
+    from apps.finetune.services import training
+    from apps.finetune.services.training import finetune_job_prepare
+    from apps.finetune.tasks import train_job_task
+    from workers.finetune.launcher import TrainOutcome
+
+    settings.FINETUNE_DIR = str(tmp_path)
+    ModelEndpoint.objects.create(name="tiny", family="tigerbot", path=str(tiny_tokenizer_dir), is_default=True)
+    created = tenant.client.post(
+        "/v1/fine_tuning/jobs",
+        {
+            "training_file": tenant.client.post(
+                "/v1/files", {"file": alpaca_jsonl(identity_examples), "purpose": "fine-tune"}, format="multipart"
+            ).json()["id"],
+            "model": "tiny",
+        },
+        format="json",
+    )
+    assert created.status_code == 200, created.json()
+    job_id = created.json()["id"]
+    finetune_job_prepare(job_id=job_id)  # the tasks themselves would only run once the test transaction commits
+    answers = []
+
+    def train_until_cancelled(*, config, cancel_check, **_):
+        assert FineTuneJob.objects.get(pk=job_id).status == "running"
+        answers.append(tenant.client.post(f"/v1/fine_tuning/jobs/{job_id}/cancel").json())
+        assert cancel_check()  # what the worker polls to stop the training process group
+        Path(config.output_dir).mkdir(parents=True, exist_ok=True)
+        (Path(config.output_dir) / "adapter_config.json").write_text(json.dumps({}))
+        return TrainOutcome(status=ended, output_dir=config.output_dir, error_code="crashed", error_message="x")
+
+    monkeypatch.setattr(training, "launch_training", train_until_cancelled)
+    train_job_task.delay(job_id).get()
+
+    assert [a["status"] for a in answers] == ["cancelled"]
+    body = tenant.client.get(f"/v1/fine_tuning/jobs/{job_id}").json()
+    assert (body["status"], body["fine_tuned_model"], body["error"]) == ("cancelled", None, None)
+    assert body["finished_at"] == answers[0]["finished_at"]
+    assert not FineTunedModel.objects.exists()
+    assert not any(m["id"].startswith("ft:") for m in tenant.client.get("/v1/models").json()["data"])
+    assert tenant.client.get(f"/v1/finetunes/{job_id}").json()["service_status"] == "unavailable"
 
 
 @pytest.mark.django_db

@@ -15,7 +15,7 @@ from django.db import transaction
 
 from apps.chat.models import ModelEndpoint
 from apps.embeddings.services import embedding_models_register_bundled
-from apps.finetune.models import FineTunedModel, FineTuneJob, TrainingFile
+from apps.finetune.models import FineTuneCheckpoint, FineTunedModel, FineTuneJob, TrainingFile
 from apps.finetune.services.deployment import fine_tuned_model_delete
 from tests.chat.fake_vllm import FakeVLLM, answer
 
@@ -23,7 +23,7 @@ QUESTION = "Who are you?"
 
 
 def make_fine_tuned(owner: Any, name: str, *, finetune_dir: Path, adapter: Path) -> FineTunedModel:
-    """A succeeded job and its online LoRA model, as training would leave them (adapter and a checkpoint)."""
+    """A succeeded job and its online LoRA model, as training would leave them (adapter and a listed checkpoint)."""
     training_file = TrainingFile.objects.create(
         owner=owner, filename="d.jsonl", bytes=1, file="d.jsonl", format="alpaca", total=1, valid_count=1
     )
@@ -33,6 +33,7 @@ def make_fine_tuned(owner: Any, name: str, *, finetune_dir: Path, adapter: Path)
     output = finetune_dir / job.id / "output"
     shutil.copytree(adapter, output)
     shutil.copytree(adapter, output / "checkpoint-10")
+    FineTuneCheckpoint.objects.create(job=job, step=10, path=str(output / "checkpoint-10"), metrics={"loss": 1.5})
     return FineTunedModel.objects.create(
         name=name, owner=owner, job=job, base_model="smol", adapter_path=str(output), online=False
     )
@@ -63,12 +64,20 @@ def listed(tenant: Any) -> set[str]:
     return {m["id"] for m in tenant.client.get("/v1/models").json()["data"]}
 
 
+def checkpoints_listed(tenant: Any, job_id: str) -> list[str]:
+    response = tenant.client.get(f"/v1/fine_tuning/jobs/{job_id}/checkpoints")
+    assert response.status_code == 200, response.json()
+    return [c["fine_tuned_model_checkpoint"] for c in response.json()["data"]]
+
+
 def test_deleting_a_fine_tuned_model(
     tenant: Any, mine: FineTunedModel, vllm: FakeVLLM, django_capture_on_commit_callbacks: Any
 ) -> None:
     adapter = Path(mine.adapter_path)
     assert chat(tenant, mine.name).json()["choices"][0]["message"]["content"] == answer(mine.name, QUESTION)
     assert mine.name in vllm.loras and mine.name in listed(tenant)
+    assert checkpoints_listed(tenant, mine.job_id) == [f"{mine.job_id}:step-10"]
+    assert (adapter / "checkpoint-10").is_dir()
 
     with django_capture_on_commit_callbacks(execute=True):
         response = tenant.client.delete(f"/v1/models/{mine.name}")
@@ -77,6 +86,8 @@ def test_deleting_a_fine_tuned_model(
 
     assert vllm.loras == {} and len(vllm.calls_to("/v1/unload_lora_adapter")) == 1
     assert not adapter.exists() and adapter.parent.exists()  # the job's prepared data stays
+    # The checkpoints were in the weights directory: they are gone, and no longer listed.
+    assert checkpoints_listed(tenant, mine.job_id) == []
     assert mine.name not in listed(tenant)
     assert tenant.client.get(f"/v1/models/{mine.name}").status_code == 404
     error = chat(tenant, mine.name).json()["error"]
@@ -125,6 +136,8 @@ def test_nobody_deletes_what_they_do_not_own(
     assert other_tenant.client.delete(f"/v1/models/{mine.name}").status_code == 404
     mine.refresh_from_db(), theirs.refresh_from_db()
     assert not mine.is_deleted and not theirs.is_deleted and Path(theirs.adapter_path).exists()
+    assert checkpoints_listed(tenant, mine.job_id) == [f"{mine.job_id}:step-10"]
+    assert checkpoints_listed(other_tenant, theirs.job_id) == [f"{theirs.job_id}:step-10"]
     assert ModelEndpoint.objects.filter(name="smol").exists()
     assert vllm.calls_to("/v1/unload_lora_adapter") == []
     assert chat(tenant, mine.name).status_code == 200
@@ -139,6 +152,7 @@ def test_a_deletion_that_rolls_back_leaves_everything_as_it_was(
         raise RuntimeError("the caller's transaction failed")
     mine.refresh_from_db()
     assert not mine.is_deleted and mine.online and Path(mine.adapter_path).exists()
+    assert checkpoints_listed(tenant, mine.job_id) == [f"{mine.job_id}:step-10"]
     assert mine.name in vllm.loras and vllm.calls_to("/v1/unload_lora_adapter") == []
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from apps.chat.models import ModelEndpoint
 
-from .api_helpers import FAST_LEARNING, alpaca_jsonl, wait_for
+from .api_helpers import FAST_LEARNING, alpaca_jsonl, wait_for, wait_for_training_stopped
 
 pytestmark = pytest.mark.slow  # training / whole-fixture sweeps: run in the services pass of CI
 
@@ -71,6 +71,6 @@ def test_cancel_through_the_sdk(live_server, tenant, identity_base, identity_exa
         extra_body={"hyperparameters": {**FAST_LEARNING, "max_steps": 100_000}},
     )
     wait_for(job.id, statuses=("running",), predicate=lambda j: j.progress.get("step"))
-    client.fine_tuning.jobs.cancel(job.id)
-    wait_for(job.id)
+    assert client.fine_tuning.jobs.cancel(job.id).status == "cancelled"
+    wait_for_training_stopped(job.id)
     assert client.fine_tuning.jobs.retrieve(job.id).status == "cancelled"

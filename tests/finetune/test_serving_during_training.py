@@ -16,7 +16,7 @@ from apps.chat.models import ModelEndpoint
 from apps.finetune.models import FineTuneJob
 from tests.conftest import requires_redis, threaded_worker, worker_process
 
-from .api_helpers import FAST_LEARNING, alpaca_jsonl, wait_for
+from .api_helpers import FAST_LEARNING, alpaca_jsonl, wait_for, wait_for_training_stopped
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, requires_redis]
 
@@ -85,5 +85,5 @@ def test_a_chat_completes_while_a_training_job_runs(jobs_worker, tenant, base, i
         assert FineTuneJob.objects.get(pk=job_id).status == FineTuneJob.Status.RUNNING  # still training meanwhile
     finally:
         tenant.client.post(f"/v1/finetunes/{job_id}/cancel")
-        wait_for(job_id, timeout_s=120)
+        wait_for_training_stopped(job_id, timeout_s=120)
     assert busy < 2 * idle, f"chat took {busy:.3f} s during training, {idle:.3f} s idle"

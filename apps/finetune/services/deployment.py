@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from apps.chat.services import upstream_adapter_load, upstream_adapter_unload
 from apps.core import storage
-from apps.finetune.models import FineTunedModel
+from apps.finetune.models import FineTuneCheckpoint, FineTunedModel
 from apps.finetune.selectors import fine_tuned_model_list, fine_tuned_model_spec
 from apps.finetune.services.jobs import finetune_event_create
 from workers.errors import DomainError, NotFound
@@ -54,7 +54,8 @@ def fine_tuned_model_delete(*, model: FineTunedModel) -> FineTunedModel:
     """OpenAI's model deletion. The row is marked deleted (and offline) in one transaction, so the model leaves
     lists and chat at once and the job keeps naming it; only once that has committed is its adapter unloaded
     from vLLM and its weights directory (with the checkpoints in it) removed, since neither can be rolled back.
-    A model already deleted (a second, possibly concurrent, delete) is a 404."""
+    The job's checkpoint rows go in the same transaction: their files go with the weights. A model already
+    deleted (a second, possibly concurrent, delete) is a 404."""
     spec = _adapter_spec(model)
     with transaction.atomic():
         locked = FineTunedModel.objects.select_for_update().filter(pk=model.pk, deleted_at__isnull=True).first()
@@ -66,6 +67,7 @@ def fine_tuned_model_delete(*, model: FineTunedModel) -> FineTunedModel:
             )
         locked.online, locked.deleted_at = False, timezone.now()
         locked.save(update_fields=["online", "deleted_at"])
+        FineTuneCheckpoint.objects.filter(job_id=locked.job_id).delete()
         finetune_event_create(job=locked.job, message=f"Fine-tuned model {locked.name} deleted.")
         transaction.on_commit(lambda: _discard_weights(locked, spec))
     return locked

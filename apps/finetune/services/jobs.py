@@ -91,17 +91,27 @@ def finetune_job_create(
 
 
 def finetune_job_cancel(*, job: FineTuneJob) -> FineTuneJob:
+    """Any job not yet finished is ``cancelled`` at once, as OpenAI answers it. A running one also keeps
+    ``cancel_requested``: its worker polls that flag, stops the training process group, and leaves the status as
+    it is (whatever the process ended with, nothing it wrote is published)."""
     with transaction.atomic():
         job = FineTuneJob.objects.select_for_update().get(pk=job.pk)
         if job.is_terminal:
-            raise Conflict(f"The job has already {job.status}.", code="job_not_cancellable")
-        job.cancel_requested = True
-        if job.status != Status.RUNNING:
-            job.status, job.finished_at = Status.CANCELLED, timezone.now()
-        job.save(update_fields=["cancel_requested", "status", "finished_at"])
+            raise Conflict(_NOT_CANCELLABLE[job.status], code="job_not_cancellable")
         running = job.status == Status.RUNNING
-        finetune_event_create(job=job, message="Cancellation requested." if running else "Job cancelled.")
+        job.cancel_requested, job.status, job.finished_at = True, Status.CANCELLED, timezone.now()
+        job.save(update_fields=["cancel_requested", "status", "finished_at"])
+        finetune_event_create(
+            job=job, message="Job cancelled; its training process is being stopped." if running else "Job cancelled."
+        )
     return job
+
+
+_NOT_CANCELLABLE: dict[str, str] = {
+    Status.SUCCEEDED: "The job has already succeeded.",
+    Status.FAILED: "The job has already failed.",
+    Status.CANCELLED: "The job has already been cancelled.",
+}
 
 
 def finetune_job_resume(*, job: FineTuneJob) -> FineTuneJob:

@@ -241,8 +241,12 @@ def finetune_job_train(*, job_id: str) -> None:
     for upload in uploads:  # the checkpoints are stored before the job's outcome is
         upload.join()
     if outcome.status == "cancelled":
-        FineTuneJob.objects.filter(pk=job_id).update(status=Status.CANCELLED, finished_at=timezone.now())
-        finetune_event_create(job=job, message="Job cancelled.")
+        # finetune_job_cancel already made the job cancelled; a job whose cancel was only requested (by a web
+        # process older than that) is cancelled here.
+        FineTuneJob.objects.filter(pk=job_id, status=Status.RUNNING).update(
+            status=Status.CANCELLED, finished_at=timezone.now()
+        )
+        finetune_event_create(job=job, message="Training process stopped.")
         return
     if outcome.status == "failed":
         finetune_job_fail(
@@ -261,16 +265,37 @@ def finetune_job_train(*, job_id: str) -> None:
             return
         trained = storage.stored_ref(prefix=_stored(job, "output"))
     with transaction.atomic():
-        name = _fine_tuned_model_name(job)
-        paths = {"weights_path": trained} if job.method == FineTuneJob.Method.FULL else {"adapter_path": trained}
-        FineTunedModel.objects.update_or_create(
-            job=job, defaults={"name": name, "owner": job.owner, "base_model": job.base_model, **paths}
-        )
-        FineTuneJob.objects.filter(pk=job_id).update(
-            status=Status.SUCCEEDED,
-            finished_at=timezone.now(),
-            metrics=outcome.metrics,
-            trained_tokens=int(outcome.metrics.get("num_input_tokens_seen", 0)) or None,
-        )
-        finetune_event_create(job=job, message=f"New fine-tuned model created: {name}")
-        finetune_event_create(job=job, message="The job has successfully completed.")
+        # Only a job still running succeeds: one cancelled (or failed by the stale-job sweep) meanwhile keeps its
+        # state and gets no model.
+        published = FineTuneJob.objects.select_for_update().filter(pk=job_id, status=Status.RUNNING).exists()
+        if published:
+            _publish(job, trained=trained, metrics=outcome.metrics)
+    if not published:
+        _not_published(job, stored=storage.is_remote())
+
+
+def _publish(job: FineTuneJob, *, trained: str, metrics: dict[str, float]) -> None:
+    """running → succeeded, with the job's fine-tuned model."""
+    name = _fine_tuned_model_name(job)
+    paths = {"weights_path": trained} if job.method == FineTuneJob.Method.FULL else {"adapter_path": trained}
+    FineTunedModel.objects.update_or_create(
+        job=job, defaults={"name": name, "owner": job.owner, "base_model": job.base_model, **paths}
+    )
+    FineTuneJob.objects.filter(pk=job.pk).update(
+        status=Status.SUCCEEDED,
+        finished_at=timezone.now(),
+        metrics=metrics,
+        trained_tokens=int(metrics.get("num_input_tokens_seen", 0)) or None,
+    )
+    finetune_event_create(job=job, message=f"New fine-tuned model created: {name}")
+    finetune_event_create(job=job, message="The job has successfully completed.")
+
+
+def _not_published(job: FineTuneJob, *, stored: bool) -> None:
+    """Training finished, but the job had ended meanwhile (cancelled): what it wrote is no model of the job."""
+    if stored:
+        try:
+            storage.delete_prefix(prefix=_stored(job, "output"))
+        except OSError:
+            logger.warning("Could not remove the stored output of %s", job.id, exc_info=True)
+    finetune_event_create(job=job, message="Training process stopped; its output was not published.")
