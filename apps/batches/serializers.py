@@ -10,7 +10,7 @@ from rest_framework import serializers
 from apps.batches.endpoints import batch_endpoints
 from apps.batches.models import Batch
 from apps.core.fields import BlankAsNullField, ConstantField, UnixTimeField
-from apps.core.serializers import PageSerializer
+from apps.core.serializers import KnownFieldsSerializer, PageSerializer
 
 MAX_METADATA_KEYS = 16
 MAX_METADATA_KEY_CHARS = 64
@@ -46,11 +46,21 @@ class MetadataField(serializers.Field):
         return value
 
 
-class BatchCreateSerializer(serializers.Serializer):
+class OutputExpiresAfterSerializer(serializers.Serializer):
+    anchor = serializers.ChoiceField(choices=["created_at"])
+    seconds = serializers.IntegerField(min_value=3600, max_value=2_592_000)
+
+
+class BatchCreateSerializer(KnownFieldsSerializer):
     input_file_id = serializers.CharField(max_length=40, help_text="A file uploaded with purpose 'batch'.")
     endpoint = serializers.ChoiceField(choices=batch_endpoints(), help_text="The url of every line of the file.")
     completion_window = serializers.ChoiceField(choices=["24h"])
     metadata = MetadataField(required=False, allow_null=True, default=None)
+    output_expires_after = OutputExpiresAfterSerializer(
+        required=False,
+        allow_null=True,
+        help_text="OpenAI's expiry of the output and error files; accepted and ignored: files are kept until deleted.",
+    )
 
 
 class BatchErrorSerializer(serializers.Serializer):

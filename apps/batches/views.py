@@ -30,7 +30,15 @@ class BatchListCreateApi(APIView):
         serializer = BatchCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         api_key = request.auth if isinstance(request.auth, ApiKey) else None
-        batch = services.batch_create(owner=request_user(request), api_key=api_key, **serializer.validated_data)
+        data = serializer.validated_data
+        batch = services.batch_create(
+            owner=request_user(request),
+            api_key=api_key,
+            input_file_id=data["input_file_id"],
+            endpoint=data["endpoint"],
+            completion_window=data["completion_window"],
+            metadata=data["metadata"],
+        )
         return Response(BatchSerializer(batch).data)
 
 

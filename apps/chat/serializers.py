@@ -8,22 +8,27 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_fiel
 from rest_framework import serializers
 
 from apps.core.fields import StrictCharField, StrictRegexField, documented_as
+from apps.core.serializers import KnownFieldsSerializer
 from workers.runtime.specs import MAX_TOP_LOGPROBS
 
 # Fields of OpenAI's API that we accept and ignore: they change nothing about the answer.
-IGNORED_OPENAI_FIELDS = {
-    "user",
-    "store",
-    "metadata",
-    "service_tier",
-    "prediction",
-    "reasoning_effort",
-    "verbosity",
-    "prompt_cache_key",
-    "safety_identifier",
-}
+IGNORED_OPENAI_FIELDS = frozenset(
+    {
+        "user",
+        "store",
+        "metadata",
+        "service_tier",
+        "prediction",
+        "reasoning_effort",
+        "verbosity",
+        "prompt_cache_key",
+        "safety_identifier",
+    }
+)
 # Fields of OpenAI's API we cannot honour: asked for, they get a 400 rather than a silently different answer.
-UNSUPPORTED_OPENAI_FIELDS = {"logit_bias", "audio", "modalities", "functions", "function_call", "web_search_options"}
+UNSUPPORTED_OPENAI_FIELDS = frozenset(
+    {"logit_bias", "audio", "modalities", "functions", "function_call", "web_search_options"}
+)
 # Most choices one request may ask for (each is a request in the engine).
 MAX_CHOICES = 8
 
@@ -182,7 +187,10 @@ class ResponseFormatSerializer(serializers.Serializer):
         return attrs
 
 
-class OpenAIChatSerializer(SamplingFields):
+class OpenAIChatSerializer(KnownFieldsSerializer, SamplingFields):
+    ignored_fields = IGNORED_OPENAI_FIELDS
+    unsupported_fields = UNSUPPORTED_OPENAI_FIELDS
+
     model = StrictCharField(max_length=200)
     messages = serializers.ListField(child=MessageField(), allow_empty=False, min_length=1)
     max_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=1)
@@ -235,12 +243,7 @@ class OpenAIChatSerializer(SamplingFields):
         choice = attrs.get("tool_choice", "auto")
         if choice != "none" and choice != "auto" and not attrs.get("tools"):
             raise serializers.ValidationError({"tool_choice": "tool_choice requires tools."})
-        unknown = set(self.initial_data) - set(self.fields) - IGNORED_OPENAI_FIELDS - self.context.get("extra", set())
-        if unknown:
-            name = sorted(unknown)[0]
-            reason = "is not supported" if name in UNSUPPORTED_OPENAI_FIELDS else "is not a known field"
-            raise serializers.ValidationError({name: f"{name} {reason}."})
-        return attrs
+        return super().validate(attrs)
 
 
 class SessionTurnSerializer(serializers.Serializer):

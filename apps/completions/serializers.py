@@ -10,13 +10,14 @@ from rest_framework import serializers
 from apps.chat.serializers import MAX_CHOICES, SamplingFields
 from apps.core.fields import StrictCharField
 from apps.core.schema import one_or_many
+from apps.core.serializers import KnownFieldsSerializer
 from workers.runtime.specs import Prompt
 
 MAX_PROMPTS = 16
 # Legacy ``logprobs`` is a count of alternatives per token, at most 5 in OpenAI's API.
 MAX_LEGACY_LOGPROBS = 5
-IGNORED_FIELDS = {"user"}
-UNSUPPORTED_FIELDS = {"suffix", "logit_bias"}
+IGNORED_FIELDS = frozenset({"user"})
+UNSUPPORTED_FIELDS = frozenset({"suffix", "logit_bias"})
 
 
 def _is_token_list(value: Any) -> bool:
@@ -55,7 +56,10 @@ class PromptField(serializers.Field):
         return value
 
 
-class CompletionRequestSerializer(SamplingFields):
+class CompletionRequestSerializer(KnownFieldsSerializer, SamplingFields):
+    ignored_fields = IGNORED_FIELDS
+    unsupported_fields = UNSUPPORTED_FIELDS
+
     model = StrictCharField(max_length=200)
     prompt = PromptField()
     max_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=16)
@@ -77,9 +81,4 @@ class CompletionRequestSerializer(SamplingFields):
             raise serializers.ValidationError({"n": f"prompts × n may be at most {MAX_PROMPTS}."})
         if attrs["echo"] and any(not isinstance(p, str) for p in attrs["prompt"]):
             raise serializers.ValidationError({"echo": "echo needs text prompts, not token ids."})
-        unknown = set(self.initial_data) - set(self.fields) - IGNORED_FIELDS
-        if unknown:
-            name = sorted(unknown)[0]
-            reason = "is not supported" if name in UNSUPPORTED_FIELDS else "is not a known field"
-            raise serializers.ValidationError({name: f"{name} {reason}."})
-        return attrs
+        return super().validate(attrs)

@@ -1,15 +1,39 @@
-"""Shapes several apps share: OpenAI's cursor-paginated list page, its deletion object and a job's ``wait``
-query."""
+"""Shapes several apps share: OpenAI's cursor-paginated list page, its deletion object, a job's ``wait`` query, and
+the base of request bodies that refuse fields they do not know."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from django.db.models import Model
 from rest_framework import serializers
 
 from apps.core.fields import ConstantField
+
+
+class KnownFieldsSerializer(serializers.Serializer):
+    """A request body that refuses a field it does not declare, as OpenAI's API does: a 400 naming the field (the
+    first, sorted) instead of a misspelt option silently ignored. ``ignored_fields`` are accepted and ignored (an
+    API's documented fields that change nothing here); ``unsupported_fields`` are refused as "not supported" rather
+    than unknown; ``context["extra"]`` names more fields the caller reads itself. Checked after every other check,
+    so that a bad value of a known field is what a request hears about first. A subclass that overrides ``validate``
+    ends it with ``return super().validate(attrs)``."""
+
+    ignored_fields: ClassVar[frozenset[str]] = frozenset()
+    unsupported_fields: ClassVar[frozenset[str]] = frozenset()
+
+    def validate(self, attrs: Any) -> Any:
+        attrs = super().validate(attrs)
+        body = getattr(self, "initial_data", None)  # absent when nested: only the top-level body is checked
+        if isinstance(body, Mapping):
+            known = set(self.fields) | self.ignored_fields | set(self.context.get("extra", ()))
+            unknown = set(body) - known
+            if unknown:
+                name = sorted(unknown)[0]
+                reason = "is not supported" if name in self.unsupported_fields else "is not a known field"
+                raise serializers.ValidationError({name: f"{name} {reason}."})
+        return attrs
 
 
 class WaitQuerySerializer(serializers.Serializer):

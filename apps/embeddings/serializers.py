@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from apps.core.fields import StrictCharField
 from apps.core.schema import one_or_many
+from apps.core.serializers import KnownFieldsSerializer
 
 MAX_INPUTS = 2048
 MAX_INPUT_CHARS = 32_000
@@ -78,7 +79,7 @@ def _token_ids(ids: list[Any], name: str) -> list[int]:
     return ids
 
 
-class EmbeddingRequestSerializer(serializers.Serializer):
+class EmbeddingRequestSerializer(KnownFieldsSerializer):
     input = EmbeddingInputField()
     model = StrictCharField(required=False, max_length=200)
     encoding_format = serializers.ChoiceField(choices=["float", "base64"], default="float")

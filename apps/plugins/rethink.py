@@ -23,7 +23,7 @@ from apps.plugins.selectors import (
 )
 from apps.rerank.selectors import RerankOption, rerank_option_parse
 from apps.search.rewrite import standalone_query
-from workers.errors import DomainError
+from workers.errors import DomainError, InvalidRequest
 from workers.retrieval.analyzer import remove_stop_phrases
 from workers.retrieval.profiles import get_profile
 from workers.runtime.specs import ChatMessage, GenerationRequest, GenerationResult, SamplingParams
@@ -68,6 +68,7 @@ class RethinkRequest:
     prompt_prefix: str
     show_search_result: bool
     temperature: float
+    max_tokens: int | None = None  # of each generation (draft, revised answer); None: the model's max_new_tokens
     filters: Filter | None = None
     score_threshold: float | None = None
     rerank: RerankOption | None = None  # resolved up front (the plugin's default included); None: no reranking
@@ -86,6 +87,7 @@ def rethink_prepare(
     show_search_result: bool | None = None,
     model: str | None = None,
     temperature: float = SamplingParams.temperature,
+    max_tokens: int | None = None,
     filters: Any = None,
     score_threshold: float | None = None,
     rerank: Any = None,
@@ -100,6 +102,10 @@ def rethink_prepare(
     threshold = score_threshold_param(value=score_threshold)
     rerank_option = rerank_option_parse(value=found.params.get("rerank") if rerank is None else rerank)
     served = chat_model_get(user=user, model=model)
+    if max_tokens is not None and max_tokens > served.spec.max_new_tokens:
+        raise InvalidRequest(
+            f"max_tokens may be at most {served.spec.max_new_tokens} for {served.id}.", param="max_tokens"
+        )
     return RethinkRequest(
         plugin=found,
         model=served,
@@ -113,6 +119,7 @@ def rethink_prepare(
             bool(found.params.get("show_search_result", False)) if show_search_result is None else show_search_result
         ),
         temperature=temperature,
+        max_tokens=max_tokens,
         filters=parsed_filters,
         score_threshold=threshold,
         rerank=rerank_option,
@@ -120,9 +127,8 @@ def rethink_prepare(
 
 
 def _generation_request(request: RethinkRequest, messages: list[ChatMessage]) -> GenerationRequest:
-    return GenerationRequest(
-        spec=request.model.spec, messages=messages, params=SamplingParams(temperature=request.temperature)
-    )
+    params = SamplingParams(temperature=request.temperature, max_new_tokens=request.max_tokens)
+    return GenerationRequest(spec=request.model.spec, messages=messages, params=params)
 
 
 def _generate(request: RethinkRequest, messages: list[ChatMessage], usage: list[GenerationResult]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from apps.core.fields import StrictCharField
+from apps.core.serializers import KnownFieldsSerializer
 from apps.plugins.models import Plugin
 from apps.rerank.serializers import RerankOptionField
 
@@ -52,7 +53,7 @@ class RetrievalOptionsSerializer(serializers.Serializer):
     rerank = RerankOptionField(required=False, allow_null=True, default=None)
 
 
-class SearchSerializer(RetrievalOptionsSerializer):
+class SearchSerializer(KnownFieldsSerializer, RetrievalOptionsSerializer):
     """Range checks happen in the service (shared with ``plugin_search``); here only types."""
 
     plugin = StrictCharField()
@@ -72,7 +73,7 @@ class ScoreRatioSerializer(serializers.Serializer):
     vector = serializers.FloatField(required=False, allow_null=True, default=None)
 
 
-class RethinkChatSerializer(RetrievalOptionsSerializer):
+class RethinkChatSerializer(KnownFieldsSerializer, RetrievalOptionsSerializer):
     plugin = StrictCharField()
     query = StrictCharField(allow_blank=True, trim_whitespace=False)
     session = TurnSerializer(many=True, required=False, default=list)
@@ -83,6 +84,15 @@ class RethinkChatSerializer(RetrievalOptionsSerializer):
     stream = serializers.BooleanField(required=False, default=False)
     model = StrictCharField(required=False, allow_null=True, default=None)
     temperature = serializers.FloatField(required=False, default=0.7, min_value=0, max_value=2)
+    max_tokens = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        help_text="At most this many new tokens in each of the answer's generations, the draft and the revised "
+        "answer (a follow-up's rewrite keeps its own 64). At most the model's max_new_tokens, which is also the "
+        "default.",
+    )
 
 
 class SegmentUpdateSerializer(serializers.Serializer):

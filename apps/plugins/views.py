@@ -266,6 +266,7 @@ def _rethink_request(request: Request, data: dict[str, Any]) -> rethink.RethinkR
         show_search_result=data["show_search_result"],
         model=data["model"],
         temperature=data["temperature"],
+        max_tokens=data["max_tokens"],
         filters=data["filters"],
         score_threshold=data["score_threshold"],
         rerank=data["rerank"],

@@ -6,11 +6,12 @@ from drf_spectacular.drainage import set_override
 from rest_framework import serializers
 
 from apps.core.fields import StrictCharField
+from apps.core.serializers import KnownFieldsSerializer
 from apps.search.providers import configured_providers
 from apps.search.services import SearchResponse
 
 
-class SearchRequestSerializer(serializers.Serializer):
+class SearchRequestSerializer(KnownFieldsSerializer):
     query = StrictCharField(max_length=2000)
     top_k = serializers.IntegerField(required=False, min_value=1, max_value=50, default=10)
     providers = serializers.ListField(

@@ -9,7 +9,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 
 from apps.core.fields import BlankAsNullField, ConstantField, UnixTimeField
-from apps.core.serializers import DeletedSerializer, PageSerializer
+from apps.core.serializers import DeletedSerializer, KnownFieldsSerializer, PageSerializer
 from apps.text.models import JobStatus, Pdf2TextJob, SummarizationJob, TextJob
 from workers.pdf import PAGE_SEPARATOR
 
@@ -65,8 +65,9 @@ class SummarizationTextInputSerializer(_SummarizationOptionsSerializer):
     text = serializers.CharField(allow_blank=True, trim_whitespace=False, help_text="The text to summarise.")
 
 
-class SummarizationCreateInputSerializer(SummarizationFileInputSerializer):
-    """Either ``file`` (multipart) or ``text`` (JSON or form); the service insists on exactly one."""
+class SummarizationCreateInputSerializer(KnownFieldsSerializer, SummarizationFileInputSerializer):
+    """Either ``file`` (multipart) or ``text`` (JSON or form); the service insists on exactly one. A form's other
+    fields are refused as a JSON body's are (DRF's ``request.data`` holds a form's fields and its files alike)."""
 
     file = serializers.FileField(required=False, allow_empty_file=True, use_url=False)
     text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)

@@ -102,6 +102,21 @@ def test_create_retrieve_list(tenant, other_tenant, batch_file):
     _error(tenant.client.get("/v1/batches/batch_nope"), 404, "not_found")
 
 
+def test_every_field_openai_documents_is_accepted_and_others_are_refused(tenant, batch_file):
+    expiry = {"anchor": "created_at", "seconds": 7 * 24 * 3600}
+    created = _create(tenant.client, input_file_id=batch_file, metadata={"k": "v"}, output_expires_after=expiry)
+    assert created.status_code == 200, created.json()
+    assert created.json()["metadata"] == {"k": "v"}
+    _error(
+        _create(tenant.client, input_file_id=batch_file, output_expires_after={"seconds": 60}),
+        400,
+        None,
+        "output_expires_after.anchor",
+    )
+    _error(_create(tenant.client, input_file_id=batch_file, window="24h"), 400, "invalid_request", "window")
+    assert Batch.objects.count() == 1
+
+
 def test_list_pages_newest_first(tenant, batch_file):
     ids = [_create(tenant.client, input_file_id=batch_file).json()["id"] for _ in range(3)]
     first = tenant.client.get("/v1/batches?limit=2").json()

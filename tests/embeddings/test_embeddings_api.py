@@ -56,6 +56,17 @@ def test_bad_embedding_requests(tenant, minilm, body, status, param):
     assert response.status_code == status and response.json()["error"]["param"] == param
 
 
+@pytest.mark.django_db
+def test_every_field_openai_documents_is_accepted_and_others_are_refused(tenant, minilm):
+    documented = {"input": ["hi"], "model": "all-minilm-l6-v2", "encoding_format": "float", "dimensions": 384}
+    response = tenant.client.post("/v1/embeddings", {**documented, "user": "user-1234"}, format="json")
+    assert response.status_code == 200, response.json()
+    assert len(response.json()["data"][0]["embedding"]) == 384
+    refused = tenant.client.post("/v1/embeddings", {**documented, "encoding": "float"}, format="json")
+    assert refused.status_code == 400
+    assert (refused.json()["error"]["code"], refused.json()["error"]["param"]) == ("invalid_request", "encoding")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_openai_sdk(live_server, tenant, minilm):
     client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=tenant.key, max_retries=0)

@@ -161,6 +161,30 @@ def test_chat_validation(tenant, chatty_endpoint):
         assert response.json()["error"]["param"] == param
 
 
+def test_max_tokens_bounds_each_generation_of_the_chat(transactional_db, tenant, chatty_endpoint, plugin_indexes):
+    plugin_id = _plugin_with(tenant, SimpleUploadedFile("tide.md", MD))
+    question = {"plugin": plugin_id, "query": "What do sea urchins eat?", "temperature": 0}
+
+    def completion_tokens(**body) -> int:
+        """The completion tokens the chat was billed for (its draft and its revised answer)."""
+        before = tenant.client.get("/v1/usage").json()["totals"]["completion_tokens"]
+        response = tenant.client.post("/v1/plugin/chat", {**question, **body}, format="json")
+        assert response.status_code == 200, response.content
+        if body.get("stream"):
+            assert _sse(response)[-1]["finished"] is True
+        return tenant.client.get("/v1/usage").json()["totals"]["completion_tokens"] - before
+
+    assert completion_tokens() > 2 * 2  # unbounded, the tiny model says more than the bound below allows
+    assert 0 < completion_tokens(max_tokens=2) <= 2 * 2
+    assert 0 < completion_tokens(max_tokens=2, stream=True) <= 2 * 2
+    assert completion_tokens(max_tokens=16) == completion_tokens()  # the model's own maximum, the default
+
+    for max_tokens in (0, 17, "many"):  # 17: more than the model's max_new_tokens
+        response = tenant.client.post("/v1/plugin/chat", {**question, "max_tokens": max_tokens}, format="json")
+        assert response.status_code == 400, response.content
+        assert response.json()["error"]["param"] == "max_tokens"
+
+
 def test_weights_change_the_ranking(transactional_db, tenant, plugin_indexes):
     plugin_id = _plugin_with(tenant, _corpus_file())
     query = "fix a flat bicycle tire"
