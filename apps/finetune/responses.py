@@ -245,9 +245,16 @@ class FinetuneSerializer(serializers.Serializer):
         return model.name if model else None
 
 
+class ProgressField(serializers.DictField):
+    """The job's progress as its owner sees it: without the training process's pid, which is the host's business."""
+
+    def to_representation(self, value: Any) -> dict[str, Any]:
+        return {key: item for key, item in super().to_representation(value).items() if key != "pid"}
+
+
 class FinetuneDetailSerializer(FinetuneSerializer):
     hyperparameters = serializers.DictField()
-    progress = serializers.DictField()
+    progress = ProgressField()
     metrics = serializers.DictField()
     report = serializers.DictField(allow_null=True, help_text="The dataset cleaning report, once prepared.")
     error = FineTuningJobErrorSerializer(allow_null=True)

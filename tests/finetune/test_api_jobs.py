@@ -97,6 +97,8 @@ def test_cancel_mid_run_answers_cancelled_and_frees_the_process(tenant, base, id
     job_id = _create(tenant.client, identity_examples, hyperparameters=long_run).json()["finetune_id"]
     job = wait_for(job_id, statuses=("running",), predicate=lambda j: j.progress.get("step"))
     pid = job.progress["pid"]
+    shown = tenant.client.get(f"/v1/finetunes/{job_id}").json()["progress"]
+    assert shown["step"] and "pid" not in shown  # the host's business, not the caller's
     response = tenant.client.post(f"/v1/finetunes/{job_id}/cancel")
     assert response.status_code == 200
     assert response.json()["status"] == "cancelled" and response.json()["finished_at"] is not None
