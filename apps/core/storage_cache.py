@@ -138,21 +138,13 @@ def _tree_size(directory: Path) -> int:
 
 
 def _last_written(path: Path) -> float:
-    """The newest mtime in ``path`` (a file, or a directory and everything in it); now if it vanished meanwhile."""
+    """The newest mtime in ``path`` (a file, or a directory and everything in it); now if any of it vanished
+    meanwhile (another process is at work in it)."""
+    inside = (Path(parent) / name for parent, dirs, names in os.walk(path) for name in (*dirs, *names))
     try:
-        newest = path.lstat().st_mtime
-        for parent, _, names in os.walk(path):
-            newest = max([newest, Path(parent).lstat().st_mtime, *(_mtime(Path(parent) / n) for n in names)])
+        return max(item.lstat().st_mtime for item in (path, *inside))
     except FileNotFoundError:
         return time.time()
-    return newest
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.lstat().st_mtime
-    except FileNotFoundError:
-        return 0.0
 
 
 def _remove_leftover(path: Path) -> None:

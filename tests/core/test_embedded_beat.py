@@ -12,21 +12,8 @@ import pytest
 from django.utils import timezone
 
 from apps.core.embedded_beat import start_embedded_beat
-from apps.finetune.models import FineTuneJob, TrainingFile
+from tests.finetune.api_helpers import running_job
 from tigerplatform.celery import app as celery_app
-
-
-def _stale_job(owner: object) -> FineTuneJob:
-    training_file = TrainingFile.objects.create(
-        owner=owner, filename="x.jsonl", bytes=1, format="alpaca", total=1, valid_count=1
-    )
-    return FineTuneJob.objects.create(
-        owner=owner,
-        base_model="any",
-        training_file=training_file,
-        status="running",
-        heartbeat_at=timezone.now() - timedelta(hours=1),
-    )
 
 
 @contextmanager
@@ -41,7 +28,7 @@ def _celery_conf(**values: Any) -> Iterator[None]:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_schedule_runs_on_a_thread_of_the_process(make_tenant):
-    job = _stale_job(make_tenant().user)
+    job = running_job(make_tenant().user, heartbeat_at=timezone.now() - timedelta(hours=1))
     every_200_ms = {"finetune-fail-stale-jobs": {"task": "finetune.maintenance.fail_stale_jobs", "schedule": 0.2}}
     with _celery_conf(task_always_eager=True, beat_schedule=every_200_ms):
         service = start_embedded_beat(celery_app)

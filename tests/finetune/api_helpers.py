@@ -7,7 +7,9 @@ import json
 import time
 from typing import Any
 
-from apps.finetune.models import FineTuneJob
+from django.utils import timezone
+
+from apps.finetune.models import FineTuneJob, TrainingFile
 
 # Settings under which the tiny identity base learns its eight answers in a few dozen steps on a CPU.
 FAST_LEARNING = {
@@ -63,3 +65,13 @@ def wait_for_training_stopped(job_id: str, *, timeout_s: float = 600) -> FineTun
     )
     wait_for_embedded_tasks(timeout_s=60)
     return job
+
+
+def running_job(owner: Any, **fields: Any) -> FineTuneJob:
+    """A job as a worker that claimed it leaves it (no worker trains it here); ``fields`` override its columns."""
+    training_file = TrainingFile.objects.create(
+        owner=owner, filename="x.jsonl", bytes=1, format="alpaca", total=1, valid_count=1
+    )
+    now = timezone.now()
+    columns = {"base_model": "identity-base", "status": "running", "started_at": now, "heartbeat_at": now, **fields}
+    return FineTuneJob.objects.create(owner=owner, training_file=training_file, **columns)

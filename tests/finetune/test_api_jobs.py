@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.chat.models import ModelEndpoint
 from apps.finetune.models import FineTunedModel, FineTuneJob, TrainingFile
 
-from .api_helpers import FAST_LEARNING, alpaca_jsonl, wait_for, wait_for_training_stopped
+from .api_helpers import FAST_LEARNING, alpaca_jsonl, running_job, wait_for, wait_for_training_stopped
 
 
 @pytest.fixture
@@ -146,25 +146,10 @@ def test_a_stale_running_job_is_failed_by_the_sweep_not_by_reading_it(tenant, ba
     assert body["status"] == "failed" and body["error"]["code"] == "worker_lost"
 
 
-def _running_job(owner) -> FineTuneJob:
-    """A job as a worker that claimed it leaves it (no worker is actually training it here)."""
-    training_file = TrainingFile.objects.create(
-        owner=owner, filename="x.jsonl", bytes=1, format="alpaca", total=1, valid_count=1
-    )
-    return FineTuneJob.objects.create(
-        owner=owner,
-        base_model="identity-base",
-        training_file=training_file,
-        status="running",
-        started_at=timezone.now(),
-        heartbeat_at=timezone.now(),
-    )
-
-
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/v1/fine_tuning/jobs/{id}/cancel", "/v1/finetunes/{id}/cancel"])
 def test_cancelling_a_running_job_answers_it_cancelled(tenant, path):
-    job = _running_job(tenant.user)
+    job = running_job(tenant.user)
     response = tenant.client.post(path.format(id=job.id))
     assert response.status_code == 200, response.json()
     assert response.json()["status"] == "cancelled" and response.json()["finished_at"] is not None
@@ -188,7 +173,7 @@ def test_cancelling_a_running_job_answers_it_cancelled(tenant, path):
     [("succeeded", "The job has already succeeded."), ("failed", "The job has already failed.")],
 )
 def test_a_finished_job_is_not_cancellable(tenant, status, message):
-    job = _running_job(tenant.user)
+    job = running_job(tenant.user)
     FineTuneJob.objects.filter(pk=job.pk).update(status=status, finished_at=timezone.now())
     response = tenant.client.post(f"/v1/fine_tuning/jobs/{job.id}/cancel")
     assert response.status_code == 409
