@@ -74,6 +74,8 @@ def logging_config(*, log_format: str, level: str, quiet_task_trace: bool) -> di
             "celery.app.trace": {"level": "WARNING" if quiet_task_trace else "INFO", "filters": ["hide_task_results"]},
             "faiss.loader": {"level": "WARNING"},
             "ContinuousBatchingLogger": {"level": "WARNING"},
+            # Warns on import, on every start of every process, that an optional faster CPU kernel is not installed.
+            "bitsandbytes.backends.cpu.ops": {"level": "ERROR"},
         },
     }
 
