@@ -270,3 +270,28 @@ def test_required_tool_calls_close_within_a_small_budget(tenant, noise):
         for call in choice["message"]["tool_calls"]:
             schema = {t["function"]["name"]: t["function"]["parameters"] for t in TOOLS}[call["function"]["name"]]
             jsonschema.validate(json.loads(call["function"]["arguments"]), schema)
+
+
+def test_json_that_is_whole_when_the_budget_runs_out_is_a_stop(tenant, noise):
+    # Budgets so tight that the closing JSON lands on the very last token, with no room left for the end token: the
+    # grammar allowed nothing else, so the answer is whole, and a client (the SDK's parse()) must not read "length".
+    schema = {"type": "object", "properties": {"w": {"type": "string"}}, "required": ["w"]}
+    whole_on_the_last_token = 0
+    for max_tokens in range(4, 24):
+        body = _openai(
+            tenant.client,
+            model="noise",
+            response_format=_json_schema(schema),
+            temperature=1.0,
+            seed=3,
+            max_tokens=max_tokens,
+        ).json()
+        choice = body["choices"][0]
+        try:
+            json.loads(choice["message"]["content"])
+        except ValueError:
+            assert choice["finish_reason"] == "length", choice  # cut: the budget cannot hold the shortest answer
+            continue
+        assert choice["finish_reason"] == "stop", (max_tokens, choice)
+        whole_on_the_last_token += body["usage"]["completion_tokens"] == max_tokens
+    assert whole_on_the_last_token  # the case this is about did come up

@@ -3,6 +3,7 @@ LoRA adapters kept per model, stop sequences, token streaming and OpenAI-style l
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Generator, Sequence
@@ -27,6 +28,7 @@ from workers.runtime.specs import (
     Prompt,
     SamplingParams,
     StreamChunk,
+    StructuredOutput,
 )
 from workers.runtime.streaming import sendable_length
 from workers.runtime.token_bytes import TokenBytes, token_bytes
@@ -249,9 +251,21 @@ def _result(
     stop_at = _first_stop(text, params.stop)
     ended = bool(generated) and generated[-1] in eos_ids
     hit_length = stop_at is None and not ended and len(generated) >= max_new_tokens
+    if hit_length and _whole_json(params.structured, text):
+        hit_length = False  # closed on the budget's last token: the grammar allowed only the end token next
     return GenerationResult(
         text=text if stop_at is None else text[:stop_at],
         prompt_tokens=prompt_tokens,
         completion_tokens=len(generated),
         finish_reason="length" if hit_length else "stop",
     )
+
+
+def _whole_json(structured: StructuredOutput | None, text: str) -> bool:
+    """Whether constrained JSON output is complete: an object or array that parses (a number could go on)."""
+    if structured is None or structured.kind == "tool_calls":
+        return False
+    try:
+        return isinstance(json.loads(text), dict | list)
+    except ValueError:
+        return False
