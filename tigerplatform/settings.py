@@ -258,7 +258,7 @@ METRICS_ALLOWED_CIDRS: list[str] = env.list("METRICS_ALLOWED_CIDRS", default=["1
 METRICS_PORT: int = env.int("METRICS_PORT", default=0)
 
 # --- Celery ------------------------------------------------------------------------------------------
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"  # with a host: kombu warns on every connection without one
 CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
 # Without a broker the same task code runs in-process, synchronously: the embedded default.
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
