@@ -92,6 +92,18 @@ def test_qlora_job_learns_and_its_model_answers_online_only(tenant, other_tenant
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
+def test_only_the_checkpoints_the_trainer_keeps_are_listed(tenant, base, identity_examples):
+    rotating = {**FAST_LEARNING, "max_steps": 12, "save_steps": 3, "save_total_limit": 2}  # saves 4, keeps 2
+    job_id = _create(tenant.client, identity_examples, hyperparameters=rotating).json()["finetune_id"]
+    job = wait_for(job_id)
+    assert job.status == "succeeded", job.error
+    listed = tenant.client.get(f"/v1/fine_tuning/jobs/{job_id}/checkpoints").json()["data"]
+    assert [checkpoint["step_number"] for checkpoint in listed] == [12, 9]
+    assert all(Path(path).is_dir() for path in job.checkpoints.values_list("path", flat=True))
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
 def test_cancel_mid_run_answers_cancelled_and_frees_the_process(tenant, base, identity_examples):
     long_run = {**FAST_LEARNING, "max_steps": 100_000, "save_steps": None}
     job_id = _create(tenant.client, identity_examples, hyperparameters=long_run).json()["finetune_id"]

@@ -165,6 +165,7 @@ def finetune_job_record_event(*, job_id: str, event: dict[str, Any]) -> None:
         FineTuneCheckpoint.objects.update_or_create(
             job=job, step=event["step"], defaults={"path": event["path"], "metrics": dict(job.progress)}
         )
+        _checkpoints_forget_rotated(job)
         if storage.is_remote():  # in the background: the event loop also beats the job's heartbeat
             upload = threading.Thread(target=_checkpoint_upload, args=(job, Path(event["path"])), daemon=True)
             upload.start()
@@ -217,6 +218,15 @@ def _fine_tuned_model_name(job: FineTuneJob) -> str:
     return f"ft:{job.base_model}:{job.suffix or job.owner.get_username()}:{job.id.removeprefix('ftjob-')[:8]}"
 
 
+def _checkpoints_forget_rotated(job: FineTuneJob) -> None:
+    """Drop the rows of checkpoints the trainer has removed since (it keeps the last ``save_total_limit``), so the
+    list names only checkpoints that exist. On a remote storage every checkpoint stays stored, and so do their rows."""
+    if storage.is_remote():
+        return
+    gone = [checkpoint.pk for checkpoint in job.checkpoints.all() if not Path(checkpoint.path).is_dir()]
+    FineTuneCheckpoint.objects.filter(pk__in=gone).delete()
+
+
 def finetune_job_train(*, job_id: str) -> None:
     """queued → running → succeeded | failed | cancelled, training in a child process group."""
     job = _claim_for_training(job_id)
@@ -236,6 +246,7 @@ def finetune_job_train(*, job_id: str) -> None:
         heartbeat=lambda: _heartbeat(job_id),
         timeout_s=settings.FINETUNE_JOB_TIMEOUT_S,
     )
+    _checkpoints_forget_rotated(job)
     with _uploads_lock:
         uploads = _uploads.pop(job_id, [])
     for upload in uploads:  # the checkpoints are stored before the job's outcome is
