@@ -28,13 +28,18 @@ requires_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_
 
 
 @pytest.fixture(autouse=True)
-def _isolated(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def _isolated(
+    settings: Any, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
     from celery._state import _set_task_join_will_block
 
+    from apps.accounts import throttling
     from tigerplatform.celery import app
 
     settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
     cache.clear()
+    # Without Redis the rate counters live in the process; user ids repeat from one test database to the next.
+    monkeypatch.setattr(throttling, "_local_counter", throttling._LocalCounter())
     # Tasks run in-process unless a test asks for a real worker (the `celery_worker` fixture).
     app.conf.task_always_eager = True
     # Celery's "never wait on a result here" flag is one for the whole process: an eager task sets it while it runs

@@ -190,6 +190,8 @@ if not DEBUG:
 
 # --- API ---------------------------------------------------------------------------------------------
 DEFAULT_RATE_LIMIT_PER_MINUTE: int = env.int("DEFAULT_RATE_LIMIT_PER_MINUTE", default=600)
+# Shared by all of an account's keys, unless set on the account (admin: Users → account limits); 0: none.
+ACCOUNT_RATE_LIMIT_PER_MINUTE: int = env.int("ACCOUNT_RATE_LIMIT_PER_MINUTE", default=0)
 API_KEY_LAST_USED_RESOLUTION_S: int = 60
 # Verified keys are cached per process; revocation reaches every process at once through a shared epoch.
 API_KEY_CACHE_SECONDS: int = env.int("API_KEY_CACHE_SECONDS", default=300)

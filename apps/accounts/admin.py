@@ -4,11 +4,13 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.accounts import services
-from apps.accounts.models import ApiKey
+from apps.accounts.models import AccountLimits, ApiKey
 
 
 class ApiKeyAddForm(forms.ModelForm):
@@ -71,3 +73,18 @@ class ApiKeyAdmin(admin.ModelAdmin):
         for api_key in queryset:
             services.api_key_revoke(api_key=api_key)
         self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
+
+
+class AccountLimitsInline(admin.StackedInline):
+    model = AccountLimits
+    can_delete = False
+
+
+admin.site.unregister(get_user_model())
+
+
+@admin.register(get_user_model())
+class AccountAdmin(UserAdmin):
+    """Django's user admin, with the limits shared by all of the account's keys."""
+
+    inlines = [*UserAdmin.inlines, AccountLimitsInline]

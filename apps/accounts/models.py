@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -45,3 +46,32 @@ class ApiKey(models.Model):
     @property
     def effective_rate_limit(self) -> int:
         return self.rate_limit_per_minute or settings.DEFAULT_RATE_LIMIT_PER_MINUTE
+
+    @property
+    def account_rate_limit(self) -> int | None:
+        """Requests per minute that all of the owner's keys share, or None for no account-wide limit."""
+        limits: AccountLimits | None = getattr(self.owner, "limits", None)
+        limit = limits.rate_limit_per_minute if limits is not None else None
+        return limit or settings.ACCOUNT_RATE_LIMIT_PER_MINUTE or None
+
+
+class AccountLimits(models.Model):
+    """What an operator allows one account, across all of its keys: a key's own limit cannot lift it, and the keys
+    a user mints with the API share it."""
+
+    owner = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="limits"
+    )
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Requests per minute across all of the account's keys; empty means ACCOUNT_RATE_LIMIT_PER_MINUTE "
+        "(no account-wide limit when that is 0).",
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "account limits"
+
+    def __str__(self) -> str:
+        return f"limits of {self.owner}"

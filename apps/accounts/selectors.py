@@ -14,7 +14,7 @@ def api_key_list(*, owner: User) -> QuerySet[ApiKey]:
 
 def api_key_for_authentication(*, prefix: str) -> ApiKey | None:
     return (
-        ApiKey.objects.select_related("owner")
+        ApiKey.objects.select_related("owner", "owner__limits")
         .only(
             "id",
             "prefix",
@@ -28,6 +28,7 @@ def api_key_for_authentication(*, prefix: str) -> ApiKey | None:
             "owner__is_active",
             "owner__is_staff",
             "owner__is_superuser",
+            "owner__limits__rate_limit_per_minute",
         )
         .filter(prefix=prefix)
         .first()

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.keys import generate_key, parse_prefix
-from apps.accounts.models import ApiKey
+from apps.accounts.models import AccountLimits, ApiKey
 from workers.errors import InvalidRequest, NotFound
 
 
@@ -103,3 +103,13 @@ def user_get_or_create(*, username: str, staff: bool = False, password: str | No
     if changed:
         user.save()
     return user
+
+
+def account_rate_limit_set(*, owner: User, rate_limit_per_minute: int | None) -> AccountLimits:
+    """The requests per minute all of ``owner``'s keys share; None falls back to ACCOUNT_RATE_LIMIT_PER_MINUTE."""
+    if rate_limit_per_minute is not None and rate_limit_per_minute < 1:
+        raise InvalidRequest("rate_limit_per_minute must be at least 1.", param="rate_limit_per_minute")
+    limits, _ = AccountLimits.objects.update_or_create(
+        owner=owner, defaults={"rate_limit_per_minute": rate_limit_per_minute}
+    )
+    return limits

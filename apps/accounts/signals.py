@@ -8,10 +8,11 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from apps.accounts.keycache import verified_keys
-from apps.accounts.models import ApiKey
+from apps.accounts.models import AccountLimits, ApiKey
 
 
 @receiver([post_save, post_delete], sender=ApiKey)
+@receiver([post_save, post_delete], sender=AccountLimits)
 @receiver([post_save, post_delete], sender=get_user_model())
 def invalidate_verified_keys(sender: type, **kwargs: Any) -> None:
     if sender is ApiKey and kwargs.get("created"):

@@ -1,4 +1,5 @@
-"""Per-key requests/minute on the shared cache (Redis when configured): a fixed one-minute window."""
+"""Requests/minute per key, and per account where one is limited, on the shared cache (Redis when configured): a
+fixed one-minute window."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.cache import cache
+from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
@@ -60,10 +62,12 @@ def _count_request(cache_key: str, window: int) -> int:
         return cache.incr(cache_key)
 
 
-class ApiKeyRateThrottle(BaseThrottle):
-    def __init__(self) -> None:
-        self._wait: float | None = None
+def _count_against(cache_key: str, *, window: int, limit: int, reset_s: float) -> tuple[RateLimitState, bool]:
+    count = _count_request(cache_key, window)
+    return RateLimitState(limit=limit, remaining=max(0, limit - count), reset_s=reset_s), count > limit
 
+
+class ApiKeyRateThrottle(BaseThrottle):
     def allow_request(self, request: Request, view: APIView) -> bool:
         api_key = request.auth
         if not isinstance(api_key, ApiKey):
@@ -71,17 +75,25 @@ class ApiKeyRateThrottle(BaseThrottle):
         now = time.time()
         window = int(now // _WINDOW_S)
         reset_s = (window + 1) * _WINDOW_S - now
-        limit = api_key.effective_rate_limit
-        count = _count_request(f"ratelimit:{api_key.pk}:{window}", window)
-        # Read back by RateLimitHeadersMiddleware; django-stubs' HttpRequest declares no such attribute.
-        request._request.ratelimit = RateLimitState(  # type: ignore[attr-defined]
-            limit=limit, remaining=max(0, limit - count), reset_s=reset_s
+        state, key_over = _count_against(
+            f"ratelimit:{api_key.pk}:{window}", window=window, limit=api_key.effective_rate_limit, reset_s=reset_s
         )
-        if count > limit:
+        exceeded = "this API key" if key_over else None
+        account_limit = api_key.account_rate_limit
+        if exceeded is None and account_limit is not None:
+            account_state, account_over = _count_against(
+                f"ratelimit:account:{api_key.owner_id}:{window}", window=window, limit=account_limit, reset_s=reset_s
+            )
+            if account_state.remaining < state.remaining:  # the headers tell the limit that binds first
+                state = account_state
+            if account_over:
+                exceeded = f"this account, whose keys share {account_limit} requests per minute"
+        # Read back by RateLimitHeadersMiddleware; django-stubs' HttpRequest declares no such attribute.
+        request._request.ratelimit = state  # type: ignore[attr-defined]
+        if exceeded is not None:
             RATE_LIMITED.inc()
-            self._wait = reset_s
-            return False
+            raise Throttled(
+                wait=reset_s,
+                detail=f"Rate limit exceeded for {exceeded}; retry after the number of seconds in Retry-After.",
+            )
         return True
-
-    def wait(self) -> float | None:
-        return self._wait

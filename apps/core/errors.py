@@ -175,7 +175,6 @@ _CODE_BY_DRF_CODE = {
 }
 _MESSAGE_BY_CODE = {
     "missing_api_key": "Missing API key: send it as 'Authorization: Bearer <API_KEY>'.",
-    "rate_limited": "Rate limit exceeded for this API key; retry after the number of seconds in Retry-After.",
 }
 
 

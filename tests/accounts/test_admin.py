@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.messages import get_messages
 
 from apps.accounts.keys import hash_key
-from apps.accounts.models import ApiKey
+from apps.accounts.models import AccountLimits, ApiKey
 
 
 @pytest.fixture
@@ -39,3 +39,30 @@ def test_admin_creates_a_key_shown_once_and_revokes_it(staff_client, tenant):
     staff_client.post("/admin/accounts/apikey/", {"action": "revoke_selected", "_selected_action": [api_key.pk]})
     api_key.refresh_from_db()
     assert api_key.is_revoked
+
+
+def test_admin_sets_an_accounts_limit_on_the_users_page(staff_client, tenant):
+    page = f"/admin/auth/user/{tenant.user.pk}/change/"
+    shown = staff_client.get(page)
+    assert shown.status_code == 200 and b"Account limits" in shown.content
+    form = {
+        "username": tenant.user.username,
+        "is_active": "on",
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+        "limits-TOTAL_FORMS": "1",
+        "limits-INITIAL_FORMS": "0",
+        "limits-MIN_NUM_FORMS": "0",
+        "limits-MAX_NUM_FORMS": "1",
+        "limits-0-rate_limit_per_minute": "0",
+        "limits-0-owner": tenant.user.pk,
+    }
+    refused = staff_client.post(page, form)
+    assert refused.status_code == 200 and b"greater than or equal to 1" in refused.content
+    assert not AccountLimits.objects.exists()
+
+    response = staff_client.post(page, {**form, "limits-0-rate_limit_per_minute": "1"})
+    assert response.status_code == 302
+    assert AccountLimits.objects.get(owner=tenant.user).rate_limit_per_minute == 1
+    assert tenant.client.get("/v1/models").status_code == 200
+    assert tenant.client.get("/v1/models").status_code == 429

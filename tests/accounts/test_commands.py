@@ -43,3 +43,18 @@ def test_staff_flag_gives_admin_login():
     _create("--user", "dave", "--create-user", "--staff")
     user = get_user_model().objects.get(username="dave")
     assert user.is_staff and user.is_superuser
+
+
+@pytest.mark.django_db
+def test_account_rate_limit_flag_caps_all_of_the_users_keys():
+    first = _create("--user", "erin", "--create-user", "--account-rate-limit", "2")
+    second = _create("--user", "erin")
+    clients = []
+    for key in (first, second):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+        clients.append(client)
+    assert [client.get("/v1/models").status_code for client in (*clients, clients[0])] == [200, 200, 429]
+
+    with pytest.raises(CommandError, match="--account-rate-limit must be positive"):
+        _create("--user", "erin", "--account-rate-limit", "0")

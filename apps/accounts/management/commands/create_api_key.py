@@ -20,6 +20,12 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="", help="A label for the key.")
         parser.add_argument("--expires-days", type=int, default=None, help="Expire the key after N days.")
         parser.add_argument("--rate-limit", type=int, default=None, help="Requests per minute for this key.")
+        parser.add_argument(
+            "--account-rate-limit",
+            type=int,
+            default=None,
+            help="Requests per minute that all of the user's keys share (sets the account's limit).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         username = options["user"]
@@ -32,8 +38,11 @@ class Command(BaseCommand):
             if options["expires_days"] <= 0:
                 raise CommandError("--expires-days must be positive.")
             expires_at = timezone.now() + timedelta(days=options["expires_days"])
-        if options["rate_limit"] is not None and options["rate_limit"] <= 0:
-            raise CommandError("--rate-limit must be positive.")
+        for option in ("rate_limit", "account_rate_limit"):
+            if options[option] is not None and options[option] <= 0:
+                raise CommandError(f"--{option.replace('_', '-')} must be positive.")
+        if options["account_rate_limit"] is not None:
+            services.account_rate_limit_set(owner=user, rate_limit_per_minute=options["account_rate_limit"])
         created = services.api_key_create(
             owner=user,
             name=options["name"],
