@@ -70,7 +70,8 @@ def _prune(*, root: Path, max_bytes: int, keep: Path) -> None:
         if not held:
             return  # another process of this host is pruning it now; the next fetch prunes again
         leftovers: list[Path] = []
-        entries = list(_entries(root, leftovers=leftovers))
+        # Unbounded, only leftovers are looked for: sizing every cached model directory would cost a walk a fetch.
+        entries = list(_entries(root, leftovers=leftovers, sized=max_bytes > 0))
         for leftover in leftovers:
             _remove_leftover(leftover)
         if max_bytes <= 0:
@@ -97,8 +98,9 @@ def _exclusive(path: Path) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _entries(directory: Path, *, leftovers: list[Path]) -> Iterator[_Entry]:
-    """The entries under ``directory``; stale leftovers of killed fetches are added to ``leftovers`` on the way."""
+def _entries(directory: Path, *, leftovers: list[Path], sized: bool) -> Iterator[_Entry]:
+    """The entries under ``directory`` (their sizes 0 unless ``sized``); stale leftovers of killed fetches are added
+    to ``leftovers`` on the way."""
     try:
         with os.scandir(directory) as scan:
             children = list(scan)
@@ -115,13 +117,14 @@ def _entries(directory: Path, *, leftovers: list[Path]) -> Iterator[_Entry]:
             if child.is_dir(follow_symlinks=False):
                 marker = path / COMPLETE
                 if marker.exists():
-                    yield _Entry(path=path, stamp=marker, size=_tree_size(path), used=marker.stat().st_mtime)
+                    size = _tree_size(path) if sized else 0
+                    yield _Entry(path=path, stamp=marker, size=size, used=marker.stat().st_mtime)
                 else:  # a prefix holding entries (empty ones are left: a fetch may need it)
-                    yield from _entries(path, leftovers=leftovers)
+                    yield from _entries(path, leftovers=leftovers, sized=sized)
             elif child.is_file(follow_symlinks=False) and not child.name.endswith(SIDECAR):
                 stat = child.stat(follow_symlinks=False)
-                sidecar = _size(path.with_name(path.name + SIDECAR))
-                yield _Entry(path=path, stamp=path, size=stat.st_size + sidecar, used=stat.st_mtime)
+                size = stat.st_size + _size(path.with_name(path.name + SIDECAR)) if sized else 0
+                yield _Entry(path=path, stamp=path, size=size, used=stat.st_mtime)
         except FileNotFoundError:
             continue  # removed by another process since the scan
 

@@ -128,6 +128,15 @@ def test_an_unbounded_cache_keeps_everything(s3_storage, settings, tmp_path, lru
     assert all(path.exists() for path in paths) and (directory / "nested" / "weights.bin").exists()
 
 
+def test_an_unbounded_cache_does_not_walk_what_it_holds(s3_storage, settings, tmp_path, monkeypatch):
+    settings.STORAGE_CACHE_MAX_BYTES = 0
+    storage.fetched_dir(ref=_put_dir("finetunes/j1/output", tmp_path, 1000))
+    walked: list[Path] = []
+    monkeypatch.setattr(storage_cache, "_tree_size", lambda path: walked.append(path) or 0)
+    storage.fetched_dir(ref=_put_dir("finetunes/j2/output", tmp_path, 1000))  # a fetch prunes
+    assert walked == []
+
+
 def test_a_failed_prune_does_not_fail_the_fetch(s3_storage, settings, caplog, lru_only):
     cache = Path(settings.STORAGE_CACHE_DIR)
     settings.STORAGE_CACHE_MAX_BYTES = 500
