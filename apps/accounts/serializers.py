@@ -7,10 +7,10 @@ from rest_framework import serializers
 from apps.accounts.models import ApiKey
 from apps.accounts.services import CreatedApiKey
 from apps.core.fields import ConstantField, UnixTimeField
-from apps.core.serializers import PageSerializer
+from apps.core.serializers import KnownFieldsSerializer, PageSerializer
 
 
-class ApiKeyCreateInputSerializer(serializers.Serializer):
+class ApiKeyCreateInputSerializer(KnownFieldsSerializer):
     name = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
     expires_at = serializers.DateTimeField(
         required=False,

@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.fields import documented_as
+from apps.core.serializers import KnownFieldsSerializer
 from apps.finetune.models import FineTuneJob
 
 _SUFFIX = r"^[A-Za-z0-9_-]{0,40}$"
@@ -40,11 +41,12 @@ class JsonObjectField(serializers.Field):
         return value
 
 
-class FileUploadSerializer(serializers.Serializer):
+class FileUploadSerializer(KnownFieldsSerializer):
+    # OpenAI's expiry (the SDK sends it as these form fields): files are kept until deleted.
+    ignored_fields = frozenset({"expires_after[anchor]", "expires_after[seconds]"})
+
     file = serializers.FileField(allow_empty_file=True)
-    purpose = documented_as(
-        serializers.CharField(required=False, default="fine-tune"), {"type": "string", "enum": ["fine-tune", "batch"]}
-    )
+    purpose = documented_as(serializers.CharField(), {"type": "string", "enum": ["fine-tune", "batch"]})
     skip_invalid_records = serializers.BooleanField(
         required=False, default=False, help_text="Accept a file with some invalid records; they are dropped."
     )
@@ -61,7 +63,7 @@ class TigerBotFinetuneCreateSerializer(serializers.Serializer):
     skip_invalid_records = serializers.BooleanField(required=False, default=False)
 
 
-class OpenAIJobCreateSerializer(serializers.Serializer):
+class OpenAIJobCreateSerializer(KnownFieldsSerializer):
     model = serializers.CharField(max_length=200)
     training_file = serializers.CharField(max_length=40)
     validation_file = serializers.CharField(required=False, allow_null=True, max_length=40)
@@ -112,7 +114,7 @@ class OpenAIJobCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError({"method": "Must be an object or a method name."})
         if training_method not in (None, *FineTuneJob.Method.values):
             raise serializers.ValidationError({"method": f"Must be one of {FineTuneJob.Method.values}."})
-        return {**attrs, "hyperparameters": hyperparameters, "method": training_method or "lora"}
+        return super().validate({**attrs, "hyperparameters": hyperparameters, "method": training_method or "lora"})
 
 
 class LegacyUploadSerializer(serializers.Serializer):

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -15,7 +15,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 
 from apps.core.fields import BlankAsNullField, ConstantField, UnixTimeField, documented_as
-from apps.core.serializers import DeletedSerializer
+from apps.core.serializers import DeletedSerializer, KnownFieldsSerializer
 from apps.images import selectors
 from apps.images.models import GeneratedImage, ImageJob
 from apps.images.services import ImageParams
@@ -37,9 +37,27 @@ def parse_size(value: str) -> tuple[int, int]:
 
 
 NOT_BLANK = {"type": "string", "pattern": r"\S"}
+# OpenAI options taken only at the values that describe what is made here (opaque PNGs, answered whole); another
+# value would be a different image or answer, so it is refused as not supported.
+HONOURED_VALUES: dict[str, tuple[tuple[Any, ...], str]] = {
+    "background": (("auto", "opaque"), "images are opaque"),
+    "output_format": (("png",), "images are PNG"),
+    "stream": ((False,), "poll the generation instead (wait)"),
+}
+F = TypeVar("F", bound=serializers.Field)
 
 
-class ImageGenerationRequestSerializer(serializers.Serializer):
+def _honoured_only(field: F, *, name: str, description: str) -> F:
+    """``field`` documented with its honoured values alone: a request the schema describes is one that is served."""
+    kind = "boolean" if isinstance(field, serializers.BooleanField) else "string"
+    enum = [*HONOURED_VALUES[name][0], None]
+    return documented_as(field, {"type": kind, "nullable": True, "enum": enum, "description": description})
+
+
+class ImageGenerationRequestSerializer(KnownFieldsSerializer):
+    # No moderation is done here; compression applies to JPEG and WebP, partial images to streams, neither made here.
+    ignored_fields = frozenset({"moderation", "output_compression", "partial_images"})
+
     prompt = documented_as(
         serializers.CharField(
             trim_whitespace=False, help_text="What to draw (at most IMAGES_MAX_PROMPT_CHARS characters)."
@@ -109,6 +127,29 @@ class ImageGenerationRequestSerializer(serializers.Serializer):
     style = serializers.CharField(  # type: ignore[assignment]  # a field: the metaclass moves it out of the class
         required=False, allow_null=True, help_text="Accepted and ignored."
     )
+    background = _honoured_only(
+        serializers.ChoiceField(choices=["transparent", "opaque", "auto"], required=False, allow_null=True),
+        name="background",
+        description="Images are opaque: transparent is not supported.",
+    )
+    output_format = _honoured_only(
+        serializers.ChoiceField(choices=["png", "jpeg", "webp"], required=False, allow_null=True),
+        name="output_format",
+        description="Images are PNG: jpeg and webp are not supported.",
+    )
+    stream = _honoured_only(
+        serializers.BooleanField(required=False, allow_null=True),
+        name="stream",
+        description="true is not supported: a generation not ready within `wait` answers a job to poll.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        for name, (honoured, reason) in HONOURED_VALUES.items():
+            value = attrs.get(name)
+            if value is not None and value not in honoured:
+                shown = str(value).lower()
+                raise serializers.ValidationError({name: f"{name} {shown} is not supported: {reason}."})
+        return super().validate(attrs)
 
     def validate_prompt(self, value: str) -> str:
         if not value.strip():

@@ -10,13 +10,13 @@ from apps.plugins.models import Plugin
 from apps.rerank.serializers import RerankOptionField
 
 
-class PluginCreateSerializer(serializers.Serializer):
+class PluginCreateSerializer(KnownFieldsSerializer):
     name = StrictCharField(max_length=100)
     description = StrictCharField(required=False, allow_blank=True, default="", max_length=2000)
     kind = serializers.ChoiceField(choices=Plugin.Kind.choices, required=False, default=Plugin.Kind.GENERIC)
 
 
-class PluginUpdateSerializer(serializers.Serializer):
+class PluginUpdateSerializer(KnownFieldsSerializer):
     embedding_model = StrictCharField(
         max_length=100,
         help_text="An embedding model's id (GET /v1/models); "
@@ -31,6 +31,12 @@ class FilesUploadSerializer(serializers.Serializer):
         allow_empty=False,
         help_text="One or more files (.md .txt .pdf .jsonl .docx); repeat the field for several.",
     )
+
+
+class FilesFormSerializer(KnownFieldsSerializer):
+    """An upload form's field names (its files are checked as uploads, by the service)."""
+
+    file = serializers.ListField(child=serializers.FileField(allow_empty_file=True), required=False)
 
 
 FILTERS_HELP = (
@@ -95,7 +101,7 @@ class RethinkChatSerializer(KnownFieldsSerializer, RetrievalOptionsSerializer):
     )
 
 
-class SegmentUpdateSerializer(serializers.Serializer):
+class SegmentUpdateSerializer(KnownFieldsSerializer):
     """Lengths and emptiness are checked in the service (shared with the admin); here only types."""
 
     text = StrictCharField(
@@ -112,6 +118,14 @@ class SegmentPreviewSerializer(serializers.Serializer):
 
     text = StrictCharField(trim_whitespace=False)
     title = StrictCharField(required=False, allow_blank=True, default="")
+
+
+class SegmentPreviewInputSerializer(FilesFormSerializer):
+    """Either form of a preview, documented as ``SegmentPreviewSerializer`` and ``FilesUploadSerializer``: here the
+    field names and types; which form was sent, emptiness and sizes are the service's checks."""
+
+    text = StrictCharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
+    title = StrictCharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
 
 
 class LegacyCreateSerializer(serializers.Serializer):

@@ -45,6 +45,7 @@ from apps.plugins.responses import (
     SegmentSerializer,
 )
 from apps.plugins.serializers import (
+    FilesFormSerializer,
     FilesUploadSerializer,
     LegacyCreateSerializer,
     LegacyPluginIdSerializer,
@@ -54,6 +55,7 @@ from apps.plugins.serializers import (
     PluginUpdateSerializer,
     RethinkChatSerializer,
     SearchSerializer,
+    SegmentPreviewInputSerializer,
     SegmentPreviewSerializer,
     SegmentUpdateSerializer,
 )
@@ -160,6 +162,7 @@ class PluginFilesApi(APIView):
     )
     def post(self, request: Request, plugin_id: str) -> Response:
         plugin = _owned(request, plugin_id)
+        _valid(FilesFormSerializer, request.data if isinstance(request.data, dict) else {})
         queued = documents.documents_upload(plugin=plugin, uploads=request.FILES.getlist("file"))
         return Response(PluginUploadListSerializer({"data": queued}).data, status=status.HTTP_202_ACCEPTED)
 
@@ -224,7 +227,7 @@ class SegmentPreviewApi(APIView):
     )
     def post(self, request: Request, plugin_id: str) -> Response:
         plugin = _owned(request, plugin_id)
-        data = request.data if isinstance(request.data, dict) else {}
+        data = _valid(SegmentPreviewInputSerializer, request.data if isinstance(request.data, dict) else {})
         previews = segments.segments_preview(
             plugin=plugin, uploads=request.FILES.getlist("file"), text=data.get("text"), title=data.get("title")
         )

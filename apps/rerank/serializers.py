@@ -7,6 +7,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.serializers import KnownFieldsSerializer
+
 MAX_DOCUMENTS = 1000
 MAX_TEXT_CHARS = 32_000
 
@@ -33,7 +35,11 @@ class RerankDocumentField(serializers.Field):
         return value
 
 
-class RerankRequestSerializer(serializers.Serializer):
+class RerankRequestSerializer(KnownFieldsSerializer):
+    # Cohere's options that would change the ranking: structured documents' fields, and how long documents are
+    # cut (here a document is read up to the model's own limit).
+    unsupported_fields = frozenset({"rank_fields", "max_chunks_per_doc", "max_tokens_per_doc"})
+
     model = serializers.CharField(
         required=False, max_length=200, help_text="A rerank model (kind `rerank`); the default one when left out."
     )

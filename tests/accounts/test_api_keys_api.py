@@ -77,6 +77,20 @@ def test_bad_create_input_is_400_with_param(tenant, payload, param):
 
 
 @pytest.mark.django_db
+def test_an_unknown_field_is_400_and_creates_no_key(tenant):
+    # A misspelt rate_limit_per_minute would otherwise mint a key on the creating key's limit.
+    response = tenant.client.post("/v1/api_keys", {"name": "ci", "rate_limit": 5}, format="json")
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert (error["param"], error["code"], error["message"]) == (
+        "rate_limit",
+        "invalid_request",
+        "rate_limit: rate_limit is not a known field.",
+    )
+    assert "ci" not in [key["name"] for key in tenant.client.get("/v1/api_keys").json()["data"]]
+
+
+@pytest.mark.django_db
 def test_malformed_json_is_400(tenant):
     response = tenant.client.generic("POST", "/v1/api_keys", "{not json", content_type="application/json")
     assert response.status_code == 400

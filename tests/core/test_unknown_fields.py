@@ -20,6 +20,11 @@ BODIES = {
     "/v1/summarization": {"text": "hi"},
     "/v1/search": {"query": "hi"},
     "/v1/batches": {"input_file_id": "file-x", "endpoint": "/v1/chat/completions", "completion_window": "24h"},
+    "/v1/rerank": {"query": "hi", "documents": ["hi"]},
+    "/v1/images/generations": {"prompt": "hi"},
+    "/v1/fine_tuning/jobs": {"model": "any", "training_file": "file-x"},
+    "/v1/plugin/custom/plugins": {"name": "Notes"},
+    "/v1/api_keys": {"name": "ci"},
 }
 
 

@@ -97,6 +97,32 @@ def test_bad_form_fields(tenant, fields):
     assert response.json()["error"]["param"] in {"purpose", "file"}
 
 
+def test_purpose_is_required_and_other_fields_are_refused_by_name(tenant, settings):
+    def upload(**fields):
+        return tenant.client.post("/v1/files", {"file": alpaca_jsonl([("q", "a")]), **fields}, format="multipart")
+
+    for fields, param, message in [
+        ({}, "purpose", "This field is required."),
+        ({"purpose": "fine-tune", "purpouse": "batch"}, "purpouse", "purpouse: purpouse is not a known field."),
+    ]:
+        response = upload(**fields)
+        assert response.status_code == 400, response.content
+        error = response.json()["error"]
+        assert (error["param"], error["code"]) == (param, "invalid_request") and message in error["message"]
+    assert not TrainingFile.objects.exists() and _stored_files(settings) == []
+    # OpenAI's expiry, as the SDK sends it: files are kept until deleted.
+    kept = upload(purpose="fine-tune", **{"expires_after[anchor]": "created_at", "expires_after[seconds]": "3600"})
+    assert kept.status_code == 201, kept.content
+
+
+def test_legacy_upload_needs_no_purpose(tenant):
+    response = tenant.client.post(
+        "/bot-service/ft/upload_train_data", {"file": alpaca_jsonl([("q", "a")])}, format="multipart"
+    )
+    assert response.status_code == 200 and response.json()["code"] == 200, response.content
+    assert TrainingFile.objects.get().purpose == "fine-tune"
+
+
 def test_all_three_formats_are_accepted(tenant, instruct_dir):
     sharegpt = (instruct_dir / "glaive_toolcall_zh_demo.json").read_bytes()
     openai_chat = b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}\n'

@@ -272,6 +272,27 @@ def test_bad_job_requests_are_4xx_and_create_nothing(tenant, base, identity_exam
 
 
 @pytest.mark.django_db
+def test_an_openai_job_request_refuses_a_field_it_does_not_know(tenant, base, identity_examples):
+    uploaded = tenant.client.post(
+        "/v1/files", {"file": alpaca_jsonl(identity_examples), "purpose": "fine-tune"}, format="multipart"
+    ).json()["id"]
+    body = {"model": "identity-base", "training_file": uploaded}
+    # A hyperparameter at the top level would otherwise train with the default silently.
+    response = tenant.client.post("/v1/fine_tuning/jobs", {**body, "n_epochs": 3}, format="json")
+    assert response.status_code == 400, response.json()
+    error = response.json()["error"]
+    assert (error["param"], error["code"], error["message"]) == (
+        "n_epochs",
+        "invalid_request",
+        "n_epochs: n_epochs is not a known field.",
+    )
+    assert not FineTuneJob.objects.exists()
+    documented = {"metadata": {"team": "qa"}, "integrations": [], "seed": 7, "suffix": "qa", "validation_file": None}
+    created = tenant.client.post("/v1/fine_tuning/jobs", {**body, **documented}, format="json")
+    assert created.status_code == 200, created.json()
+
+
+@pytest.mark.django_db
 def test_a_fine_tuned_model_cannot_be_used_before_it_exists(tenant, base):
     training_file = TrainingFile.objects.create(
         owner=tenant.user, filename="x.jsonl", bytes=1, format="alpaca", total=1, valid_count=1

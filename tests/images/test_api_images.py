@@ -110,6 +110,10 @@ def test_failed_generation_names_the_size(tenant, image_model, settings):
         ({"prompt": "a tiger", "response_format": "gif"}, 400, "response_format"),
         ({"prompt": "a tiger", "model": "no-such-model"}, 404, "model"),
         ({"prompt": "a tiger", "model": "a-chat-model"}, 400, "model"),
+        ({"prompt": "a tiger", "stpes": 2}, 400, "stpes"),
+        ({"prompt": "a tiger", "background": "transparent"}, 400, "background"),
+        ({"prompt": "a tiger", "output_format": "webp"}, 400, "output_format"),
+        ({"prompt": "a tiger", "stream": True}, 400, "stream"),
     ],
 )
 def test_bad_input_is_a_4xx_naming_the_field(tenant, tiny_pipeline, body, status, param):
@@ -121,3 +125,21 @@ def test_bad_input_is_a_4xx_naming_the_field(tenant, tiny_pipeline, body, status
     assert response.status_code == status, response.json()
     assert response.json()["error"]["param"] == param
     assert not ImageJob.objects.exists()
+
+
+def test_openai_options_are_refused_by_name_unless_they_change_nothing(tenant, tiny_pipeline):
+    from apps.chat.models import ModelEndpoint
+
+    ModelEndpoint.objects.create(name="tiny-sd", kind=ModelEndpoint.Kind.IMAGE, path=str(tiny_pipeline))
+    body = {"model": "tiny-sd", "prompt": "a tiger", "size": "64x64", "wait": 0}
+    for extra, message in [
+        ({"stpes": 2}, "stpes: stpes is not a known field."),
+        ({"stream": True}, "stream: stream true is not supported: poll the generation instead (wait)."),
+        ({"output_format": "jpeg"}, "output_format: output_format jpeg is not supported: images are PNG."),
+    ]:
+        error = tenant.client.post(URL, {**body, **extra}, format="json").json()["error"]
+        assert (error["param"], error["code"], error["message"]) == (next(iter(extra)), "invalid_request", message)
+    assert not ImageJob.objects.exists()
+    documented = {"user": "someone", "moderation": "low", "partial_images": 0, "stream": False, "background": "auto"}
+    response = tenant.client.post(URL, {**body, **documented}, format="json")
+    assert response.status_code == 202, response.json()

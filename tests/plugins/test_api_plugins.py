@@ -124,6 +124,25 @@ def test_no_file_is_400(tenant):
     assert response.status_code == 400 and response.json()["error"]["param"] == "file"
 
 
+def test_unknown_fields_are_refused_by_name(tenant):
+    def refused(response, param: str) -> None:
+        assert response.status_code == 400, response.content
+        error = response.json()["error"]
+        assert (error["param"], error["code"]) == (param, "invalid_request")
+        assert error["message"] == f"{param}: {param} is not a known field."
+
+    refused(tenant.client.post(BASE, {"name": "Notes", "descripton": "typo"}, format="json"), "descripton")
+    assert not Plugin.objects.filter(owner=tenant.user).exists()
+    plugin_id = _create(tenant)["plugin_id"]
+    url = f"{BASE}/{plugin_id}"
+    refused(
+        tenant.client.patch(url, {"embedding_model": "all-minilm-l6-v2", "rebuild": True}, format="json"), "rebuild"
+    )
+    upload = {"file": [_file("tide.md", MD)], "kind": "law"}
+    refused(tenant.client.post(f"{url}/files", upload, format="multipart"), "kind")
+    assert not Document.objects.exists()
+
+
 def test_batch_with_a_broken_pdf_ingests_the_rest(transactional_db, tenant, plugin_indexes):
     plugin_id = _create(tenant)["plugin_id"]
     corrupt = b"%PDF-1.4\n" + b"\x00garbage" * 50

@@ -293,6 +293,7 @@ def test_segments_tenancy_and_bad_input(transactional_db, tenant, other_tenant, 
         ({"text": ["a"]}, "text", "invalid_request"),
         ({"enabled": "maybe"}, "enabled", "invalid_request"),
         ({"enabled": None}, "enabled", "invalid_request"),
+        ({"text": "new", "enable": False}, "enable", "invalid_request"),  # unknown: not silently left enabled
         (["text"], None, "invalid_request"),
     ]:
         response = _patch(tenant, plugin_id, baking, segment, body)
@@ -348,6 +349,13 @@ def test_preview_stores_nothing(transactional_db, tenant, other_tenant, settings
         ({"data": {"text": "x", "title": ["t"]}, "format": "json"}, 400, "title", "invalid_request"),
         ({"data": ["x"], "format": "json"}, 400, "text", "invalid_request"),
         ({"data": {"text": "x" * 3000}, "format": "json"}, 413, "text", "file_too_large"),
+        ({"data": {"text": "x", "titel": "t"}, "format": "json"}, 400, "titel", "invalid_request"),
+        (
+            {"data": {"file": [SimpleUploadedFile("a.md", GARDEN.encode())], "kind": "law"}, "format": "multipart"},
+            400,
+            "kind",
+            "invalid_request",
+        ),
         (
             {"data": {"file": [SimpleUploadedFile("a.md", GARDEN.encode())], "text": "x"}, "format": "multipart"},
             400,

@@ -73,6 +73,7 @@ def test_the_default_rerank_model(tenant, reranker_endpoint):
         ({"model": "nope"}, 404, "model_not_found", "model"),
         ({"model": "chatty-chat"}, 400, "not_a_rerank_model", "model"),
         ({"model": "tiny-reranker", "return_documents": "perhaps"}, 400, "invalid_request", "return_documents"),
+        ({"top_k": 2}, 400, "invalid_request", "top_k"),  # top_n misspelt: not all documents silently
     ],
 )
 def test_bad_requests(tenant, reranker_endpoint, body, status, code, param):
@@ -81,6 +82,21 @@ def test_bad_requests(tenant, reranker_endpoint, body, status, code, param):
     assert response.status_code == status, response.content
     error = response.json()["error"]
     assert (error["code"], error["param"]) == (code, param)
+
+
+def test_unknown_and_unsupported_fields_are_refused_by_name(tenant, reranker_endpoint):
+    body = {"model": "tiny-reranker", "query": QUERY, "documents": TEXTS}
+    for extra, message in [
+        ({"top_k": 2}, "top_k: top_k is not a known field."),
+        ({"max_chunks_per_doc": 2}, "max_chunks_per_doc: max_chunks_per_doc is not supported."),
+        ({"rank_fields": ["text"]}, "rank_fields: rank_fields is not supported."),
+    ]:
+        response = _rerank(tenant, **body, **extra)
+        assert response.status_code == 400, response.content
+        error = response.json()["error"]
+        assert (error["param"], error["code"], error["message"]) == (next(iter(extra)), "invalid_request", message)
+    accepted = _rerank(tenant, **body, user="someone")
+    assert accepted.status_code == 200, accepted.content
 
 
 def test_auth_and_models_that_cannot_rerank(anon, tenant, reranker_endpoint, tmp_path):

@@ -219,6 +219,19 @@ def test_missing_file(tenant, settings):
     assert_nothing_stored(settings)
 
 
+def test_an_unknown_form_field_is_refused_and_nothing_is_stored(tenant, settings, make_pdf):
+    # A misspelt `pages` would otherwise extract every page.
+    response = upload(tenant.client, make_pdf(contents=[text_page("x")]), page="1")
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert (error["param"], error["code"], error["message"]) == (
+        "page",
+        "invalid_request",
+        "page: page is not a known field.",
+    )
+    assert_nothing_stored(settings)
+
+
 def test_needs_an_api_key(anon, settings, make_pdf):
     response = anon.post("/v1/pdf2text", {"file": make_pdf(contents=[text_page("x")]).open("rb")})
     assert response.status_code == 401
