@@ -12,14 +12,14 @@ from rest_framework import serializers
 from apps.core.fields import ConstantField
 
 
+# A request body that refuses a field it does not declare, as OpenAI's API does: a 400 naming the field (the first,
+# sorted) instead of a misspelt option silently ignored. ``ignored_fields`` are accepted and ignored (an API's
+# documented fields that change nothing here); ``unsupported_fields`` are refused as "not supported" rather than
+# unknown; ``context["extra"]`` names more fields the caller reads itself. Checked after every other check, so that a
+# bad value of a known field is what a request hears about first. A subclass that overrides ``validate`` ends it with
+# ``return super().validate(attrs)``. Not a docstring: drf-spectacular would publish it as the description of every
+# subclass's request body that has none of its own.
 class KnownFieldsSerializer(serializers.Serializer):
-    """A request body that refuses a field it does not declare, as OpenAI's API does: a 400 naming the field (the
-    first, sorted) instead of a misspelt option silently ignored. ``ignored_fields`` are accepted and ignored (an
-    API's documented fields that change nothing here); ``unsupported_fields`` are refused as "not supported" rather
-    than unknown; ``context["extra"]`` names more fields the caller reads itself. Checked after every other check,
-    so that a bad value of a known field is what a request hears about first. A subclass that overrides ``validate``
-    ends it with ``return super().validate(attrs)``."""
-
     ignored_fields: ClassVar[frozenset[str]] = frozenset()
     unsupported_fields: ClassVar[frozenset[str]] = frozenset()
 

@@ -26,8 +26,6 @@ def _pdf_password_field(help_text: str) -> serializers.CharField:
 
 
 class Pdf2TextCreateInputSerializer(KnownFieldsSerializer):
-    """A multipart form whose other fields are refused, as summarization's are."""
-
     file = serializers.FileField(allow_empty_file=True, use_url=False, help_text="The PDF.")
     password = _pdf_password_field("User or owner password of an encrypted PDF.")
     pages = serializers.CharField(
