@@ -44,7 +44,7 @@ class ApiKeyOutputSerializer(serializers.Serializer):
 
 
 class ApiKeyCreatedOutputSerializer(ApiKeyOutputSerializer):
-    """A new key (``api_key``) with its plaintext (``plaintext``), shown only in this response."""
+    """A new key, with its plaintext `key`: shown only in this response."""
 
     key = serializers.CharField(read_only=True, help_text="The plaintext key. Shown only in this response.")
 

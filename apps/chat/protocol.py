@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
 Sources = list[dict[str, Any]]
-_SOURCES_DOC = "Search-augmented answers only: the sources ``[n]`` markers cite ({index, title, url, snippet})."
+_SOURCES_DOC = "Search-augmented answers only: the sources the `[n]` markers cite ({index, title, url, snippet})."
 
 
 class OpenAIObject(BaseModel):
@@ -109,7 +109,7 @@ class ChatCompletionChoice(OpenAIObject):
 
 
 class ChatCompletion(_ChatObject):
-    """A chat.completion; search-augmented answers add ``sources`` and the search's own fields (``search_query``)."""
+    """A chat completion; search-augmented answers add `sources` and the search's own fields (`search_query`)."""
 
     object: Literal["chat.completion"]
     choices: list[ChatCompletionChoice]
@@ -153,7 +153,7 @@ class ChatCompletionChunk(_ChatObject):
 
 
 class TigerBotCompletion(OpenAIObject):
-    """TigerBot's answer; search-augmented answers (``internet: true``) add ``sources`` and the search's fields."""
+    """TigerBot's answer; search-augmented answers (`internet: true`) add `sources` and the search's fields."""
 
     model_config = ConfigDict(extra="allow")
 

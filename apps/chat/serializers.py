@@ -176,7 +176,7 @@ class JsonSchemaFormatSerializer(serializers.Serializer):
 
 
 class ResponseFormatSerializer(serializers.Serializer):
-    """``text``, ``json_object`` (any JSON object) or ``json_schema``; JSON is enforced by constrained decoding."""
+    """`text`, `json_object` (any JSON object) or `json_schema`; JSON is enforced by constrained decoding."""
 
     type = serializers.ChoiceField(choices=["text", "json_object", "json_schema"])
     json_schema = JsonSchemaFormatSerializer(required=False)

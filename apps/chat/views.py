@@ -107,7 +107,7 @@ class ChatCompletionsApi(APIView):
 
 
 class LegacyGptApi(LegacyApi):
-    """TigerBot's legacy ``POST /bot-service/ai_service/gpt {text, modelVersion}``."""
+    """TigerBot's legacy chat: `{text, modelVersion}`, answered in TigerBot's `{code, msg, data}` envelope."""
 
     @extend_schema(
         operation_id="legacy_gpt",

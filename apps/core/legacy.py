@@ -15,7 +15,7 @@ def legacy_ok(data: Any, *, msg: str = "success") -> Response:
 
 
 class LegacyApi(APIView):
-    """Errors keep their HTTP status and their OpenAI-style body, wrapped as ``data`` of the legacy envelope."""
+    """Errors keep their HTTP status and their OpenAI-style body, wrapped as `data` of the legacy envelope."""
 
     def handle_exception(self, exc: Exception) -> Response:
         response = super().handle_exception(exc)

@@ -50,8 +50,9 @@ class WaitQuerySerializer(serializers.Serializer):
 
 
 class PageSerializer(serializers.Serializer):
-    """``{object: "list", data, first_id, last_id, has_more}``; a subclass declares ``data`` as its items'
-    serializer with ``many=True``. Build it from ``page_of(items, has_more=...)``."""
+    """A page of a list: while `has_more`, pass `last_id` as `after` for the next page."""
+
+    # A subclass declares `data` as its items' serializer with many=True. Build it from page_of(items, has_more=...).
 
     object = ConstantField("list")
     data: serializers.Field = serializers.ListField()  # type: ignore[assignment]  # a field: the metaclass moves it out of the class
@@ -61,7 +62,7 @@ class PageSerializer(serializers.Serializer):
 
 
 class DeletedSerializer(serializers.Serializer):
-    """OpenAI's deletion object: the ``id`` and ``object`` kind of what was deleted, and ``deleted: true``."""
+    """OpenAI's deletion object: the `id` and `object` kind of what was deleted, and `deleted: true`."""
 
     # A subclass names the kind (the ``object`` its GET answered); the body is built from {"id", "deleted"}.
     object_name: ClassVar[str]

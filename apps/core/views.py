@@ -28,7 +28,9 @@ class ReadinessCheckSerializer(serializers.Serializer):
 
 
 class ReadyzSerializer(serializers.Serializer):
-    """Built from the list of checks: ``status`` ok when all passed, and each check by its name."""
+    """`status` ok when every check passed, and each check by its name."""
+
+    # Built from the list of checks.
 
     status = serializers.SerializerMethodField()
     checks = serializers.SerializerMethodField()

@@ -87,7 +87,7 @@ class AutoOrNumberField(serializers.ReadOnlyField):
 
 
 class FineTuningJobHyperparametersSerializer(serializers.Serializer):
-    """OpenAI's three (``"auto"`` when left to the default), then every option the job was created with."""
+    """OpenAI's three (`"auto"` when left to the default), then every option the job was created with."""
 
     n_epochs = AutoOrNumberField()
     batch_size = AutoOrNumberField()

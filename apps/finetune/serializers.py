@@ -20,7 +20,7 @@ _SUFFIX_HELP = "Up to 40 letters, digits, '-' and '_', added to the fine-tuned m
     {
         "type": "object",
         "additionalProperties": True,
-        "description": "Training options by name (see workers.finetune.config.Hyperparameters), or that object as "
+        "description": "Training options by name (those of `POST /v1/fine_tuning/jobs`), or that object as "
         "JSON text; 'auto' means the default.",
     }
 )

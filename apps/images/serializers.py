@@ -200,7 +200,7 @@ class ImageGenerationRequestSerializer(KnownFieldsSerializer):
 
 
 class LegacyText2ImageSerializer(serializers.Serializer):
-    """TigerBot's native shape: ``text`` and ``modelVersion`` as in its other ``ai_service`` routes."""
+    """TigerBot's native shape: `text` and `modelVersion`, as in its other `ai_service` routes."""
 
     text = documented_as(serializers.CharField(trim_whitespace=False), NOT_BLANK)
     modelVersion = serializers.CharField(required=False, allow_null=True, max_length=200)
@@ -236,8 +236,10 @@ def image_url(image: GeneratedImage, *, request: Request) -> str:
 
 
 class ImageDataSerializer(serializers.Serializer):
-    """One image: ``url`` or ``b64_json`` as the job's ``response_format`` asks (context ``response_format``),
-    ``revised_prompt`` when there is one, and its ``seed`` (extension). Needs the request in its context."""
+    """One image: `url` or `b64_json`, as the request's `response_format` asks, `revised_prompt` when there is
+    one, and its `seed` (extension)."""
+
+    # Needs the request in its context, and the job's response_format as context["response_format"].
 
     url = serializers.SerializerMethodField(
         required=False, help_text="Fetch with the same API key (Authorization: Bearer)."
@@ -269,7 +271,9 @@ def _images(serializer: serializers.Serializer, job: ImageJob) -> list[dict[str,
 
 
 class ImagesResponseSerializer(serializers.Serializer):
-    """A finished generation; needs the request in its context."""
+    """A finished generation."""
+
+    # Needs the request in its context (for the images' URLs).
 
     created = UnixTimeField(source="created_at", allow_null=False)
     id = serializers.CharField(help_text="The generation job's id (extension).")
@@ -297,7 +301,9 @@ class ImageJobErrorSerializer(serializers.Serializer):
 
 
 class ImageJobSerializer(serializers.Serializer):
-    """A generation job: ``data`` once it succeeded, ``error`` once it failed. Needs the request in its context."""
+    """A generation job: `data` once it succeeded, `error` once it failed."""
+
+    # Needs the request in its context (for the images' URLs).
 
     id = serializers.CharField()
     object = ConstantField("image.generation")
@@ -329,7 +335,9 @@ class ImageJobDeletedSerializer(DeletedSerializer):
 
 
 class LegacyText2ImageResultSerializer(serializers.Serializer):
-    """TigerBot's ``data``: the images' URLs and the job's id. Needs the request in its context."""
+    """TigerBot's `data`: the images' URLs and the job's id."""
+
+    # Needs the request in its context (for the images' URLs).
 
     result = serializers.SerializerMethodField()
     id = serializers.CharField()

@@ -61,7 +61,9 @@ class DifyRetrievalSerializer(serializers.Serializer):
 
 
 class DifyRecordSerializer(serializers.Serializer):
-    """Built from a hit of ``selectors.plugin_search_in``."""
+    """A passage, in Dify's external-knowledge shape."""
+
+    # Built from a hit of selectors.plugin_search_in.
 
     content = serializers.CharField(source="text")
     score = serializers.FloatField()

@@ -26,7 +26,7 @@ class IngestRunSerializer(serializers.Serializer):
 
 
 class DenseBuildSerializer(serializers.Serializer):
-    """The dense side's build: ``ready`` (searches are hybrid) or queued/building/failed (BM25 alone)."""
+    """The dense side's build: `ready` (searches are hybrid) or queued/building/failed (BM25 alone)."""
 
     status = serializers.ChoiceField(source="dense_status", choices=Plugin.DenseStatus.choices)
     done = serializers.IntegerField(source="dense_done")
@@ -117,14 +117,18 @@ class SegmentPreviewDocumentSerializer(serializers.Serializer):
 
 
 class ListBodySerializer(serializers.Serializer):
-    """``{"object": "list", "data": [...]}``, unpaginated; a subclass declares ``data`` with ``many=True``."""
+    """A whole list, unpaginated."""
+
+    # A subclass declares `data` with many=True.
 
     object = ConstantField("list")
     data: serializers.Field = serializers.ListField()  # type: ignore[assignment]  # a field, not Serializer.data
 
 
 class SegmentPreviewResultSerializer(ListBodySerializer):
-    """Built from ``segments.PreviewDocument`` items: ``{"data": previews}``."""
+    """How each document would be cut into segments, nothing stored."""
+
+    # Built from segments.PreviewDocument items: {"data": previews}.
 
     data = SegmentPreviewDocumentSerializer(many=True)
     truncated = serializers.SerializerMethodField(help_text="Only the first chunks are shown.")
@@ -174,7 +178,9 @@ class SearchHitScoresSerializer(serializers.Serializer):
 
 
 class SearchHitSerializer(serializers.Serializer):
-    """A passage as ``selectors.plugin_search_in`` ranks it."""
+    """A passage, with its scores."""
+
+    # As selectors.plugin_search_in ranks it.
 
     doc_id = serializers.CharField(help_text="The document's external id.")
     title = serializers.CharField()
@@ -186,7 +192,9 @@ class SearchHitSerializer(serializers.Serializer):
 
 
 class SearchResultSerializer(ListBodySerializer):
-    """Built from ``{"data": hits, "dense": plugin}``."""
+    """The passages best first, and the state of the plugin's dense side."""
+
+    # Built from {"data": hits, "dense": plugin}.
 
     data = SearchHitSerializer(many=True)
     dense = DenseBuildSerializer()
@@ -200,7 +208,7 @@ class RethinkStepSerializer(serializers.Serializer):
 
 
 class RethinkSerializer(serializers.Serializer):
-    """The rethink answer; ``search_result`` only with ``show_search_result``."""
+    """The rethink answer; `search_result` only with `show_search_result`."""
 
     result = serializers.CharField()
     draft = serializers.CharField()
@@ -225,7 +233,7 @@ class PluginFilesSerializer(serializers.Serializer):
 
 
 class RethinkAnswerSerializer(serializers.Serializer):
-    """Built from the rethink answer: ``result`` as a one-item list, ``search_result`` always present."""
+    """The rethink answer: `result` as a one-item list, `search_result` always present."""
 
     result = serializers.SerializerMethodField()
     steps = RethinkStepSerializer(many=True)

@@ -46,7 +46,7 @@ FILTERS_HELP = (
 
 
 class RetrievalOptionsSerializer(serializers.Serializer):
-    """What narrows and reorders a search (``plugin_search_in``), for search and rethink alike."""
+    """What narrows and reorders a search, for search and rethink alike."""
 
     filters = serializers.JSONField(required=False, allow_null=True, default=None, help_text=FILTERS_HELP)
     score_threshold = serializers.FloatField(
@@ -60,8 +60,9 @@ class RetrievalOptionsSerializer(serializers.Serializer):
 
 
 class SearchSerializer(KnownFieldsSerializer, RetrievalOptionsSerializer):
-    """Range checks happen in the service (shared with ``plugin_search``); here only types."""
+    """A search of a plugin's documents, by BM25 and embeddings fused."""
 
+    # Range checks happen in the service (shared with plugin_search); here only types.
     plugin = StrictCharField()
     query = StrictCharField(allow_blank=True, trim_whitespace=False)
     top_k = serializers.IntegerField(required=False, default=5)
@@ -80,6 +81,9 @@ class ScoreRatioSerializer(serializers.Serializer):
 
 
 class RethinkChatSerializer(KnownFieldsSerializer, RetrievalOptionsSerializer):
+    """A question answered with a plugin's documents: a first answer, a search, then the answer revised against
+    the passages found."""
+
     plugin = StrictCharField()
     query = StrictCharField(allow_blank=True, trim_whitespace=False)
     session = TurnSerializer(many=True, required=False, default=list)
@@ -102,7 +106,7 @@ class RethinkChatSerializer(KnownFieldsSerializer, RetrievalOptionsSerializer):
 
 
 class SegmentUpdateSerializer(KnownFieldsSerializer):
-    """Lengths and emptiness are checked in the service (shared with the admin); here only types."""
+    # Lengths and emptiness are checked in the service (shared with the admin); here only types.
 
     text = StrictCharField(
         required=False,
@@ -114,7 +118,7 @@ class SegmentUpdateSerializer(KnownFieldsSerializer):
 
 
 class SegmentPreviewSerializer(serializers.Serializer):
-    """JSON form of a preview; the multipart form sends ``file`` instead (as uploads do)."""
+    """The JSON form of a preview; the multipart form sends `file` instead (as uploads do)."""
 
     text = StrictCharField(trim_whitespace=False)
     title = StrictCharField(required=False, allow_blank=True, default="")

@@ -74,7 +74,9 @@ class RerankUsageSerializer(serializers.Serializer):
 
 
 class RerankResponseSerializer(serializers.Serializer):
-    """Built from ``{id, model, results, tokens}``."""
+    """The documents ranked best first, each by its index in the request."""
+
+    # Built from {id, model, results, tokens}.
 
     id = serializers.CharField()
     model = serializers.CharField()

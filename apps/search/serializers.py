@@ -35,7 +35,9 @@ class WebSearchResultSerializer(serializers.Serializer):
 
 
 class WebSearchResponseSerializer(serializers.Serializer):
-    """Built from ``apps.search.services.SearchResponse``."""
+    """The web search's results, best first."""
+
+    # Built from apps.search.services.SearchResponse.
 
     total_size = serializers.SerializerMethodField()
     results = WebSearchResultSerializer(many=True)

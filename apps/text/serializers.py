@@ -107,7 +107,9 @@ class PdfMetadataSerializer(serializers.Serializer):
 
 
 class Pdf2TextOutputSerializer(serializers.Serializer):
-    """A pdf2text job as listed; needs the request in its context (for ``pdf_url``)."""
+    """A pdf2text job as listed."""
+
+    # Needs the request in its context (for pdf_url).
 
     id = serializers.CharField()
     object = ConstantField("pdf2text")
@@ -141,7 +143,7 @@ class PagesTextField(serializers.Field):
 
 
 class Pdf2TextDetailOutputSerializer(Pdf2TextOutputSerializer):
-    """A pdf2text job with its result: ``pages`` and ``text`` once it succeeded, ``metadata`` once it ran."""
+    """A pdf2text job with its result: `pages` and `text` once it succeeded, `metadata` once it ran."""
 
     pages = PageTextSerializer(many=True, required=False, source="result.pages", help_text="The selected pages.")
     text = PagesTextField(required=False, help_text="The pages joined by a form feed.")
@@ -190,7 +192,9 @@ class SummarizationUsageSerializer(serializers.Serializer):
 
 
 class SummarizationOutputSerializer(serializers.Serializer):
-    """A summarization job; needs the request in its context (for ``file_url``)."""
+    """A summarization job."""
+
+    # Needs the request in its context (for file_url).
 
     id = serializers.CharField()
     object = ConstantField("summarization")

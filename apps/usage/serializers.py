@@ -44,7 +44,7 @@ TOTALS = ("requests", "prompt_tokens", "completion_tokens", "total_tokens", "ima
 
 
 class UsageTotalsSerializer(UsageRowSerializer):
-    """The sums of the rows' ``TOTALS``: a row without its day and model."""
+    """The sums over all rows: a row without its day and model."""
 
     # None removes an inherited field (DRF).
     date = None  # type: ignore[assignment]
@@ -52,7 +52,9 @@ class UsageTotalsSerializer(UsageRowSerializer):
 
 
 class UsageOutputSerializer(serializers.Serializer):
-    """Built from ``{start_date, end_date, data}``: the day-and-model rows and their sums."""
+    """The caller's usage between two dates: a row per day and model, and their sums."""
+
+    # Built from {start_date, end_date, data}.
 
     object = ConstantField("usage")
     start_date = serializers.DateField()

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 import yaml
 
@@ -19,3 +23,26 @@ def test_swagger_ui_is_served(anon):
     response = anon.get("/api/docs/")
     assert response.status_code == 200
     assert b"swagger" in response.content.lower()
+
+
+# What gives away a description written for the code's readers: reStructuredText literals (the docstrings'
+# convention; the API docs render Markdown), module paths, and notes on how a body is built.
+_DEVELOPER_NOTE = re.compile(r"``|\b(?:apps|selectors|services|workers)\.\w|[Bb]uilt from|in its context|subclass")
+
+
+def _descriptions(node: Any, where: str) -> Iterator[tuple[str, str]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "description" and isinstance(value, str):
+                yield where, value
+            yield from _descriptions(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _descriptions(value, f"{where}[{index}]")
+
+
+@pytest.mark.django_db
+def test_the_published_descriptions_are_written_for_api_users(anon):
+    schema = yaml.safe_load(anon.get("/api/schema/").content)
+    notes = [f"{where}: {text[:80]}" for where, text in _descriptions(schema, "") if _DEVELOPER_NOTE.search(text)]
+    assert notes == []
