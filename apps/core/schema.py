@@ -13,6 +13,8 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
 
+from apps.core.serializers import KnownFieldsSerializer
+
 _ERROR_OBJECT = {
     "type": "object",
     "properties": {
@@ -160,7 +162,16 @@ def _is_file(field: serializers.Field) -> bool:
 class ContractSchema(AutoSchema):
     """A request body is documented as JSON unless it carries a file (then as multipart, as sent). The parsers
     still read a form post of a JSON endpoint, for lenient clients; the contract, and generated clients, use JSON,
-    which alone can say null, nested objects and lists of one item."""
+    which alone can say null, nested objects and lists of one item. The fields a body accepts and ignores (OpenAI's
+    ``user``, …) are documented as such, so that a client generated from the schema can send them too."""
+
+    def _map_serializer(self, serializer: Any, direction: str, bypass_extensions: bool = False) -> dict[str, Any]:
+        schema: dict[str, Any] = super()._map_serializer(serializer, direction, bypass_extensions)
+        if direction == "request" and isinstance(serializer, KnownFieldsSerializer):
+            properties = schema.setdefault("properties", {})
+            for name in sorted(serializer.ignored_fields - properties.keys()):
+                properties[name] = {"description": "Accepted and ignored: it changes nothing here."}
+        return schema
 
     def map_parsers(self) -> list[Any]:
         media_types = super().map_parsers()

@@ -46,3 +46,16 @@ def test_the_published_descriptions_are_written_for_api_users(anon):
     schema = yaml.safe_load(anon.get("/api/schema/").content)
     notes = [f"{where}: {text[:80]}" for where, text in _descriptions(schema, "") if _DEVELOPER_NOTE.search(text)]
     assert notes == []
+
+
+@pytest.mark.django_db
+def test_the_fields_a_body_accepts_and_ignores_are_documented(anon):
+    components = yaml.safe_load(anon.get("/api/schema/").content)["components"]["schemas"]
+    for component, field in [
+        ("OpenAIChatRequest", "user"),
+        ("OpenAIChatRequest", "metadata"),
+        ("CompletionRequestRequest", "user"),
+        ("ImageGenerationRequestRequest", "moderation"),
+    ]:
+        assert "Accepted and ignored" in components[component]["properties"][field]["description"], (component, field)
+    assert "logit_bias" not in components["OpenAIChatRequest"]["properties"]  # refused, not ignored
