@@ -1,10 +1,9 @@
 """Process-local cache of verified API keys, so authentication costs no database query per request.
 
-Any change that can invalidate a key (revocation, deletion, rate-limit edit, owner deactivation,
-account limits edit) bumps a
-shared *epoch*; every request compares the epoch it last saw and drops the whole cache when it moved. The epoch
-lives in Redis when configured (shared by every host) and otherwise in a file's mtime under ``var/`` (shared by
-every process of the embedded single-host setup). Expiry is checked on the cached row itself.
+Any change that can invalidate a key (revocation, deletion, rate-limit edit, owner deactivation, account limits
+edit) bumps a shared *epoch*; every request compares the epoch it last saw and drops the whole cache when it moved.
+The epoch lives in Redis when configured (shared by every host) and otherwise in a file's mtime under ``var/``
+(shared by every process of the embedded single-host setup). Expiry is checked on the cached row itself.
 """
 
 from __future__ import annotations
