@@ -44,10 +44,10 @@ HONOURED_VALUES: dict[str, tuple[tuple[Any, ...], str]] = {
     "output_format": (("png",), "images are PNG"),
     "stream": ((False,), "poll the generation instead (wait)"),
 }
-F = TypeVar("F", bound=serializers.Field)
+_FieldT = TypeVar("_FieldT", bound=serializers.Field)
 
 
-def _honoured_only(field: F, *, name: str, description: str) -> F:
+def _honoured_only(field: _FieldT, *, name: str, description: str) -> _FieldT:
     """``field`` documented with its honoured values alone: a request the schema describes is one that is served."""
     kind = "boolean" if isinstance(field, serializers.BooleanField) else "string"
     enum = [*HONOURED_VALUES[name][0], None]
